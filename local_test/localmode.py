@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+"""Local mode for the snowflake_xgb image: an N-host SageMaker-like training job on docker compose.
+
+It lays the job out the way the SageMaker Python SDK's local mode (``instance_type="local"``)
+does, so that what passes here passes there:
+
+* hosts are named ``algo-1-<suffix>`` ... ``algo-N-<suffix>`` (one random suffix per job);
+  each container gets a random container name and Docker's default hostname (the container
+  id), *not* its SageMaker host name: hosts reach each other only through network aliases;
+* each host has its own ``/opt/ml/input`` (``config/hyperparameters.json``,
+  ``resourceconfig.json`` with only ``current_host`` and ``hosts``, ``inputdataconfig.json``
+  without ``S3DistributionType``) and its own ``/opt/ml/output``; one model folder is mounted
+  at ``/opt/ml/model`` on every host;
+* settings reach the job only through environment variables and hyperparameters (strings);
+  the region arrives as ``AWS_REGION`` (not ``AWS_DEFAULT_REGION``), with ``TRAINING_JOB_NAME``;
+* the job runs with ``up --abort-on-container-exit`` (the first container to exit stops the rest).
+
+By default it also starts stand-ins for Snowflake (``fakesnow -s``) and AWS Secrets Manager
+(``moto_server``) on the same network, in their own compose project, and seeds them with the
+demo California housing table and a secret (``local_test/seed_standins.py``). With
+``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
+settings with ``--env-file``/``--env`` and AWS credentials in the environment (see
+docs/container.md).
+
+Standard library only; works with ``docker compose`` (v2) and ``docker-compose`` (v1).
+
+    python local_test/localmode.py run --hosts 2          (what ``make local`` runs)
+    python local_test/localmode.py run --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import string
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_WORKDIR = REPO / ".work" / "local"
+COMPOSE_VERSION = "2.4"  # compose v1 needs a version for healthchecks/conditions; v2 ignores it
+SNOWFLAKE_PORT = 8080
+SECRETS_PORT = 5000
+
+DEFAULT_HYPERPARAMETERS = {
+    "table": "DEMO.PUBLIC.CALIFORNIA_HOUSING",
+    "label": "MEDHOUSEVAL",
+    "num_round": "50",
+    "objective": "reg:squarederror",
+    "eval_metric": "rmse",
+    "validation_fraction": "0.2",
+    "max_depth": "6",
+    "eta": "0.2",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[localmode] {msg}", file=sys.stderr, flush=True)
+
+
+def _random(n: int) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (v2) when the plugin answers, else ``docker-compose`` (v1).
+
+    ``COMPOSE`` in the environment overrides, e.g. ``COMPOSE=docker-compose``.
+    """
+    override = os.environ.get("COMPOSE")
+    if override:
+        return shlex.split(override)
+    try:
+        ok = (
+            subprocess.run(
+                ["docker", "compose", "version"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if ok:
+        return ["docker", "compose"]
+    return ["docker-compose"]
+
+
+def docker_available() -> str | None:
+    """None when a Docker engine answers, else the reason it does not."""
+    try:
+        res = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return "the docker command is not installed"
+    except subprocess.TimeoutExpired:
+        return "docker info timed out"
+    if res.returncode != 0:
+        return "no Docker engine answers: " + (res.stderr.strip().splitlines() or ["?"])[-1]
+    return None
+
+
+@dataclass
+class Standins:
+    """Settings of the Snowflake and Secrets Manager stand-ins (and what the seed creates)."""
+
+    image: str = "snowflake-xgb-standins:latest"
+    secret_id: str = "snowflake-xgb/local"
+    user: str = "SFXGB_LOCAL"
+    password: str = field(default_factory=lambda: "sfxgb-pw-" + secrets.token_hex(12))
+    region: str = "us-east-1"
+    aws_access_key_id: str = "AKIASFXGBLOCALTEST00"
+    aws_secret_access_key: str = field(default_factory=lambda: "sfxgb-aws-" + secrets.token_hex(16))
+    rows: int | None = None
+
+    def job_environment(self) -> dict[str, str]:
+        """What a user would pass as the Estimator's ``environment=`` to reach the stand-ins."""
+        return {
+            "SNOWFLAKE_SECRET_ID": self.secret_id,
+            "SNOWFLAKE_ACCOUNT": "localtest",
+            "SNOWFLAKE_DATABASE": "DEMO",
+            "SNOWFLAKE_SCHEMA": "PUBLIC",
+            "SNOWFLAKE_WAREHOUSE": "LOCAL_WH",
+            "SNOWFLAKE_HOST": "snowflake",
+            "SNOWFLAKE_PORT": str(SNOWFLAKE_PORT),
+            "SNOWFLAKE_PROTOCOL": "http",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://secretsmanager:{SECRETS_PORT}",
+        }
+
+    def aws_credentials(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+        }
+
+    def credential_values(self) -> list[str]:
+        """Values that must never show up in a log, an output or a model file."""
+        return [self.password, self.aws_secret_access_key]
+
+
+@dataclass
+class LocalJob:
+    """One local job: its folder, compose files, hosts and network."""
+
+    root: Path
+    project: str
+    hosts: list[str]
+    image: str
+    network: str
+    containers: dict[str, str]  # host -> container name
+
+    @classmethod
+    def create(
+        cls, workdir: Path, n_hosts: int, image: str, project: str | None = None
+    ) -> LocalJob:
+        if n_hosts < 1:
+            raise ValueError("need at least one host")
+        suffix = _random(5)
+        project = project or f"sfxgb-local-{suffix}"
+        root = Path(workdir).resolve() / project
+        root.mkdir(parents=True, exist_ok=False)
+        hosts = [f"algo-{i}-{suffix}" for i in range(1, n_hosts + 1)]
+        containers = {h: f"{_random(10)}-{h}" for h in hosts}
+        return cls(root, project, hosts, image, f"{project}-net", containers)
+
+    # -- files ---------------------------------------------------------------------------
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    def output_dir(self, host: str) -> Path:
+        return self.root / host / "output"
+
+    @property
+    def job_file(self) -> Path:
+        return self.root / "docker-compose.yaml"
+
+    @property
+    def standins_file(self) -> Path:
+        return self.root / "standins.yaml"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def write_configs(self, hyperparameters: dict[str, str]) -> None:
+        """Per-host /opt/ml/input/config, as the SDK's local mode writes it."""
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for host in self.hosts:
+            config = self.root / host / "input" / "config"
+            config.mkdir(parents=True, exist_ok=True)
+            (self.root / host / "input" / "data").mkdir(parents=True, exist_ok=True)
+            (self.output_dir(host) / "data").mkdir(parents=True, exist_ok=True)
+            _write_json(
+                config / "hyperparameters.json", {k: str(v) for k, v in hyperparameters.items()}
+            )
+            _write_json(config / "resourceconfig.json", {"current_host": host, "hosts": self.hosts})
+            # No input channels: the data comes from Snowflake. The SDK writes
+            # {"<channel>": {"TrainingInputMode": "File"}} per channel, never S3DistributionType.
+            _write_json(config / "inputdataconfig.json", {})
+
+    def write_job_compose(self, environment: dict[str, str]) -> None:
+        env = [f"{k}={v}" for k, v in environment.items()]
+        services = {}
+        for host in self.hosts:
+            services[host] = {
+                "image": self.image,
+                "container_name": self.containers[host],
+                "command": "train",
+                "stdin_open": True,
+                "tty": True,
+                "environment": env,
+                "volumes": [
+                    f"{self.root / host / 'input'}:/opt/ml/input",
+                    f"{self.output_dir(host)}:/opt/ml/output",
+                    f"{self.output_dir(host) / 'data'}:/opt/ml/output/data",
+                    f"{self.model_dir}:/opt/ml/model",
+                ],
+                "networks": {"sagemaker-local": {"aliases": [host]}},
+            }
+        content = {
+            "version": COMPOSE_VERSION,
+            "services": services,
+            "networks": {"sagemaker-local": {"external": True, "name": self.network}},
+        }
+        _write_json(self.job_file, content)
+
+    def write_standins_compose(self, s: Standins) -> None:
+        health = {"interval": "2s", "timeout": "5s", "retries": 90}
+
+        def port_check(port: int) -> list[str]:
+            code = f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"
+            return ["CMD", "python", "-c", code]
+
+        aws_env = [f"AWS_DEFAULT_REGION={s.region}"] + [
+            f"{k}={v}" for k, v in s.aws_credentials().items()
+        ]
+        seed_cmd = [
+            "python", "/opt/standins/seed_standins.py",
+            "--snowflake-host", "snowflake", "--snowflake-port", str(SNOWFLAKE_PORT),
+            "--secrets-endpoint", f"http://secretsmanager:{SECRETS_PORT}",
+            "--secret-id", s.secret_id, "--user", s.user, "--password", s.password,
+        ]  # fmt: skip
+        if s.rows:
+            seed_cmd += ["--rows", str(s.rows)]
+        content = {
+            "version": COMPOSE_VERSION,
+            "services": {
+                "snowflake": {
+                    "image": s.image,
+                    "command": ["fakesnow", "-s", "--host", "0.0.0.0", "-p", str(SNOWFLAKE_PORT)],
+                    "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
+                    "networks": {"sagemaker-local": {"aliases": ["snowflake"]}},
+                },
+                "secretsmanager": {
+                    "image": s.image,
+                    "command": ["moto_server", "-H", "0.0.0.0", "-p", str(SECRETS_PORT)],
+                    "environment": aws_env,
+                    "healthcheck": {"test": port_check(SECRETS_PORT), **health},
+                    "networks": {"sagemaker-local": {"aliases": ["secretsmanager"]}},
+                },
+                "seed": {
+                    "image": s.image,
+                    "command": seed_cmd,
+                    "environment": aws_env,
+                    "depends_on": {
+                        "snowflake": {"condition": "service_healthy"},
+                        "secretsmanager": {"condition": "service_healthy"},
+                    },
+                    "networks": ["sagemaker-local"],
+                },
+            },
+            "networks": {"sagemaker-local": {"external": True, "name": self.network}},
+        }
+        _write_json(self.standins_file, content)
+
+    # -- docker ----------------------------------------------------------------------------
+    def create_network(self) -> None:
+        _run(["docker", "network", "create", "--label", f"snowflake-xgb.local={self.project}",
+              self.network], capture=True)  # fmt: skip
+
+    def remove_network(self) -> None:
+        _run(["docker", "network", "rm", self.network], check=False, capture=True)
+
+    def standins_compose(self, compose: list[str]) -> list[str]:
+        return [*compose, "-f", str(self.standins_file), "-p", f"{self.project}-standins"]
+
+    def job_compose(self, compose: list[str]) -> list[str]:
+        return [*compose, "-f", str(self.job_file), "-p", self.project]
+
+    def run_training(self, compose: list[str], timeout: float) -> dict:
+        """``up --abort-on-container-exit`` as the SDK runs it; then each host's exit code."""
+        cmd = [*self.job_compose(compose), "up", "--abort-on-container-exit"]
+        log("running: " + " ".join(cmd))
+        started = time.monotonic()
+        timed_out = False
+        with open(self.logs_dir / "compose-up.log", "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            reader = threading.Thread(target=_tee, args=(proc.stdout, out), daemon=True)
+            reader.start()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                log(f"job did not finish within {timeout:.0f}s: killing it")
+                _run([*self.job_compose(compose), "kill"], check=False, capture=True)
+                proc.kill()
+                proc.wait()
+            reader.join(timeout=30)
+        result = {
+            "project": self.project,
+            "root": str(self.root),
+            "model_dir": str(self.model_dir),
+            "seconds": round(time.monotonic() - started, 1),
+            "timed_out": timed_out,
+            "compose_returncode": proc.returncode,
+            "hosts": [],
+        }
+        for host in self.hosts:
+            name = self.containers[host]
+            state = _run(["docker", "inspect", "-f", "{{json .State}}", name],
+                         check=False, capture=True)  # fmt: skip
+            exit_code = json.loads(state.stdout)["ExitCode"] if state.returncode == 0 else None
+            logs = _run(["docker", "logs", "-t", name], check=False, capture=True, text=False)
+            log_path = self.logs_dir / f"{host}.log"
+            log_path.write_bytes(logs.stdout + logs.stderr)
+            result["hosts"].append(
+                {"host": host, "container": name, "exit_code": exit_code, "log": str(log_path)}
+            )
+        result["ok"] = not timed_out and all(h["exit_code"] == 0 for h in result["hosts"])
+        _write_json(self.root / "result.json", result)
+        return result
+
+    def save_standins_logs(self, compose: list[str]) -> None:
+        for svc in ("snowflake", "secretsmanager", "seed"):
+            res = _run([*self.standins_compose(compose), "logs", "--no-color", svc],
+                       check=False, capture=True, text=False)  # fmt: skip
+            (self.logs_dir / f"standin-{svc}.log").write_bytes(res.stdout + res.stderr)
+
+    def down(self, compose: list[str], standins: bool) -> None:
+        _run([*self.job_compose(compose), "down", "-v"], check=False, capture=True)
+        if standins:
+            _run([*self.standins_compose(compose), "down", "-v"], check=False, capture=True)
+        self.remove_network()
+
+
+def wait_healthy(compose_prefix: list[str], services: list[str], timeout: float) -> None:
+    """Wait until the services' Docker health checks pass (bounded)."""
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending:
+        for svc in list(pending):
+            cid = _run([*compose_prefix, "ps", "-q", svc], check=False, capture=True).stdout.strip()
+            if cid:
+                status = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", cid],
+                              check=False, capture=True).stdout.strip()  # fmt: skip
+                if status == "healthy":
+                    pending.remove(svc)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stand-ins not healthy within {timeout:.0f}s: {pending}")
+        time.sleep(1)
+
+
+def seed_standins(compose_prefix: list[str], timeout: float = 300) -> None:
+    res = _run([*compose_prefix, "run", "--rm", "--no-deps", "-T", "seed"],
+               check=False, capture=True, timeout=timeout)  # fmt: skip
+    if res.returncode != 0:
+        raise RuntimeError(f"seeding the stand-ins failed:\n{res.stdout}\n{res.stderr}")
+
+
+def start_standins(job: LocalJob, s: Standins, compose: list[str], timeout: float = 180) -> None:
+    prefix = job.standins_compose(compose)
+    log(f"starting stand-ins ({s.image}) on network {job.network}")
+    _run([*prefix, "up", "-d", "snowflake", "secretsmanager"], capture=True)
+    wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout)
+    log("seeding the demo table and the secret")
+    seed_standins(prefix)
+
+
+def _tee(src, out) -> None:
+    for line in iter(src.readline, b""):
+        out.write(line)
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _run(cmd, check=True, capture=False, text=True, timeout=None):
+    res = subprocess.run(cmd, capture_output=capture, text=text, timeout=timeout)
+    if check and res.returncode != 0:
+        detail = f"\n{res.stdout}\n{res.stderr}" if capture else ""
+        raise RuntimeError(f"command failed ({res.returncode}): {' '.join(cmd)}{detail}")
+    return res
+
+
+def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{what} must look like KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _read_env_file(path: str) -> dict[str, str]:
+    out = {}
+    for raw in Path(path).read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            out.update(_parse_pairs([line.removeprefix("export ").strip()], "env file line"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Run an N-host snowflake_xgb training job locally, the way the SageMaker "
+        "SDK's local mode runs it.",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("run", help="run one job (default: against seeded stand-ins)")
+    p.add_argument("--hosts", type=int, default=2)
+    p.add_argument("--image", default="snowflake-xgb:latest")
+    p.add_argument("--standins-image", default="snowflake-xgb-standins:latest")
+    p.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                   help="hyperparameter (repeatable); overrides the demo defaults")  # fmt: skip
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment variable for the hosts (repeatable)")  # fmt: skip
+    p.add_argument("--env-file", help="file of KEY=VALUE lines for the hosts")
+    p.add_argument("--no-standins", action="store_true",
+                   help="use a real Snowflake account and real AWS (settings via --env/--env-file, "
+                   "AWS credentials from this environment)")  # fmt: skip
+    p.add_argument("--rows", type=int, help="rows to seed (default: the seed script's)")
+    p.add_argument("--region", default=os.environ.get("AWS_REGION")
+                   or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=1800, help="seconds for the training job")
+    p.add_argument("--keep", action="store_true", help="leave containers and network up")
+    args = parser.parse_args(argv)
+
+    reason = docker_available()
+    if reason:
+        log(reason)
+        return 2
+    compose = compose_command()
+    job = LocalJob.create(Path(args.workdir), args.hosts, args.image)
+    hyperparameters = {**DEFAULT_HYPERPARAMETERS, **_parse_pairs(args.hp, "--hp")}
+    job.write_configs(hyperparameters)
+
+    # As the SDK: AWS credentials, AWS_REGION and TRAINING_JOB_NAME, then the user's environment.
+    env: dict[str, str] = {}
+    standins = None
+    if args.no_standins:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            if os.environ.get(key):
+                env[key] = os.environ[key]
+    else:
+        standins = Standins(image=args.standins_image, region=args.region, rows=args.rows)
+        env.update(standins.aws_credentials())
+    env["AWS_REGION"] = args.region
+    env["TRAINING_JOB_NAME"] = job.project
+    if standins:
+        env.update(standins.job_environment())
+    if args.env_file:
+        env.update(_read_env_file(args.env_file))
+    env.update(_parse_pairs(args.env, "--env"))
+    job.write_job_compose(env)
+
+    log(f"job {job.project}: hosts {', '.join(job.hosts)}; files in {job.root}")
+    job.create_network()
+    result = None
+    try:
+        if standins:
+            job.write_standins_compose(standins)
+            start_standins(job, standins, compose)
+        result = job.run_training(compose, timeout=args.timeout)
+    finally:
+        if standins:
+            job.save_standins_logs(compose)
+        if not args.keep:
+            job.down(compose, standins=standins is not None)
+
+    for h in result["hosts"]:
+        log(f"{h['host']} ({h['container']}): exit {h['exit_code']}, log {h['log']}")
+    if not result["ok"]:
+        log(f"job FAILED: see {job.root}/result.json and the failure files under "
+            f"{job.root}/<host>/output/")  # fmt: skip
+        return 1
+    log(f"job done in {result['seconds']}s")
+    print(f"Model: {job.model_dir / 'xgboost-model'}")
+    print(f"Metadata: {job.model_dir / 'metadata.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
