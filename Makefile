@@ -1,0 +1,70 @@
+# snowflake_xgb: build, push and run the training image.
+#
+#   make build                  build the training image IMAGE:TAG
+#   make push                   push it to Amazon ECR (needs AWS credentials)
+#   make local                  run a HOSTS-host job locally against seeded stand-ins
+#   make test                   run every test, container tests included
+#   make clean                  remove local job folders and dangling build stages
+#
+# Variables (override on the command line, e.g. `make build XGBOOST_PACKAGE=xgboost`):
+IMAGE           ?= snowflake-xgb
+TAG             ?= latest
+REGION          ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
+BASE_IMAGE      ?= python:3.11-slim
+BUILDER_IMAGE   ?=
+XGBOOST_PACKAGE ?= xgboost-cpu
+HOSTS           ?= 2
+# LOCAL_BASE: no = use BASE_IMAGE from its registry; yes = build from a Debian base made with
+# debootstrap (no registry needed; the build uses the host network and hands the machine's CA
+# bundle to pip); auto = yes only when BASE_IMAGE can be neither found nor pulled.
+LOCAL_BASE      ?= auto
+CA_BUNDLE       ?=
+ECR_REPOSITORY  ?= $(IMAGE)
+# The project's virtual environment when there is one (.ci/run makes .venv), else python3.
+PYTHON          ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+
+export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE
+
+.PHONY: help build build-standins base-image push local test test-fast bench clean clean-images
+
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+
+build:
+	docker/build.sh
+
+build-standins:
+	docker/build.sh --standins
+
+# Only the Debian base images (build does this itself when LOCAL_BASE resolves to yes).
+base-image:
+	docker/make_base_image.sh
+
+push:
+	$(PYTHON) docker/push_ecr.py $(IMAGE) --tag $(TAG) --repository $(ECR_REPOSITORY) \
+		$(if $(REGION),--region $(REGION))
+
+local: build-standins
+	$(PYTHON) local_test/localmode.py run --hosts $(HOSTS) \
+		--image $(IMAGE):$(TAG) --standins-image $(IMAGE)-standins:$(TAG)
+
+# The README's test command: every test, the container tests included.
+test:
+	$(PYTHON) -m pytest -q
+
+# Everything but the container tests.
+test-fast:
+	$(PYTHON) -m pytest -q -m "not container"
+
+bench:
+	$(PYTHON) benchmarks/run.py
+
+# Local job folders, the CA bundle copied for builds, and this project's dangling build stages.
+clean:
+	rm -rf .work/local docker/certs/ca-certificates.crt
+	-docker image prune -f --filter label=snowflake-xgb.stage=builder >/dev/null
+
+# Also the images themselves (and the Debian base images).
+clean-images: clean
+	-docker rmi $(IMAGE)-standins:$(TAG) $(IMAGE):$(TAG) 2>/dev/null
+	-docker rmi snowflake-xgb-base:bookworm snowflake-xgb-base:bookworm-build 2>/dev/null

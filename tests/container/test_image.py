@@ -1,0 +1,170 @@
+"""The image, end to end: a 2-host job in containers, laid out as SageMaker's local mode does.
+
+Builds the training and stand-ins images, starts fakesnow and moto servers in containers,
+seeds the demo table and a secret with distinctive credential values, runs two training
+containers named ``algo-<i>-<suffix>`` (hostnames are container ids, as in the SDK's local
+mode) with ``docker compose up --abort-on-container-exit``, then checks what they left.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
+
+METRIC_LINE = re.compile(r"\[\d+\]\s+train-rmse:[0-9.]+\s+validation-rmse:[0-9.]+")
+
+
+def _text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_image_contents(images):
+    """`train` on the PATH, the entry point set, xgboost-cpu (not CUDA), no compiler, no caches."""
+    script = (
+        "set -e; command -v train; echo MODULE=$SAGEMAKER_TRAINING_MODULE; "
+        "if command -v gcc || command -v cc; then echo COMPILER-PRESENT; fi; "
+        "pip list 2>/dev/null | grep -i '^xgboost'; "
+        "ls -d /root/.cache 2>/dev/null && echo CACHE-PRESENT; "
+        "python -c 'import snowflake_xgb.training, xgboost as x; "
+        'print(x.build_info()["USE_CUDA"])\''
+    )
+    res = subprocess.run(
+        ["docker", "run", "--rm", images["train"], "sh", "-c", script],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = res.stdout
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "/opt/venv/bin/train" in out
+    assert "MODULE=snowflake_xgb.training:main" in out
+    assert "COMPILER-PRESENT" not in out
+    assert "CACHE-PRESENT" not in out
+    assert re.search(r"^xgboost-cpu\s", out, re.M), out
+    assert not re.search(r"^xgboost\s", out, re.M), out
+    assert out.strip().splitlines()[-1] == "False"  # USE_CUDA
+
+
+def test_push_without_credentials_says_so(images, tmp_path):
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    res = subprocess.run(
+        ["make", "-s", "push", f"PYTHON={sys.executable}", "REGION=eu-west-1",
+         f"TAG={images['train'].split(':')[1]}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert "no AWS credentials" in res.stderr, res.stderr
+
+
+def test_two_host_job_succeeds(distributed_job):
+    job, result = distributed_job.job, distributed_job.result
+    report = json.dumps(result, indent=2)
+    assert not result["timed_out"], report
+    assert [h["exit_code"] for h in result["hosts"]] == [0] * len(job.hosts), (
+        report + "\n" + "\n".join(_text(Path(h["log"]))[-3000:] for h in result["hosts"])
+    )
+    for host in job.hosts:
+        assert not (job.output_dir(host) / "failure").exists(), _text(
+            job.output_dir(host) / "failure"
+        )
+
+
+def test_containers_look_like_sdk_local_mode(distributed_job):
+    """Host names carry a random suffix; the hostname inside is not the SageMaker host name."""
+    job, result = distributed_job.job, distributed_job.result
+    for h in result["hosts"]:
+        assert re.fullmatch(r"algo-\d+-[a-z0-9]{5}", h["host"])
+        assert h["container"] != h["host"]
+    config = json.loads((job.root / job.hosts[0] / "input/config/resourceconfig.json").read_text())
+    assert set(config) == {"current_host", "hosts"}
+
+
+def test_model_and_metadata_load(distributed_job):
+    import xgboost
+
+    job = distributed_job.job
+    model_file = job.model_dir / "xgboost-model"
+    assert model_file.is_file()
+    booster = xgboost.Booster(model_file=str(model_file))
+    assert booster.num_boosted_rounds() > 0
+    assert booster.num_features() == 8
+    metadata = json.loads((job.model_dir / "metadata.json").read_text())
+    assert "MEDHOUSEVAL" in json.dumps(metadata).upper()
+
+
+def _shards(job) -> list[dict]:
+    shards = []
+    for host in job.hosts:
+        path = job.output_dir(host) / "data" / f"shard-{host}.json"
+        assert path.is_file(), f"no shard report for {host}"
+        shards.append(json.loads(path.read_text()))
+    return sorted(shards, key=lambda s: s["rank"])
+
+
+def _check_split(parts: list[dict], what: str) -> int:
+    """Contiguous, disjoint, starting at row 0, one query id; returns the rows covered."""
+    assert parts[0]["row_start"] == 0, what
+    for a, b in itertools.pairwise(parts):
+        assert a["row_end"] == b["row_start"], f"{what}: gap or overlap between ranks"
+    for p in parts:
+        assert p["rows"] == p["row_end"] - p["row_start"], what
+        assert p["rows"] >= 0, what
+    ids = {p["query_id"] for p in parts}
+    assert len(ids) == 1 and None not in ids and "" not in ids, f"{what}: query ids {ids}"
+    if "total_rows" in parts[0]:
+        assert parts[-1]["row_end"] == parts[0]["total_rows"], what
+    return parts[-1]["row_end"]
+
+
+def test_exactly_once_split(distributed_job):
+    job = distributed_job.job
+    shards = _shards(job)
+    assert [s["rank"] for s in shards] == list(range(len(job.hosts)))
+    assert sorted(s["host"] for s in shards) == sorted(job.hosts)
+    for s in shards:
+        assert sorted(s["hosts"]) == sorted(job.hosts)
+    total = _check_split(shards, "training")
+    if all("validation" in s for s in shards):
+        total += _check_split([s["validation"] for s in shards], "validation")
+        assert shards[0]["validation"]["query_id"] != shards[0]["query_id"]
+    assert total == distributed_job.seed_rows
+    # Each host's share is its contiguous floor(i*n/N) slice.
+    n, hosts = shards[-1]["row_end"], len(shards)
+    for i, s in enumerate(shards):
+        assert (s["row_start"], s["row_end"]) == (i * n // hosts, (i + 1) * n // hosts)
+
+
+def test_metric_lines_in_logs(distributed_job):
+    job, result = distributed_job.job, distributed_job.result
+    logs = {h["host"]: _text(Path(h["log"])) for h in result["hosts"]}
+    coordinator = sorted(job.hosts)[0]
+    assert METRIC_LINE.search(logs[coordinator]), logs[coordinator][-3000:]
+
+
+def test_no_credential_in_logs_outputs_or_model(distributed_job):
+    job, standins = distributed_job.job, distributed_job.standins
+    secrets_ = standins.credential_values()
+    files = [p for p in job.logs_dir.rglob("*") if p.is_file()]
+    files += [p for p in job.model_dir.rglob("*") if p.is_file()]
+    for host in job.hosts:
+        files += [p for p in job.output_dir(host).rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".log") for p in files)
+    assert any(p.name == "xgboost-model" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for value in secrets_:
+            assert value.encode() not in data, f"a credential value appears in {path}"
