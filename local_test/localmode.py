@@ -338,7 +338,7 @@ class LocalJob:
         return result
 
     def save_standins_logs(self, compose: list[str]) -> None:
-        for svc in ("snowflake", "secretsmanager", "seed"):
+        for svc in ("snowflake", "secretsmanager"):
             res = _run([*self.standins_compose(compose), "logs", "--no-color", svc],
                        check=False, capture=True, text=False)  # fmt: skip
             (self.logs_dir / f"standin-{svc}.log").write_bytes(res.stdout + res.stderr)
@@ -369,9 +369,12 @@ def wait_healthy(compose_prefix: list[str], services: list[str], timeout: float)
         time.sleep(1)
 
 
-def seed_standins(compose_prefix: list[str], timeout: float = 300) -> None:
+def seed_standins(compose_prefix: list[str], log_path: Path | None = None, timeout: float = 300):
+    """Run the one-shot seed service (``run --rm``); its output goes to ``log_path``."""
     res = _run([*compose_prefix, "run", "--rm", "--no-deps", "-T", "seed"],
                check=False, capture=True, timeout=timeout)  # fmt: skip
+    if log_path is not None:
+        log_path.write_text(res.stdout + res.stderr)
     if res.returncode != 0:
         raise RuntimeError(f"seeding the stand-ins failed:\n{res.stdout}\n{res.stderr}")
 
@@ -382,7 +385,7 @@ def start_standins(job: LocalJob, s: Standins, compose: list[str], timeout: floa
     _run([*prefix, "up", "-d", "snowflake", "secretsmanager"], capture=True)
     wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout)
     log("seeding the demo table and the secret")
-    seed_standins(prefix)
+    seed_standins(prefix, job.logs_dir / "standin-seed.log")
 
 
 def _tee(src, out) -> None:

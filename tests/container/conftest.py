@@ -125,7 +125,7 @@ def distributed_job(images, compose_cmd, tmp_path_factory):
         ):
             prefix = job.standins_compose(compose_cmd)
             localmode.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
-            localmode.seed_standins(prefix)
+            localmode.seed_standins(prefix, job.logs_dir / "standin-seed.log")
             try:
                 result = job.run_training(compose_cmd, timeout=900)
             finally:
