@@ -100,9 +100,9 @@ if [[ "$want_train" == 1 ]]; then
 fi
 
 if [[ "$want_standins" == 1 ]]; then
-    log "building ${STANDINS_IMAGE}:${TAG} on ${IMAGE}:${TAG}"
+    log "building ${STANDINS_IMAGE}:${TAG} (base $BASE_IMAGE)"
     docker build -f docker/standins.Dockerfile \
-        --build-arg "IMAGE=${IMAGE}:${TAG}" \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         "${network_flags[@]}" "${extra_flags[@]}" \
         -t "${STANDINS_IMAGE}:${TAG}" .
 fi
