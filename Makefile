@@ -61,6 +61,7 @@ bench:
 
 # Local job folders, the CA bundle copied for builds, and this project's dangling build stages.
 clean:
+	-[ ! -d .work/local ] || [ -z "$$(ls .work/local)" ] || python3 local_test/localmode.py down .work/local/*
 	rm -rf .work/local docker/certs/ca-certificates.crt
 	-docker image prune -f --filter label=snowflake-xgb.stage=builder >/dev/null
 

@@ -26,6 +26,7 @@ Standard library only; works with ``docker compose`` (v2) and ``docker-compose``
 
     python local_test/localmode.py run --hosts 2          (what ``make local`` runs)
     python local_test/localmode.py run --help
+    python local_test/localmode.py down .work/local/sfxgb-local-<suffix>   (after run --keep)
 """
 
 from __future__ import annotations
@@ -450,7 +451,21 @@ def main(argv: list[str] | None = None) -> int:
                    or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")  # fmt: skip
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the training job")
     p.add_argument("--keep", action="store_true", help="leave containers and network up")
+    d = sub.add_parser("down", help="remove the containers and network of jobs run with --keep")
+    d.add_argument("job_dirs", nargs="+", help="job folders, e.g. .work/local/sfxgb-local-abcde")
     args = parser.parse_args(argv)
+
+    if args.cmd == "down":
+        compose = compose_command()
+        for job_dir in map(Path, args.job_dirs):
+            if not (job_dir / "docker-compose.yaml").is_file():
+                log(f"{job_dir}: not a job folder, skipped")
+                continue
+            job = LocalJob(job_dir.resolve(), job_dir.resolve().name, [], "", "", {})
+            job.network = f"{job.project}-net"
+            job.down(compose, standins=job.standins_file.is_file())
+            log(f"{job.project}: down")
+        return 0
 
     reason = docker_available()
     if reason:
