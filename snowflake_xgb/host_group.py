@@ -1,0 +1,243 @@
+"""The hosts of one job, joined into XGBoost's collective: who coordinates, and no endless waits.
+
+Hosts are sorted; rank = index; host 0 runs XGBoost's tracker (``RabitTracker``) and every host
+joins with ``collective.init``. Each wait is bounded: host names must resolve within
+``host_timeout`` (capped exponential backoff), joining retries until the same deadline, and each
+collective step fails after ``collective_timeout``. Every host also answers on a small liveness
+port (tracker port + 1), so that when a collective step fails, the survivors can name the host
+that is gone instead of reporting only a broken socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import xgboost as xgb
+from xgboost import collective
+from xgboost.tracker import RabitTracker
+
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PROBE_TIMEOUT_SECONDS = 3.0
+TRACKER_SHUTDOWN_SECONDS = 30
+
+
+class HostLostError(UserError):
+    """Another host stopped answering, so this one cannot go on."""
+
+
+def wait_for_names(hosts: Sequence[str], timeout: float) -> dict[str, str]:
+    """Resolve every host name to an address, retrying with capped backoff until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    addresses: dict[str, str] = {}
+    while True:
+        for host in hosts:
+            if host not in addresses:
+                try:
+                    addresses[host] = socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+                except socket.gaierror:
+                    pass
+        missing = [host for host in hosts if host not in addresses]
+        if not missing:
+            return addresses
+        if time.monotonic() + delay > deadline:
+            raise UserError(
+                f"Host name(s) {', '.join(missing)} did not resolve within {timeout:.0f}s: the "
+                "training hosts cannot see each other (check the job's VPC/DNS settings)."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+class _LivenessServer:
+    """Accepts and closes connections on a port, so peers can tell this process is alive."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self._socket = socket.create_server((address, port), reuse_port=False)
+        self._socket.settimeout(1.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="liveness", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+                connection.close()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._socket.close()
+
+
+class HostGroup:
+    """This host's membership in the job: rank, world size and the collective operations."""
+
+    def __init__(
+        self,
+        hosts: Sequence[str],
+        current_host: str,
+        port: int,
+        host_timeout: int,
+        collective_timeout: int,
+    ) -> None:
+        self.hosts = tuple(sorted(hosts))
+        self.current_host = current_host
+        self.rank = self.hosts.index(current_host)
+        self.world = len(self.hosts)
+        self._port = port
+        self._host_timeout = host_timeout
+        self._collective_timeout = collective_timeout
+        self._addresses: dict[str, str] = {}
+        self._tracker: RabitTracker | None = None
+        self._liveness: _LivenessServer | None = None
+        self._joined = False
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world > 1
+
+    def __enter__(self) -> HostGroup:
+        if self.is_distributed:
+            self._join()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._leave(failed=exc_type is not None)
+
+    def _join(self) -> None:
+        started = time.monotonic()
+        self._addresses = wait_for_names(self.hosts, self._host_timeout)
+        own_address = self._addresses[self.current_host]
+        self._liveness = _LivenessServer(own_address, self._port + 1)
+        coordinator = self._addresses[self.hosts[0]]
+        if self.is_coordinator:
+            self._tracker = RabitTracker(
+                n_workers=self.world,
+                host_ip=coordinator,
+                port=self._port,
+                sortby="task",
+                timeout=self._host_timeout,
+            )
+            self._tracker.start()
+            logger.info(
+                "Tracker for %d hosts listening on %s:%d", self.world, coordinator, self._port
+            )
+
+        arguments = {
+            "dmlc_tracker_uri": coordinator,
+            "dmlc_tracker_port": self._port,
+            "dmlc_task_id": f"{self.rank:05d}",
+            "dmlc_timeout": self._collective_timeout,
+            "dmlc_retry": 2,
+        }
+        deadline = started + self._host_timeout
+        while True:
+            try:
+                collective.init(**arguments)
+                break
+            except xgb.core.XGBoostError:
+                # The coordinator's tracker may not be up yet (hosts start at different times).
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"Host {self.current_host} could not join the coordinator "
+                        f"{self.hosts[0]} on port {self._port} within {self._host_timeout}s: "
+                        "check that the coordinator started and that the hosts may reach "
+                        "each other on this port (security group)."
+                    ) from None
+                time.sleep(2.0)
+        self._joined = True
+        if collective.get_rank() != self.rank:
+            raise RuntimeError(
+                f"collective gave rank {collective.get_rank()}, expected {self.rank}"
+            )
+        logger.info(
+            "Host %s joined as rank %d of %d in %.1fs",
+            self.current_host, self.rank, self.world, time.monotonic() - started,
+        )  # fmt: skip
+
+    def _leave(self, failed: bool) -> None:
+        if self._joined:
+            self._joined = False
+            try:
+                collective.finalize()
+            except xgb.core.XGBoostError:
+                logger.warning("The collective did not shut down cleanly")
+        if self._tracker is not None:
+            tracker, self._tracker = self._tracker, None
+            if not failed:
+                try:
+                    tracker.wait_for(TRACKER_SHUTDOWN_SECONDS)
+                except xgb.core.XGBoostError:
+                    logger.warning(
+                        "The tracker did not shut down within %ds", TRACKER_SHUTDOWN_SECONDS
+                    )
+            try:
+                tracker.free()
+            except xgb.core.XGBoostError:
+                pass  # it reports the failed job again; the job's failure is already known
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
+
+    def broadcast(self, value: T) -> T:
+        """Host 0's ``value`` on every host (any picklable object)."""
+        if not self.is_distributed:
+            return value
+        return collective.broadcast(value, 0)
+
+    def gather(self, value: float) -> list[float]:
+        """Every host's ``value``, in rank order."""
+        if not self.is_distributed:
+            return [value]
+        values = np.zeros(self.world, dtype=np.float64)
+        values[self.rank] = value
+        return [float(v) for v in collective.allreduce(values, collective.Op.SUM)]
+
+    def unreachable_peers(self) -> list[str]:
+        """The other hosts whose liveness port does not answer now."""
+        lost = []
+        for host in self.hosts:
+            if host == self.current_host:
+                continue
+            try:
+                address = self._addresses.get(host, host)
+                with socket.create_connection((address, self._port + 1), PROBE_TIMEOUT_SECONDS):
+                    pass
+            except OSError:
+                lost.append(host)
+        return lost
+
+    def explain_collective_failure(self, error: Exception, during: str) -> UserError:
+        """Name the lost host(s) when a collective step fails."""
+        lost = self.unreachable_peers()
+        first_line = next((line for line in str(error).splitlines() if line.strip()), "")
+        if lost:
+            return HostLostError(
+                f"Lost host(s) {', '.join(lost)} during {during}: they stopped answering, so "
+                f"host {self.current_host} stops too. The lost host's own log says why it "
+                "stopped (instance failure, out of memory, or its own error)."
+            )
+        return HostLostError(
+            f"A collective step failed during {during} on host {self.current_host} (all hosts "
+            f"still answer): {first_line[:300]}. If a host is slow rather than gone, raise "
+            "collective_timeout_seconds."
+        )

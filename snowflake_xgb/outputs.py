@@ -1,0 +1,66 @@
+"""What a job leaves behind: the model, its metadata and each host's shard report.
+
+Files are written whole or not at all (temporary name, then rename), so a failed job never
+leaves a half-written model. Only the coordinator writes the model folder (SageMaker's local
+mode shares one between hosts); every host writes its own ``shard-<host>.json`` so anyone can
+audit after the job which rows each host read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+
+MODEL_FILE_NAME = "xgboost-model"  # what SageMaker's XGBoost inference container loads
+METADATA_FILE_NAME = "metadata.json"
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with temporary.open("wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    write_atomically(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in (
+        "snowflake-xgb", "xgboost", "snowflake-connector-python", "pyarrow", "numpy",
+        "sagemaker-training", "boto3",
+    ):  # fmt: skip
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def save_model(model_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]) -> Path:
+    """Write ``xgboost-model`` (XGBoost's native format) and ``metadata.json``."""
+    model_path = model_dir / MODEL_FILE_NAME
+    write_atomically(model_path, bytes(booster.save_raw(raw_format="ubj")))
+    write_json(model_dir / METADATA_FILE_NAME, {**metadata, "versions": library_versions()})
+    return model_path
+
+
+def write_shard_report(output_data_dir: Path, host: str, report: dict[str, Any]) -> Path:
+    path = output_data_dir / f"shard-{host}.json"
+    write_json(path, report)
+    return path

@@ -1,0 +1,210 @@
+"""Snowflake access: connect with the job's credentials, describe, submit and reopen queries.
+
+Every host opens its own session. The coordinator describes and submits the training query;
+every host then reopens that one result by its query id and lists its Arrow result batches
+(descriptors with a row count and a download location; nothing is downloaded here).
+Connector errors become :class:`UserError` messages that say what to fix; connector messages
+are quoted because Snowflake writes them about the SQL, never about credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import snowflake.connector
+from cryptography.hazmat.primitives import serialization
+from snowflake.connector.constants import FIELD_ID_TO_NAME
+from snowflake.connector.cursor import ResultMetadata
+from snowflake.connector.result_batch import ResultBatch
+
+from .credentials import SnowflakeCredentials
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+LOGIN_TIMEOUT_SECONDS = 60
+NETWORK_TIMEOUT_SECONDS = 300
+# Snowflake field types XGBoost can read as numbers: FIXED (NUMBER/DECIMAL), REAL, BOOLEAN.
+NUMERIC_TYPE_NAMES = frozenset({"FIXED", "REAL", "BOOLEAN", "DECFLOAT"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a query's result, as Snowflake describes it."""
+
+    name: str
+    type_name: str
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type_name in NUMERIC_TYPE_NAMES
+
+
+def _private_key(credentials: SnowflakeCredentials) -> Any:
+    passphrase = credentials.private_key_passphrase
+    try:
+        return serialization.load_pem_private_key(
+            credentials.private_key.encode(), password=passphrase.encode() if passphrase else None
+        )
+    except (ValueError, TypeError):
+        raise UserError(
+            "The private key in the Snowflake secret could not be loaded: check that it is a "
+            "PEM (PKCS#8) key and that private_key_passphrase matches (set it only for an "
+            "encrypted key)."
+        ) from None
+
+
+def connection_arguments(credentials: SnowflakeCredentials, query_timeout: int) -> dict[str, Any]:
+    """The connector's keyword arguments, from the credentials and ``SNOWFLAKE_*`` context."""
+    env = os.environ
+    account = env.get("SNOWFLAKE_ACCOUNT")
+    if not account:
+        raise UserError(
+            "Set SNOWFLAKE_ACCOUNT (your account identifier, e.g. myorg-myaccount) in the job's "
+            "environment or as 'account' in the Snowflake secret."
+        )
+    arguments: dict[str, Any] = {
+        "account": account,
+        "user": credentials.user,
+        "application": "snowflake_xgb",
+        "login_timeout": LOGIN_TIMEOUT_SECONDS,
+        "network_timeout": NETWORK_TIMEOUT_SECONDS,
+        "session_parameters": {"STATEMENT_TIMEOUT_IN_SECONDS": query_timeout},
+    }
+    for name in ("warehouse", "database", "schema", "role", "host", "protocol"):
+        if env.get(f"SNOWFLAKE_{name.upper()}"):
+            arguments[name] = env[f"SNOWFLAKE_{name.upper()}"]
+    if env.get("SNOWFLAKE_PORT"):
+        arguments["port"] = int(env["SNOWFLAKE_PORT"])
+
+    if credentials.private_key:
+        arguments["private_key"] = _private_key(credentials)
+        arguments["authenticator"] = "SNOWFLAKE_JWT"
+    elif credentials.token:
+        is_oauth = credentials.authenticator == "oauth"
+        arguments["authenticator"] = "oauth" if is_oauth else "PROGRAMMATIC_ACCESS_TOKEN"
+        arguments["token"] = credentials.token
+    else:
+        arguments["password"] = credentials.password
+    return arguments
+
+
+def _endpoint() -> str:
+    env = os.environ
+    if env.get("SNOWFLAKE_HOST"):
+        return f"{env['SNOWFLAKE_HOST']}:{env.get('SNOWFLAKE_PORT', '443')}"
+    return f"{env.get('SNOWFLAKE_ACCOUNT')}.snowflakecomputing.com"
+
+
+def explain_connect_error(error: Exception, credentials: SnowflakeCredentials) -> UserError:
+    """Turn a failed sign-in into a message that says what to check."""
+    errno = getattr(error, "errno", None)
+    text = str(getattr(error, "msg", "") or error)
+    if errno in (250001, 250003) or isinstance(error, snowflake.connector.errors.OperationalError):
+        if "Incorrect username or password" not in text and "JWT" not in text:
+            return UserError(
+                f"Could not reach Snowflake at {_endpoint()} within {LOGIN_TIMEOUT_SECONDS}s: "
+                "check SNOWFLAKE_ACCOUNT (or SNOWFLAKE_HOST/PORT), the job's VPC routing and any "
+                "network policy on the Snowflake side."
+            )
+    return UserError(
+        f"Snowflake refused the sign-in of user {credentials.user} by {credentials.method}: "
+        "check the user, the credential in the Snowflake secret (for key pair: the public key "
+        "registered with ALTER USER ... SET RSA_PUBLIC_KEY) and the account identifier. "
+        f"Snowflake said: {text[:300]}"
+    )
+
+
+def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> UserError:
+    """Turn a failed statement into a message naming the statement and Snowflake's reason."""
+    text = " ".join(str(getattr(error, "msg", "") or error).split())[:400]
+    errno = getattr(error, "errno", None)
+    if errno == 606:
+        hint = "Set SNOWFLAKE_WAREHOUSE to a warehouse the role may use."
+    elif errno == 2003:
+        hint = "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."
+    elif errno in (1003, 1007, 904, 2040):
+        hint = "Fix the SQL (run it in a Snowflake worksheet to check it)."
+    else:
+        hint = "Check the query, the session context and the role's grants."
+    return UserError(f"Snowflake could not run {what}: {text} {hint}")
+
+
+class SnowflakeSession:
+    """One connection to Snowflake, opened from the job's credentials."""
+
+    def __init__(self, connection: snowflake.connector.SnowflakeConnection) -> None:
+        self._connection = connection
+
+    def check_context(self) -> None:
+        """Fail early, by name, when the configured database cannot be used.
+
+        (A missing warehouse shows up as error 606 on the first query, explained there.)
+        """
+        wanted = os.environ.get("SNOWFLAKE_DATABASE")
+        if not wanted:
+            return
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("SELECT CURRENT_DATABASE()")
+            (current,) = cursor.fetchone()
+        except snowflake.connector.errors.Error as error:
+            raise explain_query_error(error, "a session check") from None
+        if not current:
+            raise UserError(
+                f"Snowflake database {wanted} does not exist or the role may not use it: "
+                "check SNOWFLAKE_DATABASE and SNOWFLAKE_ROLE."
+            )
+
+    def describe(self, sql: str, what: str) -> list[Column]:
+        """The columns ``sql`` would return, without running it."""
+        try:
+            metadata: list[ResultMetadata] = self._connection.cursor().describe(sql)
+        except snowflake.connector.errors.Error as error:
+            raise explain_query_error(error, what) from None
+        return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
+
+    def submit(self, sql: str, what: str) -> str:
+        """Start ``sql`` and return its query id; the hosts read the result by this id."""
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute_async(sql)
+        except snowflake.connector.errors.Error as error:
+            raise explain_query_error(error, what) from None
+        return cursor.sfqid
+
+    def result_batches(self, query_id: str, what: str) -> list[ResultBatch]:
+        """Wait for a query to finish and list its result batches, in result order."""
+        cursor = self._connection.cursor()
+        try:
+            cursor.get_results_from_sfqid(query_id)
+            if cursor._prefetch_hook is not None:  # connector 4.x: wait for the result here
+                cursor._prefetch_hook()
+            return list(cursor.get_result_batches() or [])
+        except snowflake.connector.errors.Error as error:
+            raise explain_query_error(error, what) from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@contextmanager
+def open_session(
+    credentials: SnowflakeCredentials, query_timeout: int
+) -> Iterator[SnowflakeSession]:
+    """Connect (bounded by the login timeout) and close the connection afterwards."""
+    arguments = connection_arguments(credentials, query_timeout)
+    try:
+        connection = snowflake.connector.connect(**arguments)
+    except snowflake.connector.errors.Error as error:
+        raise explain_connect_error(error, credentials) from None
+    session = SnowflakeSession(connection)
+    try:
+        yield session
+    finally:
+        session.close()
