@@ -58,6 +58,12 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.skip(reason=f"needs a Docker engine: {reason}"))
 
 
+@pytest.fixture(scope="session", name="localmode")
+def localmode_fixture():
+    """local_test/localmode.py, loaded by path (local_test/ is not a package)."""
+    return localmode
+
+
 @pytest.fixture(scope="session")
 def compose_cmd() -> list[str]:
     return localmode.compose_command()
