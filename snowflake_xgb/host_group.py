@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -130,13 +131,19 @@ class HostGroup:
         self._liveness = _LivenessServer(own_address, self._port + 1)
         coordinator = self._addresses[self.hosts[0]]
         if self.is_coordinator:
-            self._tracker = RabitTracker(
-                n_workers=self.world,
-                host_ip=coordinator,
-                port=self._port,
-                sortby="task",
-                timeout=self._host_timeout,
-            )
+            try:
+                self._tracker = RabitTracker(
+                    n_workers=self.world,
+                    host_ip=coordinator,
+                    port=self._port,
+                    sortby="task",
+                    timeout=self._host_timeout,
+                )
+            except xgb.core.XGBoostError:
+                raise UserError(
+                    f"The coordinator {self.current_host} could not listen on port {self._port} "
+                    "for the other hosts (in use?): set hyperparameter tracker_port to a free port."
+                ) from None
             self._tracker.start()
             logger.info(
                 "Tracker for %d hosts listening on %s:%d", self.world, coordinator, self._port
@@ -152,7 +159,9 @@ class HostGroup:
         deadline = started + self._host_timeout
         while True:
             try:
-                collective.init(**arguments)
+                with warnings.catch_warnings():  # XGBoost warns on each refused connection
+                    warnings.simplefilter("ignore")
+                    collective.init(**arguments)
                 break
             except xgb.core.XGBoostError:
                 # The coordinator's tracker may not be up yet (hosts start at different times).
@@ -202,7 +211,7 @@ class HostGroup:
         """Host 0's ``value`` on every host (any picklable object)."""
         if not self.is_distributed:
             return value
-        return collective.broadcast(value, 0)
+        return collective.broadcast((value,), 0)[0]  # wrapped: XGBoost refuses to send None
 
     def gather(self, value: float) -> list[float]:
         """Every host's ``value``, in rank order."""

@@ -58,6 +58,23 @@ def check_xgboost_params(params: dict[str, Any]) -> None:
         raise UserError(f"Invalid XGBoost hyperparameter: {_xgboost_message(error)}") from None
 
 
+class MetricPrinter(xgb.callback.TrainingCallback):
+    """Prints ``[round]<TAB>train-rmse:...<TAB>validation-rmse:...`` like XGBoost's own monitor.
+
+    XGBoost's monitor prefixes a timestamp when distributed; SageMaker metric definitions
+    (``.*\\[[0-9]+\\].*#011validation-rmse:(\\S+)``) want the plain form on one host.
+    """
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
+        scores = "".join(
+            f"\t{data_name}-{metric}:{values[-1]:.5f}"
+            for data_name, metrics in evals_log.items()
+            for metric, values in metrics.items()
+        )
+        print(f"[{epoch}]{scores}", flush=True)
+        return False
+
+
 @dataclass(frozen=True)
 class QueryPlan:
     """What the coordinator decided and submitted, shared with every host."""
@@ -195,10 +212,12 @@ def train_booster(
         evals.append((data.validation, "validation"))
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
-    if checkpoint_dir is not None and group.is_coordinator:
-        callbacks.append(
-            checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
-        )
+    if group.is_coordinator:
+        callbacks.append(MetricPrinter())
+        if checkpoint_dir is not None:
+            callbacks.append(
+                checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
+            )
     evals_result: dict[str, Any] = {}
     remaining = config.num_round - done
     if remaining <= 0:
@@ -211,7 +230,7 @@ def train_booster(
         evals=evals,
         evals_result=evals_result,
         early_stopping_rounds=config.early_stopping_rounds,
-        verbose_eval=True,
+        verbose_eval=False,
         xgb_model=start,
         callbacks=callbacks,
     )
@@ -281,7 +300,7 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
         "best_iteration": best_iteration,
         "resumed_from_round": first_round or None,
         "hosts": list(group.hosts),
-        "rows_per_host": dict(zip(group.hosts, (int(n) for n in train_rows))),
+        "rows_per_host": dict(zip(group.hosts, (int(n) for n in train_rows), strict=True)),
         "rows": int(sum(train_rows)),
         "query_ids": {"training": plan.train_query_id, "validation": plan.validation_query_id},
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),

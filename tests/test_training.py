@@ -1,0 +1,109 @@
+"""The single-host job end to end, through the real ``train`` command and the stand-ins."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xgboost as xgb
+
+from conftest import HOUSING_TABLE, JobRunner, StandIns
+
+TRAIN_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) <> 0"
+VALIDATION_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) = 0"
+PARAMS = {"max_depth": 5, "eta": 0.3, "objective": "reg:squarederror", "eval_metric": "rmse"}
+
+
+def _fetch(standins: StandIns, query: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    with standins.connect() as connection:
+        frame = connection.cursor().execute(query).fetch_pandas_all()
+    features = [c for c in frame.columns if c != "MEDHOUSEVAL"]
+    return frame[features].to_numpy(np.float32), frame["MEDHOUSEVAL"].to_numpy(np.float32), features
+
+
+def _rmse(booster: xgb.Booster, features: np.ndarray, label: np.ndarray, names: list[str]) -> float:
+    predictions = booster.predict(xgb.DMatrix(features, feature_names=names))
+    return float(np.sqrt(np.mean((predictions - label) ** 2)))
+
+
+def test_trains_like_plain_xgboost_in_memory(jobs: JobRunner, standins: StandIns) -> None:
+    run = jobs.run(
+        {"query": TRAIN_QUERY, "validation_query": VALIDATION_QUERY, "label": "medhouseval",
+         "num_round": 30, **PARAMS}
+    )  # fmt: skip
+    host = run.coordinator
+    assert host.returncode == 0, host.output
+    assert host.failure is None
+    model = xgb.Booster(model_file=str(host.model_dir / "xgboost-model"))
+
+    train_x, train_y, names = _fetch(standins, TRAIN_QUERY)
+    valid_x, valid_y, _ = _fetch(standins, VALIDATION_QUERY)
+    in_memory = xgb.train(PARAMS, xgb.DMatrix(train_x, train_y, feature_names=names), 30)
+
+    ours, reference = (
+        _rmse(model, valid_x, valid_y, names),
+        _rmse(in_memory, valid_x, valid_y, names),
+    )
+    assert abs(ours - reference) / reference < 0.01, (ours, reference)
+    assert model.feature_names == names
+
+
+def test_writes_model_metadata_and_metric_lines(jobs: JobRunner, housing_params: dict) -> None:
+    run = jobs.run(housing_params)
+    host = run.coordinator
+    assert host.returncode == 0, host.output
+    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    assert metadata["label"] == "MEDHOUSEVAL"
+    assert metadata["feature_names"][0] == "MEDINC" and len(metadata["feature_names"]) == 8
+    assert metadata["rounds_trained"] == 20
+    assert (
+        metadata["rows"]
+        + json.loads((host.output_dir / "data" / f"shard-{host.name}.json").read_text())[
+            "validation"
+        ]["rows"]
+        == 20640
+    )
+    assert metadata["query_ids"]["training"] and metadata["query_ids"]["validation"]
+    assert set(metadata["final_metrics"]) == {"train-rmse", "validation-rmse"}
+    assert metadata["versions"]["xgboost"] == xgb.__version__
+    # One line per round in XGBoost's form, which SageMaker metric definitions parse.
+    lines = [line for line in host.output.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines[-20:]] == [f"[{i}" for i in range(20)]
+    assert "\ttrain-rmse:" in lines[-1] and "\tvalidation-rmse:" in lines[-1]
+    assert (host.output_dir / "success").exists()
+
+
+def test_validation_fraction_split_is_the_same_every_run(
+    jobs: JobRunner, housing_params: dict
+) -> None:
+    first = jobs.run(housing_params).coordinator
+    second = jobs.run(housing_params).coordinator
+    assert first.returncode == second.returncode == 0
+    assert first.shard_report()["rows"] == second.shard_report()["rows"]
+    one = xgb.Booster(model_file=str(first.model_dir / "xgboost-model"))
+    two = xgb.Booster(model_file=str(second.model_dir / "xgboost-model"))
+    probe = xgb.DMatrix(np.random.default_rng(0).random((50, 8)), feature_names=one.feature_names)
+    np.testing.assert_allclose(one.predict(probe), two.predict(probe), rtol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_rounds(jobs: JobRunner, housing_params: dict) -> None:
+    params = {**housing_params, "num_round": 400, "eta": 0.9, "early_stopping_rounds": 3}
+    host = jobs.run(params).coordinator
+    assert host.returncode == 0, host.output
+    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    assert metadata["rounds_trained"] < 400
+    assert metadata["rounds_trained"] == metadata["best_iteration"] + 4
+    model = xgb.Booster(model_file=str(host.model_dir / "xgboost-model"))
+    assert model.num_boosted_rounds() == metadata["best_iteration"] + 1
+
+
+def test_features_and_exclude_choose_columns(jobs: JobRunner, housing_params: dict) -> None:
+    only = jobs.run({**housing_params, "features": "medinc, HouseAge"}).coordinator
+    assert only.returncode == 0, only.output
+    assert xgb.Booster(model_file=str(only.model_dir / "xgboost-model")).feature_names == [
+        "MEDINC", "HOUSEAGE",
+    ]  # fmt: skip
+    without = jobs.run({**housing_params, "exclude": "latitude,longitude"}).coordinator
+    assert without.returncode == 0, without.output
+    names = xgb.Booster(model_file=str(without.model_dir / "xgboost-model")).feature_names
+    assert "LATITUDE" not in names and "LONGITUDE" not in names and len(names) == 6
