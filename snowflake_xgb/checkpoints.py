@@ -54,7 +54,11 @@ def save_checkpoint(directory: Path, booster: xgb.Booster) -> Path:
 
 
 class CheckpointCallback(xgb.callback.TrainingCallback):
-    """Saves a checkpoint every ``frequency`` rounds and after the last one."""
+    """Saves a checkpoint every ``frequency`` rounds and after the last one.
+
+    The cadence counts the booster's rounds, not this run's: a job resumed from round 137 with
+    frequency 50 saves at 150, 200, ... like an uninterrupted one.
+    """
 
     def __init__(self, directory: Path, frequency: int) -> None:
         super().__init__()
@@ -62,7 +66,7 @@ class CheckpointCallback(xgb.callback.TrainingCallback):
         self.frequency = frequency
 
     def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
-        if (epoch + 1) % self.frequency == 0:
+        if model.num_boosted_rounds() % self.frequency == 0:
             save_checkpoint(self.directory, model)
         return False
 
