@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from . import checkpoints, outputs
+from . import checkpoints, interruption, outputs
 from .config import JobConfig, parse_hyperparameters
 from .credentials import SnowflakeCredentials, bootstrap_credentials
 from .errors import UserError
@@ -218,6 +218,8 @@ def train_booster(
             callbacks.append(
                 checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
             )
+    # Every host: on SIGTERM all stop at the same round; the coordinator saves a checkpoint.
+    callbacks.append(interruption.StopOnSignal(checkpoint_dir if group.is_coordinator else None))
     evals_result: dict[str, Any] = {}
     remaining = config.num_round - done
     if remaining <= 0:
@@ -311,6 +313,7 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
 
 def main() -> None:
     """Entry point for sagemaker-training (``SAGEMAKER_TRAINING_MODULE``)."""
+    interruption.install()  # SIGTERM (spot interruption, stop): stop cleanly, promptly
     job = JobEnvironment.from_environ()
     config = parse_hyperparameters(job.raw_hyperparameters)
     check_xgboost_params(config.xgboost_params)
