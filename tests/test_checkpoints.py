@@ -1,0 +1,220 @@
+"""Checkpoints and SIGTERM, end to end: kill a job mid-training, start it again, it resumes.
+
+Jobs run through the real ``train`` command against the stand-ins, with a checkpoint folder
+configured as SageMaker does (``checkpointconfig.json``'s ``LocalPath``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from conftest import JobRun, JobRunner
+
+from snowflake_xgb import checkpoints
+
+pytestmark = pytest.mark.timeout(300)
+
+# Enough rounds that training is still running when the test acts (about 15 ms a round here).
+PARAMS = {"max_depth": 5, "eta": 0.05, "eval_metric": "rmse", "validation_fraction": 0.2}
+METRIC_LINE = re.compile(r"^\[(\d+)\]\ttrain-rmse:", re.MULTILINE)
+
+
+def _log(run: JobRun, index: int = 0) -> str:
+    path = run.hosts[index].base_dir.parent / f"host{index + 1}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _wait_until(condition, timeout: float, processes: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if any(p.poll() is not None for p in processes):
+            raise AssertionError("the job ended before the test could act")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.02)
+
+
+def _newest(directory: Path) -> int:
+    latest = checkpoints.latest_checkpoint(directory)
+    return latest[0] if latest else 0
+
+
+def _model(run: JobRun) -> xgb.Booster:
+    return xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
+
+
+def _metadata(run: JobRun) -> dict:
+    return json.loads((run.coordinator.model_dir / "metadata.json").read_text())
+
+
+def _probe(names: list[str]) -> xgb.DMatrix:
+    rng = np.random.default_rng(7)
+    ranges = np.array([[0.5, 15], [1, 52], [1, 10], [0.5, 2], [3, 5000], [1, 6], [32, 42],
+                       [-124, -114]])  # fmt: skip
+    values = ranges[:, 0] + rng.random((200, 8)) * (ranges[:, 1] - ranges[:, 0])
+    return xgb.DMatrix(values.astype(np.float32), feature_names=names)
+
+
+def _assert_no_model(run: JobRun) -> None:
+    for host in run.hosts:
+        assert list(host.model_dir.iterdir()) == [], host.name
+
+
+def test_killed_job_resumes_from_newest_checkpoint(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path
+) -> None:
+    params = {**housing_params, **PARAMS, "num_round": 400, "checkpoint_frequency": 50}
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, checkpoints=folder)
+    _wait_until(lambda: _newest(folder / "host1") >= 100, 120, processes)
+    processes[0].send_signal(signal.SIGKILL)  # no chance to clean up: like a lost instance
+    killed = jobs.wait(run, processes)
+    assert killed.coordinator.returncode == -signal.SIGKILL
+    saved = checkpoints.saved_checkpoints(folder / "host1")
+    resumed_from = saved[-1][0]
+    assert 100 <= resumed_from < 400 and resumed_from % 50 == 0
+    assert len(saved) <= checkpoints.KEEP_CHECKPOINTS
+    _assert_no_model(killed)
+
+    resumed = jobs.run(params, checkpoints=folder)
+    host = resumed.coordinator
+    assert host.returncode == 0, host.output
+    assert f"Resuming from checkpoint checkpoint-{resumed_from:06d}.ubj" in host.output
+    # Only the remaining rounds were trained, numbered from where the checkpoint left off
+    # or from 0 (either way, one metric line per remaining round).
+    assert len(METRIC_LINE.findall(host.output)) == 400 - resumed_from
+    metadata = _metadata(resumed)
+    assert metadata["resumed_from_round"] == resumed_from
+    assert metadata["rounds_trained"] == 400
+    assert _model(resumed).num_boosted_rounds() == 400
+    # The same rows on both runs: the deterministic split gives the same training rows.
+    assert host.shard_report()["rows"] == metadata["rows"]
+
+    uninterrupted = jobs.run(params)
+    assert uninterrupted.coordinator.returncode == 0, uninterrupted.coordinator.output
+    assert _metadata(uninterrupted)["resumed_from_round"] is None
+    assert _metadata(uninterrupted)["rows"] == metadata["rows"]
+    reference = _model(uninterrupted)
+    probe = _probe(reference.feature_names)
+    np.testing.assert_allclose(
+        _model(resumed).predict(probe), reference.predict(probe), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_finished_checkpoint_needs_no_more_rounds(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path
+) -> None:
+    """Killed after the last checkpoint but before the model was written: just write it."""
+    params = {**housing_params, **PARAMS, "num_round": 30, "checkpoint_frequency": 10}
+    folder = tmp_path / "checkpoints"
+    first = jobs.run(params, checkpoints=folder)
+    assert first.coordinator.returncode == 0, first.coordinator.output
+    assert _newest(folder / "host1") == 30
+    again = jobs.run(params, checkpoints=folder)
+    assert again.coordinator.returncode == 0, again.coordinator.output
+    assert not METRIC_LINE.findall(again.coordinator.output)
+    assert _metadata(again)["resumed_from_round"] == 30
+    assert _model(again).num_boosted_rounds() == 30
+
+
+def _sigterm_and_time(processes: list[subprocess.Popen], which: list[int]) -> float:
+    started = time.monotonic()
+    for index in which:
+        processes[index].send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=60)
+    return time.monotonic() - started
+
+
+def test_sigterm_saves_a_checkpoint_stops_and_resumes(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path
+) -> None:
+    # No checkpoint falls due by the cadence: the one found afterwards is the SIGTERM's.
+    params = {**housing_params, **PARAMS, "num_round": 100_000, "checkpoint_frequency": 50_000}
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, checkpoints=folder)
+    _wait_until(lambda: "[20]\t" in _log(run), 120, processes)
+    seconds = _sigterm_and_time(processes, [0])
+    print(f"stopped {seconds:.2f}s after SIGTERM")
+    stopped = jobs.wait(run, processes)
+    host = stopped.coordinator
+    assert seconds < 15, seconds
+    assert host.returncode == 1, host.output
+    rounds = _newest(folder / "host1")
+    assert rounds > 20
+    failure = host.failure
+    assert failure and "Traceback" not in failure and len(failure) < 1024
+    assert "SIGTERM" in failure and f"after {rounds} rounds" in failure
+    assert f"checkpoint-{rounds:06d}.ubj" in failure and "resumes" in failure
+    assert len(METRIC_LINE.findall(host.output)) == rounds
+    _assert_no_model(stopped)
+
+    resumed = jobs.run({**params, "num_round": rounds + 10}, checkpoints=folder)
+    assert resumed.coordinator.returncode == 0, resumed.coordinator.output
+    assert len(METRIC_LINE.findall(resumed.coordinator.output)) == 10
+    assert _metadata(resumed)["resumed_from_round"] == rounds
+    assert _model(resumed).num_boosted_rounds() == rounds + 10
+
+
+def test_sigterm_without_checkpoint_folder_stops_promptly(
+    jobs: JobRunner, housing_params: dict
+) -> None:
+    params = {**housing_params, **PARAMS, "num_round": 100_000}
+    run, processes = jobs.start(params)
+    _wait_until(lambda: "[5]\t" in _log(run), 120, processes)
+    seconds = _sigterm_and_time(processes, [0])
+    print(f"stopped {seconds:.2f}s after SIGTERM")
+    host = jobs.wait(run, processes).coordinator
+    assert seconds < 15, seconds
+    assert host.returncode == 1
+    assert "SIGTERM" in host.failure and "No checkpoint folder" in host.failure
+    _assert_no_model(run)
+
+
+def test_sigterm_to_one_host_stops_both_at_the_same_round(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path
+) -> None:
+    """Only the worker gets the signal; the coordinator learns it in the round's agreement."""
+    params = {**housing_params, **PARAMS, "num_round": 100_000, "checkpoint_frequency": 50_000}
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, hosts=2, checkpoints=folder)
+    _wait_until(lambda: "[10]\t" in _log(run), 180, processes)
+    seconds = _sigterm_and_time(processes, [1])
+    print(f"stopped {seconds:.2f}s after SIGTERM")
+    stopped = jobs.wait(run, processes)
+    assert seconds < 20, seconds
+    coordinator, worker = stopped.hosts
+    assert coordinator.returncode == worker.returncode == 1, (coordinator.output, worker.output)
+    rounds = _newest(folder / "host1")
+    assert rounds > 10
+    assert not (folder / "host2").exists() or not any((folder / "host2").iterdir())
+    assert f"after {rounds} rounds" in coordinator.failure, coordinator.failure
+    assert "another host received SIGTERM" in coordinator.failure
+    assert f"after {rounds} rounds" in worker.failure and "SIGTERM" in worker.failure
+    for host in stopped.hosts:
+        assert "Traceback" not in host.failure and len(host.failure) < 1024
+    _assert_no_model(stopped)
+
+
+def test_checkpoint_names_saved_are_the_names_found(tmp_path: Path) -> None:
+    """One pattern for saving and finding (the reference container used two)."""
+    data = xgb.DMatrix(np.arange(20, dtype=np.float32).reshape(10, 2), label=np.arange(10))
+    booster = None
+    for rounds in (5, 10, 15, 20, 25):
+        booster = xgb.train({}, data, 5, xgb_model=booster)
+        path = checkpoints.save_checkpoint(tmp_path, booster)
+        assert checkpoints.latest_checkpoint(tmp_path) == (rounds, path)
+    assert [r for r, _ in checkpoints.saved_checkpoints(tmp_path)] == [15, 20, 25]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-000015.ubj", "checkpoint-000020.ubj", "checkpoint-000025.ubj",
+    ]  # fmt: skip
+    (tmp_path / ".checkpoint-000030.ubj.tmp-1").write_bytes(b"half")  # a write cut short
+    assert checkpoints.latest_checkpoint(tmp_path)[0] == 25
