@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from . import checkpoints, interruption, outputs
+from . import checkpoints, interruption, outputs, script_mode
 from .config import JobConfig, parse_hyperparameters
 from .credentials import SnowflakeCredentials, bootstrap_credentials
 from .errors import UserError
@@ -315,6 +315,9 @@ def main() -> None:
     """Entry point for sagemaker-training (``SAGEMAKER_TRAINING_MODULE``)."""
     interruption.install()  # SIGTERM (spot interruption, stop): stop cleanly, promptly
     job = JobEnvironment.from_environ()
+    if script_mode.user_entry_point(job):  # the job names the user's own script
+        script_mode.run_user_script(job)  # secrets bootstrap first, then the script
+        return
     config = parse_hyperparameters(job.raw_hyperparameters)
     check_xgboost_params(config.xgboost_params)
     credentials = bootstrap_credentials()

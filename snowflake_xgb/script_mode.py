@@ -1,0 +1,134 @@
+"""Script mode: run the team's own training script, the way SageMaker framework containers do.
+
+A job that names a user entry point, with the ``sagemaker_program`` hyperparameter (what the
+SageMaker Python SDK sets from ``entry_point=``) or the ``SAGEMAKER_PROGRAM`` environment
+variable (what an image built on ours sets), runs that script instead of the built-in
+training. The code is in ``/opt/ml/code`` (``<SAGEMAKER_BASE_DIR>/code``), or wherever the
+``sagemaker_submit_directory`` hyperparameter points (the SDK's ``sourcedir.tar.gz`` on S3,
+or a local folder or tarball).
+
+Order, on every host:
+
+1. Hyperparameters whose names look like credentials are refused, as in algorithm mode:
+   sagemaker-training logs every hyperparameter when it starts a script.
+2. The secrets bootstrap fetches the Snowflake credentials and exports them as ``SNOWFLAKE_*``
+   environment variables; the script inherits them (``snowflake_xgb.api`` reads them there).
+   A hyperparameter whose value contains a credential is refused as well.
+3. sagemaker-training's own machinery runs the script (``entry_point.run``): ``requirements.txt``
+   in the code folder is installed, the remaining hyperparameters are passed as
+   ``--name value`` arguments and ``SM_HP_<NAME>`` variables, and the usual ``SM_*`` variables
+   (``SM_MODEL_DIR``, ``SM_HOSTS``, ``SM_CURRENT_HOST``...) are set. sagemaker-training logs
+   those ``SM_*`` variables and the command line, never the process environment, so the
+   ``SNOWFLAKE_*`` values reach no log.
+
+When the script fails with a :class:`UserError` from ``snowflake_xgb.api``, that message is
+the job's failure reason; otherwise it is sagemaker-training's summary of the script's error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from sagemaker_training import entry_point, environment
+from sagemaker_training import errors as sagemaker_errors
+
+from .config import _credential_word
+from .credentials import bootstrap_credentials
+from .errors import UserError
+from .job_environment import JobEnvironment
+
+logger = logging.getLogger(__name__)
+
+PROGRAM_HYPERPARAMETER = "sagemaker_program"
+PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
+
+
+def _decoded(value: str) -> str:
+    """The SDK JSON-encodes hyperparameter values ('"train.py"'); hand-written ones are plain."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
+
+
+def user_entry_point(job: JobEnvironment) -> str | None:
+    """The user's script (relative to the code folder), or ``None`` for algorithm mode."""
+    value = os.environ.get(PROGRAM_ENV) or job.raw_hyperparameters.get(PROGRAM_HYPERPARAMETER)
+    program = _decoded(value).strip() if value else ""
+    return program or None
+
+
+def refuse_credential_hyperparameters(hyperparameters: dict[str, str]) -> None:
+    """Refuse hyperparameter names that look like credentials (sagemaker-training logs them)."""
+    for name in hyperparameters:
+        word = _credential_word(name)
+        if word:
+            raise UserError(
+                f"Hyperparameter {name!r} looks like a credential ({word}). Hyperparameters are "
+                "logged and stored with the job: put Snowflake credentials in the Secrets "
+                "Manager secret named by SNOWFLAKE_SECRET_ID (your script finds them in the "
+                "SNOWFLAKE_* environment variables) and remove this hyperparameter."
+            )
+
+
+def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[str, str]) -> None:
+    """Refuse any hyperparameter whose value contains one of ``secrets`` (naming only the key)."""
+    for name, value in hyperparameters.items():
+        if any(secret in value for secret in secrets):
+            raise UserError(
+                f"Hyperparameter {name!r} contains a Snowflake credential from the secret. "
+                "Hyperparameters are logged and stored with the job: remove it; your script "
+                "finds the credentials in the SNOWFLAKE_* environment variables."
+            )
+
+
+def _failure_reason(job: JobEnvironment) -> str | None:
+    """The reason the script recorded (``snowflake_xgb.api`` writes its UserError there)."""
+    try:
+        text = job.failure_file.read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def run_user_script(job: JobEnvironment) -> None:
+    """Bootstrap the credentials, then run the user's entry point to the end on this host."""
+    program = user_entry_point(job)
+    if program is None:
+        raise ValueError("run_user_script needs a job that names a user entry point")
+    refuse_credential_hyperparameters(job.raw_hyperparameters)
+    credentials = bootstrap_credentials()
+    refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
+
+    # sagemaker-training's view of the same /opt/ml: arguments, SM_* variables, code location.
+    training_env = environment.Environment()
+    module_dir = training_env.module_dir
+    code_dir = Path(environment.code_dir)
+    if Path(module_dir) == code_dir and not (code_dir / program).is_file():
+        raise UserError(
+            f"Script mode: no training script {program} in {code_dir}. Put it there (COPY it "
+            "into /opt/ml/code in your image, or pass source_dir/entry_point to the SageMaker "
+            f"Estimator) or fix {PROGRAM_HYPERPARAMETER} / {PROGRAM_ENV}."
+        )
+    logger.info(
+        "Script mode: running %s from %s on host %s (%d of %d hosts)",
+        program, module_dir, job.current_host, job.rank + 1, len(job.hosts),
+    )  # fmt: skip
+    try:
+        entry_point.run(
+            uri=module_dir,
+            user_entry_point=program,
+            args=training_env.to_cmd_args(),
+            env_vars=training_env.to_env_vars(),
+            capture_error=True,
+        )
+    except sagemaker_errors.ExecuteUserScriptError:
+        reason = _failure_reason(job)
+        if reason:  # the script's own UserError: short and actionable, keep it as the reason
+            raise UserError(reason) from None
+        raise
