@@ -1,0 +1,461 @@
+"""Loader benchmarks, side by side in one run: ``python benchmarks/run.py [--quick]``.
+
+Sections (``--sections``, default all):
+
+standin   The same fakesnow table (``--rows``, default 2M x 9 floats) read by (1) the original
+          blog's loader (``pd.read_sql`` -> ``xgb.DMatrix``), (2) ``fetch_pandas_all`` ->
+          ``QuantileDMatrix``, (3) ours: our loader alone, and the whole ``train`` process with
+          ``num_round=1`` against the blog's loader with 1 round. Each case is its own process;
+          wall time and peak RSS come from ``wait4``.
+chunked   Many lazily read Arrow IPC files (``--chunked-rows``, default 10M x 9) through our
+          loader, against ``QuantileDMatrix`` from a NumPy array already in memory.
+scaling   1, 2, 4 host processes (``--hosts``) in one XGBoost collective on the chunked source:
+          per-host peak RSS above baseline and validation RMSE.
+extmem    ``external_memory`` (``ExtMemQuantileDMatrix``, cache on local disk) on
+          ``--extmem-rows`` (default 20M) chunked rows: peak RSS against the raw size.
+
+Results: a Markdown report on stdout and in ``--output`` (with a JSON file beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = Path(sys.executable).parent
+WORKERS = [sys.executable, str(HERE / "workers.py")]
+TABLE = "BENCH.PUBLIC.HOUSING"
+SECRET_ID = "snowflake-xgb/bench"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server {process.args[0]} exited early ({process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not listen on port {port} within {timeout}s")
+
+
+@contextmanager
+def server(command: list[str], port: int, log: Path):
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, process)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class Case:
+    """One measured process: wall time, peak RSS (``wait4``) and its ``BENCH_RESULT`` line."""
+
+    def __init__(self, name: str, command: list[str], log_dir: Path, **popen) -> None:
+        self.name = name
+        self.log = log_dir / f"{name}.log"
+        self._out = self.log.open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            command, stdout=self._out, stderr=subprocess.STDOUT, **popen
+        )
+        self.result: dict | None = None
+
+    def poll(self) -> bool:
+        """True once the process has ended (then ``self.result`` is set)."""
+        if self.result is not None:
+            return True
+        pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        wall = time.perf_counter() - self.started
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        self._out.close()
+        inner = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("BENCH_RESULT "):
+                inner = json.loads(line.split(" ", 1)[1])
+        self.result = {
+            "name": self.name, "returncode": self.process.returncode,
+            "wall_seconds": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            **inner,
+        }  # fmt: skip
+        if self.process.returncode != 0:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+            print(f"!! {self.name} failed ({self.process.returncode}); log {self.log}:\n{tail}")
+        return True
+
+
+def run_cases(cases: list[Case], timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while not all(case.poll() for case in cases):
+        if time.monotonic() > deadline:
+            for case in cases:
+                if case.result is None:
+                    case.process.kill()
+            deadline = float("inf")
+        time.sleep(0.02)
+    return [case.result for case in cases]
+
+
+def run_case(name: str, command: list[str], log_dir: Path, timeout: float = 1800, **popen) -> dict:
+    result = run_cases([Case(name, command, log_dir, **popen)], timeout)[0]
+    print(f"  {name}: {result['wall_seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
+          f" (rc {result['returncode']})", flush=True)  # fmt: skip
+    return result
+
+
+# ---------------------------------------------------------------- stand-in (fakesnow) section
+
+
+def seed_table(port: int, rows: int) -> None:
+    import snowflake.connector
+
+    sys.path.insert(0, str(REPO / "local_test"))
+    from seed_standins import create_housing_table
+
+    with snowflake.connector.connect(
+        user="bench", password="bench", account="local", host="127.0.0.1", port=port,
+        protocol="http", login_timeout=60, network_timeout=600,
+    ) as connection:  # fmt: skip
+        create_housing_table(connection, TABLE, rows=rows, stand_in=True)
+
+
+def put_secret(url: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "secretsmanager", endpoint_url=url, region_name=REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    client.create_secret(
+        Name=SECRET_ID, SecretString=json.dumps({"user": "bench", "password": "x"})
+    )
+
+
+def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> tuple[list, dict]:
+    """A one-host ``train`` job folder (laid out like /opt/ml) and its environment."""
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    (base / "input" / "data").mkdir()
+    (base / "model").mkdir()
+    (base / "output" / "data").mkdir(parents=True)
+    hyperparameters = {"table": TABLE, "label": "MEDHOUSEVAL", "num_round": str(rounds),
+                       "objective": "reg:squarederror", "max_depth": "6", "eta": "0.3"}  # fmt: skip
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    resources = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}
+    (config / "resourceconfig.json").write_text(json.dumps(resources))
+    (config / "inputdataconfig.json").write_text("{}")
+    env = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
+        "SNOWFLAKE_SECRET_ID": SECRET_ID, "SNOWFLAKE_ACCOUNT": "local",
+        "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
+        "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+    }  # fmt: skip
+    return [str(BIN / "train")], env
+
+
+def standin_section(args: argparse.Namespace, work: Path) -> dict:
+    print(f"stand-in: seeding {args.rows:,} rows in fakesnow", flush=True)
+    snowflake_port, secrets_port = free_port(), free_port()
+    with ExitStack() as stack:
+        stack.enter_context(server(
+            [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)],
+            snowflake_port, work / "fakesnow.log",
+        ))  # fmt: skip
+        secrets_url = f"http://127.0.0.1:{secrets_port}"
+        stack.enter_context(server(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)],
+            secrets_port, work / "moto.log",
+        ))  # fmt: skip
+        seed_table(snowflake_port, args.rows)
+        put_secret(secrets_url)
+        common = ["--port", str(snowflake_port), "--table", TABLE]
+        results: dict[str, list[dict]] = {}
+        for repeat in range(args.repeat):
+            print(f"stand-in: round {repeat + 1} of {args.repeat}", flush=True)
+            cases = [
+                ("standin-floor", [*WORKERS, "standin-floor", *common]),
+                ("blog", [*WORKERS, "blog", *common]),
+                ("fetch-pandas", [*WORKERS, "fetch-pandas", *common]),
+                ("ours-loader", [*WORKERS, "ours-loader", *common]),
+                ("blog-1-round", [*WORKERS, "blog", *common, "--rounds", "1"]),
+            ]
+            for name, command in cases:
+                results.setdefault(name, []).append(run_case(name, command, work))
+            job_dir = work / f"train-job-{repeat}"
+            shutil.rmtree(job_dir, ignore_errors=True)
+            command, env = train_job_command(job_dir, snowflake_port, secrets_url, 1)
+            results.setdefault("ours-train-1-round", []).append(
+                run_case("ours-train-1-round", command, work, env=env, cwd=job_dir)
+            )
+    # The fastest repeat of each case (the machine is shared; slower runs are interference).
+    return {name: min(runs, key=lambda r: r["wall_seconds"]) for name, runs in results.items()}
+
+
+# ---------------------------------------------------------------- chunked-source sections
+
+
+def chunked_section(args: argparse.Namespace, work: Path) -> dict:
+    common = [
+        "--data-dir",
+        str(args.data_dir),
+        "--work-dir",
+        str(work),
+        "--rows",
+        str(args.chunked_rows),
+    ]
+    results = {}
+    for name in ("chunked-floor", "chunked-ours"):
+        results[name] = run_case(name, [*WORKERS, name, *common], work)
+    return results
+
+
+def scaling_section(args: argparse.Namespace, work: Path) -> dict:
+    common = ["--data-dir", str(args.data_dir), "--work-dir", str(work), "--rows",
+              str(args.chunked_rows), "--valid-rows", str(args.valid_rows), "--rounds",
+              str(args.scaling_rounds)]  # fmt: skip
+    results = {}
+    block = random.randrange(16, 250)  # fresh loopback addresses: the tracker port lingers
+    for index, world in enumerate(args.hosts):
+        hosts = [f"127.{block}.{index + 1}.{rank + 1}" for rank in range(world)]
+        port = free_port()
+        print(f"scaling: {world} host(s)", flush=True)
+        cases = [
+            Case(
+                f"hosts{world}-rank{rank}",
+                [
+                    *WORKERS,
+                    "host",
+                    *common,
+                    "--hosts",
+                    ",".join(hosts),
+                    "--rank",
+                    str(rank),
+                    "--tracker-port",
+                    str(port),
+                ],
+                work,
+            )  # fmt: skip
+            for rank in range(world)
+        ]
+        runs = run_cases(cases, 1800)
+        for run in runs:
+            print(f"  {run['name']}: {run['wall_seconds']:.1f} s, peak RSS above baseline "
+                  f"{run.get('above_baseline_mb', float('nan')):.0f} MB, RMSE "
+                  f"{run.get('validation_rmse', float('nan')):.5f}", flush=True)  # fmt: skip
+        results[world] = runs
+    return results
+
+
+def extmem_section(args: argparse.Namespace, work: Path) -> dict:
+    command = [*WORKERS, "extmem", "--data-dir", str(args.data_dir), "--work-dir", str(work),
+               "--rows", str(args.extmem_rows), "--rounds", str(args.extmem_rounds)]  # fmt: skip
+    return {"extmem": run_case("extmem", command, work)}
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> str:
+    import numpy
+    import pyarrow
+    import snowflake.connector
+    import xgboost
+
+    memory_kb = next(
+        int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")
+    )
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
+        platform.processor(),
+    )
+    return (
+        f"{os.cpu_count()} CPU ({cpu}), {memory_kb / 2**20:.0f} GiB memory, {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}, XGBoost {xgboost.__version__}, "
+        f"pyarrow {pyarrow.__version__}, NumPy {numpy.__version__}, "
+        f"snowflake-connector-python {snowflake.connector.__version__}"
+    )
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def report(args: argparse.Namespace, results: dict) -> str:
+    lines = [f"# Loader benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Machine: {machine()}", "", f"Command: `{' '.join(sys.argv)}`", ""]  # fmt: skip
+    targets: list[tuple[str, str, bool]] = []
+    s = results.get("standin")
+    if s:
+        lines += [f"## Stand-in (fakesnow), {args.rows:,} rows x 9 floats, one process per case",
+                  "", "| case | wall time | peak RSS |", "| --- | --- | --- |"]  # fmt: skip
+        labels = {
+            "standin-floor": "stand-in alone: execute + first batch `to_arrow()`",
+            "blog": "original blog: `pd.read_sql` -> `DMatrix(X.values, y.values)`",
+            "fetch-pandas": "`fetch_pandas_all()` -> `QuantileDMatrix`",
+            "ours-loader": "ours, loader only: result batches -> `build_matrix`",
+            "blog-1-round": "original blog + `xgb.train` 1 round",
+            "ours-train-1-round": "ours: whole `train` process, `num_round=1`",
+        }
+        for name, label in labels.items():
+            r = s[name]
+            lines.append(f"| {label} | {r['wall_seconds']:.1f} s | {r['peak_rss_mb']:.0f} MB |")
+        blog, ours = s["blog-1-round"], s["ours-train-1-round"]
+        t, m = (
+            ours["wall_seconds"] / blog["wall_seconds"],
+            ours["peak_rss_mb"] / blog["peak_rss_mb"],
+        )
+        loader_t = s["ours-loader"]["wall_seconds"] / s["blog"]["wall_seconds"]
+        loader_m = s["ours-loader"]["peak_rss_mb"] / s["blog"]["peak_rss_mb"]
+        lines += ["", f"Ours/blog, 1 round, whole process: time {t:.2f}x, peak RSS {m:.2f}x. "
+                  f"Loader only (ours-loader/blog): time {loader_t:.2f}x, peak RSS {loader_m:.2f}x.", ""]  # fmt: skip
+        targets += [("stand-in: train 1 round time <= 0.6x blog", f"{t:.2f}x", t <= 0.6),
+                    ("stand-in: train 1 round peak RSS <= 0.5x blog", f"{m:.2f}x", m <= 0.5)]  # fmt: skip
+    c = results.get("chunked")
+    if c:
+        floor, ours = c["chunked-floor"], c["chunked-ours"]
+        raw = ours["raw_float32_mb"]
+        lines += [f"## Chunked Arrow IPC source, {args.chunked_rows:,} rows x 9 columns "
+                  f"(raw float32 {raw:.0f} MB)", "",
+                  "| case | matrix build time | peak RSS above baseline | process peak RSS |",
+                  "| --- | --- | --- | --- |",
+                  f"| floor: `QuantileDMatrix` from a NumPy array in memory | "
+                  f"{floor['build_seconds']:.1f} s | {floor['build_above_baseline_mb']:.0f} MB "
+                  f"(+{floor['read_above_baseline_mb']:.0f} MB for the array) | {floor['peak_rss_mb']:.0f} MB |",
+                  f"| ours: lazily read IPC batches -> `build_matrix` | {ours['build_seconds']:.1f} s"
+                  f" | {ours['build_above_baseline_mb']:.0f} MB | {ours['peak_rss_mb']:.0f} MB |",
+                  "", f"Matrix held by XGBoost after the build: {ours.get('held_mb', float('nan')):.0f} MB. "
+                  f"Ours/floor time {ratio(ours['build_seconds'], floor['build_seconds'])}; "
+                  f"peak above baseline / raw {ratio(ours['build_above_baseline_mb'], raw)}.", ""]  # fmt: skip
+        tr = ours["build_seconds"] / floor["build_seconds"]
+        mr = ours["build_above_baseline_mb"] / raw
+        targets += [
+            ("chunked: time <= 1.5x in-memory floor", f"{tr:.2f}x", tr <= 1.5),
+            ("chunked: peak RSS above baseline <= 0.5x raw", f"{mr:.2f}x", mr <= 0.5),
+        ]
+    sc = results.get("scaling")
+    if sc:
+        lines += [f"## Per-host scaling, chunked source, {args.chunked_rows:,} training rows, "
+                  f"{args.valid_rows:,} validation rows, {args.scaling_rounds} rounds", "",
+                  "| hosts | per-host peak RSS above baseline (max) | of 1 host | validation RMSE | vs 1 host |",
+                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        one = max(r["above_baseline_mb"] for r in sc[1]) if 1 in sc else None
+        rmse1 = sc[1][0]["validation_rmse"] if 1 in sc else None
+        for world, runs in sc.items():
+            above = max(r["above_baseline_mb"] for r in runs)
+            rmse = runs[0]["validation_rmse"]
+            share = above / one if one else float("nan")
+            drift = (rmse - rmse1) / rmse1 if rmse1 else float("nan")
+            lines.append(f"| {world} | {above:.0f} MB | {share:.2f}x | {rmse:.5f} | {drift:+.2%} |")
+            limit = {2: 0.6, 4: 0.35}.get(world)
+            if limit:
+                targets += [(f"scaling: {world} hosts per-host RSS <= {limit}x 1 host", f"{share:.2f}x", share <= limit),
+                            (f"scaling: {world} hosts RMSE within 1%", f"{drift:+.2%}", abs(drift) <= 0.01)]  # fmt: skip
+        lines.append("")
+    e = results.get("extmem")
+    if e:
+        r = e["extmem"]
+        raw = r["raw_float32_mb"]
+        lines += [f"## External memory (`ExtMemQuantileDMatrix`), {args.extmem_rows:,} rows x 9 "
+                  f"columns (raw float32 {raw:.0f} MB), cache on local disk ({r['cache_mb']:.0f} MB)", "",
+                  "| phase | time | peak RSS above baseline | / raw |", "| --- | --- | --- | --- |",
+                  f"| build the matrix | {r['build_seconds']:.1f} s | {r['build_above_baseline_mb']:.0f} MB | {ratio(r['build_above_baseline_mb'], raw)} |",
+                  f"| train {r['rounds']} round(s) | {r['train_seconds']:.1f} s | {r['overall_peak_mb'] - r['baseline_mb']:.0f} MB | {ratio(r['overall_peak_mb'] - r['baseline_mb'], raw)} |",
+                  "", f"Whole process: {r['wall_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(baseline after imports {r['baseline_mb']:.0f} MB).", ""]  # fmt: skip
+        b = r["build_above_baseline_mb"] / raw
+        o = (r["overall_peak_mb"] - r["baseline_mb"]) / raw
+        targets += [("extmem: build peak RSS above baseline <= 0.3x raw", f"{b:.2f}x", b <= 0.3),
+                    ("extmem: build + training peak RSS above baseline <= 0.3x raw", f"{o:.2f}x", o <= 0.3)]  # fmt: skip
+    if targets:
+        lines += ["## Targets (issue 5)", "", "| target | measured | met |", "| --- | --- | --- |"]
+        lines += [f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in targets]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
+    parser.add_argument("--sections", default="standin,chunked,scaling,extmem")
+    parser.add_argument("--rows", type=int, default=2_000_000, help="stand-in table rows")
+    parser.add_argument("--chunked-rows", type=int, default=10_000_000)
+    parser.add_argument("--valid-rows", type=int, default=1_000_000)
+    parser.add_argument("--extmem-rows", type=int, default=20_000_000)
+    parser.add_argument("--hosts", default="1,2,4")
+    parser.add_argument("--scaling-rounds", type=int, default=10)
+    parser.add_argument("--extmem-rounds", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="stand-in repeats (fastest kept)")
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".work" / "bench" / "data")
+    parser.add_argument("--output", type=Path, default=REPO / ".work" / "bench" / "results.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.chunked_rows, args.valid_rows = 200_000, 1_000_000, 200_000
+        args.extmem_rows, args.scaling_rounds = 2_000_000, 5
+    args.hosts = [int(h) for h in args.hosts.split(",")]
+    sections = args.sections.split(",")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=args.output.parent) as tmp:
+        work = Path(tmp)
+        if any(s in sections for s in ("chunked", "scaling", "extmem")):
+            sys.path.insert(0, str(HERE))
+            from chunked_source import ensure_dataset
+
+            print("chunked: writing the IPC data sets (once per size)", flush=True)
+            for rows, seed in ((args.chunked_rows, 0), (args.valid_rows, 1), (args.extmem_rows, 0)):
+                ensure_dataset(args.data_dir, rows, seed)
+        for name, section in (("standin", standin_section), ("chunked", chunked_section),
+                              ("scaling", scaling_section), ("extmem", extmem_section)):  # fmt: skip
+            if name in sections:
+                results[name] = section(args, work)
+        text = report(args, results)
+        logs = args.output.parent / "logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        shutil.copytree(
+            work, logs, ignore=shutil.ignore_patterns("*-pages", "*-batches", "train-job-*")
+        )
+    text += f"\nTotal benchmark time: {time.monotonic() - started:.0f} s.\n"
+    args.output.write_text(text)
+    args.output.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    print("\n" + text)
+    print(f"Report written to {args.output} (+ .json); case logs in {args.output.parent / 'logs'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""One benchmark case per process: ``python benchmarks/workers.py CASE --option value ...``.
+
+Each case prints one line ``BENCH_RESULT {json}`` with what it measured inside the process
+(phase times, peak RSS above the process's baseline, RMSE); ``run.py`` adds the whole-process
+wall time and peak RSS from ``wait4``. Cases:
+
+stand-in (fakesnow) table, ``--port --table [--rounds]``:
+  standin-floor   execute + first batch ``to_arrow()`` (what the stand-in costs by itself)
+  blog            the original blog: ``pd.read_sql`` -> ``xgb.DMatrix(X.values, y.values)``
+  fetch-pandas    ``cursor.fetch_pandas_all()`` -> ``QuantileDMatrix``
+  ours-loader     our loader in-process: result batches -> ``build_matrix``
+chunked Arrow IPC source, ``--data-dir --rows``:
+  chunked-floor   ``QuantileDMatrix`` from a NumPy array already in memory
+  chunked-ours    our loader over the lazily read IPC batches
+  extmem          our loader with ``external_memory`` (``ExtMemQuantileDMatrix``), then training
+  host            one host of a multi-host job (``HostGroup``): its slice, training, RMSE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from memory import PeakWindow, peak_mb, rss_mb
+
+PARAMS = {"objective": "reg:squarederror", "eval_metric": "rmse", "max_depth": 6, "eta": 0.3}
+
+
+def emit(result: dict) -> None:
+    result.setdefault("process_peak_mb", round(peak_mb(), 1))
+    print("BENCH_RESULT " + json.dumps(result), flush=True)
+
+
+def connect(port: int):
+    import snowflake.connector
+
+    return snowflake.connector.connect(
+        user="bench", password="bench", account="local", host="127.0.0.1", port=port,
+        protocol="http", login_timeout=60, network_timeout=600,
+    )  # fmt: skip
+
+
+def train_rounds(matrix, rounds: int) -> float:
+    import xgboost as xgb
+
+    started = time.perf_counter()
+    if rounds:
+        xgb.train(PARAMS, matrix, num_boost_round=rounds)
+    return round(time.perf_counter() - started, 3)
+
+
+def case_standin_floor(args: argparse.Namespace) -> dict:
+    import pyarrow  # noqa: F401  (the connector's Arrow path)
+
+    with PeakWindow() as window:
+        with connect(args.port) as connection:
+            cursor = connection.cursor()
+            cursor.execute(f"SELECT * FROM {args.table}")
+            batches = cursor.get_result_batches()
+            table = batches[0].to_arrow()
+            rows = table.num_rows
+    return {"rows": rows, **window.report("load_")}
+
+
+def case_blog(args: argparse.Namespace) -> dict:
+    import pandas as pd
+    import xgboost as xgb
+
+    with PeakWindow() as window:
+        with connect(args.port) as connection, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns about a non-SQLAlchemy connection
+            frame = pd.read_sql(f"SELECT * FROM {args.table}", connection)
+        features = frame.drop(columns=[args.label])
+        label = frame[args.label]
+        matrix = xgb.DMatrix(features.values, label.values)
+    return {
+        "rows": matrix.num_row(),
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, args.rounds),
+    }
+
+
+def case_fetch_pandas(args: argparse.Namespace) -> dict:
+    import xgboost as xgb
+
+    with PeakWindow() as window:
+        with connect(args.port) as connection:
+            frame = connection.cursor().execute(f"SELECT * FROM {args.table}").fetch_pandas_all()
+        label = frame.pop(args.label)
+        matrix = xgb.QuantileDMatrix(frame, label)
+        del frame, label
+    return {
+        "rows": matrix.num_row(),
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, args.rounds),
+    }
+
+
+def case_ours_loader(args: argparse.Namespace) -> dict:
+    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+    from snowflake_xgb.queries import ColumnSelection
+
+    with PeakWindow() as window, tempfile.TemporaryDirectory() as work_dir:
+        with connect(args.port) as connection:
+            cursor = connection.cursor()
+            cursor.execute(f"SELECT * FROM {args.table}")
+            batches = cursor.get_result_batches()
+            names = [column.name for column in cursor.description]
+            del cursor
+            columns = ColumnSelection(tuple(n for n in names if n != args.label), args.label)
+            host_slice = HostSlice.plan("training", "q", batches, 0, 1)
+            matrix, rows = build_matrix(
+                lambda: iter_arrow(batches, host_slice, columns.all),
+                columns, "training", {}, Path(work_dir),
+            )  # fmt: skip
+            del batches
+    return {
+        "rows": rows,
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, args.rounds),
+    }
+
+
+def _chunked(args: argparse.Namespace, rows: int | None = None, seed: int = 0):
+    from chunked_source import ensure_dataset
+
+    return ensure_dataset(Path(args.data_dir), rows or args.rows, seed)
+
+
+def _columns():
+    from chunked_source import FEATURES, LABEL
+
+    from snowflake_xgb.queries import ColumnSelection
+
+    return ColumnSelection(FEATURES, LABEL)
+
+
+def case_chunked_floor(args: argparse.Namespace) -> dict:
+    import xgboost as xgb
+    from chunked_source import load_numpy
+
+    batches = _chunked(args)
+    with PeakWindow() as read:
+        features, label = load_numpy(batches)
+    raw_mb = (features.nbytes + label.nbytes) / 2**20
+    with PeakWindow() as window:
+        matrix = xgb.QuantileDMatrix(features, label)
+    return {"rows": matrix.num_row(), "raw_float32_mb": round(raw_mb, 1), **read.report("read_"),
+            **window.report("build_")}  # fmt: skip
+
+
+def case_chunked_ours(args: argparse.Namespace) -> dict:
+    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+
+    batches = _chunked(args)
+    columns = _columns()
+    params = {"max_bin": args.max_bin} if args.max_bin else {}
+    with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
+        host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
+        matrix, rows = build_matrix(
+            lambda: iter_arrow(batches, host_slice, columns.all), columns, "training", params,
+            Path(work_dir),
+        )  # fmt: skip
+    raw_mb = rows * (len(columns.features) + 1) * 4 / 2**20
+    return {"rows": rows, "raw_float32_mb": round(raw_mb, 1), **window.report("build_")}
+
+
+def case_extmem(args: argparse.Namespace) -> dict:
+    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+
+    batches = _chunked(args)
+    columns = _columns()
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
+        with PeakWindow() as build:
+            host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
+            matrix, rows = build_matrix(
+                lambda: iter_arrow(batches, host_slice, columns.all), columns, "training", {},
+                Path(work_dir), external_memory=True,
+            )  # fmt: skip
+        cache_mb = sum(p.stat().st_size for p in Path(work_dir).rglob("*") if p.is_file()) / 2**20
+        import xgboost as xgb
+
+        with PeakWindow() as train:
+            booster = xgb.train(PARAMS, matrix, num_boost_round=args.rounds)
+        overall = peak_mb()
+        del booster, matrix
+    raw_mb = rows * (len(columns.features) + 1) * 4 / 2**20
+    return {"rows": rows, "raw_float32_mb": round(raw_mb, 1), "cache_mb": round(cache_mb, 1),
+            **build.report("build_"), **train.report("train_"), "rounds": args.rounds,
+            "baseline_mb": round(build.baseline_mb, 1), "overall_peak_mb": round(overall, 1)}  # fmt: skip
+
+
+def case_host(args: argparse.Namespace) -> dict:
+    import xgboost as xgb
+
+    from snowflake_xgb.host_group import HostGroup
+    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+
+    hosts = args.hosts.split(",")
+    train_batches = _chunked(args)
+    valid_batches = _chunked(args, args.valid_rows, seed=1)
+    columns = _columns()
+    group = HostGroup(hosts, hosts[args.rank], args.tracker_port, 120, 300)
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir, group:
+        with PeakWindow() as window:
+            train_slice = HostSlice.plan("training", "c", train_batches, group.rank, group.world)
+            train, rows = build_matrix(
+                lambda: iter_arrow(train_batches, train_slice, columns.all), columns,
+                "training", {}, Path(work_dir),
+            )  # fmt: skip
+            valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
+            valid, _ = build_matrix(
+                lambda: iter_arrow(valid_batches, valid_slice, columns.all), columns,
+                "validation", {}, Path(work_dir), reference=train,
+            )  # fmt: skip
+            load_peak = peak_mb() - window.baseline_mb
+            evals: dict = {}
+            xgb.train(PARAMS, train, args.rounds, evals=[(valid, "validation")],
+                      evals_result=evals, verbose_eval=False)  # fmt: skip
+    return {"rank": group.rank, "world": group.world, "rows": rows,
+            "validation_rmse": evals["validation"]["rmse"][-1],
+            "load_above_baseline_mb": round(load_peak, 1), **window.report()}  # fmt: skip
+
+
+CASES = {
+    "standin-floor": case_standin_floor,
+    "blog": case_blog,
+    "fetch-pandas": case_fetch_pandas,
+    "ours-loader": case_ours_loader,
+    "chunked-floor": case_chunked_floor,
+    "chunked-ours": case_chunked_ours,
+    "extmem": case_extmem,
+    "host": case_host,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--table")
+    parser.add_argument("--label", default="MEDHOUSEVAL")
+    parser.add_argument("--rounds", type=int, default=0)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--work-dir")
+    parser.add_argument("--rows", type=int)
+    parser.add_argument("--valid-rows", type=int, default=1_000_000)
+    parser.add_argument("--max-bin", type=int)
+    parser.add_argument("--hosts")
+    parser.add_argument("--rank", type=int, default=0)
+    parser.add_argument("--tracker-port", type=int, default=9099)
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    started_rss = rss_mb()
+    result = CASES[args.case](args)
+    emit({"case": args.case, "interpreter_rss_mb": round(started_rss, 1), **result})
+
+
+if __name__ == "__main__":
+    main()
