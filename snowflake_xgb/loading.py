@@ -29,6 +29,9 @@ from .sharding import BatchSlice, RowRange, host_row_range, plan_slices
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 5.0
+# Float32 bytes (features + label) of each block handed to XGBoost: large enough that its
+# per-batch cost is small, small enough to be a minor part of the memory a host needs.
+BLOCK_BYTES = 32 * 2**20
 
 
 class ArrowBatch(Protocol):
@@ -112,31 +115,94 @@ def iter_arrow(
         )
 
 
-def _as_float32(column: pa.ChunkedArray) -> np.ndarray:
+def _column_values(column: pa.ChunkedArray) -> np.ndarray:
+    """A numeric Arrow column as NumPy (NaN for NULL), without copying a float column."""
     if not pa.types.is_floating(column.type):
         column = pc.cast(column, pa.float64(), safe=False)
-    return column.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _check_label(table: pa.Table, columns: ColumnSelection, name: str) -> None:
+    nulls = table.column(columns.label).null_count
+    if nulls:
+        raise UserError(
+            f"The {name} data has {nulls} row(s) with a NULL label "
+            f"({columns.label}) in one batch: filter them out in your query "
+            f"(WHERE {columns.label} IS NOT NULL) or fill them."
+        )
+
+
+def _fill(
+    features: np.ndarray, label: np.ndarray, table: pa.Table, columns: ColumnSelection
+) -> None:
+    """Write ``table``'s columns into float32 rows, converting in place (no float32 temporaries)."""
+    for index, feature in enumerate(columns.features):
+        features[:, index] = _column_values(table.column(feature))
+    label[:] = _column_values(table.column(columns.label))
 
 
 def to_features_and_label(
     table: pa.Table, columns: ColumnSelection, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """One Arrow table -> (float32 feature matrix with NaN for NULL, float32 label)."""
-    label = table.column(columns.label)
-    if label.null_count:
-        raise UserError(
-            f"The {name} data has {label.null_count} row(s) with a NULL label "
-            f"({columns.label}) in one batch: filter them out in your query "
-            f"(WHERE {columns.label} IS NOT NULL) or fill them."
-        )
+    _check_label(table, columns, name)
     features = np.empty((table.num_rows, len(columns.features)), dtype=np.float32)
-    for index, feature in enumerate(columns.features):
-        features[:, index] = _as_float32(table.column(feature))
-    return features, _as_float32(label)
+    label = np.empty(table.num_rows, dtype=np.float32)
+    _fill(features, label, table, columns)
+    return features, label
+
+
+def block_rows_for(columns: ColumnSelection, block_bytes: int = BLOCK_BYTES) -> int:
+    """Rows per block so that a block's float32 features and label take about ``block_bytes``."""
+    return max(1024, block_bytes // (4 * (len(columns.features) + 1)))
+
+
+def iter_blocks(
+    tables: Iterator[pa.Table], columns: ColumnSelection, name: str, block_rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Re-cut Arrow tables of any size into float32 (features, label) blocks of ``block_rows``.
+
+    Small result batches are gathered and large ones split, so XGBoost always sees batches of
+    about the same size (its per-batch cost makes many small batches slow) and no more than
+    one block plus the current Arrow table is in memory. The last block may be shorter.
+    """
+    n_features = len(columns.features)
+    features = label = None
+    filled = 0
+    for table in tables:
+        _check_label(table, columns, name)
+        offset = 0
+        while offset < table.num_rows:
+            if features is None:
+                features = np.empty((block_rows, n_features), dtype=np.float32)
+                label = np.empty(block_rows, dtype=np.float32)
+                filled = 0
+            take = min(block_rows - filled, table.num_rows - offset)
+            _fill(
+                features[filled : filled + take],
+                label[filled : filled + take],
+                table.slice(offset, take),
+                columns,
+            )
+            filled += take
+            offset += take
+            if filled == block_rows:
+                yield features, label
+                features = label = None
+        table = None  # noqa: PLW2901  (do not hold the last Arrow table while XGBoost works)
+    if features is not None:
+        yield features[:filled], label[:filled]
 
 
 class SliceIter(xgb.DataIter):
-    """Feeds XGBoost this host's slice, one batch at a time, downloading it only once."""
+    """Feeds XGBoost this host's slice in float32 blocks, downloading each batch only once.
+
+    XGBoost reads the data several times (4 passes for a ``QuantileDMatrix`` on CPU). The
+    first pass converts the downloaded Arrow batches into blocks and writes each block to
+    ``cache_dir`` (raw ``.npy``, read back with one copy); later passes read the blocks from
+    there. A slice that fits in one block stays in memory instead, and XGBoost reuses it
+    without converting it again. Only one block is in memory at a time.
+    """
 
     def __init__(
         self,
@@ -145,45 +211,59 @@ class SliceIter(xgb.DataIter):
         name: str,
         cache_dir: Path,
         cache_prefix: str | None = None,
+        block_rows: int | None = None,
     ) -> None:
         self._tables = tables
         self._columns = columns
         self._name = name
         self._cache_dir = cache_dir
         cache_dir.mkdir(parents=True)
+        self._block_rows = block_rows or block_rows_for(columns)
+        self._blocks: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
         self._cached = 0
         self._complete = False
-        self._source: Iterator[pa.Table] | None = None
+        self._single: tuple[np.ndarray, np.ndarray] | None = None  # the only block, kept
         self._position = 0
         self.rows = 0
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
-        return self._cache_dir / f"{index:06d}.npz"
+        return self._cache_dir / f"{index:06d}.npy"
 
     def _next_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
         if self._complete:
             if self._position >= self._cached:
                 return None
-            with np.load(self._cache_path(self._position)) as cached:
-                return cached["features"], cached["label"]
-        if self._source is None:
-            self._source = self._tables()
-        table = next(self._source, None)
-        if table is None:
+            if self._single is not None:
+                return self._single
+            return self._read(self._position)
+        if self._blocks is None:
+            self._blocks = iter_blocks(self._tables(), self._columns, self._name, self._block_rows)
+        block = next(self._blocks, None)
+        if block is None:
             self._complete = True
-            if self._cached == 0:  # an empty slice still takes part, as one empty batch
-                features = np.empty((0, len(self._columns.features)), dtype=np.float32)
-                label = np.empty(0, dtype=np.float32)
-                np.savez(self._cache_path(0), features=features, label=label)
+            self._blocks = None
+            if self._cached == 0:  # an empty slice still takes part, as one empty block
+                n_features = len(self._columns.features)
+                self._single = (
+                    np.empty((0, n_features), dtype=np.float32),
+                    np.empty(0, dtype=np.float32),
+                )
                 self._cached = 1
-                return features, label
+                return self._single
+            if self._cached == 1:  # one block: keep it for the later passes
+                self._single = self._read(0)
             return None
-        features, label = to_features_and_label(table, self._columns, self._name)
-        np.savez(self._cache_path(self._cached), features=features, label=label)
+        with self._cache_path(self._cached).open("wb") as out:
+            np.save(out, block[0])
+            np.save(out, block[1])
         self._cached += 1
-        self.rows += len(label)
-        return features, label
+        self.rows += len(block[1])
+        return block
+
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._cache_path(index).open("rb") as cached:
+            return np.load(cached), np.load(cached)
 
     def next(self, input_data: Callable[..., None]) -> bool:
         arrays = self._next_arrays()
@@ -201,6 +281,7 @@ class SliceIter(xgb.DataIter):
                 pass
 
     def close(self) -> None:
+        self._single = None
         shutil.rmtree(self._cache_dir, ignore_errors=True)
 
 
@@ -247,7 +328,7 @@ def build_matrix(
         elif kind == "external":
             matrix = xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
         else:
-            parts = [arrays for arrays in iter(data_iter._next_arrays, None)]
+            parts = list(data_iter.all_arrays())
             matrix = xgb.DMatrix(
                 np.concatenate([p[0] for p in parts]),
                 label=np.concatenate([p[1] for p in parts]),
