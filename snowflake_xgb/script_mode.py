@@ -23,13 +23,17 @@ Order, on every host:
 
 When the script fails with a :class:`UserError` from ``snowflake_xgb.api``, that message is
 the job's failure reason; otherwise it is sagemaker-training's summary of the script's error.
+SIGTERM (spot interruption, StopTrainingJob), which SageMaker sends to ``train`` only, is passed
+on to the script, so that a script that handles it can checkpoint and stop in time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 
 from sagemaker_training import entry_point, environment
@@ -96,6 +100,28 @@ def _failure_reason(job: JobEnvironment) -> str | None:
     return text or None
 
 
+def _child_processes() -> list[int]:
+    """The process ids of this process's children (Linux ``/proc``)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():  # field 4: the parent id
+            children.append(int(entry))
+    return children
+
+
+def _pass_on_signal(signum: int, frame: object) -> None:
+    logger.warning("%s received: passing it on to the training script", signal.Signals(signum).name)
+    for pid in _child_processes():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
 def run_user_script(job: JobEnvironment) -> None:
     """Bootstrap the credentials, then run the user's entry point to the end on this host."""
     program = user_entry_point(job)
@@ -119,6 +145,7 @@ def run_user_script(job: JobEnvironment) -> None:
         "Script mode: running %s from %s on host %s (%d of %d hosts)",
         program, module_dir, job.current_host, job.rank + 1, len(job.hosts),
     )  # fmt: skip
+    signal.signal(signal.SIGTERM, _pass_on_signal)
     try:
         entry_point.run(
             uri=module_dir,

@@ -1,0 +1,87 @@
+"""The examples: they compile, and the SDK example's metric regexes parse a real run's log."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import py_compile
+import re
+from pathlib import Path
+
+import pytest
+from conftest import JobRunner
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def _launch_example():
+    spec = importlib.util.spec_from_file_location(
+        "launch_training_job", EXAMPLES / "launch_training_job.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # imports no SDK at module level
+    return module
+
+
+METRIC_DEFINITIONS = _launch_example().METRIC_DEFINITIONS
+
+
+def metric_values(log: str) -> dict[str, list[float]]:
+    """Apply the metric definitions as SageMaker does, to the log as CloudWatch stores it."""
+    values: dict[str, list[float]] = {d["Name"]: [] for d in METRIC_DEFINITIONS}
+    for line in log.splitlines():
+        line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
+        for definition in METRIC_DEFINITIONS:
+            match = re.search(definition["Regex"], line)
+            if match:
+                values[definition["Name"]].append(float(match.group(1)))
+    return values
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(REPO)) for p in EXAMPLES.rglob("*.py")), ids=str
+)
+def test_example_compiles(path: str) -> None:
+    py_compile.compile(str(REPO / path), doraise=True)
+
+
+def test_metric_regexes_match_the_log_lines_of_a_real_run(
+    jobs: JobRunner, housing_params: dict
+) -> None:
+    run = jobs.run({**housing_params, "num_round": 12, "eval_metric": "rmse,mae"})
+    host = run.coordinator
+    assert host.returncode == 0, host.output
+    values = metric_values(host.output)
+    for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
+        assert len(values[name]) == 12, (name, values[name])
+    # The last value each regex captured is the model's final metric, not a neighbour's.
+    final = json.loads((host.model_dir / "metadata.json").read_text())["final_metrics"]
+    for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
+        key = name.replace(":", "-")
+        assert values[name][-1] == pytest.approx(final[key], abs=1e-4)
+    assert values["train:rmse"][0] > values["train:rmse"][-1]  # training progressed
+
+
+def test_metric_regexes_against_sagemaker_style_lines() -> None:
+    line = "[3]#011train-rmse:0.51#011validation-rmse:0.55"
+    assert metric_values(line.replace("#011", "\t"))["train:rmse"] == [0.51]
+    assert metric_values(line.replace("#011", "\t"))["validation:rmse"] == [0.55]
+    assert metric_values("[10]\ttrain-rmse:1e-05\tvalidation-rmse:nan")["train:rmse"] == [1e-05]
+    # Not a round line: nothing matches.
+    assert all(not v for v in metric_values("validation-rmse:0.3").values())
+
+
+def test_extension_dockerfile_builds_on_our_image() -> None:
+    text = (EXAMPLES / "Dockerfile.extend").read_text()
+    lines = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0].startswith("ARG BASE_IMAGE")
+    assert "FROM ${BASE_IMAGE}" in lines
+    assert any(line.startswith("COPY") and "/opt/ml/code" in line for line in lines)
+    assert any(line.startswith("ENV") and "SAGEMAKER_PROGRAM" in line for line in lines)
+    for line in lines:
+        if line.startswith("COPY"):
+            for source in line.split()[1:-1]:
+                assert (REPO / source).exists(), source  # build context: the repository

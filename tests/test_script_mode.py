@@ -1,0 +1,175 @@
+"""Script mode through the real ``train`` command: a user script on our image, with our API."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import conftest
+import pytest
+import xgboost as xgb
+from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
+from test_examples import metric_values
+
+pytestmark = pytest.mark.distributed
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_CODE = REPO / "examples" / "script_mode"
+USER_SCRIPTS = Path(__file__).resolve().parent / "user_scripts"
+IDS_TABLE = "DEMO.PUBLIC.SCRIPT_MODE_IDS"
+
+
+def _code_in_base_dir(monkeypatch: pytest.MonkeyPatch, code: Path) -> None:
+    """Lay out each host with the code already in <base>/code, as an image that COPYs it."""
+    layout = conftest.layout_host
+
+    def layout_with_code(base_dir: Path, *args, **kwargs) -> None:
+        layout(base_dir, *args, **kwargs)
+        shutil.copytree(code, base_dir / "code")
+
+    monkeypatch.setattr(conftest, "layout_host", layout_with_code)
+
+
+def test_user_script_trains_on_two_hosts_with_the_public_api(jobs: JobRunner) -> None:
+    # What the SageMaker SDK sends for entry_point="train.py", source_dir=...: JSON-encoded
+    # values (here a local folder stands in for the S3 sourcedir.tar.gz).
+    hyperparameters = {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(str(EXAMPLE_CODE)),
+        "query": json.dumps(f"SELECT * FROM {HOUSING_TABLE}"),
+        "label": json.dumps("MEDHOUSEVAL"),
+        "num_round": "15",
+        "max_depth": "4",
+        "validation_fraction": "0.2",
+    }
+    run = jobs.run(hyperparameters, hosts=2)
+    for host in run.hosts:
+        assert host.returncode == 0, host.output
+        assert host.failure is None
+        assert "Invoking user script" in host.output
+        assert (host.output_dir / "success").exists()
+    coordinator, worker = run.hosts
+
+    # The script received the hyperparameters as arguments, without the sagemaker_* ones.
+    assert "--num_round 15" in coordinator.output
+    assert "--sagemaker_program" not in coordinator.output
+
+    model = xgb.Booster(model_file=str(coordinator.model_dir / "xgboost-model"))
+    assert model.num_boosted_rounds() == 15
+    assert len(model.feature_names) == 8
+    metadata = json.loads((coordinator.model_dir / "metadata.json").read_text())
+    assert metadata["label"] == "MEDHOUSEVAL" and metadata["rounds_trained"] == 15
+    assert 0 < metadata["validation_mae"] < 1.5
+    assert 15000 < metadata["rows"] < 18000  # the training side of a 20% split of 20,640
+    assert metadata["query_ids"]["training"] and metadata["query_ids"]["validation"]
+    assert not any(worker.model_dir.iterdir())  # only the first host writes the model
+
+    # One metric line per round, from the first host only, parsed by the SDK example's regexes.
+    values = metric_values(coordinator.output)
+    assert len(values["validation:rmse"]) == len(values["train:rmse"]) == 15
+    assert metric_values(worker.output)["validation:rmse"] == []
+    assert "validation-mae (all hosts)" in coordinator.output
+
+    assert TEST_PASSWORD.encode() not in run.all_bytes()
+
+
+def test_script_in_the_code_folder_reads_disjoint_slices(
+    jobs: JobRunner, standins: StandIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {IDS_TABLE} (ID NUMBER, X FLOAT)",
+        f"INSERT INTO {IDS_TABLE} SELECT range, range * 0.5 FROM range(1001)",
+    )
+    _code_in_base_dir(monkeypatch, USER_SCRIPTS)
+    query = f"SELECT ID, X FROM {IDS_TABLE}"
+    run = jobs.run(
+        {"query": query, "marker": "hello"},
+        hosts=2,
+        environ={"SAGEMAKER_PROGRAM": "read_slices.py"},
+    )
+    reports = []
+    for host in run.hosts:
+        assert host.returncode == 0, host.output
+        reports.append(
+            json.loads((host.output_dir / "data" / f"slices-{host.name}.json").read_text())
+        )
+    assert [r["rank"] for r in reports] == [0, 1] and {r["world"] for r in reports} == {2}
+    for report in reports:
+        assert report["batch_rows"] == report["frame_rows"] == len(report["ids"])
+        assert report["batch_columns"] == report["frame_columns"] == ["ID", "X"]
+        assert report["marker"] == report["sm_hp_marker"] == "hello"
+        assert report["has_snowflake_user"] and report["sm_model_dir"]
+    # Exactly once: the hosts' rows are disjoint and cover the result.
+    assert sorted(reports[0]["ids"] + reports[1]["ids"]) == list(range(1001))
+    assert {len(r["ids"]) for r in reports} == {500, 501}
+    # Each call ran its query once: both hosts read the same query ids (one per call).
+    ids = [re.findall(r"query (\S+): 1,001 rows", host.output) for host in run.hosts]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2, ids
+    assert TEST_PASSWORD.encode() not in run.all_bytes()
+
+
+def test_a_user_error_in_the_script_is_the_failure_reason(
+    jobs: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _code_in_base_dir(monkeypatch, USER_SCRIPTS)
+    run = jobs.run({}, hosts=2, environ={"SAGEMAKER_PROGRAM": "bad_label.py"})
+    for host in run.hosts:
+        assert host.returncode != 0
+        assert host.failure is not None, host.output
+        assert "Column NOPE (label) is not in the result" in host.failure
+        assert "Traceback" not in host.failure
+
+
+def test_credential_like_hyperparameters_are_refused(jobs: JobRunner) -> None:
+    host = jobs.run(
+        {"sagemaker_program": "train.py", "sagemaker_submit_directory": str(EXAMPLE_CODE),
+         "snowflake_password": "1234"}
+    ).coordinator  # fmt: skip
+    assert host.returncode != 0
+    assert "looks like a credential" in host.failure and "SNOWFLAKE_SECRET_ID" in host.failure
+    assert "Invoking user script" not in host.output
+
+
+def test_a_hyperparameter_holding_a_credential_value_is_refused(jobs: JobRunner) -> None:
+    # A JSON value, so that sagemaker-training does not print it while reading it.
+    leaked = json.dumps(f"user=svc;pw={TEST_PASSWORD}")
+    host = jobs.run(
+        {"sagemaker_program": "train.py", "sagemaker_submit_directory": str(EXAMPLE_CODE),
+         "connection": leaked}
+    ).coordinator  # fmt: skip
+    assert host.returncode != 0
+    assert "'connection' contains a Snowflake credential" in host.failure
+    assert "Invoking user script" not in host.output
+    assert TEST_PASSWORD.encode() not in run_bytes(host)
+
+
+def run_bytes(host: conftest.HostRun) -> bytes:
+    return conftest.JobRun([host]).all_bytes()
+
+
+def test_a_missing_script_says_where_it_looked(jobs: JobRunner) -> None:
+    host = jobs.run({"sagemaker_program": "nope.py"}).coordinator
+    assert host.returncode != 0
+    assert "no training script nope.py in" in host.failure
+
+
+def test_sigterm_is_passed_on_to_the_script(
+    jobs: JobRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _code_in_base_dir(monkeypatch, USER_SCRIPTS)
+    run, processes = jobs.start({}, environ={"SAGEMAKER_PROGRAM": "wait_for_sigterm.py"})
+    ready = run.coordinator.output_dir / "data" / "ready.txt"
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline and processes[0].poll() is None:
+        time.sleep(0.2)
+    assert ready.exists()
+    processes[0].send_signal(signal.SIGTERM)
+    host = jobs.wait(run, processes, timeout=30).coordinator
+    assert (host.output_dir / "data" / "sigterm.txt").read_text() == "received"
+    assert host.returncode != 0
+    assert "SIGTERM received: passing it on to the training script" in host.output

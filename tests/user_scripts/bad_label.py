@@ -1,0 +1,6 @@
+"""A test user script that asks for a column the result does not have."""
+
+from snowflake_xgb import api
+
+with api.join_host_group():
+    api.load_quantile_dmatrix("SELECT * FROM DEMO.PUBLIC.CALIFORNIA_HOUSING", label="NOPE")

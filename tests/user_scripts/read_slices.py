@@ -1,0 +1,38 @@
+"""A test user script: reads its slices with the API and reports what it saw, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+from snowflake_xgb import api
+
+logging.basicConfig(level=logging.INFO)
+parser = argparse.ArgumentParser()
+parser.add_argument("--query", required=True)
+parser.add_argument("--marker", default="")
+args, unknown = parser.parse_known_args()
+
+with api.join_host_group() as group:
+    batches = list(api.iter_record_batches(args.query))
+    frame = api.load_dataframe(args.query)
+
+report = {
+    "rank": group.rank,
+    "world": group.world,
+    "batch_rows": sum(batch.num_rows for batch in batches),
+    "batch_columns": batches[0].schema.names if batches else [],
+    "frame_rows": len(frame),
+    "frame_columns": list(frame.columns),
+    "ids": sorted(int(value) for value in frame["ID"]),
+    "marker": args.marker,
+    "unknown_args": unknown,
+    "sm_hp_marker": os.environ.get("SM_HP_MARKER"),
+    "sm_model_dir": os.environ.get("SM_MODEL_DIR"),
+    "has_snowflake_user": bool(os.environ.get("SNOWFLAKE_USER")),
+}
+output = Path(os.environ["SM_OUTPUT_DATA_DIR"])
+(output / f"slices-{group.current_host}.json").write_text(json.dumps(report))
