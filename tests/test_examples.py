@@ -85,3 +85,20 @@ def test_extension_dockerfile_builds_on_our_image() -> None:
         if line.startswith("COPY"):
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source  # build context: the repository
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "iam").glob("*.json")))
+def test_iam_policies_are_valid_and_grant_no_wildcard_action(path: str) -> None:
+    policy = json.loads((REPO / "iam" / path).read_text())
+    assert policy["Version"] == "2012-10-17"
+    sids = [statement["Sid"] for statement in policy["Statement"]]
+    assert len(sids) == len(set(sids))
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert ":" in action and not action.endswith("*"), action
+    text = json.dumps(policy)
+    if path == "training-role-policy.json":
+        assert '"s3:GetObject"' not in text  # the data comes from Snowflake, not S3
+        assert "kms:ViaService" in text and "secretsmanager.REGION.amazonaws.com" in text
