@@ -10,6 +10,7 @@ that is gone instead of reporting only a broken socket.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROBE_TIMEOUT_SECONDS = 3.0
+PROBE_ATTEMPTS = 5
 TRACKER_SHUTDOWN_SECONDS = 30
 
 
@@ -45,10 +47,8 @@ def wait_for_names(hosts: Sequence[str], timeout: float) -> dict[str, str]:
     while True:
         for host in hosts:
             if host not in addresses:
-                try:
+                with contextlib.suppress(socket.gaierror):
                     addresses[host] = socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
-                except socket.gaierror:
-                    pass
         missing = [host for host in hosts if host not in addresses]
         if not missing:
             return addresses
@@ -199,10 +199,9 @@ class HostGroup:
                     logger.warning(
                         "The tracker did not shut down within %ds", TRACKER_SHUTDOWN_SECONDS
                     )
-            try:
+            # free() reports a failed job's error again; the failure is already known by then.
+            with contextlib.suppress(xgb.core.XGBoostError):
                 tracker.free()
-            except xgb.core.XGBoostError:
-                pass  # it reports the failed job again; the job's failure is already known
         if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
@@ -237,8 +236,16 @@ class HostGroup:
 
     def explain_collective_failure(self, error: Exception, during: str) -> UserError:
         """Name the lost host(s) when a collective step fails."""
-        lost = self.unreachable_peers()
-        first_line = next((line for line in str(error).splitlines() if line.strip()), "")
+        for _ in range(PROBE_ATTEMPTS):  # a host that is going down may still answer briefly
+            lost = self.unreachable_peers()
+            if lost:
+                break
+            time.sleep(1.0)
+        # XGBoost's message is a stack of "- [file:line|time]: reason" lines; keep the reasons.
+        reasons = [
+            line.split("]: ", 1)[1] for line in str(error).splitlines() if line.startswith("- [")
+        ]
+        reason = "; ".join(dict.fromkeys(reasons)) or str(error).strip().splitlines()[0]
         if lost:
             return HostLostError(
                 f"Lost host(s) {', '.join(lost)} during {during}: they stopped answering, so "
@@ -247,6 +254,6 @@ class HostGroup:
             )
         return HostLostError(
             f"A collective step failed during {during} on host {self.current_host} (all hosts "
-            f"still answer): {first_line[:300]}. If a host is slow rather than gone, raise "
+            f"still answer): {reason[:300]}. If a host is slow rather than gone, raise "
             "collective_timeout_seconds."
         )
