@@ -208,6 +208,42 @@ def _source(hyperparameters: dict[str, str], table_key: str, query_key: str) -> 
     return None
 
 
+# Ranges of XGBoost's most used numeric parameters, as (low, low included, high). XGBoost checks
+# them too, but its messages name the canonical parameter (eta is reported as learning_rate);
+# checking here names the hyperparameter as the user wrote it.
+_UNIT = (0.0, False, 1.0)
+_NON_NEGATIVE = (0.0, True, None)
+_XGBOOST_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    **dict.fromkeys(
+        ("eta", "learning_rate", "gamma", "min_split_loss", "min_child_weight", "max_delta_step",
+         "lambda", "reg_lambda", "alpha", "reg_alpha", "max_depth", "scale_pos_weight"),
+        _NON_NEGATIVE,
+    ),
+    **dict.fromkeys(
+        ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode"), _UNIT
+    ),
+    "max_bin": (2.0, True, None),
+    "num_parallel_tree": (1.0, True, None),
+}  # fmt: skip
+
+
+def _check_xgboost_range(name: str, value: str) -> None:
+    low, low_included, high = _XGBOOST_RANGES[name]
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise UserError(f"Hyperparameter {name} must be a number, got {value!r}.") from None
+    too_low = number < low if low_included else number <= low
+    if too_low or (high is not None and number > high) or number != number:
+        bound = f"{'>=' if low_included else '>'} {low:g}"
+        if high is not None:
+            bound += f" and <= {high:g}"
+        raise UserError(
+            f"Hyperparameter {name} must be {bound}, got {value}. See "
+            "https://xgboost.readthedocs.io/en/stable/parameter.html."
+        )
+
+
 def _xgboost_value(value: str) -> Any:
     """XGBoost takes parameter values as strings; keep lists (eval_metric=rmse,mae) as lists."""
     text = str(value).strip()
@@ -244,6 +280,10 @@ def parse_hyperparameters(hyperparameters: dict[str, str]) -> JobConfig:
             "(table, query, label, features, exclude, validation_*, num_round, ...) or XGBoost's "
             "learning parameters (https://xgboost.readthedocs.io/en/stable/parameter.html)."
         )
+
+    for name, value in hyperparameters.items():
+        if name in _XGBOOST_RANGES:
+            _check_xgboost_range(name, value)
 
     source = _source(hyperparameters, "table", "query")
     if source is None:

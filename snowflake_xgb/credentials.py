@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 
 import boto3
@@ -147,6 +148,23 @@ def _region_for(secret_id: str) -> str | None:
     return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
 
 
+def _error_code(error: botocore.exceptions.ClientError) -> str:
+    """AWS's error code; from an XML body or the HTTP status when botocore found none.
+
+    A body botocore cannot parse as JSON (an XML error from a proxy or a stand-in) leaves only
+    the HTTP status as the code: read ``<Code>`` from the body, else take 403 as access denied.
+    """
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", ""))
+    if code.isdigit():
+        match = re.search(r"<Code>([A-Za-z.]+)</Code>", str(details.get("Message", "")))
+        if match:
+            return match.group(1)
+        if code == "403":
+            return "AccessDenied"
+    return code
+
+
 def fetch_secret(secret_id: str) -> dict:
     """Fetch and decode the secret, turning AWS errors into actionable messages."""
     region = _region_for(secret_id)
@@ -172,13 +190,22 @@ def fetch_secret(secret_id: str) -> dict:
             "(VPC endpoint or NAT) and AWS_ENDPOINT_URL_SECRETS_MANAGER if set."
         ) from None
     except botocore.exceptions.ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = _error_code(error)
         if code == "ResourceNotFoundException":
             raise UserError(
                 f"Secret {secret_id} was not found in region {region}: check "
                 "SNOWFLAKE_SECRET_ID and the job's region."
             ) from None
-        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
+        if code in (
+            "UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+            "InvalidSignatureException", "ExpiredTokenException", "ExpiredToken",
+        ):  # fmt: skip
+            raise UserError(
+                f"AWS did not accept the job's own credentials when reading secret {secret_id} "
+                f"({code}): run the job with its IAM role and do not set AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY in its environment (or renew them if you must)."
+            ) from None
+        if code in ("AccessDeniedException", "AccessDenied"):
             raise UserError(
                 f"Access denied to secret {secret_id}: allow the job's IAM role "
                 "secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)."

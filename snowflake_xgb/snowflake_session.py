@@ -27,7 +27,9 @@ from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
-LOGIN_TIMEOUT_SECONDS = 60
+LOGIN_TIMEOUT_SECONDS = 60  # default; SNOWFLAKE_LOGIN_TIMEOUT (seconds) overrides it
+LOGIN_TIMEOUT_ENV = "SNOWFLAKE_LOGIN_TIMEOUT"
+DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
 NETWORK_TIMEOUT_SECONDS = 300
 # Snowflake field types XGBoost can read as numbers: FIXED (NUMBER/DECIMAL), REAL, BOOLEAN.
 NUMERIC_TYPE_NAMES = frozenset({"FIXED", "REAL", "BOOLEAN", "DECFLOAT"})
@@ -59,6 +61,22 @@ def _private_key(credentials: SnowflakeCredentials) -> Any:
         ) from None
 
 
+def login_timeout() -> int:
+    """Seconds the connector may take to sign in, retries included."""
+    text = os.environ.get(LOGIN_TIMEOUT_ENV, "").strip()
+    if not text:
+        return LOGIN_TIMEOUT_SECONDS
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise UserError(
+            f"{LOGIN_TIMEOUT_ENV} must be a whole number of seconds (at least 1), got {text!r}."
+        )
+    return seconds
+
+
 def connection_arguments(credentials: SnowflakeCredentials, query_timeout: int) -> dict[str, Any]:
     """The connector's keyword arguments, from the credentials and ``SNOWFLAKE_*`` context."""
     env = os.environ
@@ -72,7 +90,10 @@ def connection_arguments(credentials: SnowflakeCredentials, query_timeout: int) 
         "account": account,
         "user": credentials.user,
         "application": "snowflake_xgb",
-        "login_timeout": LOGIN_TIMEOUT_SECONDS,
+        "login_timeout": login_timeout(),
+        # One login request waits up to the socket timeout (connector default 60 s) before the
+        # login timeout is even checked: cap it so a shorter login timeout holds.
+        "socket_timeout": min(login_timeout(), DEFAULT_SOCKET_TIMEOUT_SECONDS),
         "network_timeout": NETWORK_TIMEOUT_SECONDS,
         "session_parameters": {"STATEMENT_TIMEOUT_IN_SECONDS": query_timeout},
     }
@@ -105,13 +126,16 @@ def explain_connect_error(error: Exception, credentials: SnowflakeCredentials) -
     """Turn a failed sign-in into a message that says what to check."""
     errno = getattr(error, "errno", None)
     text = str(getattr(error, "msg", "") or error)
-    if errno in (250001, 250003) or isinstance(error, snowflake.connector.errors.OperationalError):
-        if "Incorrect username or password" not in text and "JWT" not in text:
-            return UserError(
-                f"Could not reach Snowflake at {_endpoint()} within {LOGIN_TIMEOUT_SECONDS}s: "
-                "check SNOWFLAKE_ACCOUNT (or SNOWFLAKE_HOST/PORT), the job's VPC routing and any "
-                "network policy on the Snowflake side."
-            )
+    unreachable = errno in (250001, 250003) or isinstance(
+        error, snowflake.connector.errors.OperationalError
+    )
+    if unreachable and "Incorrect username or password" not in text and "JWT" not in text:
+        return UserError(
+            f"Could not reach Snowflake at {_endpoint()} (gave up after at most "
+            f"{login_timeout()}s): check SNOWFLAKE_ACCOUNT (or SNOWFLAKE_HOST/PORT), the "
+            "job's VPC routing (NAT or PrivateLink) and any network policy on the Snowflake "
+            "side."
+        )
     return UserError(
         f"Snowflake refused the sign-in of user {credentials.user} by {credentials.method}: "
         "check the user, the credential in the Snowflake secret (for key pair: the public key "
@@ -125,7 +149,13 @@ def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> U
     text = " ".join(str(getattr(error, "msg", "") or error).split())[:400]
     errno = getattr(error, "errno", None)
     if errno == 606:
-        hint = "Set SNOWFLAKE_WAREHOUSE to a warehouse the role may use."
+        warehouse = os.environ.get("SNOWFLAKE_WAREHOUSE")
+        hint = (
+            f"SNOWFLAKE_WAREHOUSE is {warehouse}: check that this warehouse exists and that the "
+            "role may use it (GRANT USAGE ON WAREHOUSE ...)."
+            if warehouse
+            else "Set SNOWFLAKE_WAREHOUSE (environment or secret) to a warehouse the role may use."
+        )
     elif errno == 2003:
         hint = "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."
     elif errno in (1003, 1007, 904, 2040):
@@ -133,6 +163,14 @@ def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> U
     else:
         hint = "Check the query, the session context and the role's grants."
     return UserError(f"Snowflake could not run {what}: {text} {hint}")
+
+
+def _normalise(identifier: str) -> str:
+    """Snowflake's rule: a "quoted" name is exact, an unquoted one is upper case."""
+    identifier = identifier.strip()
+    if len(identifier) > 1 and identifier.startswith('"') and identifier.endswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier.upper()
 
 
 class SnowflakeSession:
@@ -155,7 +193,7 @@ class SnowflakeSession:
             (current,) = cursor.fetchone()
         except snowflake.connector.errors.Error as error:
             raise explain_query_error(error, "a session check") from None
-        if not current:
+        if not current or _normalise(str(current)) != _normalise(wanted):
             raise UserError(
                 f"Snowflake database {wanted} does not exist or the role may not use it: "
                 "check SNOWFLAKE_DATABASE and SNOWFLAKE_ROLE."
@@ -203,6 +241,10 @@ def open_session(
         connection = snowflake.connector.connect(**arguments)
     except snowflake.connector.errors.Error as error:
         raise explain_connect_error(error, credentials) from None
+    # Signed in: queries get the connector's default socket timeout again (Snowflake answers a
+    # query request within about 45 s; a shorter read timeout would cut it off).
+    if hasattr(connection, "_socket_timeout"):
+        connection._socket_timeout = None
     session = SnowflakeSession(connection)
     try:
         yield session
