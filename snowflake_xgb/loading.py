@@ -10,6 +10,7 @@ batch in memory at a time. Progress (rows, MB, rate, share done) is logged every
 from __future__ import annotations
 
 import logging
+import mmap
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL_SECONDS = 5.0
 # Float32 bytes (features + label) of each block handed to XGBoost: large enough that its
 # per-batch cost is small, small enough to be a minor part of the memory a host needs.
-BLOCK_BYTES = 32 * 2**20
+BLOCK_BYTES = 16 * 2**20
 
 
 class ArrowBatch(Protocol):
@@ -152,6 +153,17 @@ def to_features_and_label(
     return features, label
 
 
+def _unheaped(shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 array in its own anonymous memory map, returned to the OS when it is freed.
+
+    Blocks are tens of MB: allocated on the C heap between XGBoost's own allocations, freed
+    blocks leave holes the allocator keeps, and the process's RSS grows by a block per pass.
+    """
+    count = int(np.prod(shape))
+    buffer = mmap.mmap(-1, max(1, count * 4))
+    return np.frombuffer(buffer, dtype=np.float32, count=count).reshape(shape)
+
+
 def block_rows_for(columns: ColumnSelection, block_bytes: int = BLOCK_BYTES) -> int:
     """Rows per block so that a block's float32 features and label take about ``block_bytes``."""
     return max(1024, block_bytes // (4 * (len(columns.features) + 1)))
@@ -174,8 +186,8 @@ def iter_blocks(
         offset = 0
         while offset < table.num_rows:
             if features is None:
-                features = np.empty((block_rows, n_features), dtype=np.float32)
-                label = np.empty(block_rows, dtype=np.float32)
+                features = _unheaped((block_rows, n_features))
+                label = _unheaped((block_rows,))
                 filled = 0
             take = min(block_rows - filled, table.num_rows - offset)
             _fill(
@@ -189,7 +201,7 @@ def iter_blocks(
             if filled == block_rows:
                 yield features, label
                 features = label = None
-        table = None  # noqa: PLW2901  (do not hold the last Arrow table while XGBoost works)
+        table = None  # do not hold the last Arrow table while XGBoost works
     if features is not None:
         yield features[:filled], label[:filled]
 
@@ -199,7 +211,7 @@ class SliceIter(xgb.DataIter):
 
     XGBoost reads the data several times (4 passes for a ``QuantileDMatrix`` on CPU). The
     first pass converts the downloaded Arrow batches into blocks and writes each block to
-    ``cache_dir`` (raw ``.npy``, read back with one copy); later passes read the blocks from
+    ``cache_dir`` (raw float32, read back with one copy); later passes read the blocks from
     there. A slice that fits in one block stays in memory instead, and XGBoost reuses it
     without converting it again. Only one block is in memory at a time.
     """
@@ -221,6 +233,7 @@ class SliceIter(xgb.DataIter):
         self._block_rows = block_rows or block_rows_for(columns)
         self._blocks: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
         self._cached = 0
+        self._lengths: list[int] = []  # rows of each cached block
         self._complete = False
         self._single: tuple[np.ndarray, np.ndarray] | None = None  # the only block, kept
         self._position = 0
@@ -228,10 +241,11 @@ class SliceIter(xgb.DataIter):
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
-        return self._cache_dir / f"{index:06d}.npy"
+        return self._cache_dir / f"{index:06d}.f32"
 
     def _next_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
-        if self._complete:
+        """The block at the current position: from the cache, else converted (and cached)."""
+        if self._complete or self._position < self._cached:
             if self._position >= self._cached:
                 return None
             if self._single is not None:
@@ -255,15 +269,23 @@ class SliceIter(xgb.DataIter):
                 self._single = self._read(0)
             return None
         with self._cache_path(self._cached).open("wb") as out:
-            np.save(out, block[0])
-            np.save(out, block[1])
+            out.write(memoryview(block[0]).cast("B"))
+            out.write(memoryview(block[1]).cast("B"))
+        self._lengths.append(len(block[1]))
         self._cached += 1
         self.rows += len(block[1])
         return block
 
     def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._cache_path(index).open("rb") as cached:
-            return np.load(cached), np.load(cached)
+        rows = self._lengths[index]
+        features = _unheaped((rows, len(self._columns.features)))
+        label = _unheaped((rows,))
+        with self._cache_path(index).open("rb", buffering=0) as cached:
+            for array in (features, label):
+                view = memoryview(array).cast("B")
+                if cached.readinto(view) != len(view):
+                    raise RuntimeError(f"cache file {self._cache_path(index)} is truncated")
+        return features, label
 
     def next(self, input_data: Callable[..., None]) -> bool:
         arrays = self._next_arrays()
@@ -274,11 +296,16 @@ class SliceIter(xgb.DataIter):
         return True
 
     def reset(self) -> None:
+        # A rewind in the middle of the first pass is fine: the next pass reads the cached
+        # blocks, then goes on converting where the first one stopped.
         self._position = 0
-        if not self._complete:
-            # XGBoost rewinds only after a full pass; finish a partial one so the cache is whole.
-            while self._next_arrays() is not None:
-                pass
+
+    def all_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One pass over the slice, for matrices built from whole arrays."""
+        self.reset()
+        while (arrays := self._next_arrays()) is not None:
+            self._position += 1
+            yield arrays
 
     def close(self) -> None:
         self._single = None
