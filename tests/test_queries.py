@@ -1,0 +1,62 @@
+"""Column resolution and the SQL built from it (pure logic; no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from snowflake_xgb.config import JobConfig, Source
+from snowflake_xgb.errors import UserError
+from snowflake_xgb.queries import job_queries, quote, select_columns
+from snowflake_xgb.snowflake_session import Column
+
+COLUMNS = [
+    Column("ID", "FIXED"), Column("AGE", "FIXED"), Column("Income", "REAL"),
+    Column("CITY", "TEXT"), Column("PRICE", "REAL"),
+]  # fmt: skip
+
+
+def config(**overrides) -> JobConfig:
+    return JobConfig(source=Source(table="DB.S.T"), label="price", num_round=1, **overrides)
+
+
+def test_unquoted_names_ignore_case_and_quoted_names_do_not() -> None:
+    chosen = select_columns(COLUMNS, config(features=("age", '"Income"')))
+    assert chosen.features == ("AGE", "Income") and chosen.label == "PRICE"
+    with pytest.raises(UserError, match='"income"'):
+        select_columns(COLUMNS, config(features=('"income"',)))
+
+
+def test_default_features_are_all_but_label_and_excluded() -> None:
+    chosen = select_columns(COLUMNS, config(exclude=("id", "city")))
+    assert chosen.features == ("AGE", "Income")
+
+
+def test_non_numeric_feature_is_named_with_its_type() -> None:
+    with pytest.raises(UserError, match=r"CITY \(TEXT\).*exclude"):
+        select_columns(COLUMNS, config())
+
+
+def test_missing_label_lists_the_columns_available() -> None:
+    with pytest.raises(UserError, match="Column nope .*ID, AGE, Income, CITY, PRICE"):
+        select_columns(COLUMNS, JobConfig(Source(table="T"), label="nope", num_round=1))
+
+
+def test_identifiers_are_quoted_and_escaped() -> None:
+    assert quote('we"ird') == '"we""ird"'
+
+
+def test_validation_fraction_splits_by_a_row_hash_into_complements() -> None:
+    chosen = select_columns(COLUMNS, config(exclude=("id", "city")))
+    queries = job_queries(config(validation_fraction=0.25), chosen)
+    listed = '"AGE", "Income", "PRICE"'
+    assert queries.train.startswith(f"SELECT {listed} FROM (SELECT * FROM DB.S.T)")
+    assert queries.train.endswith(f"MOD(ABS(HASH({listed})), 1000000) >= 250000")
+    assert queries.validation.endswith(f"MOD(ABS(HASH({listed})), 1000000) < 250000")
+
+
+def test_user_query_is_wrapped_not_edited() -> None:
+    chosen = select_columns(COLUMNS, config(exclude=("id", "city")))
+    user_query = "SELECT * FROM T WHERE AGE > 3"
+    queries = job_queries(JobConfig(Source(query=user_query), "price", 1), chosen)
+    assert f"FROM ({user_query}) AS source_rows" in queries.train
+    assert queries.validation is None
