@@ -37,7 +37,7 @@ def test_non_numeric_feature_is_named_with_its_type() -> None:
 
 
 def test_missing_label_lists_the_columns_available() -> None:
-    with pytest.raises(UserError, match="Column nope .*ID, AGE, Income, CITY, PRICE"):
+    with pytest.raises(UserError, match=r"Column nope .*ID, AGE, Income, CITY, PRICE"):
         select_columns(COLUMNS, JobConfig(Source(table="T"), label="nope", num_round=1))
 
 
