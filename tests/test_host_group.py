@@ -53,7 +53,7 @@ def test_three_processes_join_broadcast_and_gather() -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-        )  # fmt: skip
+        )
         for host in hosts
     ]
     outputs = sorted(
