@@ -56,6 +56,7 @@ from .errors import UserError
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
 from .loading import HostSlice, iter_arrow
+from .script_mode import MIN_SECRET_LENGTH
 from .snowflake_session import open_session
 from .training import MetricPrinter, load_host_data, share_query_plan
 
@@ -421,7 +422,7 @@ def save_model(booster: xgb.Booster, metadata: dict[str, Any] | None = None) -> 
     secrets: list[str] = []
     with contextlib.suppress(UserError):  # no credentials in the environment: nothing to leak
         secrets = SnowflakeCredentials.from_environ().secret_values()
-    if any(value in text for value in secrets):
+    if any(value in text for value in secrets if len(value) >= MIN_SECRET_LENGTH):
         raise UserError(
             "The model metadata contains a Snowflake credential: remove it from metadata."
         )

@@ -36,7 +36,6 @@ import os
 import signal
 from pathlib import Path
 
-from sagemaker_training import entry_point, environment
 from sagemaker_training import errors as sagemaker_errors
 
 from .config import _credential_word
@@ -49,6 +48,8 @@ logger = logging.getLogger(__name__)
 PROGRAM_HYPERPARAMETER = "sagemaker_program"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
+# Shorter values (weak test passwords) would match ordinary text by chance.
+MIN_SECRET_LENGTH = 6
 
 
 def _decoded(value: str) -> str:
@@ -82,6 +83,7 @@ def refuse_credential_hyperparameters(hyperparameters: dict[str, str]) -> None:
 
 def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[str, str]) -> None:
     """Refuse any hyperparameter whose value contains one of ``secrets`` (naming only the key)."""
+    secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
     for name, value in hyperparameters.items():
         if any(secret in value for secret in secrets):
             raise UserError(
@@ -130,6 +132,9 @@ def run_user_script(job: JobEnvironment) -> None:
     refuse_credential_hyperparameters(job.raw_hyperparameters)
     credentials = bootstrap_credentials()
     refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
+
+    # Imported here: importing sagemaker_training.environment outside a job creates folders.
+    from sagemaker_training import entry_point, environment
 
     # sagemaker-training's view of the same /opt/ml: arguments, SM_* variables, code location.
     training_env = environment.Environment()
