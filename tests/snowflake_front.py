@@ -34,8 +34,8 @@ class SnowflakeFront:
     """Listens on 127.0.0.1:``port``; forwards to ``upstream_port`` unless told otherwise.
 
     login_failure: answer every login with this failure (no upstream needed).
-    drop_database: forward logins without the database, as Snowflake opens a session when the
-        named database does not exist or the role may not use it.
+    unknown_databases: forward logins naming one of these databases without it, as Snowflake
+        opens a session without a database when the named one does not exist or may not be used.
     query_failure: answer every statement that needs a warehouse with this failure.
     """
 
@@ -43,14 +43,15 @@ class SnowflakeFront:
         self,
         upstream_port: int | None = None,
         login_failure: dict | None = None,
-        drop_database: bool = False,
+        unknown_databases: tuple[str, ...] = (),
         query_failure: dict | None = None,
     ) -> None:
         self.upstream_port = upstream_port
         self.login_failure = login_failure
-        self.drop_database = drop_database
+        self.unknown_databases = {name.upper() for name in unknown_databases}
         self.query_failure = query_failure
-        self.logins: list[dict] = []
+        self.logins: list[dict] = []  # each login request's JSON body
+        self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,12 +100,17 @@ class SnowflakeFront:
                 path = self.path
                 if url.path == "/session/v1/login-request":
                     front.logins.append(self._json(raw))
+                    front.login_parameters.append(dict(parse_qsl(url.query)))
                     if front.login_failure is not None:
                         data = {"nextAction": "RETRY_LOGIN", "signInOptions": {}}
                         self._answer({**front.login_failure, "data": data, "success": False})
                         return
-                    if front.drop_database:
-                        query = [(k, v) for k, v in parse_qsl(url.query) if k != "databaseName"]
+                    query = parse_qsl(url.query)
+                    if any(
+                        k == "databaseName" and v.upper() in front.unknown_databases
+                        for k, v in query
+                    ):
+                        query = [(k, v) for k, v in query if k != "databaseName"]
                         path = f"{url.path}?{urlencode(query)}"
                 elif url.path == "/queries/v1/query-request" and front.query_failure:
                     sql = self._json(raw).get("sqlText", "").strip().upper()

@@ -89,7 +89,7 @@ CASES = {
     ),
     "unknown_database": Case(
         environ={"SNOWFLAKE_DATABASE": "NO_SUCH_DB"},
-        front={"drop_database": True},
+        front={"unknown_databases": ("NO_SUCH_DB",)},
         says=(
             "database NO_SUCH_DB does not exist or the role may not use it",
             "SNOWFLAKE_DATABASE",
