@@ -21,9 +21,15 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 FEATURES = (
-    "MEDINC", "HOUSEAGE", "AVEROOMS", "AVEBEDRMS", "POPULATION", "AVEOCCUP",
-    "LATITUDE", "LONGITUDE",
-)  # fmt: skip
+    "MEDINC",
+    "HOUSEAGE",
+    "AVEROOMS",
+    "AVEBEDRMS",
+    "POPULATION",
+    "AVEOCCUP",
+    "LATITUDE",
+    "LONGITUDE",
+)
 LABEL = "MEDHOUSEVAL"
 ROWS_PER_FILE = 65_536  # 9 float64 columns: 4.7 MB per file before compression
 
@@ -42,11 +48,16 @@ def housing_columns(rows: int, seed: int) -> dict[str, np.ndarray]:
     longitude = np.round(-124.35 + 10.04 * u[7], 2)
     noise = u[8] + u[9] + u[10] - 1.5
     label = np.clip(
-        0.45 * medinc + 0.01 * houseage - 0.08 * (averooms - 5.4)
-        - 0.35 * np.abs(latitude - 34.0) - 0.02 * (longitude + 118.0) * (latitude - 35.0)
-        + 0.3 * noise - 0.2,
-        0.15, 5.0,
-    )  # fmt: skip
+        0.45 * medinc
+        + 0.01 * houseage
+        - 0.08 * (averooms - 5.4)
+        - 0.35 * np.abs(latitude - 34.0)
+        - 0.02 * (longitude + 118.0) * (latitude - 35.0)
+        + 0.3 * noise
+        - 0.2,
+        0.15,
+        5.0,
+    )
     values = (medinc, houseage, averooms, avebedrms, population, aveoccup, latitude, longitude)
     return {**dict(zip(FEATURES, values, strict=True)), LABEL: label}
 

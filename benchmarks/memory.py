@@ -26,6 +26,11 @@ def rss_mb() -> float:
     return _status_kb("VmRSS") / 1024
 
 
+def anon_mb() -> float:
+    """Anonymous resident memory now (heap, arrays; not memory-mapped files), in MiB."""
+    return _status_kb("RssAnon") / 1024
+
+
 def peak_mb() -> float:
     """Peak resident set size since the process started (or the last reset), in MiB."""
     return _status_kb("VmHWM") / 1024
@@ -43,6 +48,7 @@ class PeakWindow:
     def __enter__(self) -> PeakWindow:
         reset_peak()
         self.baseline_mb = rss_mb()
+        self.baseline_anon_mb = anon_mb()
         self.started = time.perf_counter()
         return self
 
@@ -59,3 +65,34 @@ class PeakWindow:
             f"{prefix}peak_mb": round(self.peak_mb, 1),
             f"{prefix}above_baseline_mb": round(self.above_mb, 1),
         }
+
+
+class RssSampler:
+    """Samples anonymous and file-backed RSS (``RssAnon``/``RssFile``) on a thread; keeps maxima.
+
+    The kernel's peak (``VmHWM``) does not say what the peak was made of: memory-mapped files
+    (XGBoost's external-memory page cache) count in RSS but are clean page cache the kernel
+    can drop, unlike anonymous memory.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.max_anon_mb = self.max_file_mb = 0.0
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.max_anon_mb = max(self.max_anon_mb, _status_kb("RssAnon") / 1024)
+            self.max_file_mb = max(self.max_file_mb, _status_kb("RssFile") / 1024)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

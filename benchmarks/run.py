@@ -105,10 +105,13 @@ class Case:
             if line.startswith("BENCH_RESULT "):
                 inner = json.loads(line.split(" ", 1)[1])
         self.result = {
-            "name": self.name, "returncode": self.process.returncode,
-            "wall_seconds": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "name": self.name,
+            "returncode": self.process.returncode,
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
             **inner,
-        }  # fmt: skip
+        }
         if self.process.returncode != 0:
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
             print(f"!! {self.name} failed ({self.process.returncode}); log {self.log}:\n{tail}")
@@ -129,8 +132,11 @@ def run_cases(cases: list[Case], timeout: float) -> list[dict]:
 
 def run_case(name: str, command: list[str], log_dir: Path, timeout: float = 1800, **popen) -> dict:
     result = run_cases([Case(name, command, log_dir, **popen)], timeout)[0]
-    print(f"  {name}: {result['wall_seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
-          f" (rc {result['returncode']})", flush=True)  # fmt: skip
+    print(
+        f"  {name}: {result['wall_seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
+        f" (rc {result['returncode']})",
+        flush=True,
+    )
     return result
 
 
@@ -144,9 +150,15 @@ def seed_table(port: int, rows: int) -> None:
     from seed_standins import create_housing_table
 
     with snowflake.connector.connect(
-        user="bench", password="bench", account="local", host="127.0.0.1", port=port,
-        protocol="http", login_timeout=60, network_timeout=600,
-    ) as connection:  # fmt: skip
+        user="bench",
+        password="bench",
+        account="local",
+        host="127.0.0.1",
+        port=port,
+        protocol="http",
+        login_timeout=60,
+        network_timeout=600,
+    ) as connection:
         create_housing_table(connection, TABLE, rows=rows, stand_in=True)
 
 
@@ -154,9 +166,12 @@ def put_secret(url: str) -> None:
     import boto3
 
     client = boto3.client(
-        "secretsmanager", endpoint_url=url, region_name=REGION,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "secretsmanager",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     client.create_secret(
         Name=SECRET_ID, SecretString=json.dumps({"user": "bench", "password": "x"})
     )
@@ -169,8 +184,14 @@ def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> t
     (base / "input" / "data").mkdir()
     (base / "model").mkdir()
     (base / "output" / "data").mkdir(parents=True)
-    hyperparameters = {"table": TABLE, "label": "MEDHOUSEVAL", "num_round": str(rounds),
-                       "objective": "reg:squarederror", "max_depth": "6", "eta": "0.3"}  # fmt: skip
+    hyperparameters = {
+        "table": TABLE,
+        "label": "MEDHOUSEVAL",
+        "num_round": str(rounds),
+        "objective": "reg:squarederror",
+        "max_depth": "6",
+        "eta": "0.3",
+    }
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     resources = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}
     (config / "resourceconfig.json").write_text(json.dumps(resources))
@@ -179,11 +200,16 @@ def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> t
         **os.environ,
         "SAGEMAKER_BASE_DIR": str(base),
         "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
-        "SNOWFLAKE_SECRET_ID": SECRET_ID, "SNOWFLAKE_ACCOUNT": "local",
-        "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
-        "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
-    }  # fmt: skip
+        "SNOWFLAKE_SECRET_ID": SECRET_ID,
+        "SNOWFLAKE_ACCOUNT": "local",
+        "SNOWFLAKE_HOST": "127.0.0.1",
+        "SNOWFLAKE_PORT": str(port),
+        "SNOWFLAKE_PROTOCOL": "http",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+    }
     return [str(BIN / "train")], env
 
 
@@ -191,15 +217,21 @@ def standin_section(args: argparse.Namespace, work: Path) -> dict:
     print(f"stand-in: seeding {args.rows:,} rows in fakesnow", flush=True)
     snowflake_port, secrets_port = free_port(), free_port()
     with ExitStack() as stack:
-        stack.enter_context(server(
-            [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)],
-            snowflake_port, work / "fakesnow.log",
-        ))  # fmt: skip
+        stack.enter_context(
+            server(
+                [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)],
+                snowflake_port,
+                work / "fakesnow.log",
+            )
+        )
         secrets_url = f"http://127.0.0.1:{secrets_port}"
-        stack.enter_context(server(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)],
-            secrets_port, work / "moto.log",
-        ))  # fmt: skip
+        stack.enter_context(
+            server(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)],
+                secrets_port,
+                work / "moto.log",
+            )
+        )
         seed_table(snowflake_port, args.rows)
         put_secret(secrets_url)
         common = ["--port", str(snowflake_port), "--table", TABLE]
@@ -244,9 +276,18 @@ def chunked_section(args: argparse.Namespace, work: Path) -> dict:
 
 
 def scaling_section(args: argparse.Namespace, work: Path) -> dict:
-    common = ["--data-dir", str(args.data_dir), "--work-dir", str(work), "--rows",
-              str(args.chunked_rows), "--valid-rows", str(args.valid_rows), "--rounds",
-              str(args.scaling_rounds)]  # fmt: skip
+    common = [
+        "--data-dir",
+        str(args.data_dir),
+        "--work-dir",
+        str(work),
+        "--rows",
+        str(args.chunked_rows),
+        "--valid-rows",
+        str(args.valid_rows),
+        "--rounds",
+        str(args.scaling_rounds),
+    ]
     results = {}
     block = random.randrange(16, 250)  # fresh loopback addresses: the tracker port lingers
     for index, world in enumerate(args.hosts):
@@ -268,21 +309,34 @@ def scaling_section(args: argparse.Namespace, work: Path) -> dict:
                     str(port),
                 ],
                 work,
-            )  # fmt: skip
+            )
             for rank in range(world)
         ]
         runs = run_cases(cases, 1800)
         for run in runs:
-            print(f"  {run['name']}: {run['wall_seconds']:.1f} s, peak RSS above baseline "
-                  f"{run.get('above_baseline_mb', float('nan')):.0f} MB, RMSE "
-                  f"{run.get('validation_rmse', float('nan')):.5f}", flush=True)  # fmt: skip
+            print(
+                f"  {run['name']}: {run['wall_seconds']:.1f} s, peak RSS above baseline "
+                f"{run.get('above_baseline_mb', float('nan')):.0f} MB, RMSE "
+                f"{run.get('validation_rmse', float('nan')):.5f}",
+                flush=True,
+            )
         results[world] = runs
     return results
 
 
 def extmem_section(args: argparse.Namespace, work: Path) -> dict:
-    command = [*WORKERS, "extmem", "--data-dir", str(args.data_dir), "--work-dir", str(work),
-               "--rows", str(args.extmem_rows), "--rounds", str(args.extmem_rounds)]  # fmt: skip
+    command = [
+        *WORKERS,
+        "extmem",
+        "--data-dir",
+        str(args.data_dir),
+        "--work-dir",
+        str(work),
+        "--rows",
+        str(args.extmem_rows),
+        "--rounds",
+        str(args.extmem_rounds),
+    ]
     return {"extmem": run_case("extmem", command, work)}
 
 
@@ -295,11 +349,11 @@ def machine() -> str:
     import snowflake.connector
     import xgboost
 
-    memory_kb = next(
-        int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")
-    )
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    memory_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
+        (line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line),
         platform.processor(),
     )
     return (
@@ -314,96 +368,218 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
-def report(args: argparse.Namespace, results: dict) -> str:
-    lines = [f"# Loader benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"Machine: {machine()}", "", f"Command: `{' '.join(sys.argv)}`", ""]  # fmt: skip
-    targets: list[tuple[str, str, bool]] = []
-    s = results.get("standin")
-    if s:
-        lines += [f"## Stand-in (fakesnow), {args.rows:,} rows x 9 floats, one process per case",
-                  "", "| case | wall time | peak RSS |", "| --- | --- | --- |"]  # fmt: skip
-        labels = {
-            "standin-floor": "stand-in alone: execute + first batch `to_arrow()`",
-            "blog": "original blog: `pd.read_sql` -> `DMatrix(X.values, y.values)`",
-            "fetch-pandas": "`fetch_pandas_all()` -> `QuantileDMatrix`",
-            "ours-loader": "ours, loader only: result batches -> `build_matrix`",
-            "blog-1-round": "original blog + `xgb.train` 1 round",
-            "ours-train-1-round": "ours: whole `train` process, `num_round=1`",
-        }
-        for name, label in labels.items():
-            r = s[name]
-            lines.append(f"| {label} | {r['wall_seconds']:.1f} s | {r['peak_rss_mb']:.0f} MB |")
-        blog, ours = s["blog-1-round"], s["ours-train-1-round"]
-        t, m = (
-            ours["wall_seconds"] / blog["wall_seconds"],
-            ours["peak_rss_mb"] / blog["peak_rss_mb"],
+def row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def table(header: tuple[str, ...], rows: list[str]) -> list[str]:
+    return [row(*header), row(*(["---"] * len(header))), *rows, ""]
+
+
+STANDIN_LABELS = {
+    "standin-floor": "stand-in alone: execute + first batch `to_arrow()`",
+    "blog": "original blog: `pd.read_sql` -> `DMatrix(X.values, y.values)`",
+    "fetch-pandas": "`fetch_pandas_all()` -> `QuantileDMatrix`",
+    "ours-loader": "ours, loader only: result batches -> `build_matrix`",
+    "blog-1-round": "original blog + `xgb.train`, 1 round",
+    "ours-train-1-round": "ours: whole `train` process, `num_round=1`",
+}
+
+
+def standin_report(args: argparse.Namespace, s: dict, targets: list) -> list[str]:
+    lines = [f"## Stand-in (fakesnow), {args.rows:,} rows x 9 floats, one process per case", ""]
+    rows = [
+        row(
+            label,
+            f"{s[n]['wall_seconds']:.1f} s",
+            f"{s[n]['cpu_seconds']:.1f} s",
+            f"{s[n]['peak_rss_mb']:.0f} MB",
         )
-        loader_t = s["ours-loader"]["wall_seconds"] / s["blog"]["wall_seconds"]
-        loader_m = s["ours-loader"]["peak_rss_mb"] / s["blog"]["peak_rss_mb"]
-        lines += ["", f"Ours/blog, 1 round, whole process: time {t:.2f}x, peak RSS {m:.2f}x. "
-                  f"Loader only (ours-loader/blog): time {loader_t:.2f}x, peak RSS {loader_m:.2f}x.", ""]  # fmt: skip
-        targets += [("stand-in: train 1 round time <= 0.6x blog", f"{t:.2f}x", t <= 0.6),
-                    ("stand-in: train 1 round peak RSS <= 0.5x blog", f"{m:.2f}x", m <= 0.5)]  # fmt: skip
-    c = results.get("chunked")
-    if c:
-        floor, ours = c["chunked-floor"], c["chunked-ours"]
-        raw = ours["raw_float32_mb"]
-        lines += [f"## Chunked Arrow IPC source, {args.chunked_rows:,} rows x 9 columns "
-                  f"(raw float32 {raw:.0f} MB)", "",
-                  "| case | matrix build time | peak RSS above baseline | process peak RSS |",
-                  "| --- | --- | --- | --- |",
-                  f"| floor: `QuantileDMatrix` from a NumPy array in memory | "
-                  f"{floor['build_seconds']:.1f} s | {floor['build_above_baseline_mb']:.0f} MB "
-                  f"(+{floor['read_above_baseline_mb']:.0f} MB for the array) | {floor['peak_rss_mb']:.0f} MB |",
-                  f"| ours: lazily read IPC batches -> `build_matrix` | {ours['build_seconds']:.1f} s"
-                  f" | {ours['build_above_baseline_mb']:.0f} MB | {ours['peak_rss_mb']:.0f} MB |",
-                  "", f"Matrix held by XGBoost after the build: {ours.get('held_mb', float('nan')):.0f} MB. "
-                  f"Ours/floor time {ratio(ours['build_seconds'], floor['build_seconds'])}; "
-                  f"peak above baseline / raw {ratio(ours['build_above_baseline_mb'], raw)}.", ""]  # fmt: skip
-        tr = ours["build_seconds"] / floor["build_seconds"]
-        mr = ours["build_above_baseline_mb"] / raw
-        targets += [
-            ("chunked: time <= 1.5x in-memory floor", f"{tr:.2f}x", tr <= 1.5),
-            ("chunked: peak RSS above baseline <= 0.5x raw", f"{mr:.2f}x", mr <= 0.5),
-        ]
-    sc = results.get("scaling")
-    if sc:
-        lines += [f"## Per-host scaling, chunked source, {args.chunked_rows:,} training rows, "
-                  f"{args.valid_rows:,} validation rows, {args.scaling_rounds} rounds", "",
-                  "| hosts | per-host peak RSS above baseline (max) | of 1 host | validation RMSE | vs 1 host |",
-                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
-        one = max(r["above_baseline_mb"] for r in sc[1]) if 1 in sc else None
-        rmse1 = sc[1][0]["validation_rmse"] if 1 in sc else None
-        for world, runs in sc.items():
-            above = max(r["above_baseline_mb"] for r in runs)
-            rmse = runs[0]["validation_rmse"]
-            share = above / one if one else float("nan")
-            drift = (rmse - rmse1) / rmse1 if rmse1 else float("nan")
-            lines.append(f"| {world} | {above:.0f} MB | {share:.2f}x | {rmse:.5f} | {drift:+.2%} |")
-            limit = {2: 0.6, 4: 0.35}.get(world)
-            if limit:
-                targets += [(f"scaling: {world} hosts per-host RSS <= {limit}x 1 host", f"{share:.2f}x", share <= limit),
-                            (f"scaling: {world} hosts RMSE within 1%", f"{drift:+.2%}", abs(drift) <= 0.01)]  # fmt: skip
-        lines.append("")
-    e = results.get("extmem")
-    if e:
-        r = e["extmem"]
-        raw = r["raw_float32_mb"]
-        lines += [f"## External memory (`ExtMemQuantileDMatrix`), {args.extmem_rows:,} rows x 9 "
-                  f"columns (raw float32 {raw:.0f} MB), cache on local disk ({r['cache_mb']:.0f} MB)", "",
-                  "| phase | time | peak RSS above baseline | / raw |", "| --- | --- | --- | --- |",
-                  f"| build the matrix | {r['build_seconds']:.1f} s | {r['build_above_baseline_mb']:.0f} MB | {ratio(r['build_above_baseline_mb'], raw)} |",
-                  f"| train {r['rounds']} round(s) | {r['train_seconds']:.1f} s | {r['overall_peak_mb'] - r['baseline_mb']:.0f} MB | {ratio(r['overall_peak_mb'] - r['baseline_mb'], raw)} |",
-                  "", f"Whole process: {r['wall_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
-                  f"(baseline after imports {r['baseline_mb']:.0f} MB).", ""]  # fmt: skip
-        b = r["build_above_baseline_mb"] / raw
-        o = (r["overall_peak_mb"] - r["baseline_mb"]) / raw
-        targets += [("extmem: build peak RSS above baseline <= 0.3x raw", f"{b:.2f}x", b <= 0.3),
-                    ("extmem: build + training peak RSS above baseline <= 0.3x raw", f"{o:.2f}x", o <= 0.3)]  # fmt: skip
+        for n, label in STANDIN_LABELS.items()
+        if n in s
+    ]
+    lines += table(("case", "wall time", "CPU time (client)", "peak RSS"), rows)
+    blog, ours = s["blog-1-round"], s["ours-train-1-round"]
+    t = ours["wall_seconds"] / blog["wall_seconds"]
+    m = ours["peak_rss_mb"] / blog["peak_rss_mb"]
+    loader_t = s["ours-loader"]["wall_seconds"] / s["blog"]["wall_seconds"]
+    loader_m = s["ours-loader"]["peak_rss_mb"] / s["blog"]["peak_rss_mb"]
+    lines += [
+        f"Ours/blog with 1 round, whole process: time {t:.2f}x, peak RSS {m:.2f}x. "
+        f"Loader only (ours-loader/blog): time {loader_t:.2f}x, peak RSS {loader_m:.2f}x.",
+        "",
+    ]
+    targets += [
+        ("stand-in: `train` 1 round time <= 0.6x blog", f"{t:.2f}x", t <= 0.6),
+        ("stand-in: `train` 1 round peak RSS <= 0.5x blog", f"{m:.2f}x", m <= 0.5),
+    ]
+    return lines
+
+
+def chunked_report(args: argparse.Namespace, c: dict, targets: list) -> list[str]:
+    floor, ours = c["chunked-floor"], c["chunked-ours"]
+    raw = ours["raw_float32_mb"]
+    lines = [
+        f"## Chunked Arrow IPC source, {args.chunked_rows:,} rows x 9 columns "
+        f"(raw float32 {raw:.0f} MB)",
+        "",
+    ]
+    lines += table(
+        ("case", "matrix build time", "peak RSS above baseline", "matrix held after", "process"),
+        [
+            row(
+                "floor: `QuantileDMatrix` from a NumPy array already in memory",
+                f"{floor['build_seconds']:.1f} s",
+                f"{floor['build_above_baseline_mb']:.0f} MB",
+                f"{floor['held_mb']:.0f} MB",
+                f"{floor['peak_rss_mb']:.0f} MB (array: {floor['read_above_baseline_mb']:.0f} MB)",
+            ),
+            row(
+                "ours: lazily read IPC batches -> `build_matrix`",
+                f"{ours['build_seconds']:.1f} s",
+                f"{ours['build_above_baseline_mb']:.0f} MB",
+                f"{ours['held_mb']:.0f} MB",
+                f"{ours['peak_rss_mb']:.0f} MB",
+            ),
+        ],
+    )
+    t = ours["build_seconds"] / floor["build_seconds"]
+    m = ours["build_above_baseline_mb"] / raw
+    lines += [
+        f"Ours/floor time {t:.2f}x; our peak above baseline / raw {m:.2f}x; the matrix "
+        f"XGBoost keeps is {ratio(ours['held_mb'], raw)} of raw by itself.",
+        "",
+    ]
+    targets += [
+        ("chunked: time <= 1.5x the in-memory floor", f"{t:.2f}x", t <= 1.5),
+        ("chunked: peak RSS above baseline <= 0.5x raw float32", f"{m:.2f}x", m <= 0.5),
+    ]
+    return lines
+
+
+def scaling_report(args: argparse.Namespace, sc: dict, targets: list) -> list[str]:
+    lines = [
+        f"## Per-host scaling, chunked source: {args.chunked_rows:,} training rows, "
+        f"{args.valid_rows:,} validation rows, {args.scaling_rounds} rounds",
+        "",
+    ]
+    one = max(r["above_baseline_mb"] for r in sc[1]) if 1 in sc else None
+    rmse1 = sc[1][0]["validation_rmse"] if 1 in sc else None
+    rows = []
+    for world, runs in sc.items():
+        above = max(r["above_baseline_mb"] for r in runs)
+        load = max(r["load_above_baseline_mb"] for r in runs)
+        rmse = runs[0]["validation_rmse"]
+        share = above / one if one else float("nan")
+        drift = (rmse - rmse1) / rmse1 if rmse1 else float("nan")
+        wall = max(r["wall_seconds"] for r in runs)
+        rows.append(
+            row(
+                world,
+                f"{above:.0f} MB",
+                f"{share:.2f}x",
+                f"{load:.0f} MB",
+                f"{rmse:.5f}",
+                f"{drift:+.2%}",
+                f"{wall:.0f} s",
+            )
+        )
+        limit = {2: 0.6, 4: 0.35}.get(world)
+        if limit:
+            targets += [
+                (
+                    f"scaling: {world} hosts, per-host RSS <= {limit}x 1 host",
+                    f"{share:.2f}x",
+                    share <= limit,
+                ),
+                (
+                    f"scaling: {world} hosts, RMSE within 1% of 1 host",
+                    f"{drift:+.2%}",
+                    abs(drift) <= 0.01,
+                ),
+            ]
+    header = (
+        "hosts",
+        "per-host peak RSS above baseline (max)",
+        "of 1 host",
+        "of which loading",
+        "validation RMSE",
+        "vs 1 host",
+        "wall",
+    )
+    return lines + table(header, rows)
+
+
+def extmem_report(args: argparse.Namespace, r: dict, targets: list) -> list[str]:
+    raw = r["raw_float32_mb"]
+    build = r["build_above_baseline_mb"]
+    overall = r["overall_peak_mb"] - r["baseline_mb"]
+    lines = [
+        f"## External memory (`ExtMemQuantileDMatrix`), {args.extmem_rows:,} rows x 9 columns "
+        f"(raw float32 {raw:.0f} MB), XGBoost's page cache on local disk ({r['cache_mb']:.0f} MB)",
+        "",
+    ]
+    lines += table(
+        ("phase", "time", "peak RSS above baseline", "of raw"),
+        [
+            row(
+                "build the matrix",
+                f"{r['build_seconds']:.1f} s",
+                f"{build:.0f} MB",
+                ratio(build, raw),
+            ),
+            row(
+                f"build + train {r['rounds']} round(s)",
+                f"{r['train_seconds']:.1f} s (training)",
+                f"{overall:.0f} MB",
+                ratio(overall, raw),
+            ),
+        ],
+    )
+    lines += [
+        f"Whole process: {r['wall_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+        f"(baseline after imports {r['baseline_mb']:.0f} MB).",
+        "",
+    ]
+    targets += [
+        (
+            "extmem: build peak RSS above baseline <= 0.3x raw",
+            ratio(build, raw),
+            build / raw <= 0.3,
+        ),
+        (
+            "extmem: build + training peak above baseline <= 0.3x raw",
+            ratio(overall, raw),
+            overall / raw <= 0.3,
+        ),
+    ]
+    return lines
+
+
+def report(args: argparse.Namespace, results: dict) -> str:
+    lines = [
+        f"# Loader benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f}.",
+        "",
+        f"Command: `{' '.join(sys.argv)}`",
+        "",
+    ]
+    targets: list[tuple[str, str, bool]] = []
+    if "standin" in results:
+        lines += standin_report(args, results["standin"], targets)
+    if "chunked" in results:
+        lines += chunked_report(args, results["chunked"], targets)
+    if "scaling" in results:
+        lines += scaling_report(args, results["scaling"], targets)
+    if "extmem" in results:
+        lines += extmem_report(args, results["extmem"]["extmem"], targets)
     if targets:
-        lines += ["## Targets (issue 5)", "", "| target | measured | met |", "| --- | --- | --- |"]
-        lines += [f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in targets]
-        lines.append("")
+        lines += ["## Targets (issue 5)", ""]
+        lines += table(
+            ("target", "measured", "met"),
+            [row(t, v, "yes" if ok else "**no**") for t, v, ok in targets],
+        )
     return "\n".join(lines)
 
 
@@ -440,8 +616,12 @@ def main() -> None:
             print("chunked: writing the IPC data sets (once per size)", flush=True)
             for rows, seed in ((args.chunked_rows, 0), (args.valid_rows, 1), (args.extmem_rows, 0)):
                 ensure_dataset(args.data_dir, rows, seed)
-        for name, section in (("standin", standin_section), ("chunked", chunked_section),
-                              ("scaling", scaling_section), ("extmem", extmem_section)):  # fmt: skip
+        for name, section in (
+            ("standin", standin_section),
+            ("chunked", chunked_section),
+            ("scaling", scaling_section),
+            ("extmem", extmem_section),
+        ):
             if name in sections:
                 results[name] = section(args, work)
         text = report(args, results)

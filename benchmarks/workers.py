@@ -26,7 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
-from memory import PeakWindow, peak_mb, rss_mb
+from memory import PeakWindow, RssSampler, anon_mb, peak_mb, rss_mb
 
 PARAMS = {"objective": "reg:squarederror", "eval_metric": "rmse", "max_depth": 6, "eta": 0.3}
 
@@ -40,9 +40,15 @@ def connect(port: int):
     import snowflake.connector
 
     return snowflake.connector.connect(
-        user="bench", password="bench", account="local", host="127.0.0.1", port=port,
-        protocol="http", login_timeout=60, network_timeout=600,
-    )  # fmt: skip
+        user="bench",
+        password="bench",
+        account="local",
+        host="127.0.0.1",
+        port=port,
+        protocol="http",
+        login_timeout=60,
+        network_timeout=600,
+    )
 
 
 def train_rounds(matrix, rounds: int) -> float:
@@ -57,13 +63,12 @@ def train_rounds(matrix, rounds: int) -> float:
 def case_standin_floor(args: argparse.Namespace) -> dict:
     import pyarrow  # noqa: F401  (the connector's Arrow path)
 
-    with PeakWindow() as window:
-        with connect(args.port) as connection:
-            cursor = connection.cursor()
-            cursor.execute(f"SELECT * FROM {args.table}")
-            batches = cursor.get_result_batches()
-            table = batches[0].to_arrow()
-            rows = table.num_rows
+    with PeakWindow() as window, connect(args.port) as connection:
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT * FROM {args.table}")
+        batches = cursor.get_result_batches()
+        table = batches[0].to_arrow()
+        rows = table.num_rows
     return {"rows": rows, **window.report("load_")}
 
 
@@ -105,20 +110,21 @@ def case_ours_loader(args: argparse.Namespace) -> dict:
     from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
     from snowflake_xgb.queries import ColumnSelection
 
-    with PeakWindow() as window, tempfile.TemporaryDirectory() as work_dir:
-        with connect(args.port) as connection:
-            cursor = connection.cursor()
-            cursor.execute(f"SELECT * FROM {args.table}")
-            batches = cursor.get_result_batches()
-            names = [column.name for column in cursor.description]
-            del cursor
-            columns = ColumnSelection(tuple(n for n in names if n != args.label), args.label)
-            host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-            matrix, rows = build_matrix(
-                lambda: iter_arrow(batches, host_slice, columns.all),
-                columns, "training", {}, Path(work_dir),
-            )  # fmt: skip
-            del batches
+    work = tempfile.TemporaryDirectory(dir=args.work_dir)
+    with PeakWindow() as window, work as work_dir, connect(args.port) as connection:
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT * FROM {args.table}")
+        names = [column.name for column in cursor.description]
+        batches = cursor.get_result_batches()
+        columns = ColumnSelection(tuple(n for n in names if n != args.label), args.label)
+        host_slice = HostSlice.plan("training", "q", batches, 0, 1)
+        matrix, rows = build_matrix(
+            lambda: iter_arrow(batches, host_slice, columns.all),
+            columns,
+            "training",
+            {},
+            Path(work_dir),
+        )
     return {
         "rows": rows,
         **window.report("load_"),
@@ -150,8 +156,13 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
     raw_mb = (features.nbytes + label.nbytes) / 2**20
     with PeakWindow() as window:
         matrix = xgb.QuantileDMatrix(features, label)
-    return {"rows": matrix.num_row(), "raw_float32_mb": round(raw_mb, 1), **read.report("read_"),
-            **window.report("build_")}  # fmt: skip
+    return {
+        "rows": matrix.num_row(),
+        "held_mb": round(rss_mb() - window.baseline_mb, 1),
+        "raw_float32_mb": round(raw_mb, 1),
+        **read.report("read_"),
+        **window.report("build_"),
+    }
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
@@ -163,11 +174,21 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
         matrix, rows = build_matrix(
-            lambda: iter_arrow(batches, host_slice, columns.all), columns, "training", params,
+            lambda: iter_arrow(batches, host_slice, columns.all),
+            columns,
+            "training",
+            params,
             Path(work_dir),
-        )  # fmt: skip
+        )
+    held_mb = rss_mb() - window.baseline_mb
+    del matrix
     raw_mb = rows * (len(columns.features) + 1) * 4 / 2**20
-    return {"rows": rows, "raw_float32_mb": round(raw_mb, 1), **window.report("build_")}
+    return {
+        "rows": rows,
+        "raw_float32_mb": round(raw_mb, 1),
+        "held_mb": round(held_mb, 1),
+        **window.report("build_"),
+    }
 
 
 def case_extmem(args: argparse.Namespace) -> dict:
@@ -179,20 +200,35 @@ def case_extmem(args: argparse.Namespace) -> dict:
         with PeakWindow() as build:
             host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
             matrix, rows = build_matrix(
-                lambda: iter_arrow(batches, host_slice, columns.all), columns, "training", {},
-                Path(work_dir), external_memory=True,
-            )  # fmt: skip
+                lambda: iter_arrow(batches, host_slice, columns.all),
+                columns,
+                "training",
+                {},
+                Path(work_dir),
+                external_memory=True,
+            )
         cache_mb = sum(p.stat().st_size for p in Path(work_dir).rglob("*") if p.is_file()) / 2**20
         import xgboost as xgb
 
-        with PeakWindow() as train:
+        anon_before = anon_mb()
+        with PeakWindow() as train, RssSampler() as sampler:
             booster = xgb.train(PARAMS, matrix, num_boost_round=args.rounds)
         overall = peak_mb()
         del booster, matrix
     raw_mb = rows * (len(columns.features) + 1) * 4 / 2**20
-    return {"rows": rows, "raw_float32_mb": round(raw_mb, 1), "cache_mb": round(cache_mb, 1),
-            **build.report("build_"), **train.report("train_"), "rounds": args.rounds,
-            "baseline_mb": round(build.baseline_mb, 1), "overall_peak_mb": round(overall, 1)}  # fmt: skip
+    return {
+        "rows": rows,
+        "raw_float32_mb": round(raw_mb, 1),
+        "cache_mb": round(cache_mb, 1),
+        **build.report("build_"),
+        **train.report("train_"),
+        "rounds": args.rounds,
+        "train_max_anon_above_mb": round(sampler.max_anon_mb - build.baseline_anon_mb, 1),
+        "train_max_file_mb": round(sampler.max_file_mb, 1),
+        "anon_before_train_mb": round(anon_before, 1),
+        "baseline_mb": round(build.baseline_mb, 1),
+        "overall_peak_mb": round(overall, 1),
+    }
 
 
 def case_host(args: argparse.Namespace) -> dict:
@@ -206,25 +242,43 @@ def case_host(args: argparse.Namespace) -> dict:
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns()
     group = HostGroup(hosts, hosts[args.rank], args.tracker_port, 120, 300)
-    with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir, group:
-        with PeakWindow() as window:
-            train_slice = HostSlice.plan("training", "c", train_batches, group.rank, group.world)
-            train, rows = build_matrix(
-                lambda: iter_arrow(train_batches, train_slice, columns.all), columns,
-                "training", {}, Path(work_dir),
-            )  # fmt: skip
-            valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
-            valid, _ = build_matrix(
-                lambda: iter_arrow(valid_batches, valid_slice, columns.all), columns,
-                "validation", {}, Path(work_dir), reference=train,
-            )  # fmt: skip
-            load_peak = peak_mb() - window.baseline_mb
-            evals: dict = {}
-            xgb.train(PARAMS, train, args.rounds, evals=[(valid, "validation")],
-                      evals_result=evals, verbose_eval=False)  # fmt: skip
-    return {"rank": group.rank, "world": group.world, "rows": rows,
-            "validation_rmse": evals["validation"]["rmse"][-1],
-            "load_above_baseline_mb": round(load_peak, 1), **window.report()}  # fmt: skip
+    work = tempfile.TemporaryDirectory(dir=args.work_dir)
+    with work as work_dir, group, PeakWindow() as window:
+        train_slice = HostSlice.plan("training", "c", train_batches, group.rank, group.world)
+        train, rows = build_matrix(
+            lambda: iter_arrow(train_batches, train_slice, columns.all),
+            columns,
+            "training",
+            {},
+            Path(work_dir),
+        )
+        valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
+        valid, _ = build_matrix(
+            lambda: iter_arrow(valid_batches, valid_slice, columns.all),
+            columns,
+            "validation",
+            {},
+            Path(work_dir),
+            reference=train,
+        )
+        load_peak = peak_mb() - window.baseline_mb
+        evals: dict = {}
+        xgb.train(
+            PARAMS,
+            train,
+            args.rounds,
+            evals=[(valid, "validation")],
+            evals_result=evals,
+            verbose_eval=False,
+        )
+    return {
+        "rank": group.rank,
+        "world": group.world,
+        "rows": rows,
+        "validation_rmse": evals["validation"]["rmse"][-1],
+        "load_above_baseline_mb": round(load_peak, 1),
+        **window.report(),
+    }
 
 
 CASES = {
