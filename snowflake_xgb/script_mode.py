@@ -19,7 +19,7 @@ Order, on every host:
    ``--name value`` arguments and ``SM_HP_<NAME>`` variables, and the usual ``SM_*`` variables
    (``SM_MODEL_DIR``, ``SM_HOSTS``, ``SM_CURRENT_HOST``...) are set. sagemaker-training logs
    those ``SM_*`` variables and the command line, never the process environment, so the
-   ``SNOWFLAKE_*`` values reach no log.
+   ``SNOWFLAKE_*`` values reach no log (and a filter on its logger and ours would mask them).
 
 When the script fails with a :class:`UserError` from ``snowflake_xgb.api``, that message is
 the job's failure reason; otherwise it is sagemaker-training's summary of the script's error.
@@ -93,6 +93,26 @@ def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[
             )
 
 
+class RedactSecrets(logging.Filter):
+    """Replaces the given values in a log record's message with ``****`` (defence in depth)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self._secrets):
+            for secret in self._secrets:
+                message = message.replace(secret, "****")
+            record.msg, record.args = message, ()
+        return True
+
+
+# sagemaker-training's logger (it logs the script's SM_* variables and command line) and ours.
+REDACTED_LOGGERS = ("sagemaker-training-toolkit", "snowflake_xgb")
+
+
 def _failure_reason(job: JobEnvironment) -> str | None:
     """The reason the script recorded (``snowflake_xgb.api`` writes its UserError there)."""
     try:
@@ -132,6 +152,9 @@ def run_user_script(job: JobEnvironment) -> None:
     refuse_credential_hyperparameters(job.raw_hyperparameters)
     credentials = bootstrap_credentials()
     refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
+    redact = RedactSecrets(credentials.secret_values())
+    for name in REDACTED_LOGGERS:
+        logging.getLogger(name).addFilter(redact)
 
     # Imported here: importing sagemaker_training.environment outside a job creates folders.
     from sagemaker_training import entry_point, environment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import signal
@@ -14,6 +15,8 @@ import pytest
 import xgboost as xgb
 from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
 from test_examples import metric_values
+
+from snowflake_xgb.script_mode import RedactSecrets
 
 pytestmark = pytest.mark.distributed
 
@@ -173,3 +176,11 @@ def test_sigterm_is_passed_on_to_the_script(
     assert (host.output_dir / "data" / "sigterm.txt").read_text() == "received"
     assert host.returncode != 0
     assert "SIGTERM received: passing it on to the training script" in host.output
+
+
+def test_the_log_filter_masks_credential_values() -> None:
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "env %s and %s", ("A=s3cr3t-value", 42), None
+    )
+    assert RedactSecrets(["s3cr3t-value", "abc"]).filter(record)
+    assert record.getMessage() == "env A=**** and 42"
