@@ -109,8 +109,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-# sagemaker-training's logger (it logs the script's SM_* variables and command line) and ours.
-REDACTED_LOGGERS = ("sagemaker-training-toolkit", "snowflake_xgb")
+def _mask_in_logs(secrets: list[str]) -> None:
+    """Mask ``secrets`` in everything this process logs: the root handlers see every record
+    that propagates (ours, sagemaker-training's); sagemaker-training's own logger as well."""
+    redact = RedactSecrets(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    logging.getLogger("sagemaker-training-toolkit").addFilter(redact)
 
 
 def _failure_reason(job: JobEnvironment) -> str | None:
@@ -152,9 +157,7 @@ def run_user_script(job: JobEnvironment) -> None:
     refuse_credential_hyperparameters(job.raw_hyperparameters)
     credentials = bootstrap_credentials()
     refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
-    redact = RedactSecrets(credentials.secret_values())
-    for name in REDACTED_LOGGERS:
-        logging.getLogger(name).addFilter(redact)
+    _mask_in_logs(credentials.secret_values())
 
     # Imported here: importing sagemaker_training.environment outside a job creates folders.
     from sagemaker_training import entry_point, environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ import xgboost as xgb
 from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
 from test_examples import metric_values
 
-from snowflake_xgb.script_mode import RedactSecrets
+from snowflake_xgb.script_mode import _mask_in_logs
 
 pytestmark = pytest.mark.distributed
 
@@ -178,9 +179,17 @@ def test_sigterm_is_passed_on_to_the_script(
     assert "SIGTERM received: passing it on to the training script" in host.output
 
 
-def test_the_log_filter_masks_credential_values() -> None:
-    record = logging.LogRecord(
-        "x", logging.INFO, __file__, 1, "env %s and %s", ("A=s3cr3t-value", 42), None
-    )
-    assert RedactSecrets(["s3cr3t-value", "abc"]).filter(record)
-    assert record.getMessage() == "env A=**** and 42"
+def test_credential_values_are_masked_in_every_log_record() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        _mask_in_logs(["s3cr3t-value", "abc"])  # too short to mask: "abc" stays
+        logging.getLogger("snowflake_xgb.x").info("env %s and %s abc", "A=s3cr3t-value", 42)
+        logging.getLogger("sagemaker-training-toolkit").info("B=s3cr3t-value")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert stream.getvalue().splitlines() == ["env A=**** and 42 abc", "B=****"]
