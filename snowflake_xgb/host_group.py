@@ -4,14 +4,17 @@ Hosts are sorted; rank = index; host 0 runs XGBoost's tracker (``RabitTracker``)
 joins with ``collective.init``. Each wait is bounded: host names must resolve within
 ``host_timeout`` (capped exponential backoff), joining retries until the same deadline, and each
 collective step fails after ``collective_timeout``. Every host also answers on a small liveness
-port (tracker port + 1), so that when a collective step fails, the survivors can name the host
-that is gone instead of reporting only a broken socket.
+port (tracker port + 1) and watches its peers' ports: when a host dies, the others end within
+seconds with a failure reason that names it, instead of waiting out a collective timeout or
+reporting only a broken socket. Call ``stop_watching()`` once the collective work is done, so
+that a peer finishing first is not taken for a lost one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -21,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import xgboost as xgb
+from sagemaker_training import files
 from xgboost import collective
 from xgboost.tracker import RabitTracker
 
@@ -32,6 +36,8 @@ T = TypeVar("T")
 
 PROBE_TIMEOUT_SECONDS = 3.0
 PROBE_ATTEMPTS = 5
+WATCHDOG_INTERVAL_SECONDS = 5.0
+WATCHDOG_MISSES = 2
 TRACKER_SHUTDOWN_SECONDS = 30
 
 
@@ -85,6 +91,40 @@ class _LivenessServer:
         self._socket.close()
 
 
+class _PeerWatchdog:
+    """Ends this process when a peer stops answering, even inside a blocked collective step.
+
+    XGBoost notices a dead peer only when it reads from that peer's socket; a host blocked in a
+    step with the others can otherwise wait for the whole collective timeout. The watchdog
+    probes every peer's liveness port; a peer that misses ``WATCHDOG_MISSES`` probes in a row
+    is lost: the reason, naming it, goes to the failure file and the process exits non-zero.
+    """
+
+    def __init__(self, group: HostGroup) -> None:
+        self._group = group
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="peer-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        misses: dict[str, int] = {}
+        while not self._stop.wait(WATCHDOG_INTERVAL_SECONDS):
+            unreachable = set(self._group.unreachable_peers())
+            misses = {host: misses.get(host, 0) + 1 for host in unreachable}
+            lost = sorted(host for host, count in misses.items() if count >= WATCHDOG_MISSES)
+            if lost and not self._stop.is_set():
+                self._group.abort(
+                    f"Lost host(s) {', '.join(lost)}: they stopped answering for "
+                    f"{WATCHDOG_MISSES * WATCHDOG_INTERVAL_SECONDS:.0f}s, so host "
+                    f"{self._group.current_host} stops too. The lost host's own log says why "
+                    "it stopped (instance failure, out of memory, or its own error)."
+                )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=PROBE_TIMEOUT_SECONDS * 4)
+
+
 class HostGroup:
     """This host's membership in the job: rank, world size and the collective operations."""
 
@@ -106,6 +146,7 @@ class HostGroup:
         self._addresses: dict[str, str] = {}
         self._tracker: RabitTracker | None = None
         self._liveness: _LivenessServer | None = None
+        self._watchdog: _PeerWatchdog | None = None
         self._joined = False
 
     @property
@@ -174,6 +215,7 @@ class HostGroup:
                     ) from None
                 time.sleep(2.0)
         self._joined = True
+        self._watchdog = _PeerWatchdog(self)
         if collective.get_rank() != self.rank:
             raise RuntimeError(
                 f"collective gave rank {collective.get_rank()}, expected {self.rank}"
@@ -183,7 +225,24 @@ class HostGroup:
             self.current_host, self.rank, self.world, time.monotonic() - started,
         )  # fmt: skip
 
+    def stop_watching(self) -> None:
+        """Stop ending this process when peers go away: the collective work is over, and
+        hosts that finish first may exit while this one still writes its outputs."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+
+    def abort(self, reason: str) -> None:
+        """Record ``reason`` as the job's failure and end the process now (from any thread)."""
+        logger.error(reason)
+        try:
+            files.write_failure_file(reason)
+        finally:
+            logging.shutdown()
+            os._exit(1)
+
     def _leave(self, failed: bool) -> None:
+        self.stop_watching()
         if self._joined:
             self._joined = False
             try:
