@@ -19,6 +19,7 @@ import importlib.util
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -93,12 +94,17 @@ class JobRun:
     seed_rows: int
 
 
-@pytest.fixture(scope="session")
-def distributed_job(images, compose_cmd, tmp_path_factory):
-    """A 2-host job against seeded stand-ins, run once for all the tests that look at it."""
+@pytest.fixture(scope="module")
+def distributed_job(images, compose_cmd, request):
+    """A 2-host job against seeded stand-ins, run once for all the tests that look at it.
+
+    Its files live in .work/container-tests/<job> (not pytest's tmp folders, which other pytest
+    sessions on the same machine may prune meanwhile); removed after a passing module.
+    """
     from pytest_docker.plugin import get_docker_services
 
-    job = localmode.LocalJob.create(tmp_path_factory.mktemp("localjob"), HOSTS, images["train"])
+    job = localmode.LocalJob.create(REPO / ".work" / "container-tests", HOSTS, images["train"])
+    failed_before = request.session.testsfailed
     # Distinctive credential values, to look for afterwards in every log and file.
     standins = localmode.Standins(
         image=images["standins"],
@@ -140,3 +146,7 @@ def distributed_job(images, compose_cmd, tmp_path_factory):
             yield JobRun(job, standins, result, SEED_ROWS)
     finally:
         job.remove_network()
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(job.root, ignore_errors=True)
+    else:
+        print(f"container test files kept in {job.root}", file=sys.stderr)
