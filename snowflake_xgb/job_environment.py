@@ -35,10 +35,6 @@ class JobEnvironment:
     checkpoint_dir: Path | None
 
     @property
-    def input_config_dir(self) -> Path:
-        return self.base_dir / "input" / "config"
-
-    @property
     def model_dir(self) -> Path:
         return self.base_dir / "model"
 

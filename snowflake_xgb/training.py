@@ -59,10 +59,10 @@ def check_xgboost_params(params: dict[str, Any]) -> None:
 
 
 class MetricPrinter(xgb.callback.TrainingCallback):
-    """Prints ``[round]<TAB>train-rmse:...<TAB>validation-rmse:...`` like XGBoost's own monitor.
+    """Prints ``[round]<TAB>train-rmse:...<TAB>validation-rmse:...``, one line per round.
 
-    XGBoost's monitor prefixes a timestamp when distributed; SageMaker metric definitions
-    (``.*\\[[0-9]+\\].*#011validation-rmse:(\\S+)``) want the plain form on one host.
+    This is XGBoost's own monitor format, which SageMaker metric definitions parse; XGBoost's
+    monitor itself prefixes a timestamp when distributed, so the coordinator prints instead.
     """
 
     def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
