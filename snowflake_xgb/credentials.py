@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import boto3
@@ -165,6 +167,56 @@ def _error_code(error: botocore.exceptions.ClientError) -> str:
     return code
 
 
+# Loggers that print request and response bodies at DEBUG (the SDK's container_log_level=10):
+# botocore's would print the secret's value.
+_BODY_LOGGERS = ("botocore", "boto3", "urllib3")
+
+
+@contextmanager
+def _quiet_http_logs() -> Iterator[None]:
+    """No DEBUG records from the AWS SDK while the secret is fetched."""
+    loggers = [logging.getLogger(name) for name in _BODY_LOGGERS]
+    levels = [one.level for one in loggers]
+    for one in loggers:
+        if one.getEffectiveLevel() < logging.INFO:
+            one.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for one, level in zip(loggers, levels, strict=True):
+            one.setLevel(level)
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces credential values in log records (a second line of defence: none should get
+    there). Installed on the root logger's handlers once the credentials are known."""
+
+    def __init__(self, values: list[str]) -> None:
+        super().__init__("snowflake_xgb.redact")
+        self.values = sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        if any(value in message for value in self.values):
+            for value in self.values:
+                message = message.replace(value, "****")
+            record.msg, record.args = message, None
+        return True
+
+
+def _install_redaction(credentials: SnowflakeCredentials) -> None:
+    values = list(credentials.secret_values())
+    for value in credentials.secret_values():  # a PEM key is also logged line by line
+        values += [line for line in value.splitlines() if "-----" not in line]
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(RedactingFilter(values))
+
+
 def fetch_secret(secret_id: str) -> dict:
     """Fetch and decode the secret, turning AWS errors into actionable messages."""
     region = _region_for(secret_id)
@@ -173,7 +225,8 @@ def fetch_secret(secret_id: str) -> dict:
     )
     try:
         client = boto3.client("secretsmanager", region_name=region, config=client_config)
-        response = client.get_secret_value(SecretId=secret_id)
+        with _quiet_http_logs():
+            response = client.get_secret_value(SecretId=secret_id)
     except botocore.exceptions.NoRegionError:
         raise UserError(
             "No AWS region for Secrets Manager: set AWS_DEFAULT_REGION (or AWS_REGION), "
@@ -250,6 +303,7 @@ def bootstrap_credentials() -> SnowflakeCredentials:
     os.environ.update(credentials.to_environ())
     for name, value in context.items():
         os.environ.setdefault(f"SNOWFLAKE_{name.upper()}", value)
+    _install_redaction(credentials)
     logger.info(
         "Snowflake credentials for user %s (%s) loaded from secret %s",
         credentials.user,

@@ -1,0 +1,231 @@
+"""No credential ever leaves the process environment and the connector.
+
+The secret holds a distinctive password, private key (and its passphrase) and token. Jobs that
+succeed on one and two hosts, jobs that fail in every phase after the secret was read, a job
+stopped by SIGTERM and a job at DEBUG log level run through the real ``train`` command; every
+byte each wrote (stdout, stderr, ``/opt/ml/output``, the model folder, checkpoints) is searched
+for each credential and for pieces of them: no match.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import HOUSING_TABLE, TEST_USER, JobRun, JobRunner, StandIns
+from snowflake_front import WRONG_PASSWORD, SnowflakeFront
+from test_credentials import PASSPHRASE, TOKEN, KeyPair, make_key_pair
+
+pytestmark = pytest.mark.timeout(240)
+
+PASSWORD = "pw-HYGIENE-2c9f41d7e8-LEAKCHECK"
+
+
+@pytest.fixture(scope="module")
+def key_pair() -> KeyPair:
+    return make_key_pair()
+
+
+def _needles(key_pair: KeyPair) -> dict[str, bytes]:
+    """Each credential, and pieces of it long enough to be unmistakable (truncated leaks)."""
+    needles = {}
+    for name, value in (("password", PASSWORD), ("passphrase", PASSPHRASE), ("token", TOKEN)):
+        needles[name] = value.encode()
+        needles[f"{name} (first 12)"] = value[:12].encode()
+        needles[f"{name} (last 12)"] = value[-12:].encode()
+    for index, fragment in enumerate(key_pair.secret_fragments()):
+        needles[f"private key line {index}"] = fragment
+        needles[f"private key line {index} (first 24)"] = fragment[:24]
+    return needles
+
+
+def assert_no_credential(everything: bytes, key_pair: KeyPair) -> None:
+    found = [name for name, needle in _needles(key_pair).items() if needle in everything]
+    assert not found, found
+
+
+def _everything(run: JobRun, *folders: Path) -> bytes:
+    chunks = [run.all_bytes()]
+    for folder in folders:
+        chunks += [p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()]
+    return b"\n".join(chunks)
+
+
+def _secret(standins: StandIns, name: str, secret: dict) -> str:
+    secret_id = f"snowflake-xgb/hygiene/{name}"
+    standins.put_secret(secret_id, secret)
+    return secret_id
+
+
+@pytest.fixture(scope="module")
+def secrets(standins: StandIns, key_pair: KeyPair) -> dict[str, str]:
+    """Secret ids: every credential in one secret (key pair used), and one per sign-in method,
+    each also holding the other credentials it does not use."""
+    everything = {
+        "user": TEST_USER,
+        "password": PASSWORD,
+        "token": TOKEN,
+        "private_key": key_pair.encrypted_pem,
+        "private_key_passphrase": PASSPHRASE,
+    }
+    return {
+        "key_pair": _secret(standins, "key-pair", everything),
+        "password": _secret(standins, "password", {"user": TEST_USER, "password": PASSWORD}),
+        "token": _secret(standins, "token", {"user": TEST_USER, "token": TOKEN}),
+    }
+
+
+def _params(housing_params: dict, **extra: object) -> dict:
+    return {**housing_params, "num_round": 5, **extra}
+
+
+@pytest.mark.parametrize("method", ["key_pair", "password", "token"])
+def test_single_host_job(
+    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair, method: str
+) -> None:
+    run = jobs.run(_params(housing_params), environ={"SNOWFLAKE_SECRET_ID": secrets[method]})
+    assert run.coordinator.returncode == 0, run.coordinator.output
+    assert (run.coordinator.model_dir / "xgboost-model").exists()
+    assert_no_credential(_everything(run), key_pair)
+
+
+def test_single_host_job_at_debug_log_level(
+    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
+) -> None:
+    """DEBUG logs of boto3 and the connector print request and response bodies."""
+    params = _params(housing_params, sagemaker_container_log_level="10")
+    for method in ("key_pair", "password", "token"):
+        run = jobs.run(params, environ={"SNOWFLAKE_SECRET_ID": secrets[method]})
+        assert run.coordinator.returncode == 0, run.coordinator.output
+        assert " DEBUG " in run.coordinator.output  # the level took effect
+        assert_no_credential(_everything(run), key_pair)
+
+
+def test_two_host_job(
+    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
+) -> None:
+    run = jobs.run(
+        _params(housing_params), hosts=2, environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]}
+    )
+    assert [h.returncode for h in run.hosts] == [0, 0], [h.output for h in run.hosts]
+    assert_no_credential(_everything(run), key_pair)
+
+
+FAILURES = {
+    "unknown_table": ({"table": "DEMO.PUBLIC.NO_SUCH_TABLE"}, {}),
+    "sql_error": ({"table": None, "query": f"SELEC * FROM {HOUSING_TABLE}"}, {}),
+    "null_labels": (
+        {
+            "table": None,
+            "query": f"SELECT MEDINC, NULLIF(MEDHOUSEVAL, MEDHOUSEVAL) AS MEDHOUSEVAL "
+            f"FROM {HOUSING_TABLE}",
+        },
+        {},
+    ),
+    "unknown_column": ({"label": "PRICE"}, {}),
+    "bad_xgboost_value": ({"objective": "reg:nonsense"}, {}),
+    "unreachable": ({}, {"SNOWFLAKE_PORT": "1"}),
+    "no_account": ({}, {"SNOWFLAKE_ACCOUNT": None}),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+@pytest.mark.parametrize("method", ["key_pair", "password", "token"])
+def test_failing_job(
+    jobs: JobRunner,
+    housing_params: dict,
+    secrets: dict,
+    key_pair: KeyPair,
+    method: str,
+    failure: str,
+) -> None:
+    hyperparameters, environ = FAILURES[failure]
+    params = {k: v for k, v in _params(housing_params, **hyperparameters).items() if v is not None}
+    run = jobs.run(params, environ={"SNOWFLAKE_SECRET_ID": secrets[method], **environ})
+    assert run.coordinator.returncode != 0
+    assert run.coordinator.failure
+    assert_no_credential(_everything(run), key_pair)
+
+
+@pytest.mark.parametrize("method", ["key_pair", "password", "token"])
+def test_job_refused_at_sign_in(
+    jobs: JobRunner,
+    standins: StandIns,
+    housing_params: dict,
+    secrets: dict,
+    key_pair: KeyPair,
+    method: str,
+) -> None:
+    """Snowflake refuses the credentials: the connector's error must not carry them."""
+    with SnowflakeFront(login_failure=WRONG_PASSWORD) as front:
+        run = jobs.run(
+            _params(housing_params),
+            environ={"SNOWFLAKE_SECRET_ID": secrets[method], **front.environ()},
+        )
+    assert run.coordinator.returncode == 1
+    assert "refused the sign-in" in run.coordinator.failure
+    assert_no_credential(_everything(run), key_pair)
+
+
+def test_two_host_job_failing(
+    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
+) -> None:
+    run = jobs.run(
+        _params(housing_params, table="DEMO.PUBLIC.NO_SUCH_TABLE"),
+        hosts=2,
+        environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]},
+    )
+    assert all(h.returncode != 0 for h in run.hosts)
+    assert_no_credential(_everything(run), key_pair)
+
+
+def test_job_stopped_by_sigterm_with_checkpoints(
+    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair, tmp_path: Path
+) -> None:
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(
+        _params(housing_params, num_round=100_000, checkpoint_frequency=7),
+        environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]},
+        checkpoints=folder,
+    )
+    log = run.hosts[0].base_dir.parent / "host1.log"
+    deadline = time.monotonic() + 120
+    while "[10]\t" not in (log.read_text(errors="replace") if log.exists() else ""):
+        assert processes[0].poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    processes[0].send_signal(signal.SIGTERM)
+    run = jobs.wait(run, processes)
+    assert run.coordinator.returncode == 1 and "SIGTERM" in run.coordinator.failure
+    assert any(folder.rglob("checkpoint-*.ubj"))
+    assert_no_credential(_everything(run, folder), key_pair)
+
+
+def test_log_records_are_redacted_once_credentials_are_known(
+    standins: StandIns, key_pair: KeyPair, secrets: dict
+) -> None:
+    """Second line of defence: a credential someone logs by mistake is masked."""
+    import io
+    import logging
+    import os
+
+    from snowflake_xgb.credentials import bootstrap_credentials
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = dict(os.environ)
+    try:
+        os.environ.update(standins.job_environ(secrets["key_pair"]))
+        bootstrap_credentials()
+        logging.getLogger("someone.else").error(
+            "oops %s %s", key_pair.encrypted_pem, {"passphrase": PASSPHRASE}
+        )
+    finally:
+        root.removeHandler(handler)
+        os.environ.clear()
+        os.environ.update(saved)
+    assert "oops" in stream.getvalue() and "****" in stream.getvalue()
+    assert_no_credential(stream.getvalue().encode(), key_pair)
