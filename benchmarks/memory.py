@@ -43,17 +43,23 @@ def reset_peak() -> None:
 
 
 class PeakWindow:
-    """``with PeakWindow() as w: ...`` -> w.seconds, w.baseline_mb, w.peak_mb, w.above_mb."""
+    """``with PeakWindow() as w: ...`` -> seconds, CPU seconds, baseline, peak and peak above it.
+
+    CPU seconds (``time.process_time``, every thread of the process) are less disturbed than
+    wall time when other work shares the machine.
+    """
 
     def __enter__(self) -> PeakWindow:
         reset_peak()
         self.baseline_mb = rss_mb()
         self.baseline_anon_mb = anon_mb()
         self.started = time.perf_counter()
+        self.cpu_started = time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.started
+        self.cpu_seconds = time.process_time() - self.cpu_started  # all threads
         self.peak_mb = peak_mb()
         self.above_mb = self.peak_mb - self.baseline_mb
         self.end_mb = rss_mb()
@@ -61,6 +67,7 @@ class PeakWindow:
     def report(self, prefix: str = "") -> dict[str, float]:
         return {
             f"{prefix}seconds": round(self.seconds, 3),
+            f"{prefix}cpu_seconds": round(self.cpu_seconds, 3),
             f"{prefix}baseline_mb": round(self.baseline_mb, 1),
             f"{prefix}peak_mb": round(self.peak_mb, 1),
             f"{prefix}above_baseline_mb": round(self.above_mb, 1),

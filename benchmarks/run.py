@@ -272,6 +272,10 @@ def chunked_section(args: argparse.Namespace, work: Path) -> dict:
     results = {}
     for name in ("chunked-floor", "chunked-ours"):
         results[name] = run_case(name, [*WORKERS, name, *common], work)
+    if args.baseline_src:  # the same case with another version of the package (before/after)
+        env = {**os.environ, "PYTHONPATH": str(args.baseline_src.resolve())}
+        command = [*WORKERS, "chunked-ours", *common]
+        results["chunked-baseline"] = run_case("chunked-baseline", command, work, env=env)
     return results
 
 
@@ -425,11 +429,19 @@ def chunked_report(args: argparse.Namespace, c: dict, targets: list) -> list[str
         "",
     ]
     lines += table(
-        ("case", "matrix build time", "peak RSS above baseline", "matrix held after", "process"),
+        (
+            "case",
+            "build: wall",
+            "build: CPU",
+            "peak RSS above baseline",
+            "matrix held after",
+            "process peak",
+        ),
         [
             row(
                 "floor: `QuantileDMatrix` from a NumPy array already in memory",
                 f"{floor['build_seconds']:.1f} s",
+                f"{floor.get('build_cpu_seconds', 0):.1f} s",
                 f"{floor['build_above_baseline_mb']:.0f} MB",
                 f"{floor['held_mb']:.0f} MB",
                 f"{floor['peak_rss_mb']:.0f} MB (array: {floor['read_above_baseline_mb']:.0f} MB)",
@@ -437,17 +449,31 @@ def chunked_report(args: argparse.Namespace, c: dict, targets: list) -> list[str
             row(
                 "ours: lazily read IPC batches -> `build_matrix`",
                 f"{ours['build_seconds']:.1f} s",
+                f"{ours.get('build_cpu_seconds', 0):.1f} s",
                 f"{ours['build_above_baseline_mb']:.0f} MB",
                 f"{ours['held_mb']:.0f} MB",
                 f"{ours['peak_rss_mb']:.0f} MB",
             ),
+            *[
+                row(
+                    "the same with the `--baseline-src` package",
+                    f"{b['build_seconds']:.1f} s",
+                    f"{b.get('build_cpu_seconds', 0):.1f} s",
+                    f"{b['build_above_baseline_mb']:.0f} MB",
+                    f"{b['held_mb']:.0f} MB",
+                    f"{b['peak_rss_mb']:.0f} MB",
+                )
+                for b in [c.get("chunked-baseline")]
+                if b
+            ],
         ],
     )
     t = ours["build_seconds"] / floor["build_seconds"]
     m = ours["build_above_baseline_mb"] / raw
+    cpu = ratio(ours.get("build_cpu_seconds", 0), floor.get("build_cpu_seconds", 0))
     lines += [
-        f"Ours/floor time {t:.2f}x; our peak above baseline / raw {m:.2f}x; the matrix "
-        f"XGBoost keeps is {ratio(ours['held_mb'], raw)} of raw by itself.",
+        f"Ours/floor time {t:.2f}x (CPU time {cpu}); our peak above baseline / raw {m:.2f}x; "
+        f"the matrix XGBoost keeps is {ratio(ours['held_mb'], raw)} of raw by itself.",
         "",
     ]
     targets += [
@@ -594,6 +620,12 @@ def main() -> None:
     parser.add_argument("--hosts", default="1,2,4")
     parser.add_argument("--scaling-rounds", type=int, default=10)
     parser.add_argument("--extmem-rounds", type=int, default=1)
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="a folder holding another snowflake_xgb package (e.g. from `git archive`): the "
+        "chunked case runs with it too, for a before/after comparison in the same run",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="stand-in repeats (fastest kept)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".work" / "bench" / "data")
     parser.add_argument("--output", type=Path, default=REPO / ".work" / "bench" / "results.md")
