@@ -327,12 +327,18 @@ class LocalJob:
             name = self.containers[host]
             state = _run(["docker", "inspect", "-f", "{{json .State}}", name],
                          check=False, capture=True)  # fmt: skip
-            exit_code = json.loads(state.stdout)["ExitCode"] if state.returncode == 0 else None
+            info = json.loads(state.stdout) if state.returncode == 0 else {}
             logs = _run(["docker", "logs", "-t", name], check=False, capture=True, text=False)
             log_path = self.logs_dir / f"{host}.log"
             log_path.write_bytes(logs.stdout + logs.stderr)
             result["hosts"].append(
-                {"host": host, "container": name, "exit_code": exit_code, "log": str(log_path)}
+                {
+                    "host": host,
+                    "container": name,
+                    "exit_code": info.get("ExitCode"),
+                    "finished_at": info.get("FinishedAt"),
+                    "log": str(log_path),
+                }
             )
         result["ok"] = not timed_out and all(h["exit_code"] == 0 for h in result["hosts"])
         _write_json(self.root / "result.json", result)

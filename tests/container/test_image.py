@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,34 @@ def test_containers_look_like_sdk_local_mode(distributed_job):
         assert h["container"] != h["host"]
     config = json.loads((job.root / job.hosts[0] / "input/config/resourceconfig.json").read_text())
     assert set(config) == {"current_host", "hosts"}
+
+
+def _finished_at(docker_time: str) -> datetime:
+    """Docker's RFC 3339 time with nanoseconds, as an aware datetime (microseconds)."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", docker_time)
+    assert m, docker_time
+    micros = int((m.group(2) or "0")[:6].ljust(6, "0"))
+    return datetime.fromisoformat(m.group(1)).replace(microsecond=micros, tzinfo=timezone.utc)
+
+
+def test_workers_exit_after_the_model_is_written(distributed_job):
+    """The SDK's local mode runs `up --abort-on-container-exit`: the first host to exit stops
+    the others. A worker that exits before the coordinator has written the model can get the
+    coordinator killed mid-write; so every worker must exit after the model is on disk."""
+    job, result = distributed_job.job, distributed_job.result
+    model_file = job.model_dir / "xgboost-model"
+    assert model_file.is_file()
+    written = datetime.fromtimestamp(model_file.stat().st_mtime, tz=timezone.utc)
+    coordinator = sorted(job.hosts)[0]
+    for h in result["hosts"]:
+        if h["host"] != coordinator:
+            finished = _finished_at(h["finished_at"])
+            assert finished >= written, (
+                f"{h['host']} exited {(written - finished).total_seconds():.3f}s before the "
+                "coordinator wrote the model: under the SDK's local mode that can stop the "
+                "coordinator before it is done (workers should wait for the model, e.g. a final "
+                "collective step after the coordinator has written it)"
+            )
 
 
 def test_model_and_metadata_load(distributed_job):
