@@ -71,6 +71,43 @@ def test_push_without_credentials_says_so(images, tmp_path):
     assert "no AWS credentials" in res.stderr, res.stderr
 
 
+def test_push_creates_the_repository_and_logs_in(images, tmp_path):
+    """Against moto's ECR and STS: account from STS, repository created when missing, then
+    `docker login` to the registry ECR names (moto's registry does not exist: login fails)."""
+    boto3 = pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(tmp_path),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        }
+        image, tag = images["train"].split(":")
+        res = subprocess.run(
+            [sys.executable, str(REPO / "docker" / "push_ecr.py"), image, "--tag", tag,
+             "--repository", "sfxgb-push-test", "--region", "eu-west-1"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        ecr = boto3.client(
+            "ecr", region_name="eu-west-1", endpoint_url=endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        repos = ecr.describe_repositories()["repositories"]
+    finally:
+        server.stop()
+    assert [r["repositoryName"] for r in repos] == ["sfxgb-push-test"], res.stderr
+    assert "creating ECR repository sfxgb-push-test in eu-west-1" in res.stderr
+    assert res.returncode != 0 and "docker login" in res.stderr, res.stderr
+
+
 def test_two_host_job_succeeds(distributed_job):
     job, result = distributed_job.job, distributed_job.result
     report = json.dumps(result, indent=2)
