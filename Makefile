@@ -56,8 +56,9 @@ test:
 test-fast:
 	$(PYTHON) -m pytest -q -m "not container"
 
+# Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
 bench:
-	$(PYTHON) benchmarks/run.py
+	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
 # Local job folders, the CA bundle copied for builds, and this project's dangling build stages.
 clean:
