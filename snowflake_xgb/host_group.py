@@ -6,8 +6,8 @@ joins with ``collective.init``. Each wait is bounded: host names must resolve wi
 collective step fails after ``collective_timeout``. Every host also answers on a small liveness
 port (tracker port + 1) and watches its peers' ports: when a host dies, the others end within
 seconds with a failure reason that names it, instead of waiting out a collective timeout or
-reporting only a broken socket. Call ``stop_watching()`` once the collective work is done, so
-that a peer finishing first is not taken for a lost one.
+reporting only a broken socket. Hosts leave the group together (one last collective step),
+so a host that finishes first is never taken for a lost one.
 """
 
 from __future__ import annotations
@@ -225,9 +225,7 @@ class HostGroup:
             self.current_host, self.rank, self.world, time.monotonic() - started,
         )  # fmt: skip
 
-    def stop_watching(self) -> None:
-        """Stop ending this process when peers go away: the collective work is over, and
-        hosts that finish first may exit while this one still writes its outputs."""
+    def _stop_watching(self) -> None:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
@@ -242,7 +240,17 @@ class HostGroup:
             os._exit(1)
 
     def _leave(self, failed: bool) -> None:
-        self.stop_watching()
+        if self._joined and not failed:
+            # Hosts leave together, so none that is still working takes a finished one for lost.
+            try:
+                collective.allreduce(np.zeros(1), collective.Op.SUM)
+            except xgb.core.XGBoostError as error:
+                self._release(failed=True)
+                raise self.explain_collective_failure(error, "leaving the host group") from None
+        self._release(failed)
+
+    def _release(self, failed: bool) -> None:
+        self._stop_watching()
         if self._joined:
             self._joined = False
             try:

@@ -282,7 +282,6 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
                 booster, evals_result = train_booster(
                     group, config, data, start, job.checkpoint_dir
                 )
-            group.stop_watching()
         except xgb.core.XGBoostError as error:
             if group.is_distributed:
                 raise group.explain_collective_failure(error, step) from None
