@@ -17,7 +17,10 @@ and each step lives in its own module:
 ``host_group``         the hosts: tracker, collective, liveness, timeouts
 ``training``           ``xgb.train`` and the entry point
 ``checkpoints``        saving and resuming boosters
-``outputs``            model, metadata, shard reports, failure file
+``interruption``       SIGTERM: stop after the round, checkpoint, exit in time
+``outputs``            model, metadata, shard reports
+``api``                the public API for user scripts (script mode)
+``script_mode``        running the user's entry point after the bootstrap
 =====================  =====================================================
 """
 
