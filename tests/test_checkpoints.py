@@ -24,6 +24,9 @@ pytestmark = pytest.mark.timeout(300)
 
 # Enough rounds that training is still running when the test acts (about 15 ms a round here).
 PARAMS = {"max_depth": 5, "eta": 0.05, "eval_metric": "rmse", "validation_fraction": 0.2}
+# Hosts of a multi-host job share this machine's cores here: one thread each, or XGBoost's
+# threads oversubscribe the cores and a round takes 100 times longer.
+TWO_HOSTS = {"nthread": 1}
 METRIC_LINE = re.compile(r"^\[(\d+)\]\ttrain-rmse:", re.MULTILINE)
 
 
@@ -179,15 +182,18 @@ def test_sigterm_without_checkpoint_folder_stops_promptly(
     _assert_no_model(run)
 
 
-def test_sigterm_to_one_host_stops_both_at_the_same_round(
-    jobs: JobRunner, housing_params: dict, tmp_path: Path
+@pytest.mark.parametrize("signalled", [[1], [0, 1]], ids=["worker_only", "both_hosts"])
+def test_sigterm_on_two_hosts_stops_both_at_the_same_round(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path, signalled: list[int]
 ) -> None:
-    """Only the worker gets the signal; the coordinator learns it in the round's agreement."""
-    params = {**housing_params, **PARAMS, "num_round": 100_000, "checkpoint_frequency": 50_000}
+    """SageMaker signals every host; a signal to one host alone must stop both too (the
+    coordinator learns it in the round's agreement and saves the checkpoint)."""
+    params = {**housing_params, **PARAMS, **TWO_HOSTS, "num_round": 100_000,
+              "checkpoint_frequency": 50_000}  # fmt: skip
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, hosts=2, checkpoints=folder)
     _wait_until(lambda: "[10]\t" in _log(run), 180, processes)
-    seconds = _sigterm_and_time(processes, [1])
+    seconds = _sigterm_and_time(processes, signalled)
     print(f"stopped {seconds:.2f}s after SIGTERM")
     stopped = jobs.wait(run, processes)
     assert seconds < 20, seconds
@@ -197,11 +203,77 @@ def test_sigterm_to_one_host_stops_both_at_the_same_round(
     assert rounds > 10
     assert not (folder / "host2").exists() or not any((folder / "host2").iterdir())
     assert f"after {rounds} rounds" in coordinator.failure, coordinator.failure
-    assert "another host received SIGTERM" in coordinator.failure
+    assert f"checkpoint-{rounds:06d}.ubj" in coordinator.failure
+    if signalled == [1]:
+        assert "another host received SIGTERM" in coordinator.failure
     assert f"after {rounds} rounds" in worker.failure and "SIGTERM" in worker.failure
     for host in stopped.hosts:
         assert "Traceback" not in host.failure and len(host.failure) < 1024
     _assert_no_model(stopped)
+
+
+def test_killed_two_host_job_resumes(jobs: JobRunner, housing_params: dict, tmp_path: Path) -> None:
+    params = {**housing_params, **PARAMS, **TWO_HOSTS, "num_round": 1000,
+              "checkpoint_frequency": 25}  # fmt: skip
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, hosts=2, checkpoints=folder)
+    _wait_until(lambda: _newest(folder / "host1") >= 50, 180, processes)
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+    jobs.wait(run, processes)
+    resumed_from = _newest(folder / "host1")
+    assert 50 <= resumed_from < 1000
+
+    resumed = jobs.run(params, hosts=2, checkpoints=folder)
+    assert [h.returncode for h in resumed.hosts] == [0, 0], [h.output for h in resumed.hosts]
+    assert len(METRIC_LINE.findall(resumed.coordinator.output)) == 1000 - resumed_from
+    metadata = _metadata(resumed)
+    assert metadata["resumed_from_round"] == resumed_from
+    assert metadata["rounds_trained"] == 1000 and _model(resumed).num_boosted_rounds() == 1000
+
+
+class _SilentServer:
+    """Accepts connections and never answers: a sign-in that hangs."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self._held: list = []
+
+    def __enter__(self):
+        import threading
+
+        def accept() -> None:
+            while True:
+                try:
+                    self._held.append(self._socket.accept()[0])
+                except OSError:
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
+        for connection in self._held:
+            connection.close()
+
+
+def test_sigterm_before_training_stops_at_once(jobs: JobRunner, housing_params: dict) -> None:
+    """Waiting on a Snowflake that does not answer (60 s login timeout): SIGTERM ends it now."""
+    with _SilentServer() as silent:
+        run, processes = jobs.start(housing_params, environ={"SNOWFLAKE_PORT": str(silent.port)})
+        _wait_until(lambda: "Connecting to GLOBAL Snowflake" in _log(run), 60, processes)
+        time.sleep(0.5)  # inside the login request
+        seconds = _sigterm_and_time(processes, [0])
+        print(f"stopped {seconds:.2f}s after SIGTERM")
+    host = jobs.wait(run, processes).coordinator
+    assert seconds < 10, seconds
+    assert host.returncode == 1, host.output
+    assert "before training started" in host.failure and "Traceback" not in host.output
+    _assert_no_model(run)
 
 
 def test_checkpoint_names_saved_are_the_names_found(tmp_path: Path) -> None:

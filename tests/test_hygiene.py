@@ -107,7 +107,9 @@ def test_two_host_job(
     jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
 ) -> None:
     run = jobs.run(
-        _params(housing_params), hosts=2, environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]}
+        _params(housing_params, nthread=1),
+        hosts=2,
+        environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]},
     )
     assert [h.returncode for h in run.hosts] == [0, 0], [h.output for h in run.hosts]
     assert_no_credential(_everything(run), key_pair)
@@ -173,7 +175,7 @@ def test_two_host_job_failing(
     jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
 ) -> None:
     run = jobs.run(
-        _params(housing_params, table="DEMO.PUBLIC.NO_SUCH_TABLE"),
+        _params(housing_params, table="DEMO.PUBLIC.NO_SUCH_TABLE", nthread=1),
         hosts=2,
         environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]},
     )
