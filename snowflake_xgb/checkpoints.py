@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import xgboost as xgb
 
+from .errors import UserError
 from .outputs import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -75,3 +77,28 @@ class CheckpointCallback(xgb.callback.TrainingCallback):
         if latest is None or latest[0] != model.num_boosted_rounds():
             save_checkpoint(self.directory, model)
         return model
+
+
+def check_resumable(
+    booster: xgb.Booster, feature_names: Sequence[str], num_round: int, directory: Path
+) -> None:
+    """Refuse a checkpoint that another job left (SageMaker reuses a checkpoint S3 URI as is).
+
+    A checkpoint of this job has this job's features, in order, and at most ``num_round`` rounds.
+    """
+    saved = list(booster.feature_names or [])
+    if saved != list(feature_names):
+        raise UserError(
+            f"The newest checkpoint in {directory} was trained on other features "
+            f"({', '.join(saved[:10]) or 'unnamed'}{', ...' if len(saved) > 10 else ''}) than "
+            f"this job reads ({', '.join(list(feature_names)[:10])}"
+            f"{', ...' if len(feature_names) > 10 else ''}): it belongs to another job. Give "
+            "this job its own checkpoint_s3_uri, or empty that location."
+        )
+    rounds = booster.num_boosted_rounds()
+    if rounds > num_round:
+        raise UserError(
+            f"The newest checkpoint in {directory} has {rounds} rounds, more than this job's "
+            f"num_round={num_round}: it belongs to another job. Give this job its own "
+            "checkpoint_s3_uri, or empty that location."
+        )

@@ -290,3 +290,45 @@ def test_checkpoint_names_saved_are_the_names_found(tmp_path: Path) -> None:
     ]  # fmt: skip
     (tmp_path / ".checkpoint-000030.ubj.tmp-1").write_bytes(b"half")  # a write cut short
     assert checkpoints.latest_checkpoint(tmp_path)[0] == 25
+
+
+def test_a_checkpoint_of_another_job_is_refused(tmp_path: Path) -> None:
+    names = ["MEDINC", "HOUSEAGE"]
+    data = xgb.DMatrix(np.arange(20, dtype=np.float32).reshape(10, 2), np.arange(10),
+                       feature_names=names)  # fmt: skip
+    booster = xgb.train({}, data, 5)
+    checkpoints.check_resumable(booster, names, 5, tmp_path)  # this job's own: fine
+    with pytest.raises(checkpoints.UserError, match=r"other features .* another job"):
+        checkpoints.check_resumable(booster, ["MEDINC", "LATITUDE"], 10, tmp_path)
+    with pytest.raises(checkpoints.UserError, match=r"5 rounds, more than .*num_round=3"):
+        checkpoints.check_resumable(booster, names, 3, tmp_path)
+
+
+WATCHDOG_SCRIPT = """
+import os, signal, sys, time
+from snowflake_xgb import interruption
+interruption.STOP_DEADLINE_SECONDS = 1.0
+interruption.install()
+interruption.StopOnSignal(None).before_training(None)  # in training: SIGTERM only sets a flag
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(60)  # stuck where no callback runs (a collective step waiting on a lost host)
+sys.exit(3)
+"""
+
+
+def test_watchdog_ends_a_job_stuck_after_sigterm(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    (tmp_path / "output").mkdir()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", WATCHDOG_SCRIPT],
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)},
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 1, done.stderr.decode()
+    assert time.monotonic() - started < 15
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert "did not stop within 1s" in failure and "resumes from the newest checkpoint" in failure
