@@ -297,23 +297,6 @@ def load_quantile_dmatrix(
     )
 
 
-def _decided_by_coordinator(group: HostGroup, decide: Callable[[], R]) -> R:
-    """Run ``decide`` on the coordinator only; every host gets its result or the same error."""
-    outcome: tuple[R | None, str | None] = (None, None)
-    if group.is_coordinator:
-        try:
-            outcome = (decide(), None)
-        except UserError as error:
-            outcome = (None, str(error))
-        except Exception:
-            group.broadcast((None, "The coordinator failed while submitting the query."))
-            raise
-    value, error = group.broadcast(outcome)
-    if error is not None:
-        raise UserError(error)
-    return value
-
-
 @dataclass(frozen=True)
 class _OpenSlice:
     batches: list
@@ -335,7 +318,7 @@ def _open_slice(
             columns = session.describe(source.query, "the query")
             return session.submit(source.query, "the query"), tuple(c.name for c in columns)
 
-    query_id, column_names = _decided_by_coordinator(group, submit)
+    query_id, column_names = group.decide(submit, "submitting the query")
     with open_session(credentials, timeout) as session:
         batches = session.result_batches(query_id, "the query")
     host_slice = HostSlice.plan("query", query_id, batches, group.rank, group.world)

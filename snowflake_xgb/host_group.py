@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -278,6 +278,26 @@ class HostGroup:
         if not self.is_distributed:
             return value
         return collective.broadcast((value,), 0)[0]  # wrapped: XGBoost refuses to send None
+
+    def decide(self, decision: Callable[[], T], what: str) -> T:
+        """Run ``decision`` on the coordinator only; every host gets its result or its error.
+
+        A :class:`UserError` on the coordinator reaches every host with the same message, so
+        no host waits for a result that will never come.
+        """
+        outcome: tuple[T | None, str | None] = (None, None)
+        if self.is_coordinator:
+            try:
+                outcome = (decision(), None)
+            except UserError as error:
+                outcome = (None, str(error))
+            except Exception:
+                self.broadcast((None, f"The coordinator failed while {what}; see its log."))
+                raise
+        value, error = self.broadcast(outcome)
+        if error is not None:
+            raise UserError(error)
+        return value
 
     def gather(self, value: float) -> list[float]:
         """Every host's ``value``, in rank order."""

@@ -104,20 +104,12 @@ def share_query_plan(
     group: HostGroup, credentials: SnowflakeCredentials, config: JobConfig
 ) -> QueryPlan:
     """Run the planning on the coordinator; every host gets the plan or the same error."""
-    outcome: tuple[QueryPlan | None, str | None] = (None, None)
-    if group.is_coordinator:
-        try:
-            with open_session(credentials, config.query_timeout_seconds) as session:
-                outcome = (plan_queries(session, config), None)
-        except UserError as error:
-            outcome = (None, str(error))
-        except Exception:
-            group.broadcast((None, "The coordinator failed while planning the queries."))
-            raise
-    plan, error = group.broadcast(outcome)
-    if error is not None:
-        raise UserError(error)
-    return plan
+
+    def plan() -> QueryPlan:
+        with open_session(credentials, config.query_timeout_seconds) as session:
+            return plan_queries(session, config)
+
+    return group.decide(plan, "planning the queries")
 
 
 @dataclass
