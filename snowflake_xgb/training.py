@@ -240,6 +240,38 @@ def _final_metrics(evals_result: dict[str, Any], index: int) -> dict[str, float]
     }
 
 
+def save_final_model(
+    job: JobEnvironment,
+    config: JobConfig,
+    plan: QueryPlan,
+    rows_per_host: dict[str, int],
+    booster: xgb.Booster,
+    evals_result: dict[str, Any],
+    start: xgb.Booster | None,
+) -> None:
+    """Coordinator only: write the model (cut at the best round) and its metadata."""
+    rounds_trained = booster.num_boosted_rounds()
+    first_round = start.num_boosted_rounds() if start is not None else 0
+    best_iteration = int(booster.attr("best_iteration") or rounds_trained - 1)
+    model = booster[: best_iteration + 1] if best_iteration + 1 < rounds_trained else booster
+    metadata = {
+        "feature_names": list(plan.columns.features),
+        "label": plan.columns.label,
+        "xgboost_params": config.xgboost_params,
+        "num_round": config.num_round,
+        "rounds_trained": rounds_trained,
+        "best_iteration": best_iteration,
+        "resumed_from_round": first_round or None,
+        "hosts": list(rows_per_host),
+        "rows_per_host": rows_per_host,
+        "rows": sum(rows_per_host.values()),
+        "query_ids": {"training": plan.train_query_id, "validation": plan.validation_query_id},
+        "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
+    }
+    path = outputs.save_model(job.model_dir, model, metadata)
+    logger.info("Model written to %s", path)
+
+
 def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCredentials) -> None:
     """Everything after configuration and credentials, on one host of the group."""
     group = HostGroup(
@@ -266,7 +298,8 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
             if data.validation_slice is not None:
                 report["validation"] = _slice_report(data.validation_slice)
             outputs.write_shard_report(job.output_data_dir, job.current_host, report)
-            train_rows = group.gather(data.train_slice.rows.rows)
+            rows = group.gather(data.train_slice.rows.rows)
+            rows_per_host = {host: int(n) for host, n in zip(group.hosts, rows, strict=True)}
 
             step = "training"
             start = starting_model(group, job.checkpoint_dir)
@@ -278,29 +311,10 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
             if group.is_distributed:
                 raise group.explain_collective_failure(error, step) from None
             raise
-
-    if not group.is_coordinator:
-        return
-    rounds_trained = booster.num_boosted_rounds()
-    first_round = start.num_boosted_rounds() if start is not None else 0
-    best_iteration = int(booster.attr("best_iteration") or rounds_trained - 1)
-    model = booster[: best_iteration + 1] if best_iteration + 1 < rounds_trained else booster
-    metadata = {
-        "feature_names": list(plan.columns.features),
-        "label": plan.columns.label,
-        "xgboost_params": config.xgboost_params,
-        "num_round": config.num_round,
-        "rounds_trained": rounds_trained,
-        "best_iteration": best_iteration,
-        "resumed_from_round": first_round or None,
-        "hosts": list(group.hosts),
-        "rows_per_host": dict(zip(group.hosts, (int(n) for n in train_rows), strict=True)),
-        "rows": int(sum(train_rows)),
-        "query_ids": {"training": plan.train_query_id, "validation": plan.validation_query_id},
-        "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
-    }
-    path = outputs.save_model(job.model_dir, model, metadata)
-    logger.info("Model written to %s", path)
+        if group.is_coordinator:
+            # Still inside the group: the other hosts leave, and exit, once the model is
+            # written (SageMaker's local mode stops every host as soon as one exits).
+            save_final_model(job, config, plan, rows_per_host, booster, evals_result, start)
 
 
 def main() -> None:
