@@ -34,8 +34,14 @@ LABEL = "MEDHOUSEVAL"
 ROWS_PER_FILE = 65_536  # 9 float64 columns: 4.7 MB per file before compression
 
 
-def housing_columns(rows: int, seed: int) -> dict[str, np.ndarray]:
-    """Generated rows with the demo table's ranges and label formula (see seed_standins.py)."""
+def feature_names(extra: int = 0) -> tuple[str, ...]:
+    """The demo table's features, then ``extra`` noise features (for a wider table)."""
+    return (*FEATURES, *(f"NOISE{i:03d}" for i in range(extra)))
+
+
+def housing_columns(rows: int, seed: int, extra: int = 0) -> dict[str, np.ndarray]:
+    """Generated rows with the demo table's ranges and label formula (see seed_standins.py),
+    plus ``extra`` uniform noise features the label does not depend on."""
     rng = np.random.default_rng(seed)
     u = rng.random((11, rows))
     medinc = np.round(0.5 + 14.5 * u[0] ** 1.8, 4)
@@ -59,7 +65,8 @@ def housing_columns(rows: int, seed: int) -> dict[str, np.ndarray]:
         5.0,
     )
     values = (medinc, houseage, averooms, avebedrms, population, aveoccup, latitude, longitude)
-    return {**dict(zip(FEATURES, values, strict=True)), LABEL: label}
+    noise = {name: rng.random(rows) for name in feature_names(extra)[len(FEATURES) :]}
+    return {**dict(zip(FEATURES, values, strict=True)), **noise, LABEL: label}
 
 
 @dataclass(frozen=True)
@@ -74,17 +81,18 @@ class IpcBatch:
             return ipc.open_file(source).read_all()
 
 
-def ensure_dataset(root: Path, rows: int, seed: int = 0) -> list[IpcBatch]:
+def ensure_dataset(root: Path, rows: int, seed: int = 0, extra: int = 0) -> list[IpcBatch]:
     """The batches of a ``rows``-row data set under ``root`` (written on first use)."""
-    folder = root / f"housing-{rows}-seed{seed}"
+    folder = root / (f"housing-{rows}-seed{seed}" + (f"-wide{extra}" if extra else ""))
     manifest = folder / "manifest.json"
     if not manifest.exists():
         folder.mkdir(parents=True, exist_ok=True)
         counts = []
         options = ipc.IpcWriteOptions(compression="lz4")
-        for index, start in enumerate(range(0, rows, ROWS_PER_FILE)):
-            count = min(ROWS_PER_FILE, rows - start)
-            table = pa.table(housing_columns(count, seed * 1_000_003 + index))
+        per_file = ROWS_PER_FILE * 9 // (len(feature_names(extra)) + 1)  # a few MB each
+        for index, start in enumerate(range(0, rows, per_file)):
+            count = min(per_file, rows - start)
+            table = pa.table(housing_columns(count, seed * 1_000_003 + index, extra))
             with ipc.new_file(
                 str(folder / f"{index:06d}.arrow"), table.schema, options=options
             ) as w:

@@ -135,15 +135,15 @@ def case_ours_loader(args: argparse.Namespace) -> dict:
 def _chunked(args: argparse.Namespace, rows: int | None = None, seed: int = 0):
     from chunked_source import ensure_dataset
 
-    return ensure_dataset(Path(args.data_dir), rows or args.rows, seed)
+    return ensure_dataset(Path(args.data_dir), rows or args.rows, seed, args.extra_features)
 
 
-def _columns():
-    from chunked_source import FEATURES, LABEL
+def _columns(extra: int = 0):
+    from chunked_source import LABEL, feature_names
 
     from snowflake_xgb.queries import ColumnSelection
 
-    return ColumnSelection(FEATURES, LABEL)
+    return ColumnSelection(feature_names(extra), LABEL)
 
 
 def case_chunked_floor(args: argparse.Namespace) -> dict:
@@ -169,7 +169,7 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
     from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
 
     batches = _chunked(args)
-    columns = _columns()
+    columns = _columns(args.extra_features)
     params = {"max_bin": args.max_bin} if args.max_bin else {}
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
@@ -195,7 +195,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
     from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
 
     batches = _chunked(args)
-    columns = _columns()
+    columns = _columns(args.extra_features)
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         with PeakWindow() as build:
             host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
@@ -223,6 +223,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
         **build.report("build_"),
         **train.report("train_"),
         "rounds": args.rounds,
+        "columns": len(columns.all),
         "train_max_anon_above_mb": round(sampler.max_anon_mb - build.baseline_anon_mb, 1),
         "train_max_file_mb": round(sampler.max_file_mb, 1),
         "anon_before_train_mb": round(anon_before, 1),
@@ -240,7 +241,7 @@ def case_host(args: argparse.Namespace) -> dict:
     hosts = args.hosts.split(",")
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
-    columns = _columns()
+    columns = _columns(args.extra_features)
     group = HostGroup(hosts, hosts[args.rank], args.tracker_port, 120, 300)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with work as work_dir, group, PeakWindow() as window:
@@ -305,6 +306,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int)
     parser.add_argument("--valid-rows", type=int, default=1_000_000)
     parser.add_argument("--max-bin", type=int)
+    parser.add_argument("--extra-features", type=int, default=0, help="noise columns to add")
     parser.add_argument("--hosts")
     parser.add_argument("--rank", type=int, default=0)
     parser.add_argument("--tracker-port", type=int, default=9099)
