@@ -13,6 +13,11 @@ scaling   1, 2, 4 host processes (``--hosts``) in one XGBoost collective on the 
           per-host peak RSS above baseline and validation RMSE.
 extmem    ``external_memory`` (``ExtMemQuantileDMatrix``, cache on local disk) on
           ``--extmem-rows`` (default 20M) chunked rows: peak RSS against the raw size.
+extmem-wide  (not in the default) the same on a wider table (``--wide-rows`` x
+          ``--wide-features``), where XGBoost's per-row training state weighs less.
+
+Stand-in and chunked cases run ``--repeat`` times (default 2), the fastest kept; ``--quick``
+uses small sizes and one repeat (about a minute). See docs/benchmarks.md.
 
 Results: a Markdown report on stdout and in ``--output`` (with a JSON file beside it).
 """
