@@ -363,6 +363,8 @@ def build_matrix(
             )
     finally:
         data_iter.close()
+        # Arrow's allocator keeps freed download buffers for reuse; the download is over.
+        pa.default_memory_pool().release_unused()
     logger.info(
         "%s data: %s matrix of %s rows x %d features built in %.1fs",
         name, kind, f"{data_iter.rows:,}", len(columns.features), time.monotonic() - started,
