@@ -343,3 +343,13 @@ def test_bad_input_unknown_aws_credentials(
         time.monotonic() - started,
         BOUND_SECONDS,
     )
+
+
+def test_user_error_is_one_short_paragraph() -> None:
+    """Whatever a message quotes (a long SQL error, a column list), the failure file stays
+    within SageMaker's 1024-character FailureReason and on one line."""
+    from snowflake_xgb.errors import UserError
+
+    error = UserError("Columns available:\n" + ", ".join(f"COLUMN_{i}" for i in range(500)))
+    assert len(str(error)) < FAILURE_LIMIT and str(error).endswith("...")
+    assert "\n" not in str(error)
