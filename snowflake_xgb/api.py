@@ -51,12 +51,16 @@ import xgboost as xgb
 
 from . import outputs
 from .config import JobConfig, Source, validate_column_name
-from .credentials import SECRET_ID_ENV, SnowflakeCredentials, bootstrap_credentials
+from .credentials import (
+    MIN_SECRET_LENGTH,
+    SECRET_ID_ENV,
+    SnowflakeCredentials,
+    bootstrap_credentials,
+)
 from .errors import UserError
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
 from .loading import HostSlice, iter_arrow
-from .script_mode import MIN_SECRET_LENGTH
 from .snowflake_session import open_session
 from .training import MetricPrinter, load_host_data, share_query_plan
 

@@ -250,17 +250,22 @@ def _xgboost_value(value: str) -> Any:
     return [part.strip() for part in text.split(",")] if "," in text else text
 
 
-def parse_hyperparameters(hyperparameters: dict[str, str]) -> JobConfig:
-    """Validate SageMaker's string hyperparameters and build the job's configuration."""
+def refuse_credential_hyperparameters(hyperparameters: dict[str, str]) -> None:
+    """Refuse hyperparameter names that look like credentials (sagemaker-training logs them)."""
     for name in hyperparameters:
         word = _credential_word(name)
         if word:
             raise UserError(
                 f"Hyperparameter {name!r} looks like a credential ({word}). Hyperparameters are "
                 "logged and stored with the job: put Snowflake credentials in the Secrets "
-                "Manager secret named by SNOWFLAKE_SECRET_ID and remove this hyperparameter."
+                "Manager secret named by SNOWFLAKE_SECRET_ID (scripts find them in the "
+                "SNOWFLAKE_* environment variables) and remove this hyperparameter."
             )
 
+
+def parse_hyperparameters(hyperparameters: dict[str, str]) -> JobConfig:
+    """Validate SageMaker's string hyperparameters and build the job's configuration."""
+    refuse_credential_hyperparameters(hyperparameters)
     ours = {
         "table", "query", "label", "features", "exclude", "validation_table",
         "validation_query", "validation_fraction", "num_round", "early_stopping_rounds",

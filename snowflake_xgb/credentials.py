@@ -27,6 +27,8 @@ from .errors import UserError
 logger = logging.getLogger(__name__)
 
 SECRET_ID_ENV = "SNOWFLAKE_SECRET_ID"
+# Shorter values (weak test passwords) would match ordinary text by chance.
+MIN_SECRET_LENGTH = 6
 CONTEXT_NAMES = ("account", "warehouse", "database", "schema", "role")
 
 # Keys seen in each layout, in order of preference.
@@ -193,7 +195,9 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, values: list[str]) -> None:
         super().__init__("snowflake_xgb.redact")
-        self.values = sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
+        self.values = sorted(
+            {v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -207,7 +211,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _install_redaction(credentials: SnowflakeCredentials) -> None:
+def install_redaction(credentials: SnowflakeCredentials) -> None:
     values = list(credentials.secret_values())
     for value in credentials.secret_values():  # a PEM key is also logged line by line
         values += [line for line in value.splitlines() if "-----" not in line]
@@ -215,6 +219,18 @@ def _install_redaction(credentials: SnowflakeCredentials) -> None:
         for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
             handler.removeFilter(old)
         handler.addFilter(RedactingFilter(values))
+
+
+def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[str, str]) -> None:
+    """Refuse any hyperparameter whose value contains one of ``secrets`` (naming only the key)."""
+    secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
+    for name, value in hyperparameters.items():
+        if any(secret in value for secret in secrets):
+            raise UserError(
+                f"Hyperparameter {name!r} contains a Snowflake credential from the secret. "
+                "Hyperparameters are logged and stored with the job: remove it (scripts find "
+                "the credentials in the SNOWFLAKE_* environment variables)."
+            )
 
 
 def fetch_secret(secret_id: str) -> dict:
@@ -303,7 +319,7 @@ def bootstrap_credentials() -> SnowflakeCredentials:
     os.environ.update(credentials.to_environ())
     for name, value in context.items():
         os.environ.setdefault(f"SNOWFLAKE_{name.upper()}", value)
-    _install_redaction(credentials)
+    install_redaction(credentials)
     logger.info(
         "Snowflake credentials for user %s (%s) loaded from secret %s",
         credentials.user,

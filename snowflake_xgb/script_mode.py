@@ -38,8 +38,8 @@ from pathlib import Path
 
 from sagemaker_training import errors as sagemaker_errors
 
-from .config import _credential_word
-from .credentials import bootstrap_credentials
+from .config import refuse_credential_hyperparameters
+from .credentials import bootstrap_credentials, refuse_hyperparameters_containing
 from .errors import UserError
 from .job_environment import JobEnvironment
 
@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 PROGRAM_HYPERPARAMETER = "sagemaker_program"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
-# Shorter values (weak test passwords) would match ordinary text by chance.
-MIN_SECRET_LENGTH = 6
 
 
 def _decoded(value: str) -> str:
@@ -66,56 +64,6 @@ def user_entry_point(job: JobEnvironment) -> str | None:
     value = os.environ.get(PROGRAM_ENV) or job.raw_hyperparameters.get(PROGRAM_HYPERPARAMETER)
     program = _decoded(value).strip() if value else ""
     return program or None
-
-
-def refuse_credential_hyperparameters(hyperparameters: dict[str, str]) -> None:
-    """Refuse hyperparameter names that look like credentials (sagemaker-training logs them)."""
-    for name in hyperparameters:
-        word = _credential_word(name)
-        if word:
-            raise UserError(
-                f"Hyperparameter {name!r} looks like a credential ({word}). Hyperparameters are "
-                "logged and stored with the job: put Snowflake credentials in the Secrets "
-                "Manager secret named by SNOWFLAKE_SECRET_ID (your script finds them in the "
-                "SNOWFLAKE_* environment variables) and remove this hyperparameter."
-            )
-
-
-def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[str, str]) -> None:
-    """Refuse any hyperparameter whose value contains one of ``secrets`` (naming only the key)."""
-    secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
-    for name, value in hyperparameters.items():
-        if any(secret in value for secret in secrets):
-            raise UserError(
-                f"Hyperparameter {name!r} contains a Snowflake credential from the secret. "
-                "Hyperparameters are logged and stored with the job: remove it; your script "
-                "finds the credentials in the SNOWFLAKE_* environment variables."
-            )
-
-
-class RedactSecrets(logging.Filter):
-    """Replaces the given values in a log record's message with ``****`` (defence in depth)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "****")
-            record.msg, record.args = message, ()
-        return True
-
-
-def _mask_in_logs(secrets: list[str]) -> None:
-    """Mask ``secrets`` in everything this process logs: the root handlers see every record
-    that propagates (ours, sagemaker-training's); sagemaker-training's own logger as well."""
-    redact = RedactSecrets(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
-    logging.getLogger("sagemaker-training-toolkit").addFilter(redact)
 
 
 def _failure_reason(job: JobEnvironment) -> str | None:
@@ -157,7 +105,6 @@ def run_user_script(job: JobEnvironment) -> None:
     refuse_credential_hyperparameters(job.raw_hyperparameters)
     credentials = bootstrap_credentials()
     refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
-    _mask_in_logs(credentials.secret_values())
 
     # Imported here: importing sagemaker_training.environment outside a job creates folders.
     from sagemaker_training import entry_point, environment

@@ -23,7 +23,11 @@ import xgboost as xgb
 
 from . import checkpoints, interruption, outputs, script_mode
 from .config import JobConfig, parse_hyperparameters
-from .credentials import SnowflakeCredentials, bootstrap_credentials
+from .credentials import (
+    SnowflakeCredentials,
+    bootstrap_credentials,
+    refuse_hyperparameters_containing,
+)
 from .errors import UserError
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
@@ -71,7 +75,8 @@ class MetricPrinter(xgb.callback.TrainingCallback):
             for data_name, metrics in evals_log.items()
             for metric, values in metrics.items()
         )
-        print(f"[{epoch}]{scores}", flush=True)
+        # Rounds of a resumed job go on from the checkpoint's (XGBoost's epoch starts at 0).
+        print(f"[{model.num_boosted_rounds() - 1}]{scores}", flush=True)
         return False
 
 
@@ -303,6 +308,10 @@ def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCreden
 
             step = "training"
             start = starting_model(group, job.checkpoint_dir)
+            if start is not None:
+                checkpoints.check_resumable(
+                    start, plan.columns.features, config.num_round, job.checkpoint_dir
+                )
             with phase("Training"):
                 booster, evals_result = train_booster(
                     group, config, data, start, job.checkpoint_dir
@@ -327,4 +336,5 @@ def main() -> None:
     config = parse_hyperparameters(job.raw_hyperparameters)
     check_xgboost_params(config.xgboost_params)
     credentials = bootstrap_credentials()
+    refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
     run_job(job, config, credentials)

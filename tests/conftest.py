@@ -29,7 +29,7 @@ import snowflake.connector
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "local_test"))
-from seed_standins import create_housing_table, create_secret  # noqa: E402
+from seed_standins import create_housing_table  # noqa: E402
 
 HOUSING_TABLE = "DEMO.PUBLIC.CALIFORNIA_HOUSING"
 SECRET_ID = "snowflake-xgb/test"
@@ -228,6 +228,8 @@ class JobRunner:
         names = [f"127.{_ADDRESS_BLOCK}.{number % 250}.{i + 1}" for i in range(hosts)]
         env = {**os.environ, **self.standins.job_environ(), **(environ or {})}
         env["SAGEMAKER_TRAINING_MODULE"] = "snowflake_xgb.training:main"
+        if hosts > 1:  # the host processes share this machine's cores; don't oversubscribe them
+            env.setdefault("OMP_NUM_THREADS", "1")
         env = {key: value for key, value in env.items() if value is not None}
         run, processes = JobRun(), []
         for index, host in enumerate(names):
@@ -242,7 +244,7 @@ class JobRunner:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=base_dir,
-                )  # fmt: skip
+                )
             )
             run.hosts.append(HostRun(host, base_dir))
         return run, processes

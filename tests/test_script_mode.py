@@ -17,7 +17,7 @@ import xgboost as xgb
 from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
 from test_examples import metric_values
 
-from snowflake_xgb.script_mode import _mask_in_logs
+from snowflake_xgb.credentials import SnowflakeCredentials, install_redaction
 
 pytestmark = pytest.mark.distributed
 
@@ -186,10 +186,10 @@ def test_credential_values_are_masked_in_every_log_record() -> None:
     root.addHandler(handler)
     level, root.level = root.level, logging.INFO
     try:
-        _mask_in_logs(["s3cr3t-value", "abc"])  # too short to mask: "abc" stays
-        logging.getLogger("snowflake_xgb.x").info("env %s and %s abc", "A=s3cr3t-value", 42)
+        install_redaction(SnowflakeCredentials(user="u", password="s3cr3t-value"))
+        logging.getLogger("snowflake_xgb.x").info("env %s and %s", "A=s3cr3t-value", 42)
         logging.getLogger("sagemaker-training-toolkit").info("B=s3cr3t-value")
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-    assert stream.getvalue().splitlines() == ["env A=**** and 42 abc", "B=****"]
+    assert stream.getvalue().splitlines() == ["env A=**** and 42", "B=****"]

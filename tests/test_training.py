@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import xgboost as xgb
-
-from conftest import HOUSING_TABLE, JobRunner, StandIns
+from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
 
 TRAIN_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) <> 0"
 VALIDATION_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) = 0"
@@ -107,3 +106,16 @@ def test_features_and_exclude_choose_columns(jobs: JobRunner, housing_params: di
     assert without.returncode == 0, without.output
     names = xgb.Booster(model_file=str(without.model_dir / "xgboost-model")).feature_names
     assert "LATITUDE" not in names and "LONGITUDE" not in names and len(names) == 6
+
+
+def test_a_hyperparameter_holding_the_password_is_refused_without_echoing_it(
+    jobs: JobRunner, housing_params: dict
+) -> None:
+    params = {k: v for k, v in housing_params.items() if k != "table"}
+    params["query"] = f"SELECT * FROM {HOUSING_TABLE} -- {TEST_PASSWORD}"
+    run = jobs.run(params)
+    host = run.coordinator
+    assert host.returncode != 0
+    assert "Hyperparameter 'query' contains a Snowflake credential" in host.failure
+    assert TEST_PASSWORD.encode() not in run.all_bytes()
+    assert not (host.model_dir / "xgboost-model").exists()
