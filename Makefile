@@ -60,10 +60,10 @@ test-fast:
 bench:
 	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
-# Local job folders, the CA bundle copied for builds, and this project's dangling build stages.
+# Local job folders, benchmark data, the CA bundle copied for builds, and dangling build stages.
 clean:
 	-[ ! -d .work/local ] || [ -z "$$(ls .work/local)" ] || python3 local_test/localmode.py down .work/local/*
-	rm -rf .work/local docker/certs/ca-certificates.crt
+	rm -rf .work/local .work/bench docker/certs/ca-certificates.crt
 	-docker image prune -f --filter label=snowflake-xgb.stage=builder >/dev/null
 
 # Also the images themselves (and the Debian base images).
