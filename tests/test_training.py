@@ -119,3 +119,15 @@ def test_a_hyperparameter_holding_the_password_is_refused_without_echoing_it(
     assert "Hyperparameter 'query' contains a Snowflake credential" in host.failure
     assert TEST_PASSWORD.encode() not in run.all_bytes()
     assert not (host.model_dir / "xgboost-model").exists()
+
+
+def test_external_memory_job_trains_the_same_model(jobs: JobRunner, housing_params: dict) -> None:
+    in_memory = jobs.run(housing_params).coordinator
+    on_disk = jobs.run({**housing_params, "external_memory": "true"}).coordinator
+    assert in_memory.returncode == 0, in_memory.output
+    assert on_disk.returncode == 0, on_disk.output
+    assert "training data: building external matrix" in on_disk.output
+    one = xgb.Booster(model_file=str(in_memory.model_dir / "xgboost-model"))
+    two = xgb.Booster(model_file=str(on_disk.model_dir / "xgboost-model"))
+    probe = xgb.DMatrix(np.random.default_rng(1).random((200, 8)), feature_names=one.feature_names)
+    np.testing.assert_allclose(one.predict(probe), two.predict(probe), rtol=1e-3, atol=1e-3)
