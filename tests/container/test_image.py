@@ -234,3 +234,30 @@ def test_no_credential_in_logs_outputs_or_model(distributed_job):
         data = path.read_bytes()
         for value in secrets_:
             assert value.encode() not in data, f"a credential value appears in {path}"
+
+
+def test_extension_dockerfile_builds_on_our_image(images):
+    """Other teams extend the image (examples/Dockerfile.extend): it builds FROM ours, keeps the
+    entry point and brings their script, which script mode runs."""
+    tag = images["train"].replace("snowflake-xgb:", "snowflake-xgb-extended:")
+    build = subprocess.run(
+        ["docker", "build", "-f", "examples/Dockerfile.extend",
+         "--build-arg", f"BASE_IMAGE={images['train']}", "-t", tag, "examples"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    try:
+        script = (
+            "echo PROGRAM=$SAGEMAKER_PROGRAM MODULE=$SAGEMAKER_TRAINING_MODULE; "
+            "test -f /opt/ml/code/train.py && echo CODE-PRESENT; "
+            "python -c 'import snowflake_xgb.api'"
+        )
+        run = subprocess.run(
+            ["docker", "run", "--rm", tag, "sh", "-c", script],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "PROGRAM=train.py MODULE=snowflake_xgb.training:main" in run.stdout
+        assert "CODE-PRESENT" in run.stdout
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
