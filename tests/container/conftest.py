@@ -94,20 +94,21 @@ class JobRun:
     seed_rows: int
 
 
-@pytest.fixture(scope="module")
-def distributed_job(images, compose_cmd, request):
-    """A 2-host job against seeded stand-ins, run once for all the tests that look at it.
+def _local_job(
+    image: str, standins_image: str, hyperparameters: dict, compose_cmd: list[str], request
+):
+    """Run a 2-host job of ``image`` against freshly seeded stand-ins; yield what it did.
 
     Its files live in .work/container-tests/<job> (not pytest's tmp folders, which other pytest
     sessions on the same machine may prune meanwhile); removed after a passing module.
     """
     from pytest_docker.plugin import get_docker_services
 
-    job = localmode.LocalJob.create(REPO / ".work" / "container-tests", HOSTS, images["train"])
+    job = localmode.LocalJob.create(REPO / ".work" / "container-tests", HOSTS, image)
     failed_before = request.session.testsfailed
     # Distinctive credential values, to look for afterwards in every log and file.
     standins = localmode.Standins(
-        image=images["standins"],
+        image=standins_image,
         secret_id=f"snowflake-xgb/test-{job.project}",
         user="SFXGB_TEST_USER",
         password="Pw-" + secrets.token_hex(16) + "-leakcheck",
@@ -115,7 +116,6 @@ def distributed_job(images, compose_cmd, request):
         aws_secret_access_key="AwsSk-" + secrets.token_hex(16) + "-leakcheck",
         rows=SEED_ROWS,
     )
-    hyperparameters = {**localmode.DEFAULT_HYPERPARAMETERS, "num_round": "30"}
     job.write_configs(hyperparameters)
     env = {
         **standins.aws_credentials(),
@@ -150,3 +150,39 @@ def distributed_job(images, compose_cmd, request):
         shutil.rmtree(job.root, ignore_errors=True)
     else:
         print(f"container test files kept in {job.root}", file=sys.stderr)
+
+
+@pytest.fixture(scope="module")
+def distributed_job(images, compose_cmd, request):
+    """The built-in algorithm on 2 hosts, run once for all the tests that look at it."""
+    hyperparameters = {**localmode.DEFAULT_HYPERPARAMETERS, "num_round": "30"}
+    yield from _local_job(
+        images["train"], images["standins"], hyperparameters, compose_cmd, request
+    )
+
+
+@pytest.fixture(scope="module")
+def extended_image(images):
+    """Our image extended as other teams do (examples/Dockerfile.extend): their script on top."""
+    tag = images["train"].replace("snowflake-xgb:", "snowflake-xgb-extended:")
+    build = subprocess.run(
+        ["docker", "build", "-f", "examples/Dockerfile.extend",
+         "--build-arg", f"BASE_IMAGE={images['train']}", "-t", tag, "examples"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if build.returncode != 0:
+        pytest.fail(f"extension build failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}")
+    yield tag
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def script_mode_job(extended_image, images, compose_cmd, request):
+    """The extended image's own script (script mode, using snowflake_xgb.api) on 2 hosts."""
+    hyperparameters = {
+        "query": "SELECT * FROM DEMO.PUBLIC.CALIFORNIA_HOUSING",
+        "label": "MEDHOUSEVAL",
+        "num_round": "10",
+        "validation_fraction": "0.2",
+    }
+    yield from _local_job(extended_image, images["standins"], hyperparameters, compose_cmd, request)
