@@ -30,12 +30,10 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,40 +44,8 @@ TABLE = "BENCH.PUBLIC.HOUSING"
 SECRET_ID = "snowflake-xgb/bench"
 REGION = "us-east-1"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server {process.args[0]} exited early ({process.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not listen on port {port} within {timeout}s")
-
-
-@contextmanager
-def server(command: list[str], port: int, log: Path):
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(port, process)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+sys.path.insert(0, str(REPO / "local_test"))
+from standin_servers import free_port, standin_servers  # noqa: E402
 
 
 class Case:
@@ -150,8 +116,6 @@ def run_case(name: str, command: list[str], log_dir: Path, timeout: float = 1800
 
 def seed_table(port: int, rows: int) -> None:
     import snowflake.connector
-
-    sys.path.insert(0, str(REPO / "local_test"))
     from seed_standins import create_housing_table
 
     with snowflake.connector.connect(
@@ -220,23 +184,8 @@ def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> t
 
 def standin_section(args: argparse.Namespace, work: Path) -> dict:
     print(f"stand-in: seeding {args.rows:,} rows in fakesnow", flush=True)
-    snowflake_port, secrets_port = free_port(), free_port()
-    with ExitStack() as stack:
-        stack.enter_context(
-            server(
-                [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)],
-                snowflake_port,
-                work / "fakesnow.log",
-            )
-        )
-        secrets_url = f"http://127.0.0.1:{secrets_port}"
-        stack.enter_context(
-            server(
-                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)],
-                secrets_port,
-                work / "moto.log",
-            )
-        )
+    with standin_servers(work) as endpoints:
+        snowflake_port, secrets_url = endpoints.snowflake_port, endpoints.secrets_url
         seed_table(snowflake_port, args.rows)
         put_secret(secrets_url)
         common = ["--port", str(snowflake_port), "--table", TABLE]

@@ -14,12 +14,10 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import snowflake.connector
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "local_test"))
 from seed_standins import create_housing_table  # noqa: E402
+from standin_servers import free_port, serve, standin_servers  # noqa: E402, F401
 
 HOUSING_TABLE = "DEMO.PUBLIC.CALIFORNIA_HOUSING"
 SECRET_ID = "snowflake-xgb/test"
@@ -38,41 +37,6 @@ TEST_PASSWORD = "pw-7f3c1e9a-LEAKCHECK-d41d8cd9"
 TEST_USER = "svc_xgb_test"
 REGION = "us-east-1"
 JOB_TIMEOUT_SECONDS = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
-
-
-@contextmanager
-def _server(command: list[str], port: int, log_path: Path) -> Iterator[None]:
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_for_port(port, process)
-            yield
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass(frozen=True)
@@ -123,16 +87,8 @@ class StandIns:
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIns]:
     """fakesnow and moto servers, with the demo table and the test secret in them."""
-    logs = tmp_path_factory.mktemp("standin-logs")
-    snowflake_port, secrets_port = free_port(), free_port()
-    bin_dir = Path(sys.executable).parent
-    fakesnow = [str(bin_dir / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)]
-    moto = [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)]
-    with (
-        _server(fakesnow, snowflake_port, logs / "fakesnow.log"),
-        _server(moto, secrets_port, logs / "moto.log"),
-    ):
-        servers = StandIns(snowflake_port, f"http://127.0.0.1:{secrets_port}")
+    with standin_servers(tmp_path_factory.mktemp("standin-logs")) as endpoints:
+        servers = StandIns(endpoints.snowflake_port, endpoints.secrets_url)
         with servers.connect() as connection:
             create_housing_table(connection, HOUSING_TABLE, rows=20640, stand_in=True)
         servers.put_secret(SECRET_ID, {"user": TEST_USER, "password": TEST_PASSWORD})

@@ -23,8 +23,8 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import HOUSING_TABLE, REGION, TEST_PASSWORD, TEST_USER, JobRunner, StandIns, free_port
-from conftest import _server as server_process
 from snowflake_front import NO_WAREHOUSE, WRONG_PASSWORD, SnowflakeFront
+from standin_servers import serve as server_process
 
 pytestmark = pytest.mark.timeout(180)
 
