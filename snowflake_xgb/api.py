@@ -395,7 +395,9 @@ def save_model(booster: xgb.Booster, metadata: dict[str, Any] | None = None) -> 
     the first host's model folder; its local mode shares one folder between hosts). The model
     is XGBoost's native format, the one SageMaker's XGBoost inference container loads.
     ``metadata`` (JSON-serialisable) is recorded with the feature names, the rounds and the
-    library versions; it must not contain a credential.
+    library versions; it must not contain a credential. Call it inside ``join_host_group()``:
+    hosts leave the group together, so none exits before the model is written (SageMaker's
+    local mode stops every host as soon as one exits).
     """
     job = JobEnvironment.from_environ()
     if not job.is_coordinator:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -38,6 +39,8 @@ PROBE_TIMEOUT_SECONDS = 3.0
 PROBE_ATTEMPTS = 5
 WATCHDOG_INTERVAL_SECONDS = 5.0
 WATCHDOG_MISSES = 2
+LEAVE_WAIT_SECONDS = 30.0
+EXIT_GRACE_SECONDS = 2.0
 TRACKER_SHUTDOWN_SECONDS = 30
 
 
@@ -248,6 +251,8 @@ class HostGroup:
                 self._release(failed=True)
                 raise self.explain_collective_failure(error, "leaving the host group") from None
         self._release(failed)
+        if self.is_distributed and not self.is_coordinator and not failed:
+            self._wait_for_coordinator_to_leave()
 
     def _release(self, failed: bool) -> None:
         self._stop_watching()
@@ -307,19 +312,35 @@ class HostGroup:
         values[self.rank] = value
         return [float(v) for v in collective.allreduce(values, collective.Op.SUM)]
 
+    def _answers(self, host: str) -> bool:
+        try:
+            address = self._addresses.get(host, host)
+            with socket.create_connection((address, self._port + 1), PROBE_TIMEOUT_SECONDS):
+                return True
+        except OSError:
+            return False
+
     def unreachable_peers(self) -> list[str]:
         """The other hosts whose liveness port does not answer now."""
-        lost = []
-        for host in self.hosts:
-            if host == self.current_host:
-                continue
-            try:
-                address = self._addresses.get(host, host)
-                with socket.create_connection((address, self._port + 1), PROBE_TIMEOUT_SECONDS):
-                    pass
-            except OSError:
-                lost.append(host)
-        return lost
+        return [h for h in self.hosts if h != self.current_host and not self._answers(h)]
+
+    def _wait_for_coordinator_to_leave(self) -> None:
+        """Let the coordinator, whose work ends last (the model), be the first host to exit.
+
+        SageMaker's local mode stops every container once one exits: a worker that exits first
+        gets the coordinator stopped while it finishes. A SIGTERM during this wait is that stop
+        after the job's end, not an interruption, so it is absorbed.
+        """
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, lambda *_: None) if in_main_thread else None
+        try:
+            deadline = time.monotonic() + LEAVE_WAIT_SECONDS
+            while time.monotonic() < deadline and self._answers(self.hosts[0]):
+                time.sleep(0.1)
+            time.sleep(EXIT_GRACE_SECONDS)  # its port closes just before its process ends
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
     def explain_collective_failure(self, error: Exception, during: str) -> UserError:
         """Name the lost host(s) when a collective step fails."""

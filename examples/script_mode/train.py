@@ -67,10 +67,11 @@ def main() -> None:
         total_error = sum(group.gather(float(errors.sum())))
         total_rows = sum(group.gather(float(len(errors))))
         validation_mae = total_error / max(total_rows, 1.0)
-
-    if group.is_coordinator:
-        print(f"validation-mae (all hosts): {validation_mae:.5f}", flush=True)
-    api.save_model(booster, metadata={**data.metadata, "validation_mae": validation_mae})
+        if group.is_coordinator:
+            print(f"validation-mae (all hosts): {validation_mae:.5f}", flush=True)
+        # Inside the group: hosts leave it together, so no host exits before the model is
+        # written (SageMaker's local mode stops every host as soon as one exits).
+        api.save_model(booster, metadata={**data.metadata, "validation_mae": validation_mae})
 
 
 if __name__ == "__main__":
