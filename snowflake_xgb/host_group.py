@@ -7,7 +7,8 @@ collective step fails after ``collective_timeout``. Every host also answers on a
 port (tracker port + 1) and watches its peers' ports: when a host dies, the others end within
 seconds with a failure reason that names it, instead of waiting out a collective timeout or
 reporting only a broken socket. Hosts leave the group together (one last collective step),
-so a host that finishes first is never taken for a lost one.
+so a host that finishes first is never taken for a lost one, and the workers exit after the
+coordinator, whose work (the model) ends last.
 """
 
 from __future__ import annotations
