@@ -169,6 +169,14 @@ def _parse_bool(name: str, value: str) -> bool:
     raise UserError(f"Hyperparameter {name} must be true or false, got {value!r}.")
 
 
+def stored_name(identifier: str) -> str:
+    """The name Snowflake stores for an identifier: a "quoted" one exact, an unquoted one upper."""
+    identifier = identifier.strip()
+    if len(identifier) > 1 and identifier.startswith('"') and identifier.endswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier.upper()
+
+
 def validate_table_name(name: str, hyperparameter: str) -> str:
     """Return ``name`` if it is a valid (optionally qualified) Snowflake identifier."""
     name = name.strip()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import JobConfig, Source
+from .config import JobConfig, Source, stored_name
 from .errors import UserError
 from .snowflake_session import Column
 
@@ -43,12 +43,9 @@ class ColumnSelection:
 
 def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
     """Snowflake's rule: a "quoted" name matches exactly, an unquoted one ignores case."""
-    if requested.startswith('"'):
-        wanted = requested[1:-1].replace('""', '"')
-        matches = [c for c in columns if c.name == wanted]
-    else:
-        matches = [c for c in columns if c.name == requested.upper()]
-        matches = matches or [c for c in columns if c.name.upper() == requested.upper()]
+    matches = [c for c in columns if c.name == stored_name(requested)]
+    if not matches and not requested.startswith('"'):
+        matches = [c for c in columns if c.name.upper() == requested.upper()]
     if len(matches) != 1:
         available = ", ".join(c.name for c in columns)
         raise UserError(

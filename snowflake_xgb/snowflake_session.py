@@ -22,6 +22,7 @@ from snowflake.connector.constants import FIELD_ID_TO_NAME
 from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.result_batch import ResultBatch
 
+from .config import stored_name
 from .credentials import SnowflakeCredentials
 from .errors import UserError
 
@@ -165,14 +166,6 @@ def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> U
     return UserError(f"Snowflake could not run {what}: {text} {hint}")
 
 
-def _normalise(identifier: str) -> str:
-    """Snowflake's rule: a "quoted" name is exact, an unquoted one is upper case."""
-    identifier = identifier.strip()
-    if len(identifier) > 1 and identifier.startswith('"') and identifier.endswith('"'):
-        return identifier[1:-1].replace('""', '"')
-    return identifier.upper()
-
-
 class SnowflakeSession:
     """One connection to Snowflake, opened from the job's credentials."""
 
@@ -193,7 +186,7 @@ class SnowflakeSession:
             (current,) = cursor.fetchone()
         except snowflake.connector.errors.Error as error:
             raise explain_query_error(error, "a session check") from None
-        if not current or _normalise(str(current)) != _normalise(wanted):
+        if not current or stored_name(str(current)) != stored_name(wanted):
             raise UserError(
                 f"Snowflake database {wanted} does not exist or the role may not use it: "
                 "check SNOWFLAKE_DATABASE and SNOWFLAKE_ROLE."
