@@ -115,19 +115,10 @@ def run_case(name: str, command: list[str], log_dir: Path, timeout: float = 1800
 
 
 def seed_table(port: int, rows: int) -> None:
-    import snowflake.connector
     from seed_standins import create_housing_table
+    from workers import connect  # the connection every stand-in case opens
 
-    with snowflake.connector.connect(
-        user="bench",
-        password="bench",
-        account="local",
-        host="127.0.0.1",
-        port=port,
-        protocol="http",
-        login_timeout=60,
-        network_timeout=600,
-    ) as connection:
+    with connect(port) as connection:
         create_housing_table(connection, TABLE, rows=rows, stand_in=True)
 
 
