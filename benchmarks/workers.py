@@ -118,13 +118,14 @@ def case_ours_loader(args: argparse.Namespace) -> dict:
         batches = cursor.get_result_batches()
         columns = ColumnSelection(tuple(n for n in names if n != args.label), args.label)
         host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-        matrix, rows = build_matrix(
+        matrix = build_matrix(
             lambda: iter_arrow(batches, host_slice, columns.all),
             columns,
             "training",
             {},
             Path(work_dir),
         )
+        rows = matrix.num_row()
     return {
         "rows": rows,
         **window.report("load_"),
@@ -173,13 +174,14 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
     params = {"max_bin": args.max_bin} if args.max_bin else {}
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
-        matrix, rows = build_matrix(
+        matrix = build_matrix(
             lambda: iter_arrow(batches, host_slice, columns.all),
             columns,
             "training",
             params,
             Path(work_dir),
         )
+        rows = matrix.num_row()
     held_mb = rss_mb() - window.baseline_mb
     del matrix
     raw_mb = rows * (len(columns.features) + 1) * 4 / 2**20
@@ -199,7 +201,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         with PeakWindow() as build:
             host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
-            matrix, rows = build_matrix(
+            matrix = build_matrix(
                 lambda: iter_arrow(batches, host_slice, columns.all),
                 columns,
                 "training",
@@ -207,6 +209,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
                 Path(work_dir),
                 external_memory=True,
             )
+            rows = matrix.num_row()
         cache_mb = sum(p.stat().st_size for p in Path(work_dir).rglob("*") if p.is_file()) / 2**20
         import xgboost as xgb
 
@@ -235,6 +238,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
+    from snowflake_xgb.config import GroupSettings
     from snowflake_xgb.host_group import HostGroup
     from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
 
@@ -242,11 +246,12 @@ def case_host(args: argparse.Namespace) -> dict:
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns(args.extra_features)
-    group = HostGroup(hosts, hosts[args.rank], args.tracker_port, 120, 300)
+    settings = GroupSettings(args.tracker_port, 120, 300)
+    group = HostGroup(hosts, hosts[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with work as work_dir, group, PeakWindow() as window:
         train_slice = HostSlice.plan("training", "c", train_batches, group.rank, group.world)
-        train, rows = build_matrix(
+        train = build_matrix(
             lambda: iter_arrow(train_batches, train_slice, columns.all),
             columns,
             "training",
@@ -254,7 +259,7 @@ def case_host(args: argparse.Namespace) -> dict:
             Path(work_dir),
         )
         valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
-        valid, _ = build_matrix(
+        valid = build_matrix(
             lambda: iter_arrow(valid_batches, valid_slice, columns.all),
             columns,
             "validation",
@@ -262,6 +267,7 @@ def case_host(args: argparse.Namespace) -> dict:
             Path(work_dir),
             reference=train,
         )
+        rows = train.num_row()
         load_peak = peak_mb() - window.baseline_mb
         evals: dict = {}
         xgb.train(

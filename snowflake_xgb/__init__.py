@@ -4,24 +4,35 @@ The training job (``snowflake_xgb.training:main``) flows one way:
 
     config -> credentials -> query -> this host's slice -> matrix -> training -> outputs
 
-and each step lives in its own module:
+The job (``training``) and the public API (``api``) both build on the shared steps; the API
+never imports the job. Each concern lives in one module:
 
-=====================  =====================================================
-``job_environment``    the SageMaker contract: folders, hosts, input files
-``config``             hyperparameters -> a validated :class:`JobConfig`
-``credentials``        Secrets Manager -> Snowflake credentials in the env
-``snowflake_session``  connecting, describing and running queries
-``queries``            the SQL the job runs (columns, validation split)
-``sharding``           which rows of a result belong to which host
-``loading``            Arrow batches -> XGBoost quantized matrix
-``host_group``         the hosts: tracker, collective, liveness, timeouts
-``training``           ``xgb.train`` and the entry point
-``checkpoints``        saving and resuming boosters
-``interruption``       SIGTERM: stop after the round, checkpoint, exit in time
-``outputs``            model, metadata, shard reports
-``api``                the public API for user scripts (script mode)
-``script_mode``        running the user's entry point after the bootstrap
-=====================  =====================================================
+========================  ==================================================================
+``job_environment``       the SageMaker contract: folders, hosts, input files
+``settings``              the table of the job's settings: kind, default, bounds, doc
+``config``                settings -> what data (``DataSpec``), how to train (``JobConfig``)
+``xgboost_params``        XGBoost's learning parameters, validated by XGBoost itself
+``redaction``             what a secret looks like; keeping secrets out of logs and outputs
+``credentials``           Secrets Manager -> Snowflake credentials in the environment
+``snowflake_environment`` the ``SNOWFLAKE_*`` environment, read once
+``snowflake_session``     connecting, describing and running queries
+``queries``               the SQL the job runs (columns, validation split)
+``query_plan``            the coordinator plans and submits the queries once, for all hosts
+``sharding``              which rows of a result belong to which host
+``loading``               Arrow batches -> XGBoost quantized matrix
+``host_data``             this host's slice of each result, as matrices
+``host_group``            the hosts: tracker, collective, bounded waits
+``liveness``              noticing a lost host within seconds
+``callbacks``             the per-round metric lines
+``checkpoints``           saving and resuming boosters
+``interruption``          SIGTERM: stop after the round, checkpoint, exit in time
+``outputs``               model, metadata, shard reports
+``errors``                ``UserError``: a failure the person running the job can fix
+``failure``               the failure reason and the non-zero exit, for every failure
+``training``              the job: its steps in order, and the entry point
+``api``                   the public API for user scripts (script mode)
+``script_mode``           running the user's entry point after the bootstrap
+========================  ==================================================================
 """
 
 __version__ = "0.1.0"

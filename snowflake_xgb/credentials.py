@@ -16,20 +16,16 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
+from . import redaction, snowflake_environment
 from .errors import UserError
+from .snowflake_environment import CONTEXT_NAMES, SECRET_ID_ENV, SnowflakeCredentials
 
 logger = logging.getLogger(__name__)
-
-SECRET_ID_ENV = "SNOWFLAKE_SECRET_ID"
-# Shorter values (weak test passwords) would match ordinary text by chance.
-MIN_SECRET_LENGTH = 6
-CONTEXT_NAMES = ("account", "warehouse", "database", "schema", "role")
 
 # Keys seen in each layout, in order of preference.
 _USER_KEYS = ("user", "username", "sfUser")
@@ -38,65 +34,6 @@ _PRIVATE_KEY_KEYS = ("private_key", "privateKey", "pem_private_key")
 _PASSPHRASE_KEYS = ("private_key_passphrase", "passphrase", "pem_private_key_passphrase")
 _TOKEN_KEYS = ("token",)
 _CONTEXT_KEYS = {name: (name, "sf" + name.capitalize()) for name in CONTEXT_NAMES}
-
-_CREDENTIAL_ENV = (
-    "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY",
-    "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_TOKEN", "SNOWFLAKE_AUTHENTICATOR",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SnowflakeCredentials:
-    """Who connects and how. Exactly one of password, private_key or token is set."""
-
-    user: str
-    password: str | None = field(default=None, repr=False)
-    private_key: str | None = field(default=None, repr=False)
-    private_key_passphrase: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    authenticator: str | None = None
-
-    @property
-    def method(self) -> str:
-        if self.private_key:
-            return "key pair"
-        if self.token:
-            return f"token ({self.authenticator})"
-        return "password"
-
-    def secret_values(self) -> list[str]:
-        """The values that must never be shown (for log filters and tests)."""
-        values = [self.password, self.private_key, self.private_key_passphrase, self.token]
-        return [value for value in values if value]
-
-    def to_environ(self) -> dict[str, str]:
-        values = {
-            "SNOWFLAKE_USER": self.user,
-            "SNOWFLAKE_PASSWORD": self.password,
-            "SNOWFLAKE_PRIVATE_KEY": self.private_key,
-            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": self.private_key_passphrase,
-            "SNOWFLAKE_TOKEN": self.token,
-            "SNOWFLAKE_AUTHENTICATOR": self.authenticator,
-        }
-        return {name: value for name, value in values.items() if value}
-
-    @classmethod
-    def from_environ(cls) -> SnowflakeCredentials:
-        """Read credentials a bootstrap (ours, or the user's own) left in the environment."""
-        env = os.environ
-        if not env.get("SNOWFLAKE_USER"):
-            raise UserError(
-                "No Snowflake credentials in the environment: set SNOWFLAKE_SECRET_ID so the "
-                "job can fetch them from AWS Secrets Manager."
-            )
-        return cls(
-            user=env["SNOWFLAKE_USER"],
-            password=env.get("SNOWFLAKE_PASSWORD"),
-            private_key=env.get("SNOWFLAKE_PRIVATE_KEY"),
-            private_key_passphrase=env.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
-            token=env.get("SNOWFLAKE_TOKEN"),
-            authenticator=env.get("SNOWFLAKE_AUTHENTICATOR"),
-        )
 
 
 def _first(secret: dict, keys: tuple[str, ...]) -> str | None:
@@ -189,50 +126,6 @@ def _quiet_http_logs() -> Iterator[None]:
             one.setLevel(level)
 
 
-class RedactingFilter(logging.Filter):
-    """Replaces credential values in log records (a second line of defence: none should get
-    there). Installed on the root logger's handlers once the credentials are known."""
-
-    def __init__(self, values: list[str]) -> None:
-        super().__init__("snowflake_xgb.redact")
-        self.values = sorted(
-            {v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to logging's own error handling
-            return True
-        if any(value in message for value in self.values):
-            for value in self.values:
-                message = message.replace(value, "****")
-            record.msg, record.args = message, None
-        return True
-
-
-def install_redaction(credentials: SnowflakeCredentials) -> None:
-    values = list(credentials.secret_values())
-    for value in credentials.secret_values():  # a PEM key is also logged line by line
-        values += [line for line in value.splitlines() if "-----" not in line]
-    for handler in logging.getLogger().handlers:
-        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
-            handler.removeFilter(old)
-        handler.addFilter(RedactingFilter(values))
-
-
-def refuse_hyperparameters_containing(secrets: list[str], hyperparameters: dict[str, str]) -> None:
-    """Refuse any hyperparameter whose value contains one of ``secrets`` (naming only the key)."""
-    secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH]
-    for name, value in hyperparameters.items():
-        if any(secret in value for secret in secrets):
-            raise UserError(
-                f"Hyperparameter {name!r} contains a Snowflake credential from the secret. "
-                "Hyperparameters are logged and stored with the job: remove it (scripts find "
-                "the credentials in the SNOWFLAKE_* environment variables)."
-            )
-
-
 def fetch_secret(secret_id: str) -> dict:
     """Fetch and decode the secret, turning AWS errors into actionable messages."""
     region = _region_for(secret_id)
@@ -314,12 +207,8 @@ def bootstrap_credentials() -> SnowflakeCredentials:
             "Secrets Manager secret that holds the Snowflake credentials."
         )
     credentials, context = parse_secret(fetch_secret(secret_id), secret_id)
-    for name in _CREDENTIAL_ENV:
-        os.environ.pop(name, None)
-    os.environ.update(credentials.to_environ())
-    for name, value in context.items():
-        os.environ.setdefault(f"SNOWFLAKE_{name.upper()}", value)
-    install_redaction(credentials)
+    redaction.remember(credentials.secret_values())
+    snowflake_environment.export(credentials, context)
     logger.info(
         "Snowflake credentials for user %s (%s) loaded from secret %s",
         credentials.user,

@@ -20,7 +20,6 @@ that handler.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import xgboost as xgb
 from xgboost import collective
 
-from . import checkpoints
+from . import checkpoints, failure
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -55,23 +54,12 @@ class _State:
 _state = _State()
 
 
-def stop_requested() -> bool:
-    return _state.requested
-
-
 def _force_exit() -> None:
     message = (
         f"The job received SIGTERM and did not stop within {STOP_DEADLINE_SECONDS:.0f}s "
         f"({_state.phase}); it was ended. A restarted job resumes from the newest checkpoint."
     )
-    logger.error(message)
-    try:
-        from sagemaker_training import files
-
-        files.write_failure_file(message)
-    finally:
-        logging.shutdown()
-        os._exit(INTERRUPTED_EXIT_CODE)
+    failure.abort(message, INTERRUPTED_EXIT_CODE)
 
 
 def _handle(signum: int, frame: object) -> None:

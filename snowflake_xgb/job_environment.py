@@ -19,6 +19,11 @@ from typing import Any
 DEFAULT_BASE_DIR = "/opt/ml"
 
 
+def base_dir() -> Path:
+    """The folder laid out like ``/opt/ml``: ``SAGEMAKER_BASE_DIR``, default ``/opt/ml``."""
+    return Path(os.environ.get("SAGEMAKER_BASE_DIR", DEFAULT_BASE_DIR))
+
+
 def _read_json(path: Path) -> Any:
     with path.open() as f:
         return json.load(f)
@@ -47,10 +52,6 @@ class JobEnvironment:
         return self.output_dir / "data"
 
     @property
-    def failure_file(self) -> Path:
-        return self.output_dir / "failure"
-
-    @property
     def rank(self) -> int:
         """This host's index in the sorted host list; host 0 coordinates."""
         return self.hosts.index(self.current_host)
@@ -62,8 +63,8 @@ class JobEnvironment:
     @classmethod
     def from_environ(cls) -> JobEnvironment:
         """Read the job's layout from ``SAGEMAKER_BASE_DIR`` (default ``/opt/ml``)."""
-        base_dir = Path(os.environ.get("SAGEMAKER_BASE_DIR", DEFAULT_BASE_DIR))
-        config_dir = base_dir / "input" / "config"
+        root = base_dir()
+        config_dir = root / "input" / "config"
 
         hyperparameters_file = config_dir / "hyperparameters.json"
         raw = _read_json(hyperparameters_file) if hyperparameters_file.exists() else {}
@@ -89,7 +90,7 @@ class JobEnvironment:
             )
 
         return cls(
-            base_dir=base_dir,
+            base_dir=root,
             hosts=hosts,
             current_host=current_host,
             raw_hyperparameters=raw_hyperparameters,

@@ -142,17 +142,6 @@ def _fill(
     label[:] = _column_values(table.column(columns.label))
 
 
-def to_features_and_label(
-    table: pa.Table, columns: ColumnSelection, name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """One Arrow table -> (float32 feature matrix with NaN for NULL, float32 label)."""
-    _check_label(table, columns, name)
-    features = np.empty((table.num_rows, len(columns.features)), dtype=np.float32)
-    label = np.empty(table.num_rows, dtype=np.float32)
-    _fill(features, label, table, columns)
-    return features, label
-
-
 def _unheaped(shape: tuple[int, ...]) -> np.ndarray:
     """A float32 array in its own anonymous memory map, returned to the OS when it is freed.
 
@@ -333,8 +322,8 @@ def build_matrix(
     work_dir: Path,
     external_memory: bool = False,
     reference: xgb.DMatrix | None = None,
-) -> tuple[xgb.DMatrix, int]:
-    """Stream ``tables`` into the matrix the training parameters need; return it and its rows.
+) -> xgb.DMatrix:
+    """Stream ``tables`` into the matrix the training parameters need.
 
     ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
     memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
@@ -369,4 +358,4 @@ def build_matrix(
         "%s data: %s matrix of %s rows x %d features built in %.1fs",
         name, kind, f"{data_iter.rows:,}", len(columns.features), time.monotonic() - started,
     )  # fmt: skip
-    return matrix, data_iter.rows
+    return matrix

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import JobConfig, Source, stored_name
+from .config import DataSpec, Source, stored_name
 from .errors import UserError
 from .snowflake_session import Column
 
@@ -55,7 +55,7 @@ def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
     return matches[0]
 
 
-def select_columns(columns: list[Column], config: JobConfig) -> ColumnSelection:
+def select_columns(columns: list[Column], data: DataSpec) -> ColumnSelection:
     """Resolve label, features and exclusions against the described result and check types."""
     names = [c.name for c in columns]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -63,10 +63,10 @@ def select_columns(columns: list[Column], config: JobConfig) -> ColumnSelection:
         raise UserError(
             f"The result has duplicate column names ({', '.join(duplicates)}): alias them."
         )
-    label = _find(config.label, columns, "label")
-    excluded = {_find(name, columns, "exclude").name for name in config.exclude}
-    if config.features:
-        features = [_find(name, columns, "features") for name in config.features]
+    label = _find(data.label, columns, "label")
+    excluded = {_find(name, columns, "exclude").name for name in data.exclude}
+    if data.features:
+        features = [_find(name, columns, "features") for name in data.features]
     else:
         features = [c for c in columns if c.name != label.name and c.name not in excluded]
     if label.name in {f.name for f in features}:
@@ -109,14 +109,14 @@ class JobQueries:
     validation: str | None
 
 
-def job_queries(config: JobConfig, columns: ColumnSelection) -> JobQueries:
-    if config.validation_fraction is not None:
-        fraction = config.validation_fraction
+def job_queries(data: DataSpec, columns: ColumnSelection) -> JobQueries:
+    if data.validation_fraction is not None:
+        fraction = data.validation_fraction
         return JobQueries(
-            train=split_sql(config.source, columns, fraction, validation=False),
-            validation=split_sql(config.source, columns, fraction, validation=True),
+            train=split_sql(data.source, columns, fraction, validation=False),
+            validation=split_sql(data.source, columns, fraction, validation=True),
         )
     validation = None
-    if config.validation_source is not None:
-        validation = selection_sql(config.validation_source, columns)
-    return JobQueries(train=selection_sql(config.source, columns), validation=validation)
+    if data.validation_source is not None:
+        validation = selection_sql(data.validation_source, columns)
+    return JobQueries(train=selection_sql(data.source, columns), validation=validation)

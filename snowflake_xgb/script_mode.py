@@ -23,6 +23,7 @@ Order, on every host:
 
 When the script fails with a :class:`UserError` from ``snowflake_xgb.api``, that message is
 the job's failure reason; otherwise it is sagemaker-training's summary of the script's error.
+Either way the job exits non-zero (``failure``).
 SIGTERM (spot interruption, StopTrainingJob), which SageMaker sends to ``train`` only, is passed
 on to the script, so that a script that handles it can checkpoint and stop in time.
 """
@@ -36,10 +37,10 @@ import os
 import signal
 from pathlib import Path
 
-from sagemaker_training import errors as sagemaker_errors
+import psutil
 
-from .config import refuse_credential_hyperparameters
-from .credentials import bootstrap_credentials, refuse_hyperparameters_containing
+from . import failure, redaction
+from .credentials import bootstrap_credentials
 from .errors import UserError
 from .job_environment import JobEnvironment
 
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 PROGRAM_HYPERPARAMETER = "sagemaker_program"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
-SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
 
 
 def _decoded(value: str) -> str:
@@ -66,35 +66,11 @@ def user_entry_point(job: JobEnvironment) -> str | None:
     return program or None
 
 
-def _failure_reason(job: JobEnvironment) -> str | None:
-    """The reason the script recorded (``snowflake_xgb.api`` writes its UserError there)."""
-    try:
-        text = job.failure_file.read_text().strip()
-    except OSError:
-        return None
-    return text or None
-
-
-def _child_processes() -> list[int]:
-    """The process ids of this process's children (Linux ``/proc``)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():  # field 4: the parent id
-            children.append(int(entry))
-    return children
-
-
 def _pass_on_signal(signum: int, frame: object) -> None:
     logger.warning("%s received: passing it on to the training script", signal.Signals(signum).name)
-    for pid in _child_processes():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.send_signal(signum)
 
 
 def run_user_script(job: JobEnvironment) -> None:
@@ -102,12 +78,13 @@ def run_user_script(job: JobEnvironment) -> None:
     program = user_entry_point(job)
     if program is None:
         raise ValueError("run_user_script needs a job that names a user entry point")
-    refuse_credential_hyperparameters(job.raw_hyperparameters)
-    credentials = bootstrap_credentials()
-    refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
+    redaction.refuse_credential_names(job.raw_hyperparameters)
+    bootstrap_credentials()
+    redaction.refuse_credential_values(job.raw_hyperparameters)
 
     # Imported here: importing sagemaker_training.environment outside a job creates folders.
     from sagemaker_training import entry_point, environment
+    from sagemaker_training import errors as sagemaker_errors
 
     # sagemaker-training's view of the same /opt/ml: arguments, SM_* variables, code location.
     training_env = environment.Environment()
@@ -132,8 +109,7 @@ def run_user_script(job: JobEnvironment) -> None:
             env_vars=training_env.to_env_vars(),
             capture_error=True,
         )
-    except sagemaker_errors.ExecuteUserScriptError:
-        reason = _failure_reason(job)
-        if reason:  # the script's own UserError: short and actionable, keep it as the reason
-            raise UserError(reason) from None
-        raise
+    except sagemaker_errors.ExecuteUserScriptError as error:
+        # The script's own UserError (snowflake_xgb.api records it) is short and actionable:
+        # keep it as the reason; otherwise sagemaker-training's summary of the script's error.
+        raise UserError(failure.recorded_reason() or str(error)) from None

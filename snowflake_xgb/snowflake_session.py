@@ -10,7 +10,6 @@ are quoted because Snowflake writes them about the SQL, never about credentials.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,13 +22,11 @@ from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.result_batch import ResultBatch
 
 from .config import stored_name
-from .credentials import SnowflakeCredentials
 from .errors import UserError
+from .snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
 
 logger = logging.getLogger(__name__)
 
-LOGIN_TIMEOUT_SECONDS = 60  # default; SNOWFLAKE_LOGIN_TIMEOUT (seconds) overrides it
-LOGIN_TIMEOUT_ENV = "SNOWFLAKE_LOGIN_TIMEOUT"
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
 NETWORK_TIMEOUT_SECONDS = 300
 # Snowflake field types XGBoost can read as numbers: FIXED (NUMBER/DECIMAL), REAL, BOOLEAN.
@@ -62,47 +59,28 @@ def _private_key(credentials: SnowflakeCredentials) -> Any:
         ) from None
 
 
-def login_timeout() -> int:
-    """Seconds the connector may take to sign in, retries included."""
-    text = os.environ.get(LOGIN_TIMEOUT_ENV, "").strip()
-    if not text:
-        return LOGIN_TIMEOUT_SECONDS
-    try:
-        seconds = int(text)
-    except ValueError:
-        seconds = 0
-    if seconds < 1:
-        raise UserError(
-            f"{LOGIN_TIMEOUT_ENV} must be a whole number of seconds (at least 1), got {text!r}."
-        )
-    return seconds
-
-
-def connection_arguments(credentials: SnowflakeCredentials, query_timeout: int) -> dict[str, Any]:
-    """The connector's keyword arguments, from the credentials and ``SNOWFLAKE_*`` context."""
-    env = os.environ
-    account = env.get("SNOWFLAKE_ACCOUNT")
-    if not account:
+def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[str, Any]:
+    """The connector's keyword arguments, from the ``SNOWFLAKE_*`` environment."""
+    if not env.account:
         raise UserError(
             "Set SNOWFLAKE_ACCOUNT (your account identifier, e.g. myorg-myaccount) in the job's "
             "environment or as 'account' in the Snowflake secret."
         )
+    credentials = env.credentials
     arguments: dict[str, Any] = {
-        "account": account,
+        "account": env.account,
         "user": credentials.user,
         "application": "snowflake_xgb",
-        "login_timeout": login_timeout(),
+        "login_timeout": env.login_timeout,
         # One login request waits up to the socket timeout (connector default 60 s) before the
         # login timeout is even checked: cap it so a shorter login timeout holds.
-        "socket_timeout": min(login_timeout(), DEFAULT_SOCKET_TIMEOUT_SECONDS),
+        "socket_timeout": min(env.login_timeout, DEFAULT_SOCKET_TIMEOUT_SECONDS),
         "network_timeout": NETWORK_TIMEOUT_SECONDS,
         "session_parameters": {"STATEMENT_TIMEOUT_IN_SECONDS": query_timeout},
     }
-    for name in ("warehouse", "database", "schema", "role", "host", "protocol"):
-        if env.get(f"SNOWFLAKE_{name.upper()}"):
-            arguments[name] = env[f"SNOWFLAKE_{name.upper()}"]
-    if env.get("SNOWFLAKE_PORT"):
-        arguments["port"] = int(env["SNOWFLAKE_PORT"])
+    for name in ("warehouse", "database", "schema", "role", "host", "port", "protocol"):
+        if getattr(env, name):
+            arguments[name] = getattr(env, name)
 
     if credentials.private_key:
         arguments["private_key"] = _private_key(credentials)
@@ -116,14 +94,7 @@ def connection_arguments(credentials: SnowflakeCredentials, query_timeout: int) 
     return arguments
 
 
-def _endpoint() -> str:
-    env = os.environ
-    if env.get("SNOWFLAKE_HOST"):
-        return f"{env['SNOWFLAKE_HOST']}:{env.get('SNOWFLAKE_PORT', '443')}"
-    return f"{env.get('SNOWFLAKE_ACCOUNT')}.snowflakecomputing.com"
-
-
-def explain_connect_error(error: Exception, credentials: SnowflakeCredentials) -> UserError:
+def explain_connect_error(error: Exception, env: SnowflakeEnvironment) -> UserError:
     """Turn a failed sign-in into a message that says what to check."""
     errno = getattr(error, "errno", None)
     text = str(getattr(error, "msg", "") or error)
@@ -132,11 +103,12 @@ def explain_connect_error(error: Exception, credentials: SnowflakeCredentials) -
     )
     if unreachable and "Incorrect username or password" not in text and "JWT" not in text:
         return UserError(
-            f"Could not reach Snowflake at {_endpoint()} (gave up after at most "
-            f"{login_timeout()}s): check SNOWFLAKE_ACCOUNT (or SNOWFLAKE_HOST/PORT), the "
+            f"Could not reach Snowflake at {env.endpoint} (gave up after at most "
+            f"{env.login_timeout}s): check SNOWFLAKE_ACCOUNT (or SNOWFLAKE_HOST/PORT), the "
             "job's VPC routing (NAT or PrivateLink) and any network policy on the Snowflake "
             "side."
         )
+    credentials = env.credentials
     return UserError(
         f"Snowflake refused the sign-in of user {credentials.user} by {credentials.method}: "
         "check the user, the credential in the Snowflake secret (for key pair: the public key "
@@ -145,12 +117,13 @@ def explain_connect_error(error: Exception, credentials: SnowflakeCredentials) -
     )
 
 
-def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> UserError:
+def explain_query_error(
+    error: snowflake.connector.errors.Error, what: str, warehouse: str | None
+) -> UserError:
     """Turn a failed statement into a message naming the statement and Snowflake's reason."""
     text = " ".join(str(getattr(error, "msg", "") or error).split())[:400]
     errno = getattr(error, "errno", None)
     if errno == 606:
-        warehouse = os.environ.get("SNOWFLAKE_WAREHOUSE")
         hint = (
             f"SNOWFLAKE_WAREHOUSE is {warehouse}: check that this warehouse exists and that the "
             "role may use it (GRANT USAGE ON WAREHOUSE ...)."
@@ -169,15 +142,21 @@ def explain_query_error(error: snowflake.connector.errors.Error, what: str) -> U
 class SnowflakeSession:
     """One connection to Snowflake, opened from the job's credentials."""
 
-    def __init__(self, connection: snowflake.connector.SnowflakeConnection) -> None:
+    def __init__(
+        self, connection: snowflake.connector.SnowflakeConnection, env: SnowflakeEnvironment
+    ) -> None:
         self._connection = connection
+        self._env = env
+
+    def _explain(self, error: snowflake.connector.errors.Error, what: str) -> UserError:
+        return explain_query_error(error, what, self._env.warehouse)
 
     def check_context(self) -> None:
         """Fail early, by name, when the configured database cannot be used.
 
         (A missing warehouse shows up as error 606 on the first query, explained there.)
         """
-        wanted = os.environ.get("SNOWFLAKE_DATABASE")
+        wanted = self._env.database
         if not wanted:
             return
         cursor = self._connection.cursor()
@@ -185,7 +164,7 @@ class SnowflakeSession:
             cursor.execute("SELECT CURRENT_DATABASE()")
             (current,) = cursor.fetchone()
         except snowflake.connector.errors.Error as error:
-            raise explain_query_error(error, "a session check") from None
+            raise self._explain(error, "a session check") from None
         if not current or stored_name(str(current)) != stored_name(wanted):
             raise UserError(
                 f"Snowflake database {wanted} does not exist or the role may not use it: "
@@ -197,7 +176,7 @@ class SnowflakeSession:
         try:
             metadata: list[ResultMetadata] = self._connection.cursor().describe(sql)
         except snowflake.connector.errors.Error as error:
-            raise explain_query_error(error, what) from None
+            raise self._explain(error, what) from None
         return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
 
     def submit(self, sql: str, what: str) -> str:
@@ -206,7 +185,7 @@ class SnowflakeSession:
         try:
             cursor.execute_async(sql)
         except snowflake.connector.errors.Error as error:
-            raise explain_query_error(error, what) from None
+            raise self._explain(error, what) from None
         return cursor.sfqid
 
     def result_batches(self, query_id: str, what: str) -> list[ResultBatch]:
@@ -218,27 +197,25 @@ class SnowflakeSession:
                 cursor._prefetch_hook()
             return list(cursor.get_result_batches() or [])
         except snowflake.connector.errors.Error as error:
-            raise explain_query_error(error, what) from None
+            raise self._explain(error, what) from None
 
     def close(self) -> None:
         self._connection.close()
 
 
 @contextmanager
-def open_session(
-    credentials: SnowflakeCredentials, query_timeout: int
-) -> Iterator[SnowflakeSession]:
+def open_session(env: SnowflakeEnvironment, query_timeout: int) -> Iterator[SnowflakeSession]:
     """Connect (bounded by the login timeout) and close the connection afterwards."""
-    arguments = connection_arguments(credentials, query_timeout)
+    arguments = connection_arguments(env, query_timeout)
     try:
         connection = snowflake.connector.connect(**arguments)
     except snowflake.connector.errors.Error as error:
-        raise explain_connect_error(error, credentials) from None
+        raise explain_connect_error(error, env) from None
     # Signed in: queries get the connector's default socket timeout again (Snowflake answers a
     # query request within about 45 s; a shorter read timeout would cut it off).
     if hasattr(connection, "_socket_timeout"):
         connection._socket_timeout = None
-    session = SnowflakeSession(connection)
+    session = SnowflakeSession(connection, env)
     try:
         yield session
     finally:

@@ -1,183 +1,33 @@
-"""The training job: the entry point sagemaker-training runs, and ``xgb.train`` across hosts.
+"""The training job: the entry point sagemaker-training runs, in the order of its steps.
 
 ``main`` reads the job's configuration, bootstraps credentials, joins the host group, has the
 coordinator plan and submit the queries, streams this host's slice of each result into a
 matrix, trains (resuming from a checkpoint when there is one) and has the coordinator write
-the model. The steps themselves live in their own modules; this one only orders them.
+the model. The steps live in their own modules; this one only orders them.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xgboost as xgb
 
-from . import checkpoints, interruption, outputs, script_mode
+from . import checkpoints, failure, interruption, outputs, redaction, script_mode
+from .callbacks import MetricPrinter
 from .config import JobConfig, parse_hyperparameters
-from .credentials import (
-    SnowflakeCredentials,
-    bootstrap_credentials,
-    refuse_hyperparameters_containing,
-)
-from .errors import UserError
+from .credentials import bootstrap_credentials
+from .host_data import HostData, load_host_data
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
-from .loading import HostSlice, build_matrix, iter_arrow
-from .queries import ColumnSelection, job_queries, select_columns, source_sql
-from .snowflake_session import SnowflakeSession, open_session
+from .query_plan import QueryPlan, share_query_plan
+from .snowflake_environment import SnowflakeEnvironment
+from .snowflake_session import open_session
+from .xgboost_params import check_xgboost_params
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def phase(name: str) -> Iterator[None]:
-    """Log the start and end of a step of the job, with its duration."""
-    logger.info("%s: started", name)
-    started = time.monotonic()
-    yield
-    logger.info("%s: done in %.1fs", name, time.monotonic() - started)
-
-
-def _xgboost_message(error: xgb.core.XGBoostError) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return re.sub(r"^\[[\d:]+\] \S+: ", "", lines[0] if lines else "")
-
-
-def check_xgboost_params(params: dict[str, Any]) -> None:
-    """Let XGBoost validate names' values (ranges, objective, tree method) before any I/O."""
-    try:
-        probe = xgb.DMatrix(np.ones((2, 2), dtype=np.float32))
-        # num_feature stands in for the data XGBoost would otherwise want before configuring.
-        xgb.Booster({**params, "num_feature": 2}, [probe]).save_config()
-    except xgb.core.XGBoostError as error:
-        raise UserError(f"Invalid XGBoost hyperparameter: {_xgboost_message(error)}") from None
-
-
-class MetricPrinter(xgb.callback.TrainingCallback):
-    """Prints ``[round]<TAB>train-rmse:...<TAB>validation-rmse:...``, one line per round.
-
-    This is XGBoost's own monitor format, which SageMaker metric definitions parse; XGBoost's
-    monitor itself prefixes a timestamp when distributed, so the coordinator prints instead.
-    """
-
-    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
-        scores = "".join(
-            f"\t{data_name}-{metric}:{values[-1]:.5f}"
-            for data_name, metrics in evals_log.items()
-            for metric, values in metrics.items()
-        )
-        # Rounds of a resumed job go on from the checkpoint's (XGBoost's epoch starts at 0).
-        print(f"[{model.num_boosted_rounds() - 1}]{scores}", flush=True)
-        return False
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """What the coordinator decided and submitted, shared with every host."""
-
-    columns: ColumnSelection
-    train_query_id: str
-    validation_query_id: str | None
-
-
-def plan_queries(session: SnowflakeSession, config: JobConfig) -> QueryPlan:
-    """Coordinator only: check the source, resolve the columns and submit the queries once."""
-    session.check_context()
-    described = session.describe(source_sql(config.source), config.source.describe())
-    columns = select_columns(described, config)
-    queries = job_queries(config, columns)
-    if queries.validation and config.validation_source:
-        session.describe(queries.validation, config.validation_source.describe() + " (validation)")
-    train_id = session.submit(queries.train, "the training query")
-    validation_id = None
-    if queries.validation:
-        validation_id = session.submit(queries.validation, "the validation query")
-    logger.info("Training query id %s, validation query id %s", train_id, validation_id)
-    return QueryPlan(columns, train_id, validation_id)
-
-
-def share_query_plan(
-    group: HostGroup, credentials: SnowflakeCredentials, config: JobConfig
-) -> QueryPlan:
-    """Run the planning on the coordinator; every host gets the plan or the same error."""
-
-    def plan() -> QueryPlan:
-        with open_session(credentials, config.query_timeout_seconds) as session:
-            return plan_queries(session, config)
-
-    return group.decide(plan, "planning the queries")
-
-
-@dataclass
-class HostData:
-    """This host's matrices and the slices they were built from."""
-
-    train: xgb.DMatrix
-    train_slice: HostSlice
-    validation: xgb.DMatrix | None
-    validation_slice: HostSlice | None
-
-
-def load_host_data(
-    group: HostGroup,
-    session: SnowflakeSession,
-    plan: QueryPlan,
-    config: JobConfig,
-    work_dir: Path,
-) -> HostData:
-    """Read this host's exact slice of each result into XGBoost matrices."""
-    params = config.xgboost_params
-
-    def slice_of(query_id: str, name: str) -> tuple[list, HostSlice]:
-        batches = session.result_batches(query_id, f"the {name} query")
-        host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world)
-        if host_slice.total_rows == 0:
-            raise UserError(
-                f"The {name} query returned no rows: check the table, the query's filters and "
-                "the role's row access policies (and validation_fraction on small tables)."
-            )
-        logger.info(
-            "%s data: %s rows in %d batch(es); this host reads rows [%d, %d)",
-            name, f"{host_slice.total_rows:,}", len(batches),
-            host_slice.rows.start, host_slice.rows.end,
-        )  # fmt: skip
-        return batches, host_slice
-
-    columns = plan.columns.all
-    train_batches, train_slice = slice_of(plan.train_query_id, "training")
-    with phase("Loading training data"):
-        train, _ = build_matrix(
-            lambda: iter_arrow(train_batches, train_slice, columns),
-            plan.columns, "training", params, work_dir, config.external_memory,
-        )  # fmt: skip
-    validation, validation_slice = None, None
-    if plan.validation_query_id:
-        validation_batches, validation_slice = slice_of(plan.validation_query_id, "validation")
-        with phase("Loading validation data"):
-            validation, _ = build_matrix(
-                lambda: iter_arrow(validation_batches, validation_slice, columns),
-                plan.columns, "validation", params, work_dir, config.external_memory, train,
-            )  # fmt: skip
-    return HostData(train, train_slice, validation, validation_slice)
-
-
-def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
-    return {
-        "row_start": host_slice.rows.start,
-        "row_end": host_slice.rows.end,
-        "rows": host_slice.rows.rows,
-        "total_rows": host_slice.total_rows,
-        "query_id": host_slice.query_id,
-    }
 
 
 def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster | None:
@@ -270,64 +120,45 @@ def save_final_model(
         "hosts": list(rows_per_host),
         "rows_per_host": rows_per_host,
         "rows": sum(rows_per_host.values()),
-        "query_ids": {"training": plan.train_query_id, "validation": plan.validation_query_id},
+        "query_ids": plan.query_ids,
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
     }
     path = outputs.save_model(job.model_dir, model, metadata)
     logger.info("Model written to %s", path)
 
 
-def run_job(job: JobEnvironment, config: JobConfig, credentials: SnowflakeCredentials) -> None:
+def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
     """Everything after configuration and credentials, on one host of the group."""
-    group = HostGroup(
-        job.hosts,
-        job.current_host,
-        config.tracker_port,
-        config.host_timeout_seconds,
-        config.collective_timeout_seconds,
-    )
-    step = "joining the host group"
+    group = HostGroup(job.hosts, job.current_host, config.group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
-        try:
-            step = "query planning"
-            plan = share_query_plan(group, credentials, config)
-            step = "data loading"
-            with open_session(credentials, config.query_timeout_seconds) as session:
-                data = load_host_data(group, session, plan, config, Path(work_dir))
-            report = {
-                "host": job.current_host,
-                "rank": group.rank,
-                "hosts": list(group.hosts),
-                **_slice_report(data.train_slice),
-            }
-            if data.validation_slice is not None:
-                report["validation"] = _slice_report(data.validation_slice)
-            outputs.write_shard_report(job.output_data_dir, job.current_host, report)
+        with group.step("Planning the queries"):
+            plan = share_query_plan(group, env, config.data, config.query_timeout_seconds)
+        with group.step("Loading data"):
+            with open_session(env, config.query_timeout_seconds) as session:
+                data = load_host_data(
+                    group, session, plan, config.xgboost_params, config.external_memory,
+                    Path(work_dir),
+                )  # fmt: skip
+            report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
+            outputs.write_shard_report(
+                job.output_data_dir, job.current_host, {**report, **data.shard_report()}
+            )
             rows = group.gather(data.train_slice.rows.rows)
             rows_per_host = {host: int(n) for host, n in zip(group.hosts, rows, strict=True)}
-
-            step = "training"
+        with group.step("Training"):
             start = starting_model(group, job.checkpoint_dir)
             if start is not None:
                 checkpoints.check_resumable(
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
-            with phase("Training"):
-                booster, evals_result = train_booster(
-                    group, config, data, start, job.checkpoint_dir
-                )
-        except xgb.core.XGBoostError as error:
-            if group.is_distributed:
-                raise group.explain_collective_failure(error, step) from None
-            raise
+            booster, evals_result = train_booster(group, config, data, start, job.checkpoint_dir)
         if group.is_coordinator:
             # Still inside the group: the other hosts leave, and exit, once the model is
             # written (SageMaker's local mode stops every host as soon as one exits).
             save_final_model(job, config, plan, rows_per_host, booster, evals_result, start)
 
 
-def main() -> None:
-    """Entry point for sagemaker-training (``SAGEMAKER_TRAINING_MODULE``)."""
+def _train() -> None:
     interruption.install()  # SIGTERM (spot interruption, stop): stop cleanly, promptly
     job = JobEnvironment.from_environ()
     if script_mode.user_entry_point(job):  # the job names the user's own script
@@ -335,6 +166,11 @@ def main() -> None:
         return
     config = parse_hyperparameters(job.raw_hyperparameters)
     check_xgboost_params(config.xgboost_params)
-    credentials = bootstrap_credentials()
-    refuse_hyperparameters_containing(credentials.secret_values(), job.raw_hyperparameters)
-    run_job(job, config, credentials)
+    bootstrap_credentials()
+    redaction.refuse_credential_values(job.raw_hyperparameters)
+    run_job(job, config, SnowflakeEnvironment.from_environ())
+
+
+def main() -> None:
+    """Entry point for sagemaker-training (``SAGEMAKER_TRAINING_MODULE``)."""
+    failure.run_entry_point(_train)

@@ -8,10 +8,14 @@ Everything a fixture starts, it stops; nothing else is touched.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
 import itertools
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +28,8 @@ from pathlib import Path
 import boto3
 import pytest
 import snowflake.connector
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "local_test"))
@@ -243,3 +249,84 @@ def housing_params() -> dict:
         "eval_metric": "rmse",
         "validation_fraction": 0.2,
     }
+
+
+# Credentials for the tests that sign in by key pair or token, and search outputs for them.
+PASSPHRASE = "kp-pass-5b2e77c1-LEAKCHECK"
+TOKEN = "pat-ver1-3e8d0a6f-LEAKCHECK-9b7c"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    pem: str  # PKCS#8, unencrypted
+    encrypted_pem: str  # PKCS#8, encrypted with PASSPHRASE
+    rsa_pem: str  # PKCS#1 ("BEGIN RSA PRIVATE KEY"), as openssl genrsa writes it
+    body: str  # the base64 body of ``pem`` without armour (AWS Glue's pem_private_key)
+    public_pem: str
+    fingerprint: str  # what Snowflake shows as RSA_PUBLIC_KEY_FP
+
+    def secret_fragments(self) -> list[bytes]:
+        """Pieces that must never appear anywhere: each line of each private key's body."""
+        lines = set()
+        for pem in (self.pem, self.encrypted_pem, self.rsa_pem):
+            lines.update(line for line in pem.splitlines() if line and "-----" not in line)
+        return [line.encode() for line in sorted(lines)] + [self.body[:40].encode()]
+
+
+def make_key_pair() -> KeyPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+    ).decode()
+    rsa_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key()
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+    body = "".join(line for line in pem.splitlines() if "-----" not in line)
+    return KeyPair(pem, encrypted, rsa_pem, body, public_pem, fingerprint)
+
+
+@pytest.fixture(scope="session")
+def key_pair() -> KeyPair:
+    return make_key_pair()
+
+
+# The SDK example's metric definitions, applied as SageMaker applies them.
+def _launch_example():
+    spec = importlib.util.spec_from_file_location(
+        "launch_training_job", REPO / "examples" / "launch_training_job.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # imports no SDK at module level
+    return module
+
+
+METRIC_DEFINITIONS = _launch_example().METRIC_DEFINITIONS
+
+
+def metric_values(log: str) -> dict[str, list[float]]:
+    """Apply the metric definitions as SageMaker does, to the log as CloudWatch stores it."""
+    values: dict[str, list[float]] = {d["Name"]: [] for d in METRIC_DEFINITIONS}
+    for line in log.splitlines():
+        line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
+        for definition in METRIC_DEFINITIONS:
+            match = re.search(definition["Regex"], line)
+            if match:
+                values[definition["Name"]].append(float(match.group(1)))
+    return values

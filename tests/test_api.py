@@ -127,7 +127,10 @@ def test_sql_errors_are_user_errors(job: Path) -> None:
 
 
 def test_bad_arguments_are_refused_before_any_query(job: Path) -> None:
-    with pytest.raises(api.UserError, match="either validation_query or validation_fraction"):
+    with pytest.raises(
+        api.UserError,
+        match=r"either validation_query \(or validation_table\) or validation_fraction",
+    ):
         api.load_quantile_dmatrix(QUERY, "X", validation_query=QUERY, validation_fraction=0.1)
     with pytest.raises(api.UserError, match="between 0 and 1"):
         api.load_quantile_dmatrix(QUERY, "X", validation_fraction=1.5)
@@ -193,9 +196,9 @@ def test_group_settings_come_from_hyperparameters(
     base = _layout(job.parent / "hp", ["algo-1"], "algo-1", {"tracker_port": '"7001"'})
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     with api.join_host_group() as group:
-        assert group._port == 7001
+        assert group.settings.tracker_port == 7001
     with api.join_host_group(tracker_port=7005) as group:
-        assert group._port == 7005
+        assert group.settings.tracker_port == 7005
     bad = _layout(job.parent / "bad", ["algo-1"], "algo-1", {"host_timeout_seconds": "soon"})
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(bad))
     with (

@@ -9,26 +9,29 @@ public key).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import jwt
 import pytest
-from conftest import TEST_PASSWORD, TEST_USER, JobRunner, StandIns
+from conftest import (
+    PASSPHRASE,
+    TEST_PASSWORD,
+    TEST_USER,
+    TOKEN,
+    JobRunner,
+    KeyPair,
+    StandIns,
+)
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from snowflake_front import SnowflakeFront
 
-from snowflake_xgb.credentials import SnowflakeCredentials, bootstrap_credentials
+from snowflake_xgb.credentials import bootstrap_credentials
 from snowflake_xgb.errors import UserError
+from snowflake_xgb.snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
 
 pytestmark = pytest.mark.timeout(180)
 
-PASSPHRASE = "kp-pass-5b2e77c1-LEAKCHECK"
-TOKEN = "pat-ver1-3e8d0a6f-LEAKCHECK-9b7c"
 CREDENTIAL_VARIABLES = (
     "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY",
     "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "SNOWFLAKE_TOKEN", "SNOWFLAKE_AUTHENTICATOR",
@@ -36,57 +39,6 @@ CREDENTIAL_VARIABLES = (
 CONTEXT_VARIABLES = tuple(
     f"SNOWFLAKE_{name}" for name in ("ACCOUNT", "WAREHOUSE", "DATABASE", "SCHEMA", "ROLE")
 )
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    pem: str  # PKCS#8, unencrypted
-    encrypted_pem: str  # PKCS#8, encrypted with PASSPHRASE
-    rsa_pem: str  # PKCS#1 ("BEGIN RSA PRIVATE KEY"), as openssl genrsa writes it
-    body: str  # the base64 body of ``pem`` without armour (AWS Glue's pem_private_key)
-    public_pem: str
-    fingerprint: str  # what Snowflake shows as RSA_PUBLIC_KEY_FP
-
-    def secret_fragments(self) -> list[bytes]:
-        """Pieces that must never appear anywhere: each line of each private key's body."""
-        lines = set()
-        for pem in (self.pem, self.encrypted_pem, self.rsa_pem):
-            lines.update(line for line in pem.splitlines() if line and "-----" not in line)
-        return [line.encode() for line in sorted(lines)] + [self.body[:40].encode()]
-
-
-def make_key_pair() -> KeyPair:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    encrypted = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(PASSPHRASE.encode()),
-    ).decode()
-    rsa_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key()
-    public_pem = public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    der = public.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
-    body = "".join(line for line in pem.splitlines() if "-----" not in line)
-    return KeyPair(pem, encrypted, rsa_pem, body, public_pem, fingerprint)
-
-
-@pytest.fixture(scope="session")
-def key_pair() -> KeyPair:
-    return make_key_pair()
 
 
 @pytest.fixture
@@ -170,7 +122,7 @@ def test_key_pair_layouts(job_env, standins: StandIns, key_pair: KeyPair) -> Non
         # What the connector gets is the loaded key: the same public key, whatever the layout.
         from snowflake_xgb.snowflake_session import connection_arguments
 
-        arguments = connection_arguments(SnowflakeCredentials.from_environ(), 60)
+        arguments = connection_arguments(SnowflakeEnvironment.from_environ(), 60)
         assert arguments["authenticator"] == "SNOWFLAKE_JWT"
         public = (
             arguments["private_key"]
@@ -196,13 +148,13 @@ def test_token_layouts(
 ) -> None:
     from snowflake_xgb.snowflake_session import connection_arguments
 
-    credentials = _bootstrap(standins, "token", layout)
+    _bootstrap(standins, "token", layout)
     assert _exported() == {
         "SNOWFLAKE_USER": TEST_USER,
         "SNOWFLAKE_TOKEN": TOKEN,
         "SNOWFLAKE_AUTHENTICATOR": authenticator,
     }
-    arguments = connection_arguments(credentials, 60)
+    arguments = connection_arguments(SnowflakeEnvironment.from_environ(), 60)
     assert arguments["authenticator"] == connector_authenticator
     assert arguments["token"] == TOKEN and "password" not in arguments
 

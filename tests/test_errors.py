@@ -153,7 +153,7 @@ CASES = {
     ),
     "eta_negative": Case(
         hyperparameters={"eta": "-1"},
-        says=("Hyperparameter eta must be >= 0, got -1", "parameter.html"),
+        says=("Hyperparameter eta=-1 is not valid", "parameter.html"),
     ),
     "validation_fraction_out_of_range": Case(
         hyperparameters={"validation_fraction": "2"},

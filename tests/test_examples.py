@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import py_compile
 import re
 from pathlib import Path
 
 import pytest
-from conftest import JobRunner
+from conftest import JobRunner, metric_values
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-
-
-def _launch_example():
-    spec = importlib.util.spec_from_file_location(
-        "launch_training_job", EXAMPLES / "launch_training_job.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # imports no SDK at module level
-    return module
-
-
-METRIC_DEFINITIONS = _launch_example().METRIC_DEFINITIONS
-
-
-def metric_values(log: str) -> dict[str, list[float]]:
-    """Apply the metric definitions as SageMaker does, to the log as CloudWatch stores it."""
-    values: dict[str, list[float]] = {d["Name"]: [] for d in METRIC_DEFINITIONS}
-    for line in log.splitlines():
-        line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
-        for definition in METRIC_DEFINITIONS:
-            match = re.search(definition["Regex"], line)
-            if match:
-                values[definition["Name"]].append(float(match.group(1)))
-    return values
 
 
 @pytest.mark.parametrize(
@@ -72,21 +47,6 @@ def test_metric_regexes_against_sagemaker_style_lines() -> None:
     assert all(not v for v in metric_values("validation-rmse:0.3").values())
 
 
-def test_extension_dockerfile_builds_on_our_image() -> None:
-    text = (EXAMPLES / "Dockerfile.extend").read_text()
-    lines = [
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    ]
-    assert lines[0].startswith("ARG BASE_IMAGE")
-    assert "FROM ${BASE_IMAGE}" in lines
-    assert any(line.startswith("COPY") and "/opt/ml/code" in line for line in lines)
-    assert any(line.startswith("ENV") and "SAGEMAKER_PROGRAM" in line for line in lines)
-    for line in lines:
-        if line.startswith("COPY"):
-            for source in line.split()[1:-1]:
-                assert (EXAMPLES / source).exists(), source  # build context: examples/
-
-
 @pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "iam").glob("*.json")))
 def test_iam_policies_are_valid_and_grant_no_wildcard_action(path: str) -> None:
     policy = json.loads((REPO / "iam" / path).read_text())
@@ -102,3 +62,13 @@ def test_iam_policies_are_valid_and_grant_no_wildcard_action(path: str) -> None:
     if path == "training-role-policy.json":
         assert '"s3:GetObject"' not in text  # the data comes from Snowflake, not S3
         assert "kms:ViaService" in text and "secretsmanager.REGION.amazonaws.com" in text
+
+
+def test_the_documented_script_mode_snippets_are_the_examples_own_lines() -> None:
+    docs = (REPO / "docs" / "for-other-teams.md").read_text()
+    example = (EXAMPLES / "script_mode" / "train.py").read_text()
+    section = docs[docs.index("## 2.") : docs.index("## 3.")]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "api." in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        assert block in example, block

@@ -14,18 +14,21 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HOUSING_TABLE, TEST_USER, JobRun, JobRunner, StandIns
+from conftest import (
+    HOUSING_TABLE,
+    PASSPHRASE,
+    TEST_USER,
+    TOKEN,
+    JobRun,
+    JobRunner,
+    KeyPair,
+    StandIns,
+)
 from snowflake_front import WRONG_PASSWORD, SnowflakeFront
-from test_credentials import PASSPHRASE, TOKEN, KeyPair, make_key_pair
 
 pytestmark = pytest.mark.timeout(240)
 
 PASSWORD = "pw-HYGIENE-2c9f41d7e8-LEAKCHECK"
-
-
-@pytest.fixture(scope="module")
-def key_pair() -> KeyPair:
-    return make_key_pair()
 
 
 def _needles(key_pair: KeyPair) -> dict[str, bytes]:

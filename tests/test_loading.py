@@ -22,7 +22,6 @@ from snowflake_xgb.loading import (
     build_matrix,
     iter_arrow,
     iter_blocks,
-    to_features_and_label,
 )
 from snowflake_xgb.queries import ColumnSelection
 
@@ -93,7 +92,7 @@ def test_numbers_decimals_and_nulls_become_float32_with_nan() -> None:
         "C": pa.array([D("1.25"), None, D("-2.50")], pa.decimal128(38, 2)),
         "Y": pa.array([1, 0, 1], pa.int8()),
     })  # fmt: skip
-    features, label = to_features_and_label(table, COLUMNS, "training")
+    [(features, label)] = list(iter_blocks(iter([table]), COLUMNS, "training", block_rows=3))
     np.testing.assert_array_equal(
         features, np.array([[1.5, 1, 1.25], [np.nan, 2, np.nan], [3, np.nan, -2.5]], np.float32)
     )
@@ -132,10 +131,10 @@ def test_quantile_matrix_from_many_blocks_equals_one_from_memory(tmp_path: Path)
 def test_external_memory_trains_the_same_model_as_in_memory(tmp_path: Path) -> None:
     table = make_table(30_000, seed=1)
     batches = split(table, [4096] * 7 + [1328])
-    in_memory, rows = load(batches, tmp_path / "memory")
-    external, external_rows = load(batches, tmp_path / "external", external_memory=True)
+    in_memory = load(batches, tmp_path / "memory")
+    external = load(batches, tmp_path / "external", external_memory=True)
     assert isinstance(external, xgb.ExtMemQuantileDMatrix)
-    assert rows == external_rows == 30_000
+    assert in_memory.num_row() == external.num_row() == 30_000
     assert list((tmp_path / "external").iterdir()) == [tmp_path / "external" / "training-pages"]
     features, _ = expected_arrays(table)
     probe = xgb.DMatrix(features, feature_names=list(COLUMNS.features))
@@ -149,16 +148,15 @@ def test_host_slices_together_hold_every_row_once(tmp_path: Path) -> None:
     batches = split(table, [2500, 2500, 2500, 2501])
     labels = []
     for rank in range(3):
-        matrix, rows = load(batches, tmp_path / f"rank{rank}", rank=rank, world=3)
-        assert rows == matrix.num_row()
+        matrix = load(batches, tmp_path / f"rank{rank}", rank=rank, world=3)
         labels.append(matrix.get_label())
     np.testing.assert_array_equal(np.concatenate(labels), expected_arrays(table)[1])
 
 
 def test_exact_tree_method_gets_a_plain_dmatrix_of_all_blocks(tmp_path: Path) -> None:
     table = make_table(5000, seed=3)
-    matrix, rows = load(split(table, [1000] * 5), tmp_path, params={"tree_method": "exact"})
-    assert type(matrix) is xgb.DMatrix and rows == 5000
+    matrix = load(split(table, [1000] * 5), tmp_path, params={"tree_method": "exact"})
+    assert type(matrix) is xgb.DMatrix and matrix.num_row() == 5000
     np.testing.assert_array_equal(matrix.get_label(), expected_arrays(table)[1])
 
 

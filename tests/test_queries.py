@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from snowflake_xgb.config import JobConfig, Source
+from snowflake_xgb.config import DataSpec, Source
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.queries import job_queries, quote, select_columns
 from snowflake_xgb.snowflake_session import Column
@@ -15,8 +15,8 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def config(**overrides) -> JobConfig:
-    return JobConfig(source=Source(table="DB.S.T"), label="price", num_round=1, **overrides)
+def config(**overrides) -> DataSpec:
+    return DataSpec(source=Source(table="DB.S.T"), label="price", **overrides)
 
 
 def test_unquoted_names_ignore_case_and_quoted_names_do_not() -> None:
@@ -38,7 +38,7 @@ def test_non_numeric_feature_is_named_with_its_type() -> None:
 
 def test_missing_label_lists_the_columns_available() -> None:
     with pytest.raises(UserError, match=r"Column nope .*ID, AGE, Income, CITY, PRICE"):
-        select_columns(COLUMNS, JobConfig(Source(table="T"), label="nope", num_round=1))
+        select_columns(COLUMNS, DataSpec(Source(table="T"), label="nope"))
 
 
 def test_identifiers_are_quoted_and_escaped() -> None:
@@ -57,6 +57,6 @@ def test_validation_fraction_splits_by_a_row_hash_into_complements() -> None:
 def test_user_query_is_wrapped_not_edited() -> None:
     chosen = select_columns(COLUMNS, config(exclude=("id", "city")))
     user_query = "SELECT * FROM T WHERE AGE > 3"
-    queries = job_queries(JobConfig(Source(query=user_query), "price", 1), chosen)
+    queries = job_queries(DataSpec(Source(query=user_query), "price"), chosen)
     assert f"FROM ({user_query}) AS source_rows" in queries.train
     assert queries.validation is None

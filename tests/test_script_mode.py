@@ -14,10 +14,9 @@ from pathlib import Path
 import conftest
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
-from test_examples import metric_values
+from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns, metric_values
 
-from snowflake_xgb.credentials import SnowflakeCredentials, install_redaction
+from snowflake_xgb import redaction
 
 pytestmark = pytest.mark.distributed
 
@@ -186,7 +185,7 @@ def test_credential_values_are_masked_in_every_log_record() -> None:
     root.addHandler(handler)
     level, root.level = root.level, logging.INFO
     try:
-        install_redaction(SnowflakeCredentials(user="u", password="s3cr3t-value"))
+        redaction.remember(["s3cr3t-value"])
         logging.getLogger("snowflake_xgb.x").info("env %s and %s", "A=s3cr3t-value", 42)
         logging.getLogger("sagemaker-training-toolkit").info("B=s3cr3t-value")
     finally:

@@ -49,7 +49,7 @@ def main() -> None:
         data = api.load_quantile_dmatrix(
             args.query,
             label=args.label,
-            exclude=[name for name in args.exclude.split(",") if name],
+            exclude=args.exclude,
             validation_fraction=args.validation_fraction,
         )
         booster = xgb.train(

@@ -1,0 +1,95 @@
+"""This host's data: its exactly-once slice of each planned result, as XGBoost matrices.
+
+Every host reopens the results the coordinator submitted (``query_plan``) by their ids, plans
+its slice of each (``sharding``) and streams it into a matrix (``loading``). Used by the
+training job and the public API alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+
+from .errors import UserError
+from .host_group import HostGroup
+from .loading import ArrowBatch, HostSlice, build_matrix, iter_arrow
+from .query_plan import QueryPlan
+from .snowflake_session import SnowflakeSession
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HostData:
+    """This host's matrices and the slices they were built from."""
+
+    train: xgb.DMatrix
+    train_slice: HostSlice
+    validation: xgb.DMatrix | None
+    validation_slice: HostSlice | None
+
+    def shard_report(self) -> dict[str, Any]:
+        """Which rows of which result this host read (``shard-<host>.json``)."""
+        report = _slice_report(self.train_slice)
+        if self.validation_slice is not None:
+            report["validation"] = _slice_report(self.validation_slice)
+        return report
+
+
+def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
+    return {
+        "row_start": host_slice.rows.start,
+        "row_end": host_slice.rows.end,
+        "rows": host_slice.rows.rows,
+        "total_rows": host_slice.total_rows,
+        "query_id": host_slice.query_id,
+    }
+
+
+def open_slice(
+    group: HostGroup, session: SnowflakeSession, query_id: str, name: str
+) -> tuple[list[ArrowBatch], HostSlice]:
+    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet)."""
+    batches = session.result_batches(query_id, f"the {name} query")
+    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world)
+    logger.info(
+        "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
+        name, query_id, f"{host_slice.total_rows:,}", len(batches),
+        host_slice.rows.start, host_slice.rows.end,
+    )  # fmt: skip
+    return batches, host_slice
+
+
+def load_host_data(
+    group: HostGroup,
+    session: SnowflakeSession,
+    plan: QueryPlan,
+    xgboost_params: dict[str, Any],
+    external_memory: bool,
+    work_dir: Path,
+) -> HostData:
+    """Read this host's exact slice of each result into XGBoost matrices."""
+
+    def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
+        batches, host_slice = open_slice(group, session, query_id, name)
+        if host_slice.total_rows == 0:
+            raise UserError(
+                f"The {name} query returned no rows: check the table, the query's filters and "
+                "the role's row access policies (and validation_fraction on small tables)."
+            )
+        with group.step(f"Loading {name} data"):
+            matrix = build_matrix(
+                lambda: iter_arrow(batches, host_slice, plan.columns.all),
+                plan.columns, name, xgboost_params, work_dir, external_memory, reference,
+            )  # fmt: skip
+        return matrix, host_slice
+
+    train, train_slice = load(plan.train_query_id, "training", None)
+    validation, validation_slice = None, None
+    if plan.validation_query_id:
+        validation, validation_slice = load(plan.validation_query_id, "validation", train)
+    return HostData(train, train_slice, validation, validation_slice)

@@ -1,0 +1,221 @@
+"""The job's own settings, in one table: name, kind, default, bounds and one line of doc.
+
+SageMaker passes every hyperparameter as a string; the public API takes the same settings as
+Python arguments. Both parse through :func:`parse` here, so a value is checked the same way
+wherever it comes from, and errors name it the way the caller wrote it (a hyperparameter or an
+API argument). The README's hyperparameter table is :func:`markdown_table` (a test keeps them
+equal; ``python -m snowflake_xgb.settings`` prints it). Any other hyperparameter is an XGBoost
+learning parameter, which XGBoost itself validates (``xgboost_params``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UserError
+
+# Hyperparameters the SageMaker SDK or its tuner add for themselves.
+RESERVED_PREFIXES = ("sagemaker_", "_")
+
+_UNQUOTED_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]*"
+_QUOTED_IDENTIFIER = r'"(?:[^"]|"")+"'
+_IDENTIFIER = f"(?:{_UNQUOTED_IDENTIFIER}|{_QUOTED_IDENTIFIER})"
+_QUALIFIED_NAME = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER}){{0,2}}")
+_COLUMN_NAME = re.compile(_IDENTIFIER)
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the job. ``kind`` decides how a value is parsed:
+
+    ``int`` (whole number within ``minimum``/``maximum``), ``fraction`` (between 0 and 1,
+    exclusive), ``bool``, ``table`` (a qualified Snowflake name), ``sql``, ``column`` (one
+    Snowflake column name), ``columns`` (comma-separated names, or a list of them).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("table", "table", None, "training table, `[database.][schema.]table`; or `query`"),
+    Setting("query", "sql", None, "training rows as a SELECT; or `table`"),
+    Setting("label", "column", None, "the label column (required)"),
+    Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
+    Setting("exclude", "columns", (), "columns to leave out of the default features"),
+    Setting("validation_table", "table", None, "validation rows from a table"),
+    Setting("validation_query", "sql", None, "validation rows from a SELECT"),
+    Setting(
+        "validation_fraction",
+        "fraction",
+        None,
+        "share of the rows held out for validation by a hash of each row (same every run)",
+    ),
+    Setting("num_round", "int", None, "boosting rounds (required)", 1, 1_000_000),
+    Setting(
+        "early_stopping_rounds",
+        "int",
+        None,
+        "stop when validation has not improved for this many rounds",
+        1,
+    ),
+    Setting("checkpoint_frequency", "int", 10, "rounds between checkpoints (managed spot)", 1),
+    Setting("external_memory", "bool", False, "build a disk-backed matrix (bigger than memory)"),
+    Setting("tracker_port", "int", 9099, "port of XGBoost's tracker on the first host", 1, 65535),
+    Setting(
+        "host_timeout_seconds",
+        "int",
+        600,
+        "bound on resolving host names and joining the hosts",
+        1,
+    ),
+    Setting(
+        "collective_timeout_seconds",
+        "int",
+        120,
+        "bound on each collective step between hosts",
+        1,
+    ),
+    Setting("query_timeout_seconds", "int", 3600, "bound on each Snowflake statement", 1),
+)
+
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def describe(name: str, origin: str) -> str:
+    """How an error names a setting: ``Hyperparameter num_round`` or ``Argument exclude``."""
+    return f"{origin.capitalize()} {name}"
+
+
+def validate_table_name(name: str, where: str) -> str:
+    """``name`` if it is a valid (optionally qualified) Snowflake identifier."""
+    name = name.strip()
+    if not _QUALIFIED_NAME.fullmatch(name):
+        raise UserError(
+            f"{where}={name!r} is not a valid Snowflake table name. Use "
+            "[database.][schema.]table with unquoted names (letters, digits, _ and $) or "
+            '"quoted" names; to read anything else, pass a SELECT as query instead.'
+        )
+    return name
+
+
+def validate_column_name(column: str, where: str) -> str:
+    if not isinstance(column, str) or not _COLUMN_NAME.fullmatch(column):
+        raise UserError(
+            f"{where}: {column!r} is not a valid Snowflake column name "
+            '(letters, digits, _ and $, or a "quoted" name).'
+        )
+    return column
+
+
+def _split_columns(value: str | Sequence[str]) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(part).strip() for part in value if str(part).strip()]
+
+
+def _parse_int(setting: Setting, value: Any, where: str) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(str(value).strip())
+    except ValueError:
+        raise UserError(f"{where} must be a whole number, got {value!r}.") from None
+    low, high = setting.minimum, setting.maximum
+    if (low is not None and number < low) or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise UserError(f"{where} must be {bound}, got {number}.")
+    return number
+
+
+def _parse_fraction(value: Any, where: str) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise UserError(f"{where} must be a number, got {value!r}.") from None
+    if not 0.0 < number < 1.0:
+        raise UserError(f"{where} must be between 0 and 1 (exclusive), got {number}.")
+    return number
+
+
+def _parse_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise UserError(f"{where} must be true or false, got {value!r}.")
+
+
+def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
+    """Parse ``value`` for setting ``name``; ``None`` or an empty string gives the default."""
+    setting = BY_NAME[name]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return setting.default
+    where = describe(name, origin)
+    if setting.kind == "int":
+        return _parse_int(setting, value, where)
+    if setting.kind == "fraction":
+        return _parse_fraction(value, where)
+    if setting.kind == "bool":
+        return _parse_bool(value, where)
+    if setting.kind == "table":
+        return validate_table_name(str(value), where)
+    if setting.kind == "sql":
+        text = str(value).strip().rstrip(";").strip()
+        return text or setting.default
+    if setting.kind == "column":
+        return validate_column_name(str(value).strip(), where)
+    if setting.kind == "columns":
+        return tuple(validate_column_name(column, where) for column in _split_columns(value))
+    raise ValueError(f"unknown setting kind {setting.kind}")
+
+
+def parse_all(values: Mapping[str, Any], origin: str = "hyperparameter") -> dict[str, Any]:
+    """Every setting, parsed from ``values`` where given, else its default."""
+    return {
+        setting.name: parse(setting.name, values.get(setting.name), origin) for setting in SETTINGS
+    }
+
+
+def xgboost_params(hyperparameters: Mapping[str, str]) -> dict[str, Any]:
+    """The hyperparameters that are not ours: XGBoost's learning parameters.
+
+    XGBoost takes values as strings; a comma-separated value (``eval_metric=rmse,mae``) is a list.
+    """
+    params: dict[str, Any] = {}
+    for name, value in hyperparameters.items():
+        if name in BY_NAME or name.startswith(RESERVED_PREFIXES):
+            continue
+        text = str(value).strip()
+        params[name] = [part.strip() for part in text.split(",")] if "," in text else text
+    return params
+
+
+def markdown_table() -> str:
+    """The README's table of the job's settings."""
+    lines = ["| hyperparameter | default | meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        if setting.default in (None, ()):
+            default = ""
+        elif isinstance(setting.default, bool):
+            default = str(setting.default).lower()
+        else:
+            default = str(setting.default)
+        lines.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
