@@ -15,7 +15,8 @@ does, so that what passes here passes there:
   the region arrives as ``AWS_REGION`` (not ``AWS_DEFAULT_REGION``), with ``TRAINING_JOB_NAME``;
 * the job runs with ``up --abort-on-container-exit`` (the first container to exit stops the rest).
 
-By default it also starts stand-ins for Snowflake (``fakesnow -s``) and AWS Secrets Manager
+By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
+serves results in chunks as Snowflake does) and AWS Secrets Manager
 (``moto_server``) on the same network, in their own compose project, and seeds them with the
 demo California housing table and a secret (``local_test/seed_standins.py``). With
 ``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
@@ -48,6 +49,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / ".work" / "local"
 COMPOSE_VERSION = "2.4"  # compose v1 needs a version for healthchecks/conditions; v2 ignores it
 SNOWFLAKE_PORT = 8080
+# The Snowflake stand-in serves results as Snowflake does: a small inline first chunk, then
+# chunks (growing in size) downloaded from the front's own "cloud storage".
+STANDIN_CHUNKS = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
 
 DEFAULT_HYPERPARAMETERS = {
@@ -255,7 +259,11 @@ class LocalJob:
             "services": {
                 "snowflake": {
                     "image": s.image,
-                    "command": ["fakesnow", "-s", "--host", "0.0.0.0", "-p", str(SNOWFLAKE_PORT)],
+                    "command": [
+                        "python", "/opt/standins/standin_servers.py", "snowflake",
+                        "--host", "0.0.0.0", "--port", str(SNOWFLAKE_PORT),
+                        "--settings", json.dumps(STANDIN_CHUNKS),
+                    ],  # fmt: skip
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
                     "networks": {"sagemaker-local": {"aliases": ["snowflake"]}},
                 },
