@@ -260,10 +260,16 @@ class LocalJob:
                 "snowflake": {
                     "image": s.image,
                     "command": [
-                        "python", "/opt/standins/standin_servers.py", "snowflake",
-                        "--host", "0.0.0.0", "--port", str(SNOWFLAKE_PORT),
-                        "--settings", json.dumps(STANDIN_CHUNKS),
-                    ],  # fmt: skip
+                        "python",
+                        "/opt/standins/standin_servers.py",
+                        "snowflake",
+                        "--host",
+                        "0.0.0.0",
+                        "--port",
+                        str(SNOWFLAKE_PORT),
+                        "--settings",
+                        json.dumps(STANDIN_CHUNKS),
+                    ],
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
                     "networks": {"sagemaker-local": {"aliases": ["snowflake"]}},
                 },

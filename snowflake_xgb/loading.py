@@ -1,7 +1,8 @@
 """This host's slice of a query result -> an XGBoost quantized matrix, streamed batch by batch.
 
-The result's Arrow batches are downloaded one at a time, only those that overlap this host's
-rows, cut at the edges, converted to float32 and handed to XGBoost through a ``DataIter``.
+The result's Arrow batches that overlap this host's rows are downloaded (several at a time:
+``downloads``), cut at the edges, converted to float32 and handed to XGBoost through a
+``DataIter``.
 XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
 converted batch to a local cache folder and later passes read from there: one download, one
 batch in memory at a time. Progress (rows, MB, rate, share done) is logged every few seconds.
@@ -16,13 +17,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xgboost as xgb
 
+from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_parts
 from .errors import UserError
 from .queries import ColumnSelection
 from .sharding import BatchSlice, RowRange, host_row_range, plan_slices
@@ -33,14 +35,6 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 # Float32 bytes (features + label) of each block handed to XGBoost: large enough that its
 # per-batch cost is small, small enough to be a minor part of the memory a host needs.
 BLOCK_BYTES = 16 * 2**20
-
-
-class ArrowBatch(Protocol):
-    """What the loader needs of a result batch (the connector's ``ResultBatch`` has both)."""
-
-    rowcount: int
-
-    def to_arrow(self) -> pa.Table: ...
 
 
 @dataclass(frozen=True)
@@ -92,12 +86,21 @@ class _Progress:
 
 
 def iter_arrow(
-    batches: Sequence[ArrowBatch], host_slice: HostSlice, columns: Sequence[str] | None = None
+    batches: ResultBatches | Sequence[ArrowBatch],
+    host_slice: HostSlice,
+    columns: Sequence[str] | None = None,
+    settings: DownloadSettings | None = None,
 ) -> Iterator[pa.Table]:
-    """Download this host's parts of the result, in order, as Arrow tables (one per batch)."""
+    """This host's parts of the result, in order, as Arrow tables (one per batch).
+
+    The batches are downloaded several at a time (``downloads``); a plain list of batches
+    cannot be reopened, so its expired URLs are not renewed.
+    """
+    if not isinstance(batches, ResultBatches):
+        batches = ResultBatches(host_slice.query_id, batches)
     progress = _Progress(host_slice.name, host_slice.rows.rows)
-    for part in host_slice.slices:
-        table = batches[part.batch_index].to_arrow()
+    tables = download_parts(batches, host_slice.slices, host_slice.name, settings)
+    for part, table in zip(host_slice.slices, tables, strict=True):
         if table.num_rows < part.offset + part.length:
             raise RuntimeError(
                 f"result batch {part.batch_index} of query {host_slice.query_id} has "
