@@ -5,10 +5,10 @@ gzip-compressed Arrow chunks in cloud storage behind presigned URLs that expire.
 them one after another is latency-bound (tens of milliseconds before each first byte), so a
 few worker threads download ahead while the caller converts. Bounds:
 
-- memory: at most ``threads`` chunks are downloading or waiting to be taken, plus the one the
-  caller holds;
-- time: a download that has not finished ``timeout_seconds`` after it started ends the load
-  with a reason naming the query and the chunk; a failed one is retried (``attempts``, with
+- memory: at most ``download_threads`` chunks are downloading or waiting to be taken, plus
+  the one the caller holds;
+- time: a download that has not finished ``download_timeout_seconds`` after it started ends
+  the load with a reason naming the query and the chunk; a failed one is retried (with
   exponential backoff), each retry with fresh URLs from reopening the result by query id
   (expired URLs answer 403);
 - work: each chunk is downloaded once by this host unless a download fails.
@@ -30,12 +30,15 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from .config import DownloadSettings
 from .errors import UserError
 from .sharding import BatchSlice
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+ATTEMPTS = 3  # per chunk; each attempt includes the connector's own retries
+BACKOFF_SECONDS = 1.0  # before the second attempt; doubled before each later one
 URL = re.compile(r"https?://\S+")
 
 
@@ -45,16 +48,6 @@ class ArrowBatch(Protocol):
     rowcount: int
 
     def to_arrow(self) -> pa.Table: ...
-
-
-@dataclass(frozen=True)
-class DownloadSettings:
-    """How this host downloads: downloads in flight, per-download bound, retries."""
-
-    threads: int = 4
-    timeout_seconds: float = 300.0
-    attempts: int = 3
-    backoff_seconds: float = 1.0
 
 
 @dataclass
@@ -101,12 +94,10 @@ class ResultBatches:
             logger.info("query %s: result reopened for fresh download URLs", self.query_id)
 
 
-def _download(
-    work: ChunkDownload, batches: ResultBatches, settings: DownloadSettings, stop: threading.Event
-) -> None:
+def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event) -> None:
     """Download one chunk (retrying, renewing URLs) into ``work.result``."""
     index = work.part.batch_index
-    for attempt in range(1, settings.attempts + 1):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
             generation, batch = batches.get(index)
             work.started = time.monotonic()
@@ -115,13 +106,13 @@ def _download(
             return
         except Exception as error:  # the connector's and the network's, on any line
             work.started = None
-            if attempt == settings.attempts or stop.is_set() or isinstance(error, UserError):
+            if attempt == ATTEMPTS or stop.is_set() or isinstance(error, UserError):
                 work.result.set_exception(error)
                 return
-            delay = settings.backoff_seconds * 2 ** (attempt - 1)
+            delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
             logger.warning(
                 "query %s: chunk %d failed (attempt %d of %d; again in %.1fs with fresh "
-                "URLs): %s", batches.query_id, index, attempt, settings.attempts, delay,
+                "URLs): %s", batches.query_id, index, attempt, ATTEMPTS, delay,
                 _reason(error),
             )  # fmt: skip
             if stop.wait(delay):
@@ -140,11 +131,9 @@ def _reason(error: BaseException) -> str:
     return URL.sub("<url>", text)[:300] or type(error).__name__
 
 
-def _worker(
-    todo: queue.Queue, batches: ResultBatches, settings: DownloadSettings, stop: threading.Event
-) -> None:
+def _worker(todo: queue.Queue, batches: ResultBatches, stop: threading.Event) -> None:
     while (work := todo.get()) is not None and not stop.is_set():
-        _download(work, batches, settings, stop)
+        _download(work, batches, stop)
 
 
 def _take(work: ChunkDownload, batches: ResultBatches, what: str, timeout: float) -> pa.Table:
@@ -188,8 +177,8 @@ def download_parts(
     todo: queue.Queue[ChunkDownload | None] = queue.Queue()
     waiting: deque[ChunkDownload] = deque()
     upcoming = iter(parts)
-    threads = max(1, min(settings.threads, len(parts)))
-    arguments = (todo, batches, settings, stop)
+    threads = max(1, min(settings.download_threads, len(parts)))
+    arguments = (todo, batches, stop)
     workers = [
         threading.Thread(target=_worker, args=arguments, daemon=True, name=f"download-{n}")
         for n in range(threads)
@@ -207,8 +196,8 @@ def download_parts(
         for _ in range(threads):
             submit_next()
         while waiting:
-            table = _take(waiting.popleft(), batches, what, settings.timeout_seconds)
-            submit_next()  # keep ``threads`` downloads going while the caller converts
+            table = _take(waiting.popleft(), batches, what, settings.download_timeout_seconds)
+            submit_next()  # keep ``download_threads`` downloads going while the caller converts
             yield table
             table = None
     finally:

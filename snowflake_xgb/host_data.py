@@ -8,15 +8,18 @@ training job and the public API alike.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import xgboost as xgb
 
+from .config import DownloadSettings
+from .downloads import ResultBatches
 from .errors import UserError
 from .host_group import HostGroup
-from .loading import ArrowBatch, HostSlice, build_matrix, iter_arrow
+from .loading import HostSlice, build_matrix, iter_arrow
 from .query_plan import QueryPlan
 from .snowflake_session import SnowflakeSession
 
@@ -51,17 +54,31 @@ def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
 
 
 def open_slice(
-    group: HostGroup, session: SnowflakeSession, query_id: str, name: str
-) -> tuple[list[ArrowBatch], HostSlice]:
-    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet)."""
-    batches = session.result_batches(query_id, f"the {name} query")
+    group: HostGroup,
+    session: SnowflakeSession,
+    query_id: str,
+    name: str,
+    reopen: Callable[[], list] | None = None,
+) -> tuple[ResultBatches, HostSlice]:
+    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet).
+
+    When their URLs must be renewed, the batches call ``reopen`` (default: reopen the result
+    through ``session`` again, which must then stay open while they are downloaded).
+    """
+    what = f"the {name} query"
+    batches = session.result_batches(query_id, what)
+    if reopen is None:
+
+        def reopen() -> list:
+            return session.result_batches(query_id, what)
+
     host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name, query_id, f"{host_slice.total_rows:,}", len(batches),
         host_slice.rows.start, host_slice.rows.end,
     )  # fmt: skip
-    return batches, host_slice
+    return ResultBatches(query_id, batches, reopen), host_slice
 
 
 def load_host_data(
@@ -71,6 +88,7 @@ def load_host_data(
     xgboost_params: dict[str, Any],
     external_memory: bool,
     work_dir: Path,
+    downloads: DownloadSettings,
 ) -> HostData:
     """Read this host's exact slice of each result into XGBoost matrices."""
 
@@ -83,7 +101,7 @@ def load_host_data(
             )
         with group.step(f"Loading {name} data"):
             matrix = build_matrix(
-                lambda: iter_arrow(batches, host_slice, plan.columns.all),
+                lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns, name, xgboost_params, work_dir, external_memory, reference,
             )  # fmt: skip
         return matrix, host_slice

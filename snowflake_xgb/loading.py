@@ -198,6 +198,36 @@ def iter_blocks(
         yield features[:filled], label[:filled]
 
 
+@dataclass
+class LoadTimes:
+    """Where a matrix build's time went: ``waiting`` for downloads is part of ``reading``
+    (downloading and converting the first pass); the rest of the build is XGBoost's."""
+
+    waiting: float = 0.0
+    reading: float = 0.0
+
+    def summary(self, total: float) -> str:
+        converting = max(0.0, self.reading - self.waiting)
+        xgboost = max(0.0, total - self.reading)
+        share = lambda part: 100.0 * part / total if total > 0 else 0.0  # noqa: E731
+        return (
+            f"{self.waiting:.1f}s ({share(self.waiting):.0f}%) waiting for downloads, "
+            f"{converting:.1f}s ({share(converting):.0f}%) converting, "
+            f"{xgboost:.1f}s ({share(xgboost):.0f}%) in XGBoost (sketching, quantizing)"
+        )
+
+
+def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
+    """``tables``, adding the time spent waiting for each to ``times.waiting``."""
+    while True:
+        started = time.monotonic()
+        table = next(tables, None)
+        times.waiting += time.monotonic() - started
+        if table is None:
+            return
+        yield table
+
+
 class SliceIter(xgb.DataIter):
     """Feeds XGBoost this host's slice in float32 blocks, downloading each batch only once.
 
@@ -230,6 +260,7 @@ class SliceIter(xgb.DataIter):
         self._single: tuple[np.ndarray, np.ndarray] | None = None  # the only block, kept
         self._position = 0
         self.rows = 0
+        self.times = LoadTimes()
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
@@ -244,8 +275,11 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
-            self._blocks = iter_blocks(self._tables(), self._columns, self._name, self._block_rows)
+            tables = _timed(self._tables(), self.times)
+            self._blocks = iter_blocks(tables, self._columns, self._name, self._block_rows)
+        started = time.monotonic()
         block = next(self._blocks, None)
+        self.times.reading += time.monotonic() - started
         if block is None:
             self._complete = True
             self._blocks = None
@@ -357,8 +391,10 @@ def build_matrix(
         data_iter.close()
         # Arrow's allocator keeps freed download buffers for reuse; the download is over.
         pa.default_memory_pool().release_unused()
+    elapsed = time.monotonic() - started
     logger.info(
-        "%s data: %s matrix of %s rows x %d features built in %.1fs",
-        name, kind, f"{data_iter.rows:,}", len(columns.features), time.monotonic() - started,
+        "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
+        name, kind, f"{data_iter.rows:,}", len(columns.features), elapsed,
+        data_iter.times.summary(elapsed),
     )  # fmt: skip
     return matrix
