@@ -3,12 +3,15 @@
 The Snowflake stand-in's front cuts each result into a small inline first chunk and dozens of
 gzip-compressed chunks of growing size, served over HTTP with latency and injected faults, and
 counts who downloaded what. Jobs run through sagemaker-training's ``train`` with the real
-connector (whichever line this environment has: CI runs these tests on 4.x and 5.x).
+connector (whichever line this environment has: CI runs these tests on 4.x and 5.x). The
+downloader's own rules (order, in-flight bound, retries, bound on time) are also checked on
+in-memory batches at the end.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +23,10 @@ import xgboost as xgb
 from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
 from snowflake_front import FrontControl
 
-pytestmark = pytest.mark.distributed
+from snowflake_xgb.config import DownloadSettings
+from snowflake_xgb.downloads import ResultBatches, download_parts
+from snowflake_xgb.errors import UserError
+from snowflake_xgb.sharding import BatchSlice
 
 # 150 rows inline, then chunks of 200 rows growing by 2% each: 57 batches of 20,640 rows, whose
 # edges fall between the hosts' row ranges for 2, 3 and 4 hosts.
@@ -86,6 +92,7 @@ def _downloads(counters: dict, query_id: str) -> list[dict]:
     return [d for d in counters["downloads"] if d["query_id"] == query_id]
 
 
+@pytest.mark.distributed
 @pytest.mark.parametrize("hosts", [1, 2, 3, 4])
 def test_each_chunk_is_downloaded_once_by_the_hosts_whose_rows_it_holds(
     jobs: JobRunner, standins: StandIns, front: FrontControl, hosts: int
@@ -127,6 +134,7 @@ def test_each_chunk_is_downloaded_once_by_the_hosts_whose_rows_it_holds(
     _assert_same_model_as_in_memory(run, standins)
 
 
+@pytest.mark.distributed
 def test_a_chunk_that_fails_twice_then_succeeds(
     jobs: JobRunner, standins: StandIns, front: FrontControl
 ) -> None:
@@ -139,6 +147,7 @@ def test_a_chunk_that_fails_twice_then_succeeds(
     _assert_same_model_as_in_memory(run, standins)
 
 
+@pytest.mark.distributed
 def test_an_expired_chunk_url_is_renewed(
     jobs: JobRunner, standins: StandIns, front: FrontControl
 ) -> None:
@@ -160,6 +169,7 @@ def test_an_expired_chunk_url_is_renewed(
     _assert_same_model_as_in_memory(run, standins)
 
 
+@pytest.mark.distributed
 def test_a_chunk_that_never_answers_ends_the_job_within_the_bound(
     jobs: JobRunner, front: FrontControl
 ) -> None:
@@ -179,3 +189,80 @@ def test_a_chunk_that_never_answers_ends_the_job_within_the_bound(
     query_id = [qid for qid, result in results.items() if len(result["rows"]) >= 50][-1]
     assert query_id in reason
     assert not (run.coordinator.model_dir / "xgboost-model").exists()
+
+
+# --- the downloader alone, on in-memory batches ----------------------------------------------
+
+
+class SlowBatch:
+    """A batch whose download takes ``seconds`` (forever: None) and may fail first."""
+
+    active = 0
+    most_active = 0
+    lock = threading.Lock()
+
+    def __init__(self, value: int, seconds: float | None = 0.01, failures: int = 0) -> None:
+        self.rowcount, self.value, self.seconds, self.failures = 1, value, seconds, failures
+        self.downloads = 0
+
+    def to_arrow(self) -> pa.Table:
+        with SlowBatch.lock:
+            SlowBatch.active += 1
+            SlowBatch.most_active = max(SlowBatch.most_active, SlowBatch.active)
+        try:
+            self.downloads += 1
+            if self.seconds is None:
+                threading.Event().wait()
+            time.sleep(self.seconds)
+            if self.downloads <= self.failures:
+                raise OSError("HTTP 403 for https://bucket.example/chunk?X-Amz-Signature=abc")
+            return pa.table({"value": [self.value]})
+        finally:
+            with SlowBatch.lock:
+                SlowBatch.active -= 1
+
+
+def _parts(count: int) -> list[BatchSlice]:
+    return [BatchSlice(index, 0, 1) for index in range(count)]
+
+
+def test_downloads_keep_result_order_with_a_bounded_number_in_flight() -> None:
+    SlowBatch.most_active = 0
+    batches = [SlowBatch(i, seconds=0.05 if i % 3 else 0.001) for i in range(30)]
+    settings = DownloadSettings(download_threads=3, download_timeout_seconds=10)
+    tables = download_parts(ResultBatches("q1", batches), _parts(30), "training", settings)
+    assert [t.column("value")[0].as_py() for t in tables] == list(range(30))
+    assert SlowBatch.most_active == 3
+    assert all(batch.downloads == 1 for batch in batches)
+
+
+def test_a_failed_download_is_retried_with_fresh_batches() -> None:
+    stale = [SlowBatch(i, failures=5 if i == 2 else 0) for i in range(4)]
+    fresh = [SlowBatch(i) for i in range(4)]
+    reopened = []
+    result = ResultBatches("q2", stale, lambda: reopened.append(1) or fresh)
+    tables = list(download_parts(result, _parts(4), "training", DownloadSettings(2, 10)))
+    assert [t.column("value")[0].as_py() for t in tables] == [0, 1, 2, 3]
+    assert reopened == [1] and stale[2].downloads == 1 and fresh[2].downloads == 1
+
+
+def test_a_download_that_keeps_failing_names_query_and_chunk_without_the_url() -> None:
+    batches = [SlowBatch(0), SlowBatch(1, failures=99)]
+    result = ResultBatches("q3", batches, lambda: batches)
+    with pytest.raises(UserError) as raised:
+        list(download_parts(result, _parts(2), "training", DownloadSettings(2, 10)))
+    message = str(raised.value)
+    assert "Chunk 1" in message and "q3" in message and "Signature" not in message
+    assert batches[1].downloads == 3  # attempts
+
+
+def test_a_download_that_never_answers_ends_within_the_bound() -> None:
+    batches = [SlowBatch(0), SlowBatch(1, seconds=None), SlowBatch(2)]
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"Chunk 1 of the training result .*q4.* within 1s"):
+        list(
+            download_parts(
+                ResultBatches("q4", batches), _parts(3), "training", DownloadSettings(2, 1)
+            )
+        )
+    assert time.monotonic() - started < 5
