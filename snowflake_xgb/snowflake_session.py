@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ NETWORK_TIMEOUT_SECONDS = 300
 # Snowflake field types XGBoost can read as numbers: FIXED (NUMBER/DECIMAL), REAL, BOOLEAN.
 NUMERIC_TYPE_NAMES = frozenset({"FIXED", "REAL", "BOOLEAN", "DECFLOAT"})
 RESULT_WAIT_MARGIN_SECONDS = 60
+SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
 QUERY_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
@@ -239,12 +243,35 @@ class SnowflakeSession:
         self._connection.close()
 
 
+def _connect(arguments: dict[str, Any]) -> snowflake.connector.SnowflakeConnection:
+    """``snowflake.connector.connect`` in a daemon thread, the main thread waiting.
+
+    Connector 5.x signs in inside one native call, which holds the calling thread (and so any
+    signal handler, SIGTERM's included) until it returns: up to the login timeout.
+    """
+    result: Future = Future()
+
+    def sign_in() -> None:
+        try:
+            result.set_result(snowflake.connector.connect(**arguments))
+        except BaseException as error:  # handed to the waiting thread as it is
+            result.set_exception(error)
+
+    threading.Thread(target=sign_in, name="snowflake-sign-in", daemon=True).start()
+    while True:
+        try:
+            return result.result(timeout=SIGNAL_CHECK_SECONDS)
+        except FutureTimeout:
+            continue
+
+
 @contextmanager
 def open_session(env: SnowflakeEnvironment, query_timeout: int) -> Iterator[SnowflakeSession]:
     """Connect (bounded by the login timeout) and close the connection afterwards."""
     arguments = connection_arguments(env, query_timeout)
+    logger.info("Signing in to Snowflake at %s", env.endpoint)
     try:
-        connection = snowflake.connector.connect(**arguments)
+        connection = _connect(arguments)
     except snowflake.connector.errors.Error as error:
         raise explain_connect_error(error, env) from None
     session = SnowflakeSession(connection, env, query_timeout)
