@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import secrets
 import shutil
 import tempfile
@@ -121,14 +120,15 @@ class ResultStore:
         self._forgotten: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.in_flight = 0
         self.reset_counters()
 
     # -- control ----------------------------------------------------------------------------
     def reset_counters(self) -> None:
-        with getattr(self, "_lock", threading.Lock()):
+        with self._lock:
             self.downloads: list[dict[str, Any]] = []
             self.attempts: dict[tuple[str, int], int] = {}
-            self.in_flight = self.max_in_flight = 0
+            self.max_in_flight = self.in_flight  # downloads still running stay counted
             self.reopens = 0
 
     def counters(self) -> dict[str, Any]:
@@ -310,7 +310,3 @@ def write_throttled(out: BinaryIO, body: bytes, bytes_per_second: float) -> None
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-
-
-def settings_json(settings: ChunkSettings) -> str:
-    return json.dumps(asdict(settings))
