@@ -130,6 +130,7 @@ def test_each_chunk_is_downloaded_once_by_the_hosts_whose_rows_it_holds(
     assert all(len(b) == len(set(b)) for b in by_reader.values()), "a host downloaded twice"
     assert Counter(frozenset(b) for b in by_reader.values()) == expected
     assert counters["max_in_flight"] > 1  # downloads overlapped
+    assert counters["reopens"] == hosts  # one reopen a host, answered without running anything
 
     _assert_same_model_as_in_memory(run, standins)
 
