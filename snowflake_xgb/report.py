@@ -34,7 +34,7 @@ IMPORTANCE_TYPES = ("gain", "cover")
 
 
 @dataclass(frozen=True)
-class HostSlice:
+class HostRows:
     """The rows one host read of one data set (``[row_start, row_end)``), and how long it took."""
 
     host: str
@@ -83,7 +83,7 @@ class TrainingSummary:
     best_iteration: int | None
     rounds_trained: int
     importance: dict[str, dict[str, float]]
-    host_slices: Sequence[HostSlice]
+    host_slices: Sequence[HostRows]
     queries: Sequence[QueryRecord]
     parameters: dict[str, Any]
     versions: dict[str, str]

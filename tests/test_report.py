@@ -10,7 +10,7 @@ from report_dom import ReportDom
 
 from snowflake_xgb.report import (
     Classification,
-    HostSlice,
+    HostRows,
     QueryRecord,
     TrainingSummary,
     number,
@@ -39,10 +39,10 @@ def regression_summary(**changes) -> TrainingSummary:
             "cover": {"MEDINC": 100.0, "HOUSEAGE": 40.0},
         },
         host_slices=[
-            HostSlice("algo-1", "training", 0, 600, 1.25),
-            HostSlice("algo-2", "training", 600, 1000, 2.5),
-            HostSlice("algo-1", "validation", 0, 100, 0.5),
-            HostSlice("algo-2", "validation", 100, 250, 0.75),
+            HostRows("algo-1", "training", 0, 600, 1.25),
+            HostRows("algo-2", "training", 600, 1000, 2.5),
+            HostRows("algo-1", "validation", 0, 100, 0.5),
+            HostRows("algo-2", "validation", 100, 250, 0.75),
         ],
         queries=[
             QueryRecord("training", "01bc-0000-aaaa", "2026-11-27T20:00:01.000Z"),

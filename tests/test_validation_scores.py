@@ -41,9 +41,15 @@ def test_binary_probabilities_are_the_sigmoid_of_the_margin() -> None:
 
 def test_multiclass_probabilities_are_the_softmax() -> None:
     margins = np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, 0.0]])
-    probabilities = class_probabilities(margins)
+    probabilities = class_probabilities(margins, 3)
     np.testing.assert_allclose(probabilities[0], np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
     np.testing.assert_allclose(probabilities[1], [1, 0, 0])  # no overflow
+
+
+def test_a_host_without_validation_rows_counts_nothing_of_the_same_shape() -> None:
+    for num_class in (2, 4):
+        counts = count_scores(class_probabilities(np.zeros(0), num_class), np.zeros(0))
+        assert counts.rows == 0 and counts.confusion.shape == (num_class, num_class)
 
 
 def test_binary_confusion_matrix_counts_each_row_once() -> None:
@@ -84,7 +90,7 @@ def test_counts_of_slices_summed_equal_the_counts_of_all_rows() -> None:
 
 
 def test_flat_form_round_trips() -> None:
-    counts = count_scores(class_probabilities(np.random.default_rng(3).normal(size=(50, 3))),
+    counts = count_scores(class_probabilities(np.random.default_rng(3).normal(size=(50, 3)), 3),
                           np.arange(50) % 3)  # fmt: skip
     again = ScoreCounts.from_flat(counts.flat(), 3)
     np.testing.assert_array_equal(again.confusion, counts.confusion)
@@ -95,7 +101,7 @@ def test_multiclass_gives_one_roc_per_class_and_argmax_predictions() -> None:
     rng = np.random.default_rng(4)
     labels = rng.integers(0, 3, 2000)
     margins = np.eye(3)[labels] * 1.5 + rng.normal(size=(2000, 3))
-    probabilities = class_probabilities(margins)
+    probabilities = class_probabilities(margins, 3)
     counts = count_scores(probabilities, labels)
     predicted = probabilities.argmax(axis=1)
     assert counts.confusion[2, 1] == np.sum((labels == 2) & (predicted == 1))
