@@ -158,24 +158,28 @@ def host_split(
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
-    """Counts of true class (rows) against predicted class (columns)."""
+    """Counts of true class (rows) against predicted class (columns), as shaded cells."""
     size = 1.6 + 0.5 * len(class_names)
-    figure, (axes,) = _figure(size + 0.8, size)
+    figure, (axes,) = _figure(size, size)
     with matplotlib.rc_context(STYLE):
-        image = axes.imshow(matrix, cmap="Blues")
+        axes.pcolormesh(matrix, cmap="Blues", edgecolors="white", linewidth=1)  # vector cells
         threshold = matrix.max() / 2 if matrix.size else 0
         for (row, column), count in np.ndenumerate(matrix):
             axes.text(
-                column, row, f"{count:,}", ha="center", va="center",
+                column + 0.5, row + 0.5, f"{count:,}", ha="center", va="center",
                 color="white" if count > threshold else "black",
             )  # fmt: skip
-        ticks = range(len(class_names))
+        ticks = np.arange(len(class_names)) + 0.5
         axes.set_xticks(ticks, class_names)
         axes.set_yticks(ticks, class_names)
+        axes.invert_yaxis()
         axes.set_xlabel("predicted")
         axes.set_ylabel("true")
+        axes.set_aspect("equal")
         axes.grid(False)
-        figure.colorbar(image, ax=axes, shrink=0.8)
+        axes.tick_params(length=0)
+        for spine in axes.spines.values():
+            spine.set_visible(False)
     return _svg(figure)
 
 
@@ -186,7 +190,7 @@ def roc(curves: Sequence[RocCurve], class_names: Sequence[str]) -> str:
         for curve in curves:
             axes.plot(
                 curve.false_positive_rate, curve.true_positive_rate, linewidth=1.6,
-                label=f"{class_names[curve.positive_class]} (AUC {curve.area:.4f})",
+                label=f"class {class_names[curve.positive_class]} (AUC {curve.area:.4f})",
             )  # fmt: skip
         axes.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
         axes.set_xlim(0, 1)

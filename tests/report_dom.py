@@ -44,7 +44,7 @@ class ReportDom(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.sections: dict[str, Section] = {}
         self.title = ""
-        self.fetched: list[str] = []  # src/href values other than in-page anchors
+        self.fetched: list[str] = []  # src/href values other than in-page anchors and data
         self.elements: set[str] = set()
         self.ids: list[str] = []
         self._section: Section | None = None
@@ -64,7 +64,7 @@ class ReportDom(HTMLParser):
             self.ids.append(attributes["id"] or "")
         for name in ("src", "href", "xlink:href", "data"):
             value = attributes.get(name)
-            if value and not value.startswith("#"):
+            if value and not value.startswith(("#", "data:")):
                 self.fetched.append(value)
         if tag == "title":
             self._in_title = True

@@ -173,7 +173,7 @@ def test_classification_section_shows_the_counts_and_the_roc_area() -> None:
     ]  # fmt: skip
     assert f"All {800:,} validation rows" in section.text
     assert f"Accuracy {number(np.trace(counts.confusion) / 800)}" in section.text
-    assert any(text.startswith("yes (AUC ") for text in section.chart_texts)
+    assert any(text.startswith("class yes (AUC ") for text in section.chart_texts)
 
 
 def test_write_report_leaves_one_whole_file(tmp_path: Path) -> None:
