@@ -43,7 +43,7 @@ def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in (
         "snowflake-xgb", "xgboost", "snowflake-connector-python", "pyarrow", "numpy",
-        "sagemaker-training", "boto3",
+        "sagemaker-training", "boto3", "matplotlib",
     ):  # fmt: skip
         try:
             versions[package] = version(package)

@@ -284,10 +284,16 @@ def _classification(classification: Classification) -> str:
     )  # fmt: skip
 
 
+def _parameter_text(value: Any) -> str:
+    """As it was given: a list (``eval_metric=rmse,mae``) comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def _parameters(summary: TrainingSummary) -> str:
     return _section(
         "parameters", "Parameters and library versions",
-        _table(["parameter", "value"], sorted((k, str(v)) for k, v in summary.parameters.items()),
+        _table(["parameter", "value"],
+               sorted((k, _parameter_text(v)) for k, v in summary.parameters.items()),
                "Parameters"),
         _table(["library", "version"], sorted(summary.versions.items()), "Library versions"),
     )  # fmt: skip

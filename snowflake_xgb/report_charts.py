@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from .validation_scores import RocCurve
 
@@ -71,7 +71,7 @@ def learning_curve(
 ) -> str:
     """One metric over the rounds: a line per data set; per role, faint fold lines and their
     mean (dashed) within one standard deviation (shaded)."""
-    figure, (axes,) = _figure(5.4, 3.2)
+    figure, (axes,) = _figure(4.4, 3.0)
     known = ["train", "validation"]
     with matplotlib.rc_context(STYLE):
         for name, values in lines.items():
@@ -140,13 +140,15 @@ def host_split(
                         fontsize=7, color="white",
                     )  # fmt: skip
         split.set_yticks(range(len(names)), names)
+        split.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        split.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         split.set_xlabel("row number in the query's result")
         split.set_title("rows read by each host (exactly once)")
         split.grid(axis="y", visible=False)
         bar_height = 0.8 / max(len(hosts), 1)
         for y, name in enumerate(names):
             for (host, _, _), value in zip(data_sets[name], seconds[name], strict=True):
-                offset = (hosts.index(host) - (len(hosts) - 1) / 2) * bar_height
+                offset = ((len(hosts) - 1) / 2 - hosts.index(host)) * bar_height  # first on top
                 timing.barh(y + offset, value, height=bar_height, color=colors(hosts.index(host)))
         timing.set_yticks(range(len(names)), [""] * len(names))
         timing.set_xlabel("seconds")

@@ -48,7 +48,11 @@ def regression_summary(**changes) -> TrainingSummary:
             QueryRecord("training", "01bc-0000-aaaa", "2026-11-27T20:00:01.000Z"),
             QueryRecord("validation", "01bc-0000-bbbb", "2026-11-27T20:00:02.000Z"),
         ],
-        parameters={"max_depth": 5, "objective": "reg:squarederror"},
+        parameters={
+            "max_depth": 5,
+            "objective": "reg:squarederror",
+            "eval_metric": ["rmse", "mae"],
+        },
         versions={"xgboost": "3.2.0", "python": "3.11.7"},
     )
     values.update(changes)
@@ -146,7 +150,7 @@ def test_snapshot_lists_the_query_ids_and_times() -> None:
 def test_parameters_and_versions() -> None:
     section = ReportDom(render_report(regression_summary())).sections["parameters"]
     assert dict(section.table("Parameters")[1:]) == {
-        "max_depth": "5", "objective": "reg:squarederror",
+        "max_depth": "5", "objective": "reg:squarederror", "eval_metric": "rmse,mae",
     }  # fmt: skip
     assert dict(section.table("Library versions")[1:])["xgboost"] == "3.2.0"
 
