@@ -28,6 +28,10 @@ BROWSER_SECONDS = 60
 BINARY_QUERY = (
     f"SELECT *, CASE WHEN MEDHOUSEVAL > 2 THEN 1 ELSE 0 END AS EXPENSIVE FROM {HOUSING_TABLE}"
 )
+MULTICLASS_QUERY = (
+    "SELECT *, CASE WHEN MEDHOUSEVAL < 1.5 THEN 0 WHEN MEDHOUSEVAL < 3 THEN 1 ELSE 2 END "
+    f"AS PRICE_BAND FROM {HOUSING_TABLE}"
+)
 
 
 def open_in_browser(path: Path, profile: Path) -> str:
@@ -142,6 +146,51 @@ def exact_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def validation_rows(standins: StandIns, query_id: str):
+    """Every validation row, read back in one piece from the stored result of the job's query."""
+    with standins.connect() as connection:
+        cursor = connection.cursor()
+        cursor.get_results_from_sfqid(query_id)
+        return cursor.fetch_pandas_all()
+
+
+def check_classification(
+    run_hosts: list[HostRun], dom: ReportDom, standins: StandIns, metadata: dict, label: str
+) -> list[dict[str, str]]:
+    """The confusion matrix and ROC areas against every validation row predicted here."""
+    section = dom.sections["classification"]
+    assert section.charts == 2
+    frame = validation_rows(standins, metadata["query_ids"]["validation"])
+    assert len(frame) == sum(h.shard_report()["validation"]["rows"] for h in run_hosts)
+    model = xgb.Booster(model_file=str(run_hosts[0].model_dir / "xgboost-model"))
+    features = metadata["feature_names"]
+    matrix = xgb.DMatrix(frame[features].to_numpy(np.float32), feature_names=features)
+    # Margins, so that multi:softmax (whose predict gives classes) is ranked too.
+    margins = model.predict(matrix, output_margin=True).reshape(len(frame), -1)
+    if margins.shape[1] == 1:  # binary: P(0), P(1)
+        positive = 1 / (1 + np.exp(-margins[:, 0]))
+        scores = np.column_stack([1 - positive, positive])
+        predicted = (positive >= 0.5).astype(int)
+    else:
+        scores = np.exp(margins) / np.exp(margins).sum(axis=1, keepdims=True)
+        predicted = scores.argmax(axis=1)
+        assert np.array_equal(predicted, model.predict(matrix))  # multi:softmax's own classes
+    truth = frame[label].to_numpy().astype(int)
+    classes = range(scores.shape[1])
+    for row in section.rows("Confusion matrix (rows: true class)"):
+        true_class = int(row["true \\ predicted"])
+        for guess in classes:
+            expected = int(np.sum((truth == true_class) & (predicted == guess)))
+            assert as_float(row[str(guess)]) == expected, (true_class, guess)
+    areas = section.rows("ROC")
+    for row in areas:
+        positive = int(row["positive class"])
+        assert as_float(row["positive rows"]) == np.sum(truth == positive)
+        exact = exact_auc(scores[:, positive], truth == positive)
+        assert abs(as_float(row["AUC"]) - exact) < 1e-3, (positive, row["AUC"], exact)
+    return areas
+
+
 def test_binary_classification_report_covers_all_validation_rows(
     jobs: JobRunner, standins: StandIns, tmp_path: Path
 ) -> None:
@@ -154,29 +203,22 @@ def test_binary_classification_report_covers_all_validation_rows(
     assert [h.returncode for h in run.hosts] == [0, 0], run.coordinator.output[-3000:]
     dom = report_of(run.coordinator, tmp_path)
     metadata = check_common_sections(run.hosts, dom)
-    section = dom.sections["classification"]
-    assert section.charts == 2
-
-    # What the report says, against every validation row predicted here in one piece.
-    with standins.connect() as connection:
-        cursor = connection.cursor()
-        cursor.get_results_from_sfqid(metadata["query_ids"]["validation"])
-        frame = cursor.fetch_pandas_all()
-    assert len(frame) == sum(h.shard_report()["validation"]["rows"] for h in run.hosts)
-    model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
-    features = metadata["feature_names"]
-    scores = model.predict(
-        xgb.DMatrix(frame[features].to_numpy(np.float32), feature_names=features)
-    )
-    truth = frame["EXPENSIVE"].to_numpy().astype(int)
-    predicted = (scores >= 0.5).astype(int)
-    matrix = section.rows("Confusion matrix (rows: true class)")
-    for row in matrix:
-        true_class = int(row["true \\ predicted"])
-        for guess in (0, 1):
-            expected = int(np.sum((truth == true_class) & (predicted == guess)))
-            assert as_float(row[str(guess)]) == expected
-    (roc,) = section.rows("ROC")
-    assert as_float(roc["positive rows"]) == truth.sum()
-    assert abs(as_float(roc["AUC"]) - exact_auc(scores, truth == 1)) < 1e-3
+    (roc,) = check_classification(run.hosts, dom, standins, metadata, "EXPENSIVE")
+    assert roc["positive class"] == "1"
     assert abs(as_float(roc["AUC"]) - metadata["final_metrics"]["validation-auc"]) < 2e-3
+
+
+def test_multiclass_report_has_one_roc_per_class(
+    jobs: JobRunner, standins: StandIns, tmp_path: Path
+) -> None:
+    params = {
+        "query": MULTICLASS_QUERY, "label": "price_band", "exclude": "medhouseval",
+        "validation_fraction": 0.2, "num_round": 8, "max_depth": 4,
+        "objective": "multi:softmax", "num_class": 3, "eval_metric": "mlogloss",
+    }  # fmt: skip
+    run = jobs.run(params, hosts=2)
+    assert [h.returncode for h in run.hosts] == [0, 0], run.coordinator.output[-3000:]
+    dom = report_of(run.coordinator, tmp_path)
+    metadata = check_common_sections(run.hosts, dom)
+    areas = check_classification(run.hosts, dom, standins, metadata, "PRICE_BAND")
+    assert [row["positive class"] for row in areas] == ["0", "1", "2"]
