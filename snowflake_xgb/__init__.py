@@ -27,6 +27,10 @@ never imports the job. Each concern lives in one module:
 ``checkpoints``           saving and resuming boosters
 ``interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``outputs``               model, metadata, shard reports
+``validation_scores``     confusion matrix and ROC counts that add up over the hosts
+``report``                the training report page (HTML) from a plain summary
+``report_charts``         the report's charts (matplotlib, inline SVG)
+``job_report``            the report's step in the job: sums over the hosts, the page
 ``errors``                ``UserError``: a failure the person running the job can fix
 ``failure``               the failure reason and the non-zero exit, for every failure
 ``training``              the job: its steps in order, and the entry point

@@ -63,6 +63,7 @@ class JobConfig:
     external_memory: bool
     query_timeout_seconds: int
     group: GroupSettings
+    report: bool = settings.BY_NAME["report"].default
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,7 +82,7 @@ DATA_SETTINGS = (
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 TRAINING_SETTINGS = (
     "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
-    "query_timeout_seconds",
+    "query_timeout_seconds", "report",
 )  # fmt: skip
 
 

@@ -11,13 +11,15 @@ the model itself, plus the per-round metrics and those sums, and writes ``report
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
+from .host_data import HostData
+from .host_group import HostGroup
+from .job_environment import JobEnvironment
 from .outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 from .report import (
     IMPORTANCE_TYPES,
@@ -35,51 +37,41 @@ from .validation_scores import (
     sum_over_hosts,
 )
 
-SumOverHosts = Callable[[np.ndarray], np.ndarray]
 
-
-def gather_host_rows(
-    hosts: tuple[str, ...],
-    rank: int,
-    own_rows: dict[str, tuple[int, int, float]],
-    sum_over_hosts_: SumOverHosts,
-) -> list[HostRows]:
-    """Every host's ``(row_start, row_end, load_seconds)`` per data set, from this host's own.
-
-    ``own_rows`` must name the same data sets, in the same order, on every host.
-    """
-    table = np.zeros((len(hosts), len(own_rows), 3), dtype=np.float64)
-    table[rank] = [list(values) for values in own_rows.values()]
-    summed = sum_over_hosts_(table.ravel()).reshape(table.shape)
+def gather_host_rows(group: HostGroup, data: HostData) -> list[HostRows]:
+    """Every host's row range and load time of each data set (one sum over the hosts)."""
+    slices = {"training": data.train_slice}
+    if data.validation_slice is not None:
+        slices["validation"] = data.validation_slice
+    table = np.zeros((group.world, len(slices), 3), dtype=np.float64)
+    table[group.rank] = [
+        (s.rows.start, s.rows.end, data.load_seconds.get(name, 0.0)) for name, s in slices.items()
+    ]
+    summed = group.sum(table.ravel()).reshape(table.shape)
     return [
-        HostRows(host, data_set, int(summed[h, d, 0]), int(summed[h, d, 1]), float(summed[h, d, 2]))
-        for d, data_set in enumerate(own_rows)
-        for h, host in enumerate(hosts)
+        HostRows(host, name, int(summed[h, d, 0]), int(summed[h, d, 1]), float(summed[h, d, 2]))
+        for d, name in enumerate(slices)
+        for h, host in enumerate(group.hosts)
     ]
 
 
-def num_class(params: dict[str, Any]) -> int:
-    return int(params.get("num_class", 2))
+def wants_validation_counts(params: dict[str, Any], data: HostData) -> bool:
+    """Classification with validation data: the confusion matrix and ROC have rows to count."""
+    return data.validation is not None and is_classification(str(params.get("objective", "")))
 
 
 def gather_validation_counts(
-    booster: xgb.Booster,
-    best_iteration: int,
-    validation: xgb.DMatrix,
+    group: HostGroup, booster: xgb.Booster, best_iteration: int, validation: xgb.DMatrix,
     params: dict[str, Any],
-    sum_over_hosts_: SumOverHosts,
-) -> ScoreCounts:
-    """Counts of all validation rows for the model cut at ``best_iteration`` (every host)."""
+) -> ScoreCounts:  # fmt: skip
+    """Every host: predict its own validation rows with the model as saved (cut at
+    ``best_iteration``), count them, and sum the counts over the hosts."""
     margins = booster.predict(
         validation, output_margin=True, iteration_range=(0, best_iteration + 1)
     )
-    classes = num_class(params)
+    classes = int(params.get("num_class", 2))
     counts = count_scores(class_probabilities(margins, classes), validation.get_label())
-    return sum_over_hosts(counts, sum_over_hosts_)
-
-
-def wants_validation_counts(params: dict[str, Any], has_validation: bool) -> bool:
-    return has_validation and is_classification(str(params.get("objective", "")))
+    return sum_over_hosts(counts, group.sum)
 
 
 def summary_from_outputs(
@@ -94,8 +86,9 @@ def summary_from_outputs(
     model = xgb.Booster()
     model.load_model(bytearray((model_dir / MODEL_FILE_NAME).read_bytes()))  # UBJSON, no suffix
     params = metadata["xgboost_params"]
+    submitted_at = metadata.get("queries_submitted_at")
     queries = [
-        QueryRecord(data_set, query_id)
+        QueryRecord(data_set, query_id, submitted_at)
         for data_set, query_id in metadata["query_ids"].items()
         if query_id
     ]
@@ -121,13 +114,12 @@ def summary_from_outputs(
 
 
 def write_job_report(
-    model_dir: Path,
-    output_data_dir: Path,
+    job: JobEnvironment,
     title: str,
     evals_result: dict[str, dict[str, list[float]]],
     host_rows: list[HostRows],
     counts: ScoreCounts | None,
 ) -> Path:
     """Coordinator only, after the model is written: ``output/data/report.html``."""
-    summary = summary_from_outputs(model_dir, title, evals_result, host_rows, counts)
-    return write_report(output_data_dir, summary)
+    summary = summary_from_outputs(job.model_dir, title, evals_result, host_rows, counts)
+    return write_report(job.output_data_dir, summary)

@@ -13,14 +13,17 @@ import io
 import itertools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from .validation_scores import RocCurve
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported where a chart is drawn, never at import: importing it creates its
+# configuration and cache folders in the home folder.
 
 _figure_numbers = itertools.count(1)
 STYLE = {
@@ -40,6 +43,8 @@ _ID_OR_REFERENCE = re.compile(r'(\bid="|url\(#|href="#)')
 
 def _svg(figure: Figure) -> str:
     """The figure as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
+    import matplotlib
+
     buffer = io.StringIO()
     with matplotlib.rc_context(STYLE):
         figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -49,6 +54,9 @@ def _svg(figure: Figure) -> str:
 
 
 def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list]:
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(width, height), layout="constrained")
         axes = [figure.add_subplot(1, columns, i + 1) for i in range(columns)]
@@ -71,6 +79,9 @@ def learning_curve(
 ) -> str:
     """One metric over the rounds: a line per data set; per role, faint fold lines and their
     mean (dashed) within one standard deviation (shaded)."""
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
     figure, (axes,) = _figure(4.4, 3.0)
     known = ["train", "validation"]
     with matplotlib.rc_context(STYLE):
@@ -101,6 +112,8 @@ def feature_importance(
     features: Sequence[str], gain: Sequence[float], cover: Sequence[float]
 ) -> str:
     """Gain and cover per feature, side by side, the features with most gain on top."""
+    import matplotlib
+
     order = np.argsort(-np.asarray(gain, dtype=float), kind="stable")[:MAX_IMPORTANCE_BARS]
     names = [features[i] for i in order][::-1]
     height = 1.2 + 0.22 * len(names)
@@ -125,6 +138,10 @@ def host_split(
     ``data_sets`` maps a data set to ``(host, row_start, row_end)`` per host, ``seconds`` to
     the hosts' load times in the same order.
     """
+    import matplotlib
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+
     figure, (split, timing) = _figure(8.0, 1.0 + 0.55 * len(data_sets), columns=2)
     colors = matplotlib.colormaps["tab10"]
     hosts = sorted({host for slices in data_sets.values() for host, _, _ in slices})
@@ -161,6 +178,8 @@ def host_split(
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
     """Counts of true class (rows) against predicted class (columns), as shaded cells."""
+    import matplotlib
+
     size = 1.6 + 0.5 * len(class_names)
     figure, (axes,) = _figure(size, size)
     with matplotlib.rc_context(STYLE):
@@ -187,6 +206,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
 
 def roc(curves: Sequence[RocCurve], class_names: Sequence[str]) -> str:
     """ROC curve(s) with their areas; the diagonal is a model that guesses."""
+    import matplotlib
+
     figure, (axes,) = _figure(4.2, 4.0)
     with matplotlib.rc_context(STYLE):
         for curve in curves:

@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("checkpoint_frequency", "int", 10, "rounds between checkpoints (managed spot)", 1),
     Setting("external_memory", "bool", False, "build a disk-backed matrix (bigger than memory)"),
+    Setting(
+        "report",
+        "bool",
+        True,
+        "write `output/data/report.html`: learning curves, importance, hosts, ROC",
+    ),
     Setting("tracker_port", "int", 9099, "port of XGBoost's tracker on the first host", 1, 65535),
     Setting(
         "host_timeout_seconds",

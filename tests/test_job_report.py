@@ -222,3 +222,11 @@ def test_multiclass_report_has_one_roc_per_class(
     metadata = check_common_sections(run.hosts, dom)
     areas = check_classification(run.hosts, dom, standins, metadata, "PRICE_BAND")
     assert [row["positive class"] for row in areas] == ["0", "1", "2"]
+
+
+def test_report_false_writes_no_report(jobs: JobRunner, housing_params: dict) -> None:
+    run = jobs.run({**housing_params, "num_round": 3, "report": "false"})
+    host = run.coordinator
+    assert host.returncode == 0, host.output[-3000:]
+    assert (host.model_dir / "xgboost-model").is_file()
+    assert not (host.output_dir / "data" / "report.html").exists()

@@ -45,8 +45,18 @@ def regression_summary(**changes) -> TrainingSummary:
             HostRows("algo-2", "validation", 100, 250, 0.75),
         ],
         queries=[
-            QueryRecord("training", "01bc-0000-aaaa", "2026-11-27T20:00:01.000Z"),
-            QueryRecord("validation", "01bc-0000-bbbb", "2026-11-27T20:00:02.000Z"),
+            QueryRecord(
+                "training",
+                "01bc-0000-aaaa",
+                "2026-11-27T20:00:00+00:00",
+                "2026-11-27T20:00:01.000Z",
+            ),
+            QueryRecord(
+                "validation",
+                "01bc-0000-bbbb",
+                "2026-11-27T20:00:00+00:00",
+                read_as="reopened by id",
+            ),
         ],
         parameters={
             "max_depth": 5,
@@ -141,9 +151,21 @@ def test_hosts_section_draws_the_exactly_once_split() -> None:
 
 def test_snapshot_lists_the_query_ids_and_times() -> None:
     rows = ReportDom(render_report(regression_summary())).sections["snapshot"].rows("query id")
-    assert [(r["query id"], r["started"]) for r in rows] == [
-        ("01bc-0000-aaaa", "2026-11-27T20:00:01.000Z"),
-        ("01bc-0000-bbbb", "2026-11-27T20:00:02.000Z"),
+    assert [tuple(r.values()) for r in rows] == [
+        (
+            "training",
+            "01bc-0000-aaaa",
+            "2026-11-27T20:00:00+00:00",
+            "2026-11-27T20:00:01.000Z",
+            "as submitted",
+        ),
+        (
+            "validation",
+            "01bc-0000-bbbb",
+            "2026-11-27T20:00:00+00:00",
+            "not recorded",
+            "reopened by id",
+        ),
     ]
 
 
