@@ -6,6 +6,7 @@ Each model is trained with XGBoost directly (seconds) and saved through the proj
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +70,51 @@ def make_models(root: Path) -> dict[str, ServedCase]:
         save_model(base_dir / "model", booster, metadata)
         cases[name] = ServedCase(name, base_dir, booster, _features(rng, 40), classes)
     return cases
+
+
+def _value(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def request_bodies(rows: np.ndarray) -> dict[str, tuple[str, bytes]]:
+    """The same rows in every request format: name -> (content type, body).
+
+    Keyed JSON comes with the columns shuffled, in other letter cases and with extra columns.
+    """
+    records = []
+    for number, row in enumerate(rows):
+        record = {"ROW_ID": number, "comment": "not a feature"}
+        for name, value in reversed(list(zip(FEATURES, row, strict=True))):
+            record[name.lower() if number % 2 else name.title()] = _value(value)
+        records.append(record)
+    positional = [[_value(v) for v in row] for row in rows]
+    csv_text = "".join(
+        ",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n" for row in rows
+    )
+    libsvm = "".join(
+        "0 " + " ".join(f"{i}:{float(v)!r}" for i, v in enumerate(row) if not np.isnan(v)) + "\n"
+        for row in rows
+    )
+    return {
+        "csv": ("text/csv", csv_text.encode()),
+        "json-records": ("application/json", json.dumps(records).encode()),
+        "json-instances": ("application/json", json.dumps({"instances": positional}).encode()),
+        "jsonlines": (
+            "application/jsonlines",
+            "".join(json.dumps(record) + "\n" for record in records).encode(),
+        ),
+        "libsvm": ("text/libsvm", libsvm.encode()),
+    }
+
+
+def read_predictions(body: bytes, media_type: str, output: str = "score") -> list:
+    """One ``output`` value per row, from a response in ``media_type``."""
+    text = body.decode()
+    if media_type == "text/csv":
+        return [
+            [np.float32(field) for field in line.split(",")] if "," in line else np.float32(line)
+            for line in text.splitlines()
+        ]
+    if media_type == "application/json" and text.startswith('{"predictions"'):
+        return [record[output] for record in json.loads(text)["predictions"]]
+    return [json.loads(line)[output] for line in text.splitlines()]
