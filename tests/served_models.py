@@ -79,13 +79,13 @@ def _value(value: float) -> float | None:
 def request_bodies(rows: np.ndarray) -> dict[str, tuple[str, bytes]]:
     """The same rows in every request format: name -> (content type, body).
 
-    Keyed JSON comes with the columns shuffled, in other letter cases and with extra columns.
+    Keyed JSON comes with the columns in another order and letter case, and extra columns.
     """
     records = []
     for number, row in enumerate(rows):
         record = {"ROW_ID": number, "comment": "not a feature"}
         for name, value in reversed(list(zip(FEATURES, row, strict=True))):
-            record[name.lower() if number % 2 else name.title()] = _value(value)
+            record[name.lower() if name.endswith("E") else name.title()] = _value(value)
         records.append(record)
     positional = [[_value(v) for v in row] for row in rows]
     csv_text = "".join(

@@ -65,7 +65,8 @@ def _match_names(columns: Mapping[str, Column], model: ServedModel) -> list[Colu
             continue  # a column the model does not use
         if name in found:
             raise BadRequest(
-                f"columns {found[name][0]!r} and {key!r} both name feature {name}: send it once."
+                f"columns {found[name][0]!r} and {key!r} both name feature {name}: name each "
+                "feature once, spelled the same way in every record."
             )
         found[name] = (key, columns[key])
     missing = [name for name in model.feature_names if name not in found]
