@@ -84,7 +84,7 @@ def _numbers(column: Column, kind: pa.DataType, name: str) -> np.ndarray:
             return column
         if isinstance(column, list):
             return pa.array(column, type=kind).to_numpy(zero_copy_only=False)
-        return column.cast(kind).to_numpy()
+        return (column if column.type == kind else column.cast(kind)).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         raise BadRequest(
             f"feature {name}: {_first_non_number(column)} is not a number; send numbers "

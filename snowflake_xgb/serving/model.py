@@ -136,16 +136,20 @@ def _check_outputs(model: ServedModel, outputs: Sequence[str]) -> None:
 
 def predict(model: ServedModel, matrix: np.ndarray, outputs: Sequence[str]) -> dict[str, Any]:
     """The requested outputs for each row of ``matrix``, by name (``score`` when none asked)."""
-    booster = model.booster
+
+    def booster_predict(**kind: str) -> np.ndarray:
+        # The matrix has the model's columns in order (features.feature_matrix checked them).
+        return model.booster.inplace_predict(matrix, validate_features=False, **kind)
+
     if not outputs:
-        return {DEFAULT_OUTPUT: booster.inplace_predict(matrix)}
+        return {DEFAULT_OUTPUT: booster_predict()}
     source = _PROBABILITY_FROM[model.objective]
     need_margin = "raw_score" in outputs or source == "margin" or model.objective == "binary:hinge"
-    margin = booster.inplace_predict(matrix, predict_type="margin") if need_margin else None
+    margin = booster_predict(predict_type="margin") if need_margin else None
     probabilities = None
     if source is not None and {"probability", "probabilities", "predicted_label"} & set(outputs):
         probabilities = _class_probabilities(
-            booster.inplace_predict(matrix) if source == "prediction" else margin,
+            booster_predict() if source == "prediction" else margin,
             from_margin=source == "margin",
         )
     results: dict[str, Any] = {}

@@ -44,33 +44,47 @@ def format_predictions(predictions: Mapping[str, np.ndarray], media_type: str, b
     """The response body (bytes) for ``predictions`` (output name -> one value per row)."""
     if media_type == CSV:
         return _csv(predictions)
-    records = _records(predictions)
+    records = _json_records(predictions)
     if media_type == JSON and not batch:
-        return orjson.dumps({"predictions": records}, option=_NUMPY)
-    return b"".join(orjson.dumps(record, option=_NUMPY) + b"\n" for record in records)
+        return b'{"predictions":[' + b",".join(records) + b"]}"
+    return b"\n".join(records) + b"\n"
 
 
-def _records(predictions: Mapping[str, np.ndarray]) -> list[dict]:
-    names = list(predictions)
+def _json_values(values: np.ndarray) -> list[bytes]:
+    """Each row's value as JSON text (numbers: the shortest text of the float32)."""
+    if values.dtype.kind in "fiu":
+        if values.ndim == 1:
+            return orjson.dumps(np.ascontiguousarray(values), option=_NUMPY)[1:-1].split(b",")
+        return [orjson.dumps(row, option=_NUMPY) for row in np.ascontiguousarray(values)]
+    return [orjson.dumps(value) for value in values.tolist()]
+
+
+def _json_records(predictions: Mapping[str, np.ndarray]) -> list[bytes]:
+    """One JSON object per row, keyed by output name, built from each output's value texts."""
+    keys = [b"{" + orjson.dumps(name) + b":" for name in predictions]
+    columns = [_json_values(values) for values in predictions.values()]
+    if len(columns) == 1:
+        key = keys[0]
+        return [key + value + b"}" for value in columns[0]]
+    keys = [keys[0]] + [b"," + key[1:] for key in keys[1:]]
     return [
-        dict(zip(names, values, strict=True)) for values in zip(*predictions.values(), strict=True)
+        b"".join(key + value for key, value in zip(keys, row, strict=True)) + b"}"
+        for row in zip(*columns, strict=True)
     ]
 
 
 def _csv(predictions: Mapping[str, np.ndarray]) -> bytes:
-    columns = [np.ascontiguousarray(values) for values in predictions.values()]
+    columns = list(predictions.values())
     if len(columns) == 1 and columns[0].dtype.kind == "f":
         # One numeric output: JSON's number text is CSV's; rows become lines.
-        text = orjson.dumps(columns[0], option=_NUMPY)
+        text = orjson.dumps(np.ascontiguousarray(columns[0]), option=_NUMPY)
         if columns[0].ndim == 1:
             return text[1:-1].replace(b",", b"\n") + b"\n"
         return text[2:-2].replace(b"],[", b"\n") + b"\n"
     fields: list[list[bytes]] = []
     for values in columns:
         if values.ndim == 2:
-            fields.extend(
-                _csv_fields(np.ascontiguousarray(values[:, k])) for k in range(values.shape[1])
-            )
+            fields.extend(_csv_fields(values[:, k]) for k in range(values.shape[1]))
         else:
             fields.append(_csv_fields(values))
     return b"".join(b",".join(row) + b"\n" for row in zip(*fields, strict=True))
@@ -78,7 +92,7 @@ def _csv(predictions: Mapping[str, np.ndarray]) -> bytes:
 
 def _csv_fields(values: np.ndarray) -> list[bytes]:
     if values.dtype.kind in "fiu":
-        return orjson.dumps(values, option=_NUMPY)[1:-1].split(b",")
+        return _json_values(values)
     return [_quoted(str(value)) for value in values.tolist()]
 
 
