@@ -24,8 +24,12 @@ _LISTED_NAMES = 10
 
 
 def column_types(model: ServedModel) -> list[pa.DataType]:
-    """The Arrow type each feature is read as from a text format, by position."""
-    return [pa.float32()] * model.num_features
+    """The Arrow type each feature is read as from a text format, by position.
+
+    Numbers are read as doubles, then rounded to float32 as training rounds Snowflake's FLOAT
+    (a double) values, so that a text value gives the float32 the model saw in training.
+    """
+    return [pa.float64()] * model.num_features
 
 
 def feature_names_hint(model: ServedModel) -> str:
@@ -52,7 +56,7 @@ def feature_matrix(columns: Sequence[Column] | Mapping[str, Column], model: Serv
     for position, (name, kind, column) in enumerate(
         zip(model.feature_names, column_types(model), ordered, strict=True)
     ):
-        matrix[:, position] = _numbers(column, kind, name)
+        matrix[:, position] = _numbers(column, kind, name)  # rounded to float32 here
     return matrix
 
 
@@ -97,7 +101,7 @@ def _first_non_number(column: Column) -> str:
     values = column if isinstance(column, list) else column.to_pylist()
     for value in values:
         try:
-            pa.array([value], type=pa.float32())
+            pa.array([value], type=pa.float64())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             shown = repr(value)
             return shown if len(shown) <= 40 else shown[:37] + "..."
