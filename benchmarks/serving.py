@@ -4,11 +4,12 @@ Both serve the same model (8 features, 50 trees of depth 6 as in ``make local``'
 saved as training saves it) with
 the same gunicorn worker count and kind, on 127.0.0.1, in the same run. For each payload
 (1-row CSV, 1,000-row CSV, 1,000-row JSON records) a fixed number of client processes (one per
-worker) send requests back to back over kept-alive connections for ``--seconds``; requests per
-second and p50/p99 latency are measured by the clients. The servers take turns, ``--repeat``
-rounds each, and the best round of each is kept (the machine may be shared).
+worker) send requests back to back over kept-alive connections; requests per second and
+p50/p99 latency are measured by the clients. Both servers run at once and take turns in short
+slices (``--slices`` per ``--seconds``), so that on a shared machine both meet the same
+background load.
 
-    python benchmarks/serving.py [--seconds 5] [--repeat 2] [--workers N]
+    python benchmarks/serving.py [--seconds 10] [--slices 10] [--workers N]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -124,63 +126,104 @@ def client(port: int, content_type: str, body: bytes, seconds: float, queue) -> 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": content_type, "Accept": content_type}
     latencies, errors = [], 0
-    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    deadline = started + seconds
     while time.perf_counter() < deadline and len(latencies) < 1_000_000:
-        started = time.perf_counter()
+        sent = time.perf_counter()
         connection.request("POST", "/invocations", body=body, headers=headers)
         response = connection.getresponse()
         response.read()
-        latencies.append(time.perf_counter() - started)
+        latencies.append(time.perf_counter() - sent)
         errors += response.status != 200
     connection.close()
-    queue.put((latencies, errors))
+    queue.put((latencies, errors, time.perf_counter() - started))
 
 
-def measure(port: int, content_type: str, body: bytes, clients: int, seconds: float) -> dict:
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time so far of the server's worker processes (user + system)."""
+    total = 0.0
+    for worker in psutil.Process(server.pid).children(recursive=True):
+        try:
+            times = worker.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measure(
+    server: tuple[subprocess.Popen, int],
+    content_type: str,
+    body: bytes,
+    clients: int,
+    seconds: float,
+) -> dict:
+    """One slice: ``clients`` processes at once; their latencies, the slice's duration and the
+    CPU time the server's workers spent on it."""
+    process, port = server
+    cpu_before = server_cpu_seconds(process)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     processes = [
         context.Process(target=client, args=(port, content_type, body, seconds, queue))
         for _ in range(clients)
     ]
-    started = time.perf_counter()
-    for process in processes:
-        process.start()
+    for client_process in processes:
+        client_process.start()
     results = [queue.get(timeout=seconds + 120) for _ in processes]
-    wall = time.perf_counter() - started
-    for process in processes:
-        process.join()
-    latencies = np.concatenate([np.array(r[0]) for r in results]) * 1000
+    for client_process in processes:
+        client_process.join()
     return {
-        "requests": int(latencies.size),
-        "errors": sum(r[1] for r in results),
-        "rps": round(latencies.size / wall, 1),
-        "p50_ms": round(float(np.percentile(latencies, 50)), 3),
-        "p99_ms": round(float(np.percentile(latencies, 99)), 3),
+        "latencies": [latency for result in results for latency in result[0]],
+        "errors": sum(result[1] for result in results),
+        "seconds": max(result[2] for result in results),
+        "server_cpu_seconds": server_cpu_seconds(process) - cpu_before,
     }
 
 
-def run(work: Path, seconds: float, repeat: int, workers: int) -> dict:
-    """Every payload against both servers, ``repeat`` rounds in turn; the best of each."""
+def summary(slices: list[dict]) -> dict:
+    latencies = np.array([latency for s in slices for latency in s["latencies"]]) * 1000
+    return {
+        "requests": int(latencies.size),
+        "errors": sum(s["errors"] for s in slices),
+        "rps": round(latencies.size / sum(s["seconds"] for s in slices), 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 3),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 3),
+        "server_cpu_ms_per_request": round(
+            1000 * sum(s["server_cpu_seconds"] for s in slices) / max(latencies.size, 1), 3
+        ),
+    }
+
+
+def run(work: Path, seconds: float, slices: int, workers: int) -> dict:
+    """Both servers up at once; for each payload they take turns in short slices, so that both
+    meet the same background load on a shared machine."""
     model_dir = work / "serving" / "model"
     rows = make_model(model_dir)
     bodies = payloads(rows)
-    best: dict[str, dict[str, dict]] = {"ours": {}, "baseline": {}}
-    for round_number in range(repeat):
-        for kind in ("baseline", "ours"):
-            process, port = start_server(kind, model_dir, workers, work / f"serve-{kind}.log")
-            try:
-                for name in PAYLOADS:
-                    content_type, body = bodies[name]
-                    measure(port, content_type, body, workers, min(1.0, seconds))  # warm up
-                    result = measure(port, content_type, body, workers, seconds)
-                    print(f"  round {round_number + 1} {kind:8} {name:15} {result}", flush=True)
-                    kept = best[kind].get(name)
-                    if kept is None or result["rps"] > kept["rps"]:
-                        best[kind][name] = result
-            finally:
-                stop_server(process)
-    return {"workers": workers, "seconds": seconds, "repeat": repeat, "results": best}
+    servers = {}
+    try:
+        for kind in ("ours", "baseline"):
+            servers[kind] = start_server(kind, model_dir, workers, work / f"serve-{kind}.log")
+        results: dict[str, dict[str, dict]] = {"ours": {}, "baseline": {}}
+        for name in PAYLOADS:
+            content_type, body = bodies[name]
+            measured: dict[str, list] = {"ours": [], "baseline": []}
+            for server in servers.values():
+                measure(server, content_type, body, workers, 0.5)  # warm up
+            for turn in range(slices):
+                order = ("ours", "baseline") if turn % 2 == 0 else ("baseline", "ours")
+                for kind in order:
+                    measured[kind].append(
+                        measure(servers[kind], content_type, body, workers, seconds / slices)
+                    )
+            for kind in results:
+                results[kind][name] = summary(measured[kind])
+                print(f"  {kind:8} {name:15} {results[kind][name]}", flush=True)
+    finally:
+        for process, _ in servers.values():
+            stop_server(process)
+    return {"workers": workers, "seconds": seconds, "slices": slices, "results": results}
 
 
 def report(results: dict) -> str:
@@ -189,19 +232,21 @@ def report(results: dict) -> str:
         "## Serving",
         "",
         f"{results['workers']} gunicorn workers each (threaded kind, 1 thread), one client "
-        f"process per worker on kept-alive connections, {results['seconds']:g} s per case, "
-        f"best of {results['repeat']} rounds by requests/s.",
+        f"process per worker on kept-alive connections, {results['seconds']:g} s per payload and "
+        f"server, in {results['slices']} slices taken in turn with the other server.",
         "",
         "| payload | ours req/s | baseline req/s | ratio | ours p50 / p99 ms "
-        "| baseline p50 / p99 ms | p99 ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| baseline p50 / p99 ms | p99 ratio | server CPU ms per request, ours / baseline |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in PAYLOADS:
         a, b = ours[name], baseline[name]
+        cpu_a, cpu_b = a["server_cpu_ms_per_request"], b["server_cpu_ms_per_request"]
         lines.append(
             f"| {name} | {a['rps']:,.0f} | {b['rps']:,.0f} | {a['rps'] / b['rps']:.2f}x "
             f"| {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} "
-            f"| {a['p99_ms'] / b['p99_ms']:.2f}x |"
+            f"| {a['p99_ms'] / b['p99_ms']:.2f}x | {cpu_a:.2f} / {cpu_b:.2f} "
+            f"({cpu_a / cpu_b:.2f}x) |"
         )
     lines += ["", "| target | measured | met |", "| --- | --- | --- |"]
     for (name, measure_name), target in TARGETS.items():
@@ -219,14 +264,14 @@ def report(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="per case and round")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per payload and server")
+    parser.add_argument("--slices", type=int, default=10, help="turns each server takes")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=REPO / ".work" / "bench" / "serving.md")
     args = parser.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     work = args.output.parent / "serving-work"
-    results = run(work, args.seconds, args.repeat, args.workers)
+    results = run(work, args.seconds, args.slices, args.workers)
     text = report(results)
     args.output.write_text(text)
     args.output.with_suffix(".json").write_text(json.dumps(results, indent=1))
