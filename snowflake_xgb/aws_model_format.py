@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import xgboost as xgb
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    import xgboost as xgb
 
 NATIVE = "native"
 AWS_XGBOOST = "aws-xgboost"
@@ -40,7 +41,8 @@ def _refusal(what: str) -> UserError:
 def check_single_output(xgboost_params: Mapping[str, Any]) -> None:
     """Refuse, before any work, parameters that train a model with several outputs."""
     objective = str(xgboost_params.get("objective", ""))
-    if objective.startswith("multi:") or int(xgboost_params.get("num_class", 0) or 0) > 1:
+    num_class = str(xgboost_params.get("num_class", "0")).strip()
+    if objective.startswith("multi:") or (num_class.isdigit() and int(num_class) > 1):
         raise _refusal(f"a multi-class model ({objective or 'num_class > 1'})")
 
 

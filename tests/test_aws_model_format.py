@@ -19,6 +19,7 @@ import xgboost as xgb
 from served_models import FEATURES, make_models
 
 from snowflake_xgb.aws_model_format import aws_xgboost_model, check_single_output
+from snowflake_xgb.config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.outputs import save_model_for_aws_xgboost
 
@@ -130,3 +131,35 @@ def test_default_model_folder_is_what_the_readme_warns_about(served, tmp_path, v
     result = aws_image_predict(version, only_model, case.rows, tmp_path)
     wrong = np.array(result["predictions"]) - case.expected()
     assert np.all(np.abs(wrong) > 50), wrong[:5]
+
+
+def test_the_hyperparameter_is_checked_before_anything_runs():
+    base = {"table": "T", "label": "Y", "num_round": "5"}
+    assert parse_hyperparameters(base).model_format == "native"
+    assert parse_hyperparameters({**base, "model_format": "AWS-XGBoost"}).model_format == (
+        "aws-xgboost"
+    )
+    with pytest.raises(UserError, match="model_format must be one of native, aws-xgboost"):
+        parse_hyperparameters({**base, "model_format": "onnx"})
+    with pytest.raises(UserError, match="single-output models only"):
+        parse_hyperparameters(
+            {**base, "model_format": "aws-xgboost", "objective": "multi:softprob",
+             "num_class": "3"}
+        )  # fmt: skip
+
+
+def test_a_job_with_model_format_aws_xgboost(jobs, housing_params, tmp_path):
+    """The real ``train`` command: the model folder holds the model alone; AWS's image's
+    XGBoost (3.0.5) predicts what XGBoost 3.2 does with it."""
+    run = jobs.run({**housing_params, "model_format": "aws-xgboost"})
+    host = run.coordinator
+    assert host.returncode == 0, host.output
+    assert [p.name for p in host.model_dir.iterdir()] == ["xgboost-model"]
+    metadata = json.loads((host.output_dir / "data" / "metadata.json").read_text())
+    assert metadata["model_format"] == "aws-xgboost"
+    ours = xgb.Booster()
+    ours.load_model(bytearray((host.model_dir / "xgboost-model").read_bytes()))
+    rows = np.random.default_rng(0).normal(3, 1, size=(50, len(metadata["feature_names"])))
+    expected = ours.predict(xgb.DMatrix(rows, feature_names=metadata["feature_names"]))
+    result = aws_image_predict("3.0.5", host.model_dir, rows, tmp_path)
+    np.testing.assert_allclose(result["predictions"], expected, rtol=1e-6, atol=1e-6)
