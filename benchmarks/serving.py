@@ -198,7 +198,7 @@ def summary(slices: list[dict]) -> dict:
 def run(work: Path, seconds: float, slices: int, workers: int) -> dict:
     """Both servers up at once; for each payload they take turns in short slices, so that both
     meet the same background load on a shared machine."""
-    model_dir = work / "serving" / "model"
+    model_dir = (work / "serving" / "model").resolve()  # the baseline runs in benchmarks/
     rows = make_model(model_dir)
     bodies = payloads(rows)
     servers = {}
@@ -223,7 +223,51 @@ def run(work: Path, seconds: float, slices: int, workers: int) -> dict:
     finally:
         for process, _ in servers.values():
             stop_server(process)
-    return {"workers": workers, "seconds": seconds, "slices": slices, "results": results}
+    stages = stage_times(model_dir, bodies["csv-1000-rows"][1])
+    return {
+        "workers": workers, "seconds": seconds, "slices": slices, "results": results,
+        "stages": stages,
+    }  # fmt: skip
+
+
+def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
+    """Where a 1,000-row CSV request's time goes in each server, in microseconds (in this
+    process, one thread, garbage collection on, best of 9 runs of 30)."""
+    import io
+    import timeit
+
+    import pandas as pd
+    import xgboost as xgb
+
+    from snowflake_xgb.serving.model import load_model, predict
+    from snowflake_xgb.serving.payloads import CSV, parse
+    from snowflake_xgb.serving.responses import format_predictions
+
+    def best(step) -> float:
+        runs = timeit.repeat(step, setup="import gc; gc.enable()", number=30, repeat=9)
+        return round(min(runs) / 30 * 1e6)
+
+    model = load_model(model_dir, threads=1)
+    matrix = parse(body, CSV, model)
+    predictions = predict(model, matrix, ())
+    booster = model.booster
+    frame = pd.read_csv(io.StringIO(body.decode()), header=None)
+    scores = booster.predict(xgb.DMatrix(frame), validate_features=False)
+    return {
+        "ours": {
+            "parse into the float32 matrix": best(lambda: parse(body, CSV, model)),
+            "inplace_predict": best(lambda: predict(model, matrix, ())),
+            "format": best(lambda: format_predictions(predictions, CSV, batch=False)),
+        },
+        "baseline": {
+            "pandas read_csv": best(lambda: pd.read_csv(io.StringIO(body.decode()), header=None)),
+            "DMatrix from the frame": best(lambda: xgb.DMatrix(frame)),
+            "DMatrix + predict": best(
+                lambda: booster.predict(xgb.DMatrix(frame), validate_features=False)
+            ),
+            "format": best(lambda: "\n".join(str(score) for score in scores)),
+        },
+    }
 
 
 def report(results: dict) -> str:
@@ -259,6 +303,11 @@ def report(results: dict) -> str:
                          f"{'yes' if ratio <= target else '**no**'} |")  # fmt: skip
     errors = sum(r["errors"] for side in (ours, baseline) for r in side.values())
     lines += ["", f"Non-200 answers: {errors}."]
+    if "stages" in results:
+        lines += ["", "Where a 1,000-row CSV request's time goes (us, in-process, one thread):", ""]
+        for kind, stages in results["stages"].items():
+            steps = ", ".join(f"{name} {micros:,.0f}" for name, micros in stages.items())
+            lines.append(f"- {kind}: {steps}")
     return "\n".join(lines) + "\n"
 
 
