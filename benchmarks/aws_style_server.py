@@ -2,7 +2,8 @@
 
 gunicorn + Flask; the payload parsed with pandas (``read_csv`` for CSV, ``read_json`` for
 JSON records); a ``DMatrix`` built for every request; ``Booster.predict``. The model is loaded
-once per worker from ``MODEL_DIR`` with one XGBoost thread, as that image does. Flask is a
+once per worker from ``MODEL_DIR`` with one XGBoost thread, as that image does (its DMatrix is
+built with one thread too, which only helps the baseline on a machine shared by workers). Flask is a
 benchmark dependency only (extras ``bench``), never the product's.
 
     MODEL_DIR=... gunicorn --chdir benchmarks 'aws_style_server:create_app()'
@@ -45,7 +46,10 @@ def create_app() -> flask.Flask:
             frame = frame[feature_names]
         else:
             return flask.Response(response=f"unsupported {content_type}\n", status=415)
-        predictions = booster.predict(xgb.DMatrix(frame), validate_features=False)
+        # One thread for the DMatrix too, like the prediction: with XGBoost's default (every
+        # core) each worker's OpenMP threads would fight the other workers' for the cores.
+        matrix = xgb.DMatrix(frame, nthread=1)
+        predictions = booster.predict(matrix, validate_features=False)
         if content_type == "application/json":
             body = json.dumps({"predictions": [{"score": float(p)} for p in predictions]})
             return flask.Response(response=body, status=200, mimetype="application/json")

@@ -73,5 +73,4 @@ def main() -> None:
         config.model_dir, config.port, config.workers, config.timeout_seconds,
         "on" if config.batch else "off", ",".join(config.outputs) or "score",
     )  # fmt: skip
-    sys.argv = sys.argv[:1]  # gunicorn must not read the arguments SageMaker passes (`serve`)
     _Server(config).run()

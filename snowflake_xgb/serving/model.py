@@ -20,7 +20,6 @@ import xgboost as xgb
 
 from ..outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 
-CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
 DEFAULT_OUTPUT = "score"  # what Booster.predict returns, for any objective
 
 # Classification objectives, and how each gives class probabilities.
@@ -103,7 +102,9 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return document
 
 
-def _classes(objective: str, learner: Mapping[str, Any], metadata: Mapping[str, Any]):
+def _classes(
+    objective: str, learner: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> np.ndarray | None:
     if objective not in _PROBABILITY_FROM:
         return None
     count = max(2, int(learner["learner_model_param"].get("num_class", "0")))

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import CLASSIFICATION_OUTPUTS
-
 DEFAULT_BASE_DIR = "/opt/ml"
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
+CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit for a real-time request and MaxPayloadInMB's default
 
 
