@@ -74,17 +74,27 @@ def gather_validation_counts(
     return sum_over_hosts(counts, group.sum)
 
 
+def _written_metadata(job: JobEnvironment) -> dict[str, Any]:
+    """``metadata.json`` where the job wrote it: beside the model, or in ``output/data`` (with
+    ``model_format=aws-xgboost``, whose model folder holds the model alone)."""
+    for folder in (job.model_dir, job.output_data_dir):
+        path = folder / METADATA_FILE_NAME
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise FileNotFoundError(f"no {METADATA_FILE_NAME} in {job.model_dir} or {job.output_data_dir}")
+
+
 def summary_from_outputs(
-    model_dir: Path,
+    job: JobEnvironment,
     title: str,
     evals_result: dict[str, dict[str, list[float]]],
     host_rows: list[HostRows],
     counts: ScoreCounts | None,
 ) -> TrainingSummary:
     """The summary of what the job wrote: its metadata and model, with curves and host sums."""
-    metadata = json.loads((model_dir / METADATA_FILE_NAME).read_text())
+    metadata = _written_metadata(job)
     model = xgb.Booster()
-    model.load_model(bytearray((model_dir / MODEL_FILE_NAME).read_bytes()))  # UBJSON, no suffix
+    model.load_model(bytearray((job.model_dir / MODEL_FILE_NAME).read_bytes()))  # UBJSON or JSON
     params = metadata["xgboost_params"]
     submitted_at = metadata.get("queries_submitted_at")
     queries = [
@@ -121,5 +131,5 @@ def write_job_report(
     counts: ScoreCounts | None,
 ) -> Path:
     """Coordinator only, after the model is written: ``output/data/report.html``."""
-    summary = summary_from_outputs(job.model_dir, title, evals_result, host_rows, counts)
+    summary = summary_from_outputs(job, title, evals_result, host_rows, counts)
     return write_report(job.output_data_dir, summary)

@@ -16,6 +16,7 @@ from typing import Any
 import xgboost as xgb
 
 from . import checkpoints, failure, interruption, job_report, outputs, redaction, script_mode
+from .aws_model_format import AWS_XGBOOST
 from .callbacks import MetricPrinter
 from .config import JobConfig, parse_hyperparameters
 from .credentials import bootstrap_credentials
@@ -129,7 +130,12 @@ def save_final_model(
         "queries_submitted_at": plan.submitted_at,
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
     }
-    path = outputs.save_model(job.model_dir, model, metadata)
+    if config.model_format == AWS_XGBOOST:
+        path = outputs.save_model_for_aws_xgboost(
+            job.model_dir, job.output_data_dir, model, metadata
+        )
+    else:
+        path = outputs.save_model(job.model_dir, model, metadata)
     logger.info("Model written to %s", path)
 
 

@@ -230,3 +230,17 @@ def test_report_false_writes_no_report(jobs: JobRunner, housing_params: dict) ->
     assert host.returncode == 0, host.output[-3000:]
     assert (host.model_dir / "xgboost-model").is_file()
     assert not (host.output_dir / "data" / "report.html").exists()
+
+
+def test_report_with_the_aws_model_format(
+    jobs: JobRunner, housing_params: dict, tmp_path: Path
+) -> None:
+    """model_format=aws-xgboost keeps metadata.json in output/data: the report reads it there."""
+    run = jobs.run({**housing_params, "num_round": 5, "model_format": "aws-xgboost"})
+    host = run.coordinator
+    assert host.returncode == 0, host.output[-3000:]
+    dom = report_of(host, tmp_path)
+    metadata = json.loads((host.output_dir / "data" / "metadata.json").read_text())
+    assert as_float(dict(dom.sections["overview"].table("objective"))["rounds trained"]) == 5
+    finals = dom.sections["overview"].rows("Final metrics")
+    assert {f"{r['data set']}-{r['metric']}" for r in finals} == set(metadata["final_metrics"])
