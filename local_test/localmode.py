@@ -118,6 +118,9 @@ class Standins:
     aws_access_key_id: str = "AKIASFXGBLOCALTEST00"
     aws_secret_access_key: str = field(default_factory=lambda: "sfxgb-aws-" + secrets.token_hex(16))
     rows: int | None = None
+    # Their host names on the job's network (distinct names let jobs share one network).
+    snowflake_host: str = "snowflake"
+    secrets_host: str = "secretsmanager"
 
     def job_environment(self) -> dict[str, str]:
         """What a user would pass as the Estimator's ``environment=`` to reach the stand-ins."""
@@ -127,10 +130,10 @@ class Standins:
             "SNOWFLAKE_DATABASE": "DEMO",
             "SNOWFLAKE_SCHEMA": "PUBLIC",
             "SNOWFLAKE_WAREHOUSE": "LOCAL_WH",
-            "SNOWFLAKE_HOST": "snowflake",
+            "SNOWFLAKE_HOST": self.snowflake_host,
             "SNOWFLAKE_PORT": str(SNOWFLAKE_PORT),
             "SNOWFLAKE_PROTOCOL": "http",
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://secretsmanager:{SECRETS_PORT}",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{self.secrets_host}:{SECRETS_PORT}",
         }
 
     def aws_credentials(self) -> dict[str, str]:
@@ -244,8 +247,8 @@ class LocalJob:
         ]
         seed_cmd = [
             "python", "/opt/standins/seed_standins.py",
-            "--snowflake-host", "snowflake", "--snowflake-port", str(SNOWFLAKE_PORT),
-            "--secrets-endpoint", f"http://secretsmanager:{SECRETS_PORT}",
+            "--snowflake-host", s.snowflake_host, "--snowflake-port", str(SNOWFLAKE_PORT),
+            "--secrets-endpoint", f"http://{s.secrets_host}:{SECRETS_PORT}",
             "--secret-id", s.secret_id, "--user", s.user, "--password", s.password,
         ]  # fmt: skip
         if s.rows:
@@ -257,14 +260,14 @@ class LocalJob:
                     "image": s.image,
                     "command": ["fakesnow", "-s", "--host", "0.0.0.0", "-p", str(SNOWFLAKE_PORT)],
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
-                    "networks": {"sagemaker-local": {"aliases": ["snowflake"]}},
+                    "networks": {"sagemaker-local": {"aliases": [s.snowflake_host]}},
                 },
                 "secretsmanager": {
                     "image": s.image,
                     "command": ["moto_server", "-H", "0.0.0.0", "-p", str(SECRETS_PORT)],
                     "environment": aws_env,
                     "healthcheck": {"test": port_check(SECRETS_PORT), **health},
-                    "networks": {"sagemaker-local": {"aliases": ["secretsmanager"]}},
+                    "networks": {"sagemaker-local": {"aliases": [s.secrets_host]}},
                 },
                 "seed": {
                     "image": s.image,

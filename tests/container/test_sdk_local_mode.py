@@ -1,0 +1,233 @@
+"""SageMaker Python SDK v3's local container mode runs our image on 2 hosts.
+
+The documented launcher (``examples/launch_training_job.py --local``) runs in the SDK's own
+virtual environment (``local_test/make_sdk_venv.sh``; the SDK is never a dependency of ours),
+with ``ModelTrainer(training_mode=Mode.LOCAL_CONTAINER)``: docker compose, hosts ``algo-1``
+and ``algo-2`` on the network ``sagemaker-local``, the image's own CMD. The stand-ins join that
+network under names unique to this test, so the job reaches them as it would reach Snowflake
+and Secrets Manager. What a user checks afterwards: the launcher succeeded, every host exited
+0, ``compressed_artifacts/model.tar.gz`` holds a model XGBoost loads and its metadata, the
+metric definitions find the per-round lines in the logs, and no credential is in any of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import xgboost
+
+REPO = Path(__file__).resolve().parents[2]
+SDK_NETWORK = "sagemaker-local"  # fixed by the SDK
+SEED_ROWS = 5000
+ROUNDS = 15
+
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
+
+
+def _metric_definitions() -> list[dict[str, str]]:
+    spec = importlib.util.spec_from_file_location(
+        "launch_training_job", REPO / "examples" / "launch_training_job.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.METRIC_DEFINITIONS
+
+
+def sdk_python() -> Path:
+    return (
+        Path(os.environ.get("SNOWFLAKE_XGB_SDK_VENV", REPO / ".work" / "sdk-venv")) / "bin/python"
+    )
+
+
+@dataclass
+class SdkRun:
+    returncode: int
+    output: str  # the launcher's stdout and stderr: the SDK streams the hosts' logs there
+    root: Path  # local_container_root
+    host_exit_codes: list[int]
+    credentials: list[str]
+
+
+def _ensure_network() -> bool:
+    """Create the SDK's network unless it exists; True when this test created it."""
+    if (
+        subprocess.run(
+            ["docker", "network", "inspect", SDK_NETWORK], capture_output=True
+        ).returncode
+        == 0
+    ):
+        return False
+    subprocess.run(
+        ["docker", "network", "create", "--label", "snowflake-xgb.test=sdk-local", SDK_NETWORK],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return True
+
+
+def _host_exit_codes(project: str) -> list[int]:
+    names = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+         "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    codes = []
+    for name in sorted(names):
+        state = subprocess.run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+        codes.append(int(state.stdout))
+    return codes
+
+
+@pytest.fixture(scope="module")
+def sdk_v3_job(images, compose_cmd, localmode, request):
+    python = sdk_python()
+    if not python.exists():
+        message = f"no SDK venv at {python.parent.parent}: run local_test/make_sdk_venv.sh"
+        if os.environ.get("SNOWFLAKE_XGB_REQUIRE_DOCKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from pytest_docker.plugin import get_docker_services
+
+    suffix = secrets.token_hex(3)
+    standins_job = localmode.LocalJob.create(REPO / ".work" / "container-tests", 2, "unused")
+    standins_job.network = SDK_NETWORK
+    standins = localmode.Standins(
+        image=images["standins"],
+        secret_id=f"snowflake-xgb/sdk-{suffix}",
+        password="Pw-" + secrets.token_hex(16) + "-leakcheck",
+        region="eu-west-1",
+        aws_secret_access_key="AwsSk-" + secrets.token_hex(16) + "-leakcheck",
+        rows=SEED_ROWS,
+        snowflake_host=f"snowflake-{suffix}",
+        secrets_host=f"secretsmanager-{suffix}",
+    )
+    standins_job.logs_dir.mkdir(parents=True)
+    standins_job.write_standins_compose(standins)
+    # v3 names the compose project after local_container_root's folder.
+    root = standins_job.root / f"sdkjob{suffix}"
+    failed_before = request.session.testsfailed
+    created_network = _ensure_network()
+    try:
+        with get_docker_services(
+            shlex.join(compose_cmd),
+            str(standins_job.standins_file),
+            f"{standins_job.project}-standins",
+            ["up -d snowflake secretsmanager"],
+            ["down -v"],
+        ):
+            prefix = standins_job.standins_compose(compose_cmd)
+            localmode.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
+            localmode.seed_standins(prefix, standins_job.logs_dir / "standin-seed.log")
+            env = {
+                "PATH": os.environ["PATH"],
+                "HOME": str(standins_job.root),
+                **standins.aws_credentials(),
+                "AWS_DEFAULT_REGION": standins.region,
+                "AWS_CONFIG_FILE": str(standins_job.root / "no-aws-config"),
+                "SAGEMAKER_USER_CONFIG_OVERRIDE": str(REPO / ".work" / "sagemaker-config.yaml"),
+            }
+            job_env = standins.job_environment()
+            hidden = {"SNOWFLAKE_SECRET_ID", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_WAREHOUSE",
+                      "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA"}  # fmt: skip
+            command = [
+                str(python), str(REPO / "examples" / "launch_training_job.py"),
+                "--sdk", "v3", "--local", "--local-root", str(root), "--instance-count", "2",
+                "--image-uri", images["train"], "--secret-id", standins.secret_id,
+                "--account", job_env["SNOWFLAKE_ACCOUNT"],
+                "--warehouse", job_env["SNOWFLAKE_WAREHOUSE"],
+                *[f"--env={k}={v}" for k, v in job_env.items() if k not in hidden],
+                "--hp", f"num_round={ROUNDS}",
+            ]  # fmt: skip
+            try:
+                res = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+                output = res.stdout + res.stderr
+                codes = _host_exit_codes(root.name)
+            finally:
+                standins_job.save_standins_logs(compose_cmd)
+                (standins_job.logs_dir / "launcher.log").write_text(locals().get("output", ""))
+                compose_file = root / "docker-compose.yaml"
+                if compose_file.exists():
+                    subprocess.run([*compose_cmd, "-f", str(compose_file), "-p", root.name, "down"],
+                                   capture_output=True)  # fmt: skip
+            yield SdkRun(res.returncode, output, root, codes, standins.credential_values())
+    finally:
+        if created_network:
+            subprocess.run(["docker", "network", "rm", SDK_NETWORK], capture_output=True)
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(standins_job.root, ignore_errors=True)
+    else:
+        print(f"SDK local-mode test files kept in {standins_job.root}", file=sys.stderr)
+
+
+def _members(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as tar:
+        return {
+            m.name.removeprefix("./"): tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+def test_launcher_and_both_hosts_succeed(sdk_v3_job):
+    assert sdk_v3_job.returncode == 0, sdk_v3_job.output[-6000:]
+    assert sdk_v3_job.host_exit_codes == [0, 0], sdk_v3_job.output[-6000:]
+    model_line = [line for line in sdk_v3_job.output.splitlines() if line.startswith("model: ")]
+    assert model_line == [f"model: {sdk_v3_job.root / 'compressed_artifacts' / 'model.tar.gz'}"]
+
+
+def _model_files(run: SdkRun) -> tuple[xgboost.Booster, dict]:
+    members = _members(run.root / "compressed_artifacts" / "model.tar.gz")
+    assert {"xgboost-model", "metadata.json"} <= set(members), sorted(members)
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(members["xgboost-model"]))
+    return booster, json.loads(members["metadata.json"])
+
+
+def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_v3_job):
+    booster, metadata = _model_files(sdk_v3_job)
+    assert metadata["hosts"] == ["algo-1", "algo-2"]
+    assert metadata["label"] == "MEDHOUSEVAL"
+    assert len(metadata["feature_names"]) == booster.num_features() == 8
+    assert booster.num_boosted_rounds() == metadata["best_iteration"] + 1
+    assert 2 <= metadata["rounds_trained"] <= ROUNDS
+    # validation_fraction=0.2: about 80% of the rows train, split over both hosts.
+    assert all(n > 0 for n in metadata["rows_per_host"].values())
+    assert 0.7 * SEED_ROWS < metadata["rows"] < 0.9 * SEED_ROWS
+
+
+def test_metric_definitions_find_every_round_in_the_logs(sdk_v3_job):
+    definitions = _metric_definitions()
+    values: dict[str, list[float]] = {d["Name"]: [] for d in definitions}
+    for line in sdk_v3_job.output.splitlines():
+        line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
+        for definition in definitions:
+            match = re.search(definition["Regex"], line)
+            if match:
+                values[definition["Name"]].append(float(match.group(1)))
+    rounds = _model_files(sdk_v3_job)[1]["rounds_trained"]
+    for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
+        assert len(values[name]) == rounds, (name, values[name], sdk_v3_job.output[-3000:])
+
+
+def test_no_credential_in_logs_or_artifacts(sdk_v3_job):
+    compressed = sdk_v3_job.root / "compressed_artifacts"
+    places = {"launcher output": sdk_v3_job.output.encode()}
+    for archive in ("model.tar.gz", "output.tar.gz"):
+        for name, data in _members(compressed / archive).items():
+            places[f"{archive}:{name}"] = data
+    assert any(name.startswith("output.tar.gz:") for name in places), sorted(places)
+    for value in sdk_v3_job.credentials:
+        for where, data in places.items():
+            assert value.encode() not in data, f"a credential is in {where}"
