@@ -102,15 +102,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def installed_sdk_major() -> int:
-    """The installed SageMaker Python SDK's major version."""
+def chosen_sdk(flag: str) -> str:
+    """ "v3" or "v2": the --sdk flag, or for "auto" the installed SDK's major version."""
+    if flag != "auto":
+        return flag
     try:
         version = importlib.metadata.version("sagemaker")
     except importlib.metadata.PackageNotFoundError:
-        raise SystemExit(
-            "the SageMaker Python SDK is not installed: pip install sagemaker"
-        ) from None
-    return int(version.split(".", 1)[0])
+        message = "the SageMaker Python SDK is not installed: pip install sagemaker"
+        raise SystemExit(message) from None
+    return "v3" if int(version.split(".", 1)[0]) >= 3 else "v2"
 
 
 def job_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -280,8 +281,7 @@ def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    sdk = args.sdk if args.sdk != "auto" else ("v3" if installed_sdk_major() >= 3 else "v2")
-    launch = launch_v3 if sdk == "v3" else launch_v2
+    launch = launch_v3 if chosen_sdk(args.sdk) == "v3" else launch_v2
     launch(args, job_environment(args), job_hyperparameters(args))
 
 
