@@ -19,10 +19,10 @@ names it with the ``sagemaker_program``/``sagemaker_submit_directory`` hyperpara
 image's own entry point still runs first). No data is staged in S3: the hosts read Snowflake
 directly. The role needs the permissions in ``iam/training-role-policy.json``.
 
-``--local`` runs the job on this machine with the SDK's local mode (docker compose, hosts
-``algo-1..N``; no role, no S3): v3 leaves ``compressed_artifacts/model.tar.gz`` under
-``--local-root``. ``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for
-PrivateLink, or the local stand-ins' endpoints), ``--hp KEY=VALUE`` overrides hyperparameters.
+``--local`` runs the job on this machine with the SDK's local mode (docker compose; no role,
+no S3): the job's files and its ``model.tar.gz`` (path printed) go under ``--local-root``.
+``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
+local stand-ins' endpoints), ``--hp KEY=VALUE`` overrides hyperparameters.
 
 ``METRIC_DEFINITIONS`` turns the job's per-round log lines into SageMaker metrics (CloudWatch
 shows a tab as ``#011``, which is what the regexes match); ``tests/test_examples.py`` checks
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true",
                         help="SDK local mode here (docker compose); no role or S3")  # fmt: skip
     parser.add_argument("--local-root", default="sdk-local-job",
-                        help="v3 local mode: folder for the job's files and artifacts")  # fmt: skip
+                        help="local mode: folder for the job's files and artifacts")  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment variable for the hosts (repeatable)")  # fmt: skip
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
@@ -240,11 +240,16 @@ def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict
     if args.local:
         from sagemaker.local import LocalSession
 
+        root = Path(args.local_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
         session = LocalSession(boto_session=boto_session)
+        # The job's files under --local-root, not a temporary folder; the script's
+        # folder mounted, not uploaded to S3.
+        session.config = {"local": {"local_code": True, "container_root": str(root)}}
         placement = {
             "instance_type": "local",
             "role": args.role or "arn:aws:iam::000000000000:role/local-mode-needs-no-role",
-            "output_path": f"file://{Path(args.local_root).resolve()}",
+            "output_path": f"file://{root}",
         }
     else:
         from sagemaker.session import Session

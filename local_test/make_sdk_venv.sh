@@ -3,7 +3,7 @@
 # (never a dependency of the image or the package): .work/sdk-venv (SDK_VENV overrides).
 #
 #   local_test/make_sdk_venv.sh          # SDK v3 (what `pip install sagemaker` gives today)
-#   SDK_SPEC='sagemaker<3' SDK_VENV=.work/sdk-v2-venv local_test/make_sdk_venv.sh   # SDK v2
+#   SDK_SPEC='sagemaker>=2.250,<3' SDK_VENV=.work/sdk-v2-venv local_test/make_sdk_venv.sh  # v2
 #
 # Does nothing when the venv already holds a matching SDK. Telemetry is switched off for
 # everything run from it through .work/sagemaker-config.yaml (SAGEMAKER_USER_CONFIG_OVERRIDE).

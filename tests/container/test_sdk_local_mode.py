@@ -1,13 +1,15 @@
-"""SageMaker Python SDK v3's local container mode runs our image on 2 hosts.
+"""The SageMaker Python SDK's local mode runs our image on 2 hosts, with SDK v3 and with v2.
 
 The documented launcher (``examples/launch_training_job.py --local``) runs in the SDK's own
-virtual environment (``local_test/make_sdk_venv.sh``; the SDK is never a dependency of ours),
-with ``ModelTrainer(training_mode=Mode.LOCAL_CONTAINER)``: docker compose, hosts ``algo-1``
-and ``algo-2`` on the network ``sagemaker-local``, the image's own CMD. The stand-ins join that
-network under names unique to this test, so the job reaches them as it would reach Snowflake
-and Secrets Manager. What a user checks afterwards: the launcher succeeded, every host exited
-0, ``compressed_artifacts/model.tar.gz`` holds a model XGBoost loads and its metadata, the
-metric definitions find the per-round lines in the logs, and no credential is in any of it.
+virtual environment (``local_test/make_sdk_venv.sh``; the SDK is never a dependency of ours).
+v3: ``ModelTrainer(training_mode=Mode.LOCAL_CONTAINER)``, hosts ``algo-1`` and ``algo-2``, the
+image's own CMD. v2: ``Estimator(instance_type="local")``, hosts ``algo-<i>-<suffix>``, the
+command ``train``, JSON-quoted string hyperparameters. Both use docker compose and the network
+``sagemaker-local``; the stand-ins join that network under names unique to this test, so the
+job reaches them as it would reach Snowflake and Secrets Manager. What a user checks afterwards:
+the launcher succeeded, every host exited 0, the ``model.tar.gz`` it printed holds a model
+XGBoost loads and its metadata, the metric definitions find the per-round lines in the logs,
+and no credential is in any of it.
 """
 
 from __future__ import annotations
@@ -45,17 +47,16 @@ def _metric_definitions() -> list[dict[str, str]]:
     return module.METRIC_DEFINITIONS
 
 
-def sdk_python() -> Path:
-    return (
-        Path(os.environ.get("SNOWFLAKE_XGB_SDK_VENV", REPO / ".work" / "sdk-venv")) / "bin/python"
-    )
+# Each SDK's venv, as local_test/make_sdk_venv.sh makes them (.ci/run makes both).
+SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-venv"}
 
 
 @dataclass
 class SdkRun:
+    sdk: str
+    model: Path | None  # the model.tar.gz the launcher printed
     returncode: int
     output: str  # the launcher's stdout and stderr: the SDK streams the hosts' logs there
-    root: Path  # local_container_root
     host_exit_codes: list[int]
     credentials: list[str]
 
@@ -90,11 +91,12 @@ def _host_exit_codes(project: str) -> list[int]:
     return codes
 
 
-@pytest.fixture(scope="module")
-def sdk_v3_job(images, compose_cmd, localmode, request):
-    python = sdk_python()
+@pytest.fixture(scope="module", params=sorted(SDK_VENVS), ids=lambda sdk: f"sdk-{sdk}")
+def sdk_job(images, compose_cmd, localmode, request):
+    sdk = request.param
+    python = SDK_VENVS[sdk] / "bin" / "python"
     if not python.exists():
-        message = f"no SDK venv at {python.parent.parent}: run local_test/make_sdk_venv.sh"
+        message = f"no SDK {sdk} venv at {SDK_VENVS[sdk]}: run local_test/make_sdk_venv.sh"
         if os.environ.get("SNOWFLAKE_XGB_REQUIRE_DOCKER") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -115,7 +117,6 @@ def sdk_v3_job(images, compose_cmd, localmode, request):
     )
     standins_job.logs_dir.mkdir(parents=True)
     standins_job.write_standins_compose(standins)
-    # v3 names the compose project after local_container_root's folder.
     root = standins_job.root / f"sdkjob{suffix}"
     failed_before = request.session.testsfailed
     created_network = _ensure_network()
@@ -143,7 +144,7 @@ def sdk_v3_job(images, compose_cmd, localmode, request):
                       "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA"}  # fmt: skip
             command = [
                 str(python), str(REPO / "examples" / "launch_training_job.py"),
-                "--sdk", "v3", "--local", "--local-root", str(root), "--instance-count", "2",
+                "--sdk", sdk, "--local", "--local-root", str(root), "--instance-count", "2",
                 "--image-uri", images["train"], "--secret-id", standins.secret_id,
                 "--account", job_env["SNOWFLAKE_ACCOUNT"],
                 "--warehouse", job_env["SNOWFLAKE_WAREHOUSE"],
@@ -153,15 +154,23 @@ def sdk_v3_job(images, compose_cmd, localmode, request):
             try:
                 res = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
                 output = res.stdout + res.stderr
-                codes = _host_exit_codes(root.name)
+                # The compose project is named after the folder of the SDK's compose file:
+                # --local-root itself (v3) or a temporary folder inside it (v2).
+                compose_files = sorted(root.rglob("docker-compose.yaml"))
+                codes = [c for f in compose_files for c in _host_exit_codes(f.parent.name)]
             finally:
                 standins_job.save_standins_logs(compose_cmd)
                 (standins_job.logs_dir / "launcher.log").write_text(locals().get("output", ""))
-                compose_file = root / "docker-compose.yaml"
-                if compose_file.exists():
-                    subprocess.run([*compose_cmd, "-f", str(compose_file), "-p", root.name, "down"],
-                                   capture_output=True)  # fmt: skip
-            yield SdkRun(res.returncode, output, root, codes, standins.credential_values())
+                for compose_file in root.rglob("docker-compose.yaml"):
+                    project = ["-f", str(compose_file), "-p", compose_file.parent.name]
+                    subprocess.run([*compose_cmd, *project, "down"], capture_output=True)
+            model_lines = [line for line in output.splitlines() if line.startswith("model: ")]
+            model = (
+                Path(model_lines[-1][len("model: ") :].removeprefix("file://"))
+                if model_lines
+                else None
+            )
+            yield SdkRun(sdk, model, res.returncode, output, codes, standins.credential_values())
     finally:
         if created_network:
             subprocess.run(["docker", "network", "rm", SDK_NETWORK], capture_output=True)
@@ -180,24 +189,26 @@ def _members(archive: Path) -> dict[str, bytes]:
         }
 
 
-def test_launcher_and_both_hosts_succeed(sdk_v3_job):
-    assert sdk_v3_job.returncode == 0, sdk_v3_job.output[-6000:]
-    assert sdk_v3_job.host_exit_codes == [0, 0], sdk_v3_job.output[-6000:]
-    model_line = [line for line in sdk_v3_job.output.splitlines() if line.startswith("model: ")]
-    assert model_line == [f"model: {sdk_v3_job.root / 'compressed_artifacts' / 'model.tar.gz'}"]
+def test_launcher_and_both_hosts_succeed(sdk_job):
+    assert sdk_job.returncode == 0, sdk_job.output[-6000:]
+    assert sdk_job.host_exit_codes == [0, 0], sdk_job.output[-6000:]
+    assert sdk_job.model is not None and sdk_job.model.is_file(), sdk_job.output[-3000:]
+    assert sdk_job.model.name == "model.tar.gz"
 
 
 def _model_files(run: SdkRun) -> tuple[xgboost.Booster, dict]:
-    members = _members(run.root / "compressed_artifacts" / "model.tar.gz")
+    members = _members(run.model)
     assert {"xgboost-model", "metadata.json"} <= set(members), sorted(members)
     booster = xgboost.Booster()
     booster.load_model(bytearray(members["xgboost-model"]))
     return booster, json.loads(members["metadata.json"])
 
 
-def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_v3_job):
-    booster, metadata = _model_files(sdk_v3_job)
-    assert metadata["hosts"] == ["algo-1", "algo-2"]
+def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_job):
+    booster, metadata = _model_files(sdk_job)
+    host_names = {"v3": r"algo-[12]", "v2": r"algo-[12]-[a-z0-9]{5}"}[sdk_job.sdk]
+    assert len(metadata["hosts"]) == 2, metadata["hosts"]
+    assert all(re.fullmatch(host_names, host) for host in metadata["hosts"]), metadata["hosts"]
     assert metadata["label"] == "MEDHOUSEVAL"
     assert len(metadata["feature_names"]) == booster.num_features() == 8
     assert booster.num_boosted_rounds() == metadata["best_iteration"] + 1
@@ -207,27 +218,26 @@ def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_v3_job):
     assert 0.7 * SEED_ROWS < metadata["rows"] < 0.9 * SEED_ROWS
 
 
-def test_metric_definitions_find_every_round_in_the_logs(sdk_v3_job):
+def test_metric_definitions_find_every_round_in_the_logs(sdk_job):
     definitions = _metric_definitions()
     values: dict[str, list[float]] = {d["Name"]: [] for d in definitions}
-    for line in sdk_v3_job.output.splitlines():
+    for line in sdk_job.output.splitlines():
         line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
         for definition in definitions:
             match = re.search(definition["Regex"], line)
             if match:
                 values[definition["Name"]].append(float(match.group(1)))
-    rounds = _model_files(sdk_v3_job)[1]["rounds_trained"]
+    rounds = _model_files(sdk_job)[1]["rounds_trained"]
     for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
-        assert len(values[name]) == rounds, (name, values[name], sdk_v3_job.output[-3000:])
+        assert len(values[name]) == rounds, (name, values[name], sdk_job.output[-3000:])
 
 
-def test_no_credential_in_logs_or_artifacts(sdk_v3_job):
-    compressed = sdk_v3_job.root / "compressed_artifacts"
-    places = {"launcher output": sdk_v3_job.output.encode()}
+def test_no_credential_in_logs_or_artifacts(sdk_job):
+    places = {"launcher output": sdk_job.output.encode()}
     for archive in ("model.tar.gz", "output.tar.gz"):
-        for name, data in _members(compressed / archive).items():
+        for name, data in _members(sdk_job.model.with_name(archive)).items():
             places[f"{archive}:{name}"] = data
     assert any(name.startswith("output.tar.gz:") for name in places), sorted(places)
-    for value in sdk_v3_job.credentials:
+    for value in sdk_job.credentials:
         for where, data in places.items():
             assert value.encode() not in data, f"a credential is in {where}"
