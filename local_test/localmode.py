@@ -513,7 +513,7 @@ def serve_and_predict(image: str, model_dir: Path) -> int:
     log(f"serving {model_dir} with {image} serve")
     status = 0
     with serving(image, Path(model_dir)) as server:
-        log(f"{server.url}/ping answers 200")
+        log(f"{server.url}/ping answers 200 (container {server.container})")
         for content_type, body in requests:
             accept = content_type
             code, text = server.invoke(body, content_type, accept)

@@ -241,3 +241,45 @@ def test_no_credential_in_logs_or_artifacts(sdk_job):
     for value in sdk_job.credentials:
         for where, data in places.items():
             assert value.encode() not in data, f"a credential is in {where}"
+
+
+serve_in_tree = pytest.mark.skipif(
+    not (REPO / "snowflake_xgb" / "serving").is_dir(), reason="no serve in this tree yet"
+)
+
+
+@serve_in_tree
+def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmode, tmp_path):
+    """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
+    with tarfile.open(sdk_job.model) as tar:
+        tar.extractall(tmp_path, filter="data")
+    booster, metadata = _model_files(sdk_job)
+    features = metadata["feature_names"]
+    rows = [[row[f] for f in features] for row in localmode.SAMPLE_ROWS]
+    expected = booster.predict(xgboost.DMatrix(rows, feature_names=features))
+    (csv_type, csv_body), (json_type, json_body) = localmode.sample_requests(features)
+    with localmode.serving(images["train"], tmp_path) as server:
+        csv_status, csv_text = server.invoke(csv_body, csv_type, "text/csv")
+        json_status, json_text = server.invoke(json_body, json_type, "application/json")
+    assert (csv_status, json_status) == (200, 200), csv_text + json_text
+    by_csv = [float(line) for line in csv_text.split()]
+    by_keyed_json = [p["score"] for p in json.loads(json_text)["predictions"]]
+    assert by_csv == pytest.approx(expected.tolist(), rel=1e-6)
+    assert by_keyed_json == pytest.approx(expected.tolist(), rel=1e-6)
+
+
+@serve_in_tree
+def test_localmode_serve_prints_predictions_and_stops_the_server(sdk_job, images, tmp_path):
+    with tarfile.open(sdk_job.model) as tar:
+        tar.extractall(tmp_path, filter="data")
+    res = subprocess.run(
+        [sys.executable, str(REPO / "local_test" / "localmode.py"), "serve", str(tmp_path),
+         "--image", images["train"]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("-> 200") == 2, res.stdout
+    assert "server stopped" in res.stderr
+    container = re.search(r"\(container (\S+)\)", res.stderr).group(1)
+    gone = subprocess.run(["docker", "inspect", container], capture_output=True)
+    assert gone.returncode != 0, f"container {container} left behind"
