@@ -54,6 +54,7 @@ SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-v
 @dataclass
 class SdkRun:
     sdk: str
+    mode: str  # "algorithm" or "script"
     model: Path | None  # the model.tar.gz the launcher printed
     returncode: int
     output: str  # the launcher's stdout and stderr: the SDK streams the hosts' logs there
@@ -91,9 +92,14 @@ def _host_exit_codes(project: str) -> list[int]:
     return codes
 
 
-@pytest.fixture(scope="module", params=sorted(SDK_VENVS), ids=lambda sdk: f"sdk-{sdk}")
+# (SDK, mode): algorithm mode with both SDKs; script mode with v3, whose launcher passes the
+# script as the input channel "code" (v2's source_dir is what the other container tests mirror).
+RUNS = [("v3", "algorithm"), ("v2", "algorithm"), ("v3", "script")]
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=lambda run: f"sdk-{run[0]}-{run[1]}")
 def sdk_job(images, compose_cmd, localmode, request):
-    sdk = request.param
+    sdk, mode = request.param
     python = SDK_VENVS[sdk] / "bin" / "python"
     if not python.exists():
         message = f"no SDK {sdk} venv at {SDK_VENVS[sdk]}: run local_test/make_sdk_venv.sh"
@@ -150,6 +156,7 @@ def sdk_job(images, compose_cmd, localmode, request):
                 "--warehouse", job_env["SNOWFLAKE_WAREHOUSE"],
                 *[f"--env={k}={v}" for k, v in job_env.items() if k not in hidden],
                 "--hp", f"num_round={ROUNDS}",
+                *(["--script-mode", "--hp", "validation_fraction=0.2"] if mode == "script" else []),
             ]  # fmt: skip
             try:
                 res = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
@@ -170,7 +177,9 @@ def sdk_job(images, compose_cmd, localmode, request):
                 if model_lines
                 else None
             )
-            yield SdkRun(sdk, model, res.returncode, output, codes, standins.credential_values())
+            yield SdkRun(
+                sdk, mode, model, res.returncode, output, codes, standins.credential_values()
+            )
     finally:
         if created_network:
             subprocess.run(["docker", "network", "rm", SDK_NETWORK], capture_output=True)
@@ -206,11 +215,16 @@ def _model_files(run: SdkRun) -> tuple[xgboost.Booster, dict]:
 
 def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_job):
     booster, metadata = _model_files(sdk_job)
+    assert len(metadata["feature_names"]) == booster.num_features() == 8
+    if sdk_job.mode == "script":  # examples/script_mode/train.py's own metadata
+        assert booster.num_boosted_rounds() == metadata["rounds_trained"] == ROUNDS
+        assert metadata["validation_mae"] > 0
+        assert "Invoking user script" in sdk_job.output
+        return
     host_names = {"v3": r"algo-[12]", "v2": r"algo-[12]-[a-z0-9]{5}"}[sdk_job.sdk]
     assert len(metadata["hosts"]) == 2, metadata["hosts"]
     assert all(re.fullmatch(host_names, host) for host in metadata["hosts"]), metadata["hosts"]
     assert metadata["label"] == "MEDHOUSEVAL"
-    assert len(metadata["feature_names"]) == booster.num_features() == 8
     assert booster.num_boosted_rounds() == metadata["best_iteration"] + 1
     assert 2 <= metadata["rounds_trained"] <= ROUNDS
     # validation_fraction=0.2: about 80% of the rows train, split over both hosts.
@@ -228,7 +242,10 @@ def test_metric_definitions_find_every_round_in_the_logs(sdk_job):
             if match:
                 values[definition["Name"]].append(float(match.group(1)))
     rounds = _model_files(sdk_job)[1]["rounds_trained"]
-    for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
+    names = ["train:rmse", "validation:rmse"]
+    if sdk_job.mode == "algorithm":  # eval_metric=rmse,mae
+        names += ["train:mae", "validation:mae"]
+    for name in names:
         assert len(values[name]) == rounds, (name, values[name], sdk_job.output[-3000:])
 
 
@@ -248,12 +265,20 @@ serve_in_tree = pytest.mark.skipif(
 )
 
 
+@pytest.fixture
+def served_job(sdk_job):
+    """Serving is checked once, on the v3 algorithm-mode model."""
+    if (sdk_job.sdk, sdk_job.mode) != ("v3", "algorithm"):
+        pytest.skip("serving is checked on the SDK v3 algorithm-mode model")
+    return sdk_job
+
+
 @serve_in_tree
-def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmode, tmp_path):
+def test_the_image_serves_the_model_as_xgboost_predicts(served_job, images, localmode, tmp_path):
     """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
-    with tarfile.open(sdk_job.model) as tar:
+    with tarfile.open(served_job.model) as tar:
         tar.extractall(tmp_path, filter="data")
-    booster, metadata = _model_files(sdk_job)
+    booster, metadata = _model_files(served_job)
     features = metadata["feature_names"]
     rows = [[row[f] for f in features] for row in localmode.SAMPLE_ROWS]
     expected = booster.predict(xgboost.DMatrix(rows, feature_names=features))
@@ -269,8 +294,8 @@ def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmo
 
 
 @serve_in_tree
-def test_localmode_serve_prints_predictions_and_stops_the_server(sdk_job, images, tmp_path):
-    with tarfile.open(sdk_job.model) as tar:
+def test_localmode_serve_prints_predictions_and_stops_the_server(served_job, images, tmp_path):
+    with tarfile.open(served_job.model) as tar:
         tar.extractall(tmp_path, filter="data")
     res = subprocess.run(
         [sys.executable, str(REPO / "local_test" / "localmode.py"), "serve", str(tmp_path),
