@@ -63,8 +63,9 @@ sdk-venv:
 	local_test/make_sdk_venv.sh
 	SDK_SPEC='sagemaker>=2.250,<3' SDK_VENV=.work/sdk-v2-venv local_test/make_sdk_venv.sh
 
-# The README's test command: every test, the container tests included.
-test:
+# The README's test command: every test, the container tests included (and the SDK's own local
+# mode, hence the SDK venvs).
+test: sdk-venv
 	$(PYTHON) -m pytest -q
 
 # Everything but the container tests.

@@ -41,6 +41,9 @@ JSON = "application/json"
 ACCEPT_TYPES = [CSV, JSON, "application/jsonlines"]
 CONTENT_TYPES = [CSV, JSON, "application/jsonlines", "text/libsvm"]
 MAX_PAYLOAD_MB = 6  # SageMaker's default MaxPayloadInMB (and a real-time request's limit)
+# Batch transform: the server answers one prediction per line, so SplitType=Line inputs and
+# AssembleWith=Line outputs line up record for record.
+TRANSFORM_ENVIRONMENT = {"SAGEMAKER_BATCH": "true"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -184,6 +187,7 @@ def run_v3(args: argparse.Namespace) -> None:
         ),
         batch_strategy="MultiRecord",  # as many lines per request as fit in MaxPayloadInMB
         max_payload_in_mb=MAX_PAYLOAD_MB,
+        environment=TRANSFORM_ENVIRONMENT,
         session=session,
     )
     job.wait(timeout=6 * 3600)
@@ -238,6 +242,7 @@ def run_v2(args: argparse.Namespace) -> None:
         assemble_with="Line",
         strategy="MultiRecord",
         max_payload=MAX_PAYLOAD_MB,
+        env=TRANSFORM_ENVIRONMENT,
     )
     transformer.transform(args.input, content_type=args.content_type, split_type="Line")
     transformer.wait()

@@ -4,7 +4,8 @@ The example runs in the SDK's own venv (``local_test/make_sdk_venv.sh``) against
 (real boto3, real SageMaker API shapes); what SageMaker then holds is read back with boto3, as a
 user would check it in the console: the model runs our image on the job's ``model.tar.gz`` with
 the serving settings, the endpoint is in service, and the transform job splits its input into
-lines, sends several per request up to 6 MB and assembles one output line per record.
+lines, sends several per request up to 6 MB, asks the server for one prediction per line
+(``SAGEMAKER_BATCH``) and assembles one output line per record.
 
 Only SDK v2 is driven here: moto describes a model with ``VpcConfig: {}``, which SDK v3's
 resource classes refuse (they require its subnets and security groups); v3's path is checked
@@ -107,5 +108,6 @@ def test_batch_transform_sends_lines_and_assembles_lines(sagemaker_api):
     }  # fmt: skip
     assert job["BatchStrategy"] == "MultiRecord"
     assert job["MaxPayloadInMB"] == 6
+    assert job["Environment"] == {"SAGEMAKER_BATCH": "true"}  # one prediction per line
     model = client.describe_model(ModelName=job["ModelName"])["PrimaryContainer"]
     assert (model["Image"], model["ModelDataUrl"]) == (IMAGE, MODEL_DATA)
