@@ -1,15 +1,13 @@
 """examples/deploy_model.py asks SageMaker for the endpoint and the batch transform it documents.
 
-The example runs in the SDK's own venv (``local_test/make_sdk_venv.sh``) against a moto server
-(real boto3, real SageMaker API shapes); what SageMaker then holds is read back with boto3, as a
+The example runs with SDK v3 and with v2, each in its own venv (``local_test/make_sdk_venv.sh``),
+against a moto server (real boto3, real SageMaker API shapes) behind a small front that answers
+``DescribeModel`` as SageMaker does (``tests/sagemaker_front.py``: moto adds an empty
+``VpcConfig`` that SDK v3 refuses). What SageMaker then holds is read back with boto3, as a
 user would check it in the console: the model runs our image on the job's ``model.tar.gz`` with
 the serving settings, the endpoint is in service, and the transform job splits its input into
 lines, sends several per request up to 6 MB, asks the server for one prediction per line
 (``SAGEMAKER_BATCH``) and assembles one output line per record.
-
-Only SDK v2 is driven here: moto describes a model with ``VpcConfig: {}``, which SDK v3's
-resource classes refuse (they require its subnets and security groups); v3's path is checked
-by the same calls on SageMaker itself, not here.
 """
 
 from __future__ import annotations
@@ -21,28 +19,35 @@ from pathlib import Path
 
 import boto3
 import pytest
+from sagemaker_front import SageMakerFront
 from standin_servers import BIN, free_port, serve  # local_test/, on the path via conftest
 
 REPO = Path(__file__).resolve().parents[1]
-SDK_V2_PYTHON = REPO / ".work" / "sdk-v2-venv" / "bin" / "python"
+SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-venv"}
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/snowflake-xgb:latest"
 ROLE = "arn:aws:iam::123456789012:role/snowflake-xgb-serving"
 MODEL_DATA = "s3://models/snowflake-xgb/job-1/output/model.tar.gz"
 REGION = "eu-west-1"
 
 
-@pytest.fixture(scope="module")
-def sagemaker_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A moto server; the environment that points boto3 (and so both SDKs) at it."""
-    if not SDK_V2_PYTHON.exists():
-        pytest.skip(f"no SDK v2 venv at {SDK_V2_PYTHON.parent.parent}: make sdk-venv")
+@pytest.fixture(scope="module", params=sorted(SDK_VENVS), ids=lambda sdk: f"sdk-{sdk}")
+def sagemaker_api(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A moto server per SDK; the environment that points boto3 (and so the SDK) at it."""
+    python = SDK_VENVS[request.param] / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no SDK {request.param} venv at {python.parent.parent}: make sdk-venv")
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, log):
+    with (
+        serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, log),
+        SageMakerFront(port) as front,
+    ):
         yield {
+            "SDK": request.param,
+            "SDK_PYTHON": str(python),
             "PATH": os.environ["PATH"],
             "HOME": str(log.parent),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ENDPOINT_URL": front.url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
@@ -52,8 +57,9 @@ def sagemaker_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 def _deploy(env: dict[str, str], *args: str) -> str:
+    example = str(REPO / "examples" / "deploy_model.py")
     res = subprocess.run(
-        [str(SDK_V2_PYTHON), str(REPO / "examples" / "deploy_model.py"), "--sdk", "v2", *args],
+        [env["SDK_PYTHON"], example, "--sdk", env["SDK"], *args],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
