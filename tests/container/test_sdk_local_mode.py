@@ -205,6 +205,13 @@ def test_launcher_and_both_hosts_succeed(sdk_job):
     assert sdk_job.model.name == "model.tar.gz"
 
 
+def _unpack(archive: Path, folder: Path) -> None:
+    """model.tar.gz's files into ``folder``, as SageMaker unpacks it into /opt/ml/model."""
+    for name, data in _members(archive).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
 def _model_files(run: SdkRun) -> tuple[xgboost.Booster, dict]:
     members = _members(run.model)
     assert {"xgboost-model", "metadata.json"} <= set(members), sorted(members)
@@ -276,8 +283,7 @@ def served_job(sdk_job):
 @serve_in_tree
 def test_the_image_serves_the_model_as_xgboost_predicts(served_job, images, localmode, tmp_path):
     """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
-    with tarfile.open(served_job.model) as tar:
-        tar.extractall(tmp_path, filter="data")
+    _unpack(served_job.model, tmp_path)
     booster, metadata = _model_files(served_job)
     features = metadata["feature_names"]
     rows = [[row[f] for f in features] for row in localmode.SAMPLE_ROWS]
@@ -295,8 +301,7 @@ def test_the_image_serves_the_model_as_xgboost_predicts(served_job, images, loca
 
 @serve_in_tree
 def test_localmode_serve_prints_predictions_and_stops_the_server(served_job, images, tmp_path):
-    with tarfile.open(served_job.model) as tar:
-        tar.extractall(tmp_path, filter="data")
+    _unpack(served_job.model, tmp_path)
     res = subprocess.run(
         [sys.executable, str(REPO / "local_test" / "localmode.py"), "serve", str(tmp_path),
          "--image", images["train"]],
