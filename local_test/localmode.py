@@ -427,6 +427,7 @@ class Server:
 
     container: str
     url: str  # http://127.0.0.1:<port>
+    exit_code: int | None = None  # once stopped: 0 after a clean shutdown on SIGTERM
 
     def request(
         self,
@@ -461,18 +462,19 @@ def serving(
     """``docker run IMAGE serve`` with ``model_dir`` at /opt/ml/model, until /ping answers 200.
 
     The server gets a free port on 127.0.0.1; on leaving, it is stopped with SIGTERM (``docker
-    stop``) and removed. Raises RuntimeError, with the server's log, when it does not come up
-    within ``timeout`` seconds.
+    stop``), its exit code kept in ``exit_code``, and removed. Raises RuntimeError, with the
+    server's log, when it does not come up within ``timeout`` seconds.
     """
     name = f"sfxgb-serve-{_random(8)}"
     cmd = ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
            "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro"]  # fmt: skip
     for key, value in (env or {}).items():
         cmd += ["-e", f"{key}={value}"]
-    _run([*cmd, image, "serve"], capture=True)
+    server = Server(name, "")
     try:
+        _run([*cmd, image, "serve"], capture=True)
         port = _run(["docker", "port", name, str(SERVING_PORT)], capture=True).stdout
-        server = Server(name, "http://" + port.split()[0].replace("0.0.0.0", "127.0.0.1"))
+        server.url = "http://" + port.split()[0].replace("0.0.0.0", "127.0.0.1")
         deadline = time.monotonic() + timeout
         while True:
             running = _run(["docker", "inspect", "-f", "{{.State.Running}}", name],
@@ -491,6 +493,9 @@ def serving(
         yield server
     finally:
         _run(["docker", "stop", "-t", "30", name], check=False, capture=True)
+        state = _run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name],
+                     check=False, capture=True).stdout.strip()  # fmt: skip
+        server.exit_code = int(state) if state.lstrip("-").isdigit() else None
         _run(["docker", "rm", "-f", name], check=False, capture=True)
 
 
@@ -507,21 +512,29 @@ def sample_requests(feature_names: list[str]) -> list[tuple[str, bytes]]:
 
 
 def serve_and_predict(image: str, model_dir: Path) -> int:
-    """Serve ``model_dir``, print predictions for SAMPLE_ROWS, stop; 0 when all answered 200."""
-    metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
-    requests = sample_requests(metadata["feature_names"])
-    log(f"serving {model_dir} with {image} serve")
-    status = 0
-    with serving(image, Path(model_dir)) as server:
-        log(f"{server.url}/ping answers 200 (container {server.container})")
-        for content_type, body in requests:
-            accept = content_type
-            code, text = server.invoke(body, content_type, accept)
-            print(f"POST /invocations  Content-Type: {content_type}  Accept: {accept}  -> {code}")
-            print("  " + text.strip().replace("\n", "\n  "))
-            status = status or int(code != 200)
-    log("server stopped")
-    return status
+    """Serve ``model_dir``, print predictions for SAMPLE_ROWS, stop; 0 when all went well.
+
+    Well: /ping answered, every request 200, and the server exited 0 on SIGTERM.
+    """
+    try:
+        metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
+        requests = sample_requests(metadata["feature_names"])
+        log(f"serving {model_dir} with {image} serve")
+        status = 0
+        with serving(image, Path(model_dir)) as server:
+            log(f"{server.url}/ping answers 200 (container {server.container})")
+            for content_type, body in requests:
+                accept = content_type
+                code, text = server.invoke(body, content_type, accept)
+                print(f"POST /invocations  Content-Type: {content_type}  Accept: {accept}  "
+                      f"-> {code}")  # fmt: skip
+                print("  " + text.strip().replace("\n", "\n  "))
+                status = status or int(code != 200)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        log(f"serving failed: {error}")
+        return 1
+    log(f"server stopped (exit {server.exit_code})")
+    return status or int(server.exit_code != 0)
 
 
 def _tee(src, out) -> None:

@@ -309,7 +309,7 @@ def test_localmode_serve_prints_predictions_and_stops_the_server(served_job, ima
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("-> 200") == 2, res.stdout
-    assert "server stopped" in res.stderr
+    assert "server stopped (exit 0)" in res.stderr, res.stderr  # clean shutdown on SIGTERM
     container = re.search(r"\(container (\S+)\)", res.stderr).group(1)
     gone = subprocess.run(["docker", "inspect", container], capture_output=True)
     assert gone.returncode != 0, f"container {container} left behind"
