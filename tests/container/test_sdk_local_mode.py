@@ -9,7 +9,9 @@ command ``train``, JSON-quoted string hyperparameters. Both use docker compose a
 job reaches them as it would reach Snowflake and Secrets Manager. What a user checks afterwards:
 the launcher succeeded, every host exited 0, the ``model.tar.gz`` it printed holds a model
 XGBoost loads and its metadata, the metric definitions find the per-round lines in the logs,
-and no credential is in any of it.
+and no credential is in any of it. Then the image serves that model as ``make local-serve``
+does (``local_test/localmode.py``): its predictions for CSV and keyed JSON are
+``Booster.predict``'s, and the server stops cleanly.
 """
 
 from __future__ import annotations
@@ -267,24 +269,10 @@ def test_no_credential_in_logs_or_artifacts(sdk_job):
             assert value.encode() not in data, f"a credential is in {where}"
 
 
-serve_in_tree = pytest.mark.skipif(
-    not (REPO / "snowflake_xgb" / "serving").is_dir(), reason="no serve in this tree yet"
-)
-
-
-@pytest.fixture
-def served_job(sdk_job):
-    """Serving is checked once, on the v3 algorithm-mode model."""
-    if (sdk_job.sdk, sdk_job.mode) != ("v3", "algorithm"):
-        pytest.skip("serving is checked on the SDK v3 algorithm-mode model")
-    return sdk_job
-
-
-@serve_in_tree
-def test_the_image_serves_the_model_as_xgboost_predicts(served_job, images, localmode, tmp_path):
+def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmode, tmp_path):
     """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
-    _unpack(served_job.model, tmp_path)
-    booster, metadata = _model_files(served_job)
+    _unpack(sdk_job.model, tmp_path)
+    booster, metadata = _model_files(sdk_job)
     features = metadata["feature_names"]
     rows = [[row[f] for f in features] for row in localmode.SAMPLE_ROWS]
     expected = booster.predict(xgboost.DMatrix(rows, feature_names=features))
@@ -299,9 +287,8 @@ def test_the_image_serves_the_model_as_xgboost_predicts(served_job, images, loca
     assert by_keyed_json == pytest.approx(expected.tolist(), rel=1e-6)
 
 
-@serve_in_tree
-def test_localmode_serve_prints_predictions_and_stops_the_server(served_job, images, tmp_path):
-    _unpack(served_job.model, tmp_path)
+def test_localmode_serve_prints_predictions_and_stops_the_server(sdk_job, images, tmp_path):
+    _unpack(sdk_job.model, tmp_path)
     res = subprocess.run(
         [sys.executable, str(REPO / "local_test" / "localmode.py"), "serve", str(tmp_path),
          "--image", images["train"]],
