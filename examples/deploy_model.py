@@ -14,12 +14,10 @@
     python examples/deploy_model.py delete --name snowflake-xgb-demo
 
 The model is the training job's ``model.tar.gz`` (``xgboost-model`` + ``metadata.json``);
-SageMaker unpacks it into ``/opt/ml/model`` and runs the image with ``serve``. Requests take
-``text/csv`` (features in training order, no header), ``application/json`` (records keyed by
-column name, or ``{"instances": [...]}``), ``application/jsonlines`` or ``text/libsvm``; the
-``Accept`` header picks ``text/csv``, ``application/json`` or ``application/jsonlines``. For a
-classifier, ``--inference-output`` (``SAGEMAKER_INFERENCE_OUTPUT``) picks among
-``predicted_label``, ``probability``, ``probabilities`` and ``raw_score``.
+SageMaker unpacks it into ``/opt/ml/model`` and runs the image with ``serve``. The request
+formats (``--content-type``), answers (``--accept``) and settings (``--inference-output`` is
+``SAGEMAKER_INFERENCE_OUTPUT``, ``--workers`` is ``SAGEMAKER_MODEL_SERVER_WORKERS``) are the
+README's Serving section.
 
 SDK v3 (``pip install sagemaker``) creates the resources with ``sagemaker.core.resources``
 (``Model``, ``EndpointConfig``, ``Endpoint``, ``TransformJob``): our image brings its own
@@ -69,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     endpoint = serving("endpoint", "create a real-time endpoint and try it")
     endpoint.add_argument("--name", required=True, help="endpoint (and model) name")
     endpoint.add_argument("--try-row", metavar="COL=VALUE,...",
-                          help="one row to send as CSV and as keyed JSON once up")  # fmt: skip
+                          help="a row in training order, sent as CSV and keyed JSON")  # fmt: skip
     endpoint.add_argument("--accept", choices=ACCEPT_TYPES, default=JSON)
     transform = serving("transform", "run a batch transform job")
     transform.add_argument("--input", required=True, help="s3:// prefix of the files to score")
