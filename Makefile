@@ -3,6 +3,8 @@
 #   make build                  build the training image IMAGE:TAG
 #   make push                   push it to Amazon ECR (needs AWS credentials)
 #   make local                  run a HOSTS-host job locally against seeded stand-ins
+#   make local-serve            the same, then serve the model from the image and predict
+#   make sdk-venv               venvs with the SageMaker Python SDK v3 and v2 for their tests
 #   make test                   run every test, container tests included
 #   make clean                  remove local job folders and dangling build stages
 #
@@ -27,11 +29,11 @@ STANDINS_VENV   ?= .work/standins-venv
 
 export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE
 
-.PHONY: help build build-standins base-image push local test test-fast bench clean clean-images \
-	standins-venv
+.PHONY: help build build-standins base-image push local test test-fast bench clean clean-images
+.PHONY: local-serve sdk-venv standins-venv
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	docker/build.sh
@@ -59,8 +61,21 @@ $(STANDINS_VENV)/.installed: local_test/standins-requirements.txt
 	$(STANDINS_VENV)/bin/python -m pip install -q -r local_test/standins-requirements.txt
 	touch $@
 
-# The README's test command: every test, the container tests included.
-test: standins-venv
+# Train as `make local` does, then serve the model from the same image (docker run ... serve),
+# print predictions for a few rows (CSV and keyed JSON) and stop the server.
+local-serve: build-standins
+	$(PYTHON) local_test/localmode.py run --serve --hosts $(HOSTS) \
+		--image $(IMAGE):$(TAG) --standins-image $(IMAGE)-standins:$(TAG)
+
+# The SageMaker Python SDK, v3 and v2, in their own venvs for the SDK local-mode tests (never a
+# dependency of the image or the package).
+sdk-venv:
+	local_test/make_sdk_venv.sh
+	SDK_SPEC='sagemaker>=2.250,<3' SDK_VENV=.work/sdk-v2-venv local_test/make_sdk_venv.sh
+
+# The README's test command: every test, the container tests included (and the SDK's own local
+# mode, hence the SDK venvs).
+test: sdk-venv standins-venv
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q
 
 # Everything but the container tests.

@@ -15,6 +15,10 @@ extmem    ``external_memory`` (``ExtMemQuantileDMatrix``, cache on local disk) o
           ``--extmem-rows`` (default 20M) chunked rows: peak RSS against the raw size.
 extmem-wide  (not in the default) the same on a wider table (``--wide-rows`` x
           ``--wide-features``), where XGBoost's per-row training state weighs less.
+serving   ``serve`` against a server written the way AWS's XGBoost image serves (gunicorn +
+          Flask + pandas + a DMatrix per request): requests/s, p50/p99 latency and server CPU
+          per request for 1-row and 1,000-row CSV and 1,000-row JSON (``benchmarks/serving.py``;
+          ``--serving-seconds``, ``--serving-workers``).
 
 network   A result served as Snowflake serves it (the stand-in's front: an inline first chunk,
           then growing gzip'd chunks over HTTP, ``--first-byte-ms`` latency, ``--download-mbps``
@@ -548,6 +552,13 @@ def extmem_report(args: argparse.Namespace, r: dict, targets: list | None) -> li
     return lines
 
 
+def serving_section(args: argparse.Namespace, work: Path) -> dict:
+    from serving import run as run_serving
+
+    print("serving: ours against the AWS-style baseline", flush=True)
+    return run_serving(work, args.serving_seconds, 10, args.serving_workers)
+
+
 def report(args: argparse.Namespace, results: dict) -> str:
     lines = [
         f"# Loader benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
@@ -572,6 +583,10 @@ def report(args: argparse.Namespace, results: dict) -> str:
         lines += extmem_report(args, results["extmem"]["extmem"], targets)
     if "extmem-wide" in results:
         lines += extmem_report(args, results["extmem-wide"]["extmem"], None)
+    if "serving" in results:
+        from serving import report as serving_report
+
+        lines += ["", serving_report(results["serving"])]
     if targets:
         lines += ["## Targets", ""]
         lines += table(
@@ -584,7 +599,9 @@ def report(args: argparse.Namespace, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--sections", default="network,standin,chunked,scaling,extmem")
+    parser.add_argument("--sections", default="network,standin,chunked,scaling,extmem,serving")
+    parser.add_argument("--serving-seconds", type=float, default=10.0, help="section serving")
+    parser.add_argument("--serving-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--net-rows", type=int, default=10_000_000, help="section network")
     parser.add_argument("--first-byte-ms", type=float, default=100, help="section network")
     parser.add_argument("--download-mbps", type=float, default=25, help="section network")
@@ -617,6 +634,7 @@ def main() -> None:
     if args.quick:
         args.rows, args.chunked_rows, args.valid_rows = 200_000, 1_000_000, 200_000
         args.extmem_rows, args.scaling_rounds, args.repeat = 2_000_000, 5, 1
+        args.serving_seconds = 2.0
         args.net_rows = 200_000
     args.hosts = [int(h) for h in args.hosts.split(",")]
     sections = args.sections.split(",")
@@ -648,6 +666,7 @@ def main() -> None:
             ("scaling", scaling_section),
             ("extmem", extmem_section),
             ("extmem-wide", extmem_wide_section),
+            ("serving", serving_section),
         ):
             if name in sections:
                 results[name] = section(args, work)

@@ -1,26 +1,41 @@
-"""Launch a 2-host snowflake_xgb training job with the SageMaker Python SDK.
+"""Launch a snowflake_xgb training job with the SageMaker Python SDK, v3 or v2.
 
-    pip install sagemaker            # the SDK, on your machine (not in the image)
+    pip install sagemaker            # the SDK, on your machine (not in the image); v3 today
     python examples/launch_training_job.py \\
         --image-uri 123456789012.dkr.ecr.eu-west-1.amazonaws.com/snowflake-xgb:latest \\
         --role arn:aws:iam::123456789012:role/snowflake-xgb-training \\
         --secret-id snowflake/xgb-training --account myorg-myaccount \\
         --warehouse TRAINING_WH --output s3://my-bucket/snowflake-xgb/models
 
+The SDK is the one installed: v3 (``pip install sagemaker``, 3.x) launches with
+``sagemaker.train.ModelTrainer``, v2 (``pip install 'sagemaker<3'``) with
+``sagemaker.estimator.Estimator``; ``--sdk v2``/``--sdk v3`` insists on one. The job is the same
+either way: same image, environment, hyperparameters and metric definitions.
+
 Algorithm mode (the default) trains on ``--table`` with the image's built-in job. With
-``--script-mode`` the same image runs ``examples/script_mode/train.py`` (uploaded by the SDK
-as ``source_dir``) after its secrets bootstrap. No data is staged in S3: the hosts read
-Snowflake directly. The role needs the permissions in ``iam/training-role-policy.json``.
+``--script-mode`` the same image runs ``examples/script_mode/train.py`` after its secrets
+bootstrap (v2 uploads it as ``source_dir``; v3 passes it as the input channel ``code`` and
+names it with the ``sagemaker_program``/``sagemaker_submit_directory`` hyperparameters, so the
+image's own entry point still runs first). No data is staged in S3: the hosts read Snowflake
+directly. The role needs the permissions in ``iam/training-role-policy.json``.
+
+``--local`` runs the job on this machine with the SDK's local mode (docker compose; no role,
+no S3): the job's files and its ``model.tar.gz`` (path printed) go under ``--local-root``.
+``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
+local stand-ins' endpoints), ``--hp KEY=VALUE`` overrides hyperparameters.
 
 ``METRIC_DEFINITIONS`` turns the job's per-round log lines into SageMaker metrics (CloudWatch
 shows a tab as ``#011``, which is what the regexes match); ``tests/test_examples.py`` checks
-them against the lines of a real run.
+them against the lines of a real run. The SDKs are imported inside the functions that use
+them, so this file imports (and its ``METRIC_DEFINITIONS`` load) with either SDK or none.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 from pathlib import Path
+from typing import Any
 
 # A number as XGBoost prints it: 0.51234, 1e-05, nan and inf included.
 _NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
@@ -35,12 +50,26 @@ METRIC_DEFINITIONS = [
 ]
 
 SCRIPT_DIR = Path(__file__).resolve().parent / "script_mode"
+# Where SageMaker (and v3's local mode) puts the input channel "code" in every container.
+CODE_CHANNEL = "code"
+CODE_CHANNEL_PATH = f"/opt/ml/input/data/{CODE_CHANNEL}"
+MAX_RUN_SECONDS = 4 * 3600
 
 
-def parse_args() -> argparse.Namespace:
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{flag} takes KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-uri", required=True, help="the image in your ECR (make push)")
-    parser.add_argument("--role", required=True, help="the training role's ARN (see iam/)")
+    parser.add_argument("--role", help="the training role's ARN (see iam/); not with --local")
     parser.add_argument("--secret-id", required=True, help="Secrets Manager secret (name/ARN)")
     parser.add_argument("--account", required=True, help="Snowflake account identifier")
     parser.add_argument("--warehouse", required=True)
@@ -49,22 +78,44 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--role-name", default=None, help="Snowflake role (optional)")
     parser.add_argument("--table", default="DEMO.PUBLIC.CALIFORNIA_HOUSING")
     parser.add_argument("--label", default="MEDHOUSEVAL")
-    parser.add_argument("--output", required=True, help="s3://bucket/prefix for the model")
+    parser.add_argument("--output", help="s3://bucket/prefix for the model; not with --local")
     parser.add_argument("--instance-type", default="ml.m5.xlarge")
     parser.add_argument("--instance-count", type=int, default=2)
     parser.add_argument("--subnets", nargs="*", default=None, help="VPC subnets (PrivateLink)")
     parser.add_argument("--security-groups", nargs="*", default=None)
     parser.add_argument("--script-mode", action="store_true", help="run script_mode/train.py")
     parser.add_argument("--no-wait", action="store_true", help="start the job and return")
-    return parser.parse_args()
+    parser.add_argument("--sdk", choices=["auto", "v3", "v2"], default="auto",
+                        help="SDK API (default: the installed sagemaker's)")  # fmt: skip
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    parser.add_argument("--local", action="store_true",
+                        help="SDK local mode here (docker compose); no role or S3")  # fmt: skip
+    parser.add_argument("--local-root", default="sdk-local-job",
+                        help="local mode: folder for the job's files and artifacts")  # fmt: skip
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment variable for the hosts (repeatable)")  # fmt: skip
+    parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                        help="hyperparameter to add or override (repeatable)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if not args.local and not (args.role and args.output):
+        parser.error("--role and --output are required unless --local")
+    return args
 
 
-def main() -> None:
-    # Imported here so that this file can be checked (and its METRIC_DEFINITIONS imported)
-    # without the SDK installed.
-    from sagemaker.estimator import Estimator
+def chosen_sdk(flag: str) -> str:
+    """ "v3" or "v2": the --sdk flag, or for "auto" the installed SDK's major version."""
+    if flag != "auto":
+        return flag
+    try:
+        version = importlib.metadata.version("sagemaker")
+    except importlib.metadata.PackageNotFoundError:
+        message = "the SageMaker Python SDK is not installed: pip install sagemaker"
+        raise SystemExit(message) from None
+    return "v3" if int(version.split(".", 1)[0]) >= 3 else "v2"
 
-    args = parse_args()
+
+def job_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The hosts' environment: where the credentials are and the Snowflake session context."""
     environment = {
         "SNOWFLAKE_SECRET_ID": args.secret_id,
         "SNOWFLAKE_ACCOUNT": args.account,
@@ -74,23 +125,13 @@ def main() -> None:
     }
     if args.role_name:
         environment["SNOWFLAKE_ROLE"] = args.role_name
+    return {**environment, **_pairs(args.env, "--env")}
 
-    hyperparameters: dict[str, str | int | float] = {
-        "label": args.label,
-        "validation_fraction": 0.2,
-        "num_round": 200,
-        "early_stopping_rounds": 10,
-        "objective": "reg:squarederror",
-        "eval_metric": "rmse,mae",
-        "max_depth": 6,
-        "eta": 0.1,
-    }
-    code: dict[str, str] = {}
+
+def job_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Algorithm mode's hyperparameters, or the example script's (its program not included)."""
     if args.script_mode:
-        # The SDK uploads source_dir as sourcedir.tar.gz and sets sagemaker_program and
-        # sagemaker_submit_directory; the image's bootstrap runs first, then train.py.
-        code = {"source_dir": str(SCRIPT_DIR), "entry_point": "train.py"}
-        hyperparameters = {
+        hyperparameters: dict[str, Any] = {
             "query": f"SELECT * FROM {args.table}",
             "label": args.label,
             "num_round": 200,
@@ -99,23 +140,140 @@ def main() -> None:
             "eval_metric": "rmse",
         }
     else:
-        hyperparameters["table"] = args.table
+        hyperparameters = {
+            "table": args.table,
+            "label": args.label,
+            "validation_fraction": 0.2,
+            "num_round": 200,
+            "early_stopping_rounds": 10,
+            "objective": "reg:squarederror",
+            "eval_metric": "rmse,mae",
+            "max_depth": 6,
+            "eta": 0.1,
+        }
+    return {**hyperparameters, **_pairs(args.hp, "--hp")}
 
+
+def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict) -> None:
+    """SDK v3: ``ModelTrainer`` with the image as ``training_image``."""
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.shapes import MetricDefinition
+    from sagemaker.core.training.configs import (
+        Compute,
+        InputData,
+        Networking,
+        OutputDataConfig,
+        StoppingCondition,
+    )
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.model_trainer import Mode
+
+    # Without a session v3's local mode passes no AWS credentials or region to the hosts.
+    session = Session(boto_session=boto3.Session(region_name=args.region))
+    input_data = None
+    if args.script_mode:
+        # The code travels as an input channel (uploaded to S3 for a SageMaker job, mounted in
+        # local mode); the image's `train` finds it there. v3's SourceCode would replace the
+        # image's entry point with its own driver and skip the secrets bootstrap.
+        input_data = [InputData(channel_name=CODE_CHANNEL, data_source=str(SCRIPT_DIR))]
+        hyperparameters = {
+            **hyperparameters,
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": CODE_CHANNEL_PATH,
+        }
+    settings: dict[str, Any] = {
+        "training_image": args.image_uri,
+        "sagemaker_session": session,
+        "base_job_name": "snowflake-xgb",
+        "environment": environment,
+        "hyperparameters": hyperparameters,
+        "stopping_condition": StoppingCondition(max_runtime_in_seconds=MAX_RUN_SECONDS),
+    }
+    if args.local:
+        root = Path(args.local_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        settings.update(
+            training_mode=Mode.LOCAL_CONTAINER,
+            compute=Compute(instance_type="local", instance_count=args.instance_count),
+            local_container_root=str(root),
+        )
+    else:
+        settings.update(
+            role=args.role,
+            compute=Compute(instance_type=args.instance_type, instance_count=args.instance_count),
+            output_data_config=OutputDataConfig(s3_output_path=args.output),
+            # Hosts talk to each other (XGBoost's collective): encrypt that traffic too.
+            networking=Networking(
+                subnets=args.subnets,
+                security_group_ids=args.security_groups,
+                enable_inter_container_traffic_encryption=True,
+            ),
+        )
+    trainer = ModelTrainer(**settings).with_metric_definitions(
+        [MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in METRIC_DEFINITIONS]
+    )
+    # No data channel: the data comes from Snowflake, not S3.
+    trainer.train(input_data_config=input_data, wait=not args.no_wait)
+    if args.local:
+        print("model:", Path(args.local_root).resolve() / "compressed_artifacts" / "model.tar.gz")
+        return
+    job = trainer._latest_training_job  # v3 keeps the TrainingJob resource here
+    if args.no_wait:
+        print("started:", job.training_job_name)
+    else:
+        job.refresh()
+        print("model:", job.model_artifacts.s3_model_artifacts)
+
+
+def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict) -> None:
+    """SDK v2: ``Estimator`` with the image as ``image_uri``."""
+    import boto3
+    from sagemaker.estimator import Estimator
+
+    code: dict[str, str] = {}
+    if args.script_mode:
+        # The SDK uploads source_dir as sourcedir.tar.gz and sets sagemaker_program and
+        # sagemaker_submit_directory; the image's bootstrap runs first, then train.py.
+        code = {"source_dir": str(SCRIPT_DIR), "entry_point": "train.py"}
+    boto_session = boto3.Session(region_name=args.region)
+    if args.local:
+        from sagemaker.local import LocalSession
+
+        root = Path(args.local_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        session = LocalSession(boto_session=boto_session)
+        # The job's files under --local-root, not a temporary folder; the script's
+        # folder mounted, not uploaded to S3.
+        session.config = {"local": {"local_code": True, "container_root": str(root)}}
+        placement = {
+            "instance_type": "local",
+            "role": args.role or "arn:aws:iam::000000000000:role/local-mode-needs-no-role",
+            "output_path": f"file://{root}",
+        }
+    else:
+        from sagemaker.session import Session
+
+        session = Session(boto_session=boto_session)
+        placement = {
+            "instance_type": args.instance_type,
+            "role": args.role,
+            "output_path": args.output,
+            "subnets": args.subnets,
+            "security_group_ids": args.security_groups,
+            # Hosts talk to each other (XGBoost's collective): encrypt that traffic too.
+            "encrypt_inter_container_traffic": True,
+        }
     estimator = Estimator(
         image_uri=args.image_uri,
-        role=args.role,
         instance_count=args.instance_count,
-        instance_type=args.instance_type,
         hyperparameters=hyperparameters,
         environment=environment,
         metric_definitions=METRIC_DEFINITIONS,
-        output_path=args.output,
         base_job_name="snowflake-xgb",
-        max_run=4 * 3600,
-        subnets=args.subnets,
-        security_group_ids=args.security_groups,
-        # Hosts talk to each other (XGBoost's collective): encrypt that traffic too.
-        encrypt_inter_container_traffic=True,
+        max_run=MAX_RUN_SECONDS,
+        sagemaker_session=session,
+        **placement,
         **code,
     )
     # No inputs: the data comes from Snowflake, not S3.
@@ -124,6 +282,12 @@ def main() -> None:
         print("started:", estimator.latest_training_job.name)
     else:
         print("model:", estimator.model_data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    launch = launch_v3 if chosen_sdk(args.sdk) == "v3" else launch_v2
+    launch(args, job_environment(args), job_hyperparameters(args))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ does, so that what passes here passes there:
   the region arrives as ``AWS_REGION`` (not ``AWS_DEFAULT_REGION``), with ``TRAINING_JOB_NAME``;
 * the job runs with ``up --abort-on-container-exit`` (the first container to exit stops the rest).
 
+``serve`` (and ``run --serve``, what ``make local-serve`` runs) then serves a model folder from
+the same image, as SageMaker hosting does: ``docker run IMAGE serve`` with the folder at
+``/opt/ml/model``, waits for ``GET /ping``, sends a few rows to ``POST /invocations`` as CSV and
+as JSON keyed by column name, prints the predictions and stops the server (SIGTERM).
+
 By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
 serves results in chunks as Snowflake does) and AWS Secrets Manager
 (``moto_server``) on the same network, in their own compose project, and seeds them with the
@@ -26,6 +31,8 @@ docs/container.md).
 Standard library only; works with ``docker compose`` (v2) and ``docker-compose`` (v1).
 
     python local_test/localmode.py run --hosts 2          (what ``make local`` runs)
+    python local_test/localmode.py run --hosts 2 --serve  (what ``make local-serve`` runs)
+    python local_test/localmode.py serve .work/local/<job>/model --image snowflake-xgb:latest
     python local_test/localmode.py run --help
     python local_test/localmode.py down .work/local/sfxgb-local-<suffix>   (after run --keep)
 """
@@ -42,6 +49,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +133,9 @@ class Standins:
     aws_access_key_id: str = "AKIASFXGBLOCALTEST00"
     aws_secret_access_key: str = field(default_factory=lambda: "sfxgb-aws-" + secrets.token_hex(16))
     rows: int | None = None
+    # Their host names on the job's network (distinct names let jobs share one network).
+    snowflake_host: str = "snowflake"
+    secrets_host: str = "secretsmanager"
 
     def job_environment(self) -> dict[str, str]:
         """What a user would pass as the Estimator's ``environment=`` to reach the stand-ins."""
@@ -131,10 +145,10 @@ class Standins:
             "SNOWFLAKE_DATABASE": "DEMO",
             "SNOWFLAKE_SCHEMA": "PUBLIC",
             "SNOWFLAKE_WAREHOUSE": "LOCAL_WH",
-            "SNOWFLAKE_HOST": "snowflake",
+            "SNOWFLAKE_HOST": self.snowflake_host,
             "SNOWFLAKE_PORT": str(SNOWFLAKE_PORT),
             "SNOWFLAKE_PROTOCOL": "http",
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://secretsmanager:{SECRETS_PORT}",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{self.secrets_host}:{SECRETS_PORT}",
         }
 
     def aws_credentials(self) -> dict[str, str]:
@@ -248,8 +262,8 @@ class LocalJob:
         ]
         seed_cmd = [
             "python", "/opt/standins/seed_standins.py",
-            "--snowflake-host", "snowflake", "--snowflake-port", str(SNOWFLAKE_PORT),
-            "--secrets-endpoint", f"http://secretsmanager:{SECRETS_PORT}",
+            "--snowflake-host", s.snowflake_host, "--snowflake-port", str(SNOWFLAKE_PORT),
+            "--secrets-endpoint", f"http://{s.secrets_host}:{SECRETS_PORT}",
             "--secret-id", s.secret_id, "--user", s.user, "--password", s.password,
         ]  # fmt: skip
         if s.rows:
@@ -271,14 +285,14 @@ class LocalJob:
                         json.dumps(STANDIN_CHUNKS),
                     ],
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
-                    "networks": {"sagemaker-local": {"aliases": ["snowflake"]}},
+                    "networks": {"sagemaker-local": {"aliases": [s.snowflake_host]}},
                 },
                 "secretsmanager": {
                     "image": s.image,
                     "command": ["moto_server", "-H", "0.0.0.0", "-p", str(SECRETS_PORT)],
                     "environment": aws_env,
                     "healthcheck": {"test": port_check(SECRETS_PORT), **health},
-                    "networks": {"sagemaker-local": {"aliases": ["secretsmanager"]}},
+                    "networks": {"sagemaker-local": {"aliases": [s.secrets_host]}},
                 },
                 "seed": {
                     "image": s.image,
@@ -409,6 +423,134 @@ def start_standins(job: LocalJob, s: Standins, compose: list[str], timeout: floa
     seed_standins(prefix, job.logs_dir / "standin-seed.log")
 
 
+# A few rows of the demo table's shape (local_test/seed_standins.py), to try a served model.
+SAMPLE_ROWS = [
+    {"MEDINC": 8.33, "HOUSEAGE": 41.0, "AVEROOMS": 6.98, "AVEBEDRMS": 1.02, "POPULATION": 322.0,
+     "AVEOCCUP": 2.56, "LATITUDE": 37.88, "LONGITUDE": -122.23},
+    {"MEDINC": 3.12, "HOUSEAGE": 17.0, "AVEROOMS": 4.85, "AVEBEDRMS": 1.09, "POPULATION": 1410.0,
+     "AVEOCCUP": 3.21, "LATITUDE": 34.05, "LONGITUDE": -118.24},
+    {"MEDINC": 1.94, "HOUSEAGE": 33.0, "AVEROOMS": 4.12, "AVEBEDRMS": 1.15, "POPULATION": 980.0,
+     "AVEOCCUP": 3.67, "LATITUDE": 36.74, "LONGITUDE": -119.78},
+]  # fmt: skip
+SERVING_PORT = 8080  # SageMaker's SAGEMAKER_BIND_TO_PORT default
+
+
+@dataclass
+class Server:
+    """A model server running in a container of the image, reachable on this machine."""
+
+    container: str
+    url: str  # http://127.0.0.1:<port>
+    exit_code: int | None = None  # once stopped: 0 after a clean shutdown on SIGTERM
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, str]:
+        """(status, body text) of one request; HTTP errors are returned, not raised."""
+        req = urllib.request.Request(self.url + path, data=body, headers=headers or {},
+                                     method=method)  # fmt: skip
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, str]:
+        headers = {"Content-Type": content_type, "Accept": accept}
+        return self.request("POST", "/invocations", body, headers)
+
+    def logs(self) -> str:
+        res = _run(["docker", "logs", self.container], check=False, capture=True)
+        return res.stdout + res.stderr
+
+
+@contextmanager
+def serving(
+    image: str, model_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> Iterator[Server]:
+    """``docker run IMAGE serve`` with ``model_dir`` at /opt/ml/model, until /ping answers 200.
+
+    The server gets a free port on 127.0.0.1; on leaving, it is stopped with SIGTERM (``docker
+    stop``), its exit code kept in ``exit_code``, and removed. Raises RuntimeError, with the
+    server's log, when it does not come up within ``timeout`` seconds.
+    """
+    name = f"sfxgb-serve-{_random(8)}"
+    cmd = ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
+           "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro"]  # fmt: skip
+    for key, value in (env or {}).items():
+        cmd += ["-e", f"{key}={value}"]
+    server = Server(name, "")
+    try:
+        _run([*cmd, image, "serve"], capture=True)
+        port = _run(["docker", "port", name, str(SERVING_PORT)], capture=True).stdout
+        server.url = "http://" + port.split()[0].replace("0.0.0.0", "127.0.0.1")
+        deadline = time.monotonic() + timeout
+        while True:
+            running = _run(["docker", "inspect", "-f", "{{.State.Running}}", name],
+                           check=False, capture=True).stdout.strip()  # fmt: skip
+            if running != "true":
+                raise RuntimeError(f"the server exited before answering /ping:\n{server.logs()}")
+            try:
+                if server.request("GET", "/ping", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"/ping did not answer 200 within {timeout:.0f}s:\n"
+                                   f"{server.logs()}")  # fmt: skip
+            time.sleep(0.5)
+        yield server
+    finally:
+        _run(["docker", "stop", "-t", "30", name], check=False, capture=True)
+        state = _run(["docker", "inspect", "-f", "{{.State.ExitCode}}", name],
+                     check=False, capture=True).stdout.strip()  # fmt: skip
+        server.exit_code = int(state) if state.lstrip("-").isdigit() else None
+        _run(["docker", "rm", "-f", name], check=False, capture=True)
+
+
+def sample_requests(feature_names: list[str]) -> list[tuple[str, bytes]]:
+    """SAMPLE_ROWS for a model's features: CSV in training order, and JSON keyed by name."""
+    missing = [f for f in feature_names if f.upper() not in SAMPLE_ROWS[0]]
+    if missing:
+        raise ValueError(f"the sample rows have no value for {', '.join(missing)}")
+    rows = [[row[f.upper()] for f in feature_names] for row in SAMPLE_ROWS]
+    csv = "\n".join(",".join(str(v) for v in row) for row in rows) + "\n"
+    # Keyed records, in a shuffled column order: the server matches columns by name.
+    records = [dict(reversed(list(zip(feature_names, row, strict=True)))) for row in rows]
+    return [("text/csv", csv.encode()), ("application/json", json.dumps(records).encode())]
+
+
+def serve_and_predict(image: str, model_dir: Path) -> int:
+    """Serve ``model_dir``, print predictions for SAMPLE_ROWS, stop; 0 when all went well.
+
+    Well: /ping answered, every request 200, and the server exited 0 on SIGTERM.
+    """
+    try:
+        metadata = json.loads((Path(model_dir) / "metadata.json").read_text())
+        requests = sample_requests(metadata["feature_names"])
+        log(f"serving {model_dir} with {image} serve")
+        status = 0
+        with serving(image, Path(model_dir)) as server:
+            log(f"{server.url}/ping answers 200 (container {server.container})")
+            for content_type, body in requests:
+                accept = content_type
+                code, text = server.invoke(body, content_type, accept)
+                print(f"POST /invocations  Content-Type: {content_type}  Accept: {accept}  "
+                      f"-> {code}")  # fmt: skip
+                print("  " + text.strip().replace("\n", "\n  "))
+                status = status or int(code != 200)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        log(f"serving failed: {error}")
+        return 1
+    log(f"server stopped (exit {server.exit_code})")
+    return status or int(server.exit_code != 0)
+
+
 def _tee(src, out) -> None:
     for line in iter(src.readline, b""):
         out.write(line)
@@ -471,9 +613,21 @@ def main(argv: list[str] | None = None) -> int:
                    or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")  # fmt: skip
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the training job")
     p.add_argument("--keep", action="store_true", help="leave containers and network up")
+    p.add_argument("--serve", action="store_true",
+                   help="then serve the model from the image, print a few predictions")  # fmt: skip
+    sv = sub.add_parser("serve", help="serve a model folder and print a few predictions")
+    sv.add_argument("model_dir", help="a folder with xgboost-model and metadata.json")
+    sv.add_argument("--image", default="snowflake-xgb:latest")
     d = sub.add_parser("down", help="remove the containers and network of jobs run with --keep")
     d.add_argument("job_dirs", nargs="+", help="job folders, e.g. .work/local/sfxgb-local-abcde")
     args = parser.parse_args(argv)
+
+    if args.cmd == "serve":
+        reason = docker_available()
+        if reason:
+            log(reason)
+            return 2
+        return serve_and_predict(args.image, Path(args.model_dir))
 
     if args.cmd == "down":
         compose = compose_command()
@@ -538,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"job done in {result['seconds']}s")
     print(f"Model: {job.model_dir / 'xgboost-model'}")
     print(f"Metadata: {job.model_dir / 'metadata.json'}")
+    if args.serve:
+        return serve_and_predict(args.image, job.model_dir)
     return 0
 
 

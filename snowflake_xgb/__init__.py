@@ -28,11 +28,17 @@ never imports the job. Each concern lives in one module:
 ``checkpoints``           saving and resuming boosters
 ``interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``outputs``               model, metadata, shard reports
+``validation_scores``     confusion matrix and ROC counts that add up over the hosts
+``report``                the training report page (HTML) from a plain summary
+``report_charts``         the report's charts (matplotlib, inline SVG)
+``job_report``            the report's step in the job: sums over the hosts, the page
+``aws_model_format``      the opt-in model file AWS's SageMaker XGBoost images predict right
 ``errors``                ``UserError``: a failure the person running the job can fix
 ``failure``               the failure reason and the non-zero exit, for every failure
 ``training``              the job: its steps in order, and the entry point
 ``api``                   the public API for user scripts (script mode)
 ``script_mode``           running the user's entry point after the bootstrap
+``serving``               ``serve``: the SageMaker hosting contract, reading the model folder
 ========================  ==================================================================
 """
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import settings
+from .aws_model_format import AWS_XGBOOST, check_single_output
 from .errors import UserError
 from .redaction import refuse_credential_names
 
@@ -70,7 +71,9 @@ class JobConfig:
     checkpoint_frequency: int
     external_memory: bool
     query_timeout_seconds: int
+    model_format: str
     group: GroupSettings
+    report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
@@ -91,7 +94,7 @@ GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_se
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
     "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
-    "query_timeout_seconds",
+    "query_timeout_seconds", "model_format", "report",
 )  # fmt: skip
 
 
@@ -161,10 +164,13 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
             "early_stopping_rounds needs validation data: set validation_fraction, "
             "validation_table or validation_query."
         )
+    xgboost_params = settings.xgboost_params(hyperparameters)
+    if parsed["model_format"] == AWS_XGBOOST:
+        check_single_output(xgboost_params)
     return JobConfig(
         data=data,
         group=GroupSettings(**{name: parsed[name] for name in GROUP_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
-        xgboost_params=settings.xgboost_params(hyperparameters),
+        xgboost_params=xgboost_params,
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

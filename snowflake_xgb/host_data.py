@@ -8,8 +8,9 @@ training job and the public API alike.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class HostData:
     train_slice: HostSlice
     validation: xgb.DMatrix | None
     validation_slice: HostSlice | None
+    load_seconds: dict[str, float] = field(default_factory=dict)  # per data set: list + build
 
     def shard_report(self) -> dict[str, Any]:
         """Which rows of which result this host read (``shard-<host>.json``)."""
@@ -92,7 +94,10 @@ def load_host_data(
 ) -> HostData:
     """Read this host's exact slice of each result into XGBoost matrices."""
 
+    load_seconds: dict[str, float] = {}
+
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
+        started = time.monotonic()
         batches, host_slice = open_slice(group, session, query_id, name)
         if host_slice.total_rows == 0:
             raise UserError(
@@ -104,10 +109,11 @@ def load_host_data(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns, name, xgboost_params, work_dir, external_memory, reference,
             )  # fmt: skip
+        load_seconds[name] = time.monotonic() - started
         return matrix, host_slice
 
     train, train_slice = load(plan.train_query_id, "training", None)
     validation, validation_slice = None, None
     if plan.validation_query_id:
         validation, validation_slice = load(plan.validation_query_id, "validation", train)
-    return HostData(train, train_slice, validation, validation_slice)
+    return HostData(train, train_slice, validation, validation_slice, load_seconds)

@@ -262,11 +262,15 @@ class HostGroup:
 
     def gather(self, value: float) -> list[float]:
         """Every host's ``value``, in rank order."""
-        if not self.is_distributed:
-            return [value]
         values = np.zeros(self.world, dtype=np.float64)
         values[self.rank] = value
-        return [float(v) for v in collective.allreduce(values, collective.Op.SUM)]
+        return [float(v) for v in self.sum(values)]
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """The element-wise sum of every host's ``values`` (the same shape on every host)."""
+        if not self.is_distributed:
+            return values
+        return collective.allreduce(values, collective.Op.SUM)
 
     def explain_collective_failure(self, error: Exception, during: str) -> UserError:
         """Name the lost host(s) when a collective step fails."""

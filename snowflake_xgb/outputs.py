@@ -17,6 +17,8 @@ from typing import Any
 
 import xgboost as xgb
 
+from .aws_model_format import AWS_XGBOOST, aws_xgboost_model
+
 MODEL_FILE_NAME = "xgboost-model"  # what SageMaker's XGBoost inference container loads
 METADATA_FILE_NAME = "metadata.json"
 
@@ -43,7 +45,7 @@ def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in (
         "snowflake-xgb", "xgboost", "snowflake-connector-python", "pyarrow", "numpy",
-        "sagemaker-training", "boto3",
+        "sagemaker-training", "boto3", "matplotlib",
     ):  # fmt: skip
         try:
             versions[package] = version(package)
@@ -57,6 +59,21 @@ def save_model(model_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]) 
     model_path = model_dir / MODEL_FILE_NAME
     write_atomically(model_path, bytes(booster.save_raw(raw_format="ubj")))
     write_json(model_dir / METADATA_FILE_NAME, {**metadata, "versions": library_versions()})
+    return model_path
+
+
+def save_model_for_aws_xgboost(
+    model_dir: Path, output_data_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]
+) -> Path:
+    """``model_format=aws-xgboost``: the model alone in ``model_dir`` (AWS's XGBoost image loads
+    every file there), in a form its XGBoost reads right; ``metadata.json`` in ``output/data``."""
+    content = aws_xgboost_model(booster)  # refuses a multi-output model before writing anything
+    model_path = model_dir / MODEL_FILE_NAME
+    write_atomically(model_path, content)
+    write_json(
+        output_data_dir / METADATA_FILE_NAME,
+        {**metadata, "model_format": AWS_XGBOOST, "versions": library_versions()},
+    )
     return model_path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .config import DataSpec
 from .host_group import HostGroup
@@ -25,6 +26,7 @@ class QueryPlan:
     columns: ColumnSelection
     train_query_id: str
     validation_query_id: str | None
+    submitted_at: str | None = None  # when the coordinator submitted them (UTC, ISO 8601)
 
     @property
     def query_ids(self) -> dict[str, str | None]:
@@ -39,12 +41,13 @@ def plan_queries(session: SnowflakeSession, data: DataSpec) -> QueryPlan:
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
+    submitted_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     train_id = session.submit(queries.train, "the training query")
     validation_id = None
     if queries.validation:
         validation_id = session.submit(queries.validation, "the validation query")
     logger.info("Training query id %s, validation query id %s", train_id, validation_id)
-    return QueryPlan(columns, train_id, validation_id)
+    return QueryPlan(columns, train_id, validation_id, submitted_at)
 
 
 def share_query_plan(

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .aws_model_format import MODEL_FORMATS, NATIVE
 from .errors import UserError
 
 # Hyperparameters the SageMaker SDK or its tuner add for themselves.
@@ -35,7 +36,8 @@ class Setting:
 
     ``int`` (whole number within ``minimum``/``maximum``), ``fraction`` (between 0 and 1,
     exclusive), ``bool``, ``table`` (a qualified Snowflake name), ``sql``, ``column`` (one
-    Snowflake column name), ``columns`` (comma-separated names, or a list of them).
+    Snowflake column name), ``columns`` (comma-separated names, or a list of them), ``choice``
+    (one of ``choices``).
     """
 
     name: str
@@ -44,6 +46,7 @@ class Setting:
     doc: str
     minimum: int | None = None
     maximum: int | None = None
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -70,6 +73,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("checkpoint_frequency", "int", 10, "rounds between checkpoints (managed spot)", 1),
     Setting("external_memory", "bool", False, "build a disk-backed matrix (bigger than memory)"),
+    Setting(
+        "report",
+        "bool",
+        True,
+        "write `output/data/report.html`: learning curves, importance, hosts, ROC",
+    ),
     Setting("tracker_port", "int", 9099, "port of XGBoost's tracker on the first host", 1, 65535),
     Setting(
         "host_timeout_seconds",
@@ -100,6 +109,14 @@ SETTINGS: tuple[Setting, ...] = (
         300,
         "bound on each result chunk download, the connector's own retries included",
         1,
+    ),
+    Setting(
+        "model_format",
+        "choice",
+        NATIVE,
+        "`aws-xgboost`: a model AWS's SageMaker XGBoost 1.7-1/3.0-5 images predict right "
+        "(single-output only; metadata in `output/data`); see Serving",
+        choices=MODEL_FORMATS,
     ),
 )
 
@@ -194,6 +211,11 @@ def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
         return validate_column_name(str(value).strip(), where)
     if setting.kind == "columns":
         return tuple(validate_column_name(column, where) for column in _split_columns(value))
+    if setting.kind == "choice":
+        choice = str(value).strip().lower()
+        if choice not in setting.choices:
+            raise UserError(f"{where} must be one of {', '.join(setting.choices)}, got {value!r}.")
+        return choice
     raise ValueError(f"unknown setting kind {setting.kind}")
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import xgboost as xgb
 
-from . import checkpoints, failure, interruption, outputs, redaction, script_mode
+from . import checkpoints, failure, interruption, job_report, outputs, redaction, script_mode
+from .aws_model_format import AWS_XGBOOST
 from .callbacks import MetricPrinter
 from .config import JobConfig, parse_hyperparameters
 from .credentials import bootstrap_credentials
@@ -95,6 +96,11 @@ def _final_metrics(evals_result: dict[str, Any], index: int) -> dict[str, float]
     }
 
 
+def best_iteration_of(booster: xgb.Booster) -> int:
+    """The round the saved model ends at: early stopping's best, else the last."""
+    return int(booster.attr("best_iteration") or booster.num_boosted_rounds() - 1)
+
+
 def save_final_model(
     job: JobEnvironment,
     config: JobConfig,
@@ -107,7 +113,7 @@ def save_final_model(
     """Coordinator only: write the model (cut at the best round) and its metadata."""
     rounds_trained = booster.num_boosted_rounds()
     first_round = start.num_boosted_rounds() if start is not None else 0
-    best_iteration = int(booster.attr("best_iteration") or rounds_trained - 1)
+    best_iteration = best_iteration_of(booster)
     model = booster[: best_iteration + 1] if best_iteration + 1 < rounds_trained else booster
     metadata = {
         "feature_names": list(plan.columns.features),
@@ -121,9 +127,15 @@ def save_final_model(
         "rows_per_host": rows_per_host,
         "rows": sum(rows_per_host.values()),
         "query_ids": plan.query_ids,
+        "queries_submitted_at": plan.submitted_at,
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
     }
-    path = outputs.save_model(job.model_dir, model, metadata)
+    if config.model_format == AWS_XGBOOST:
+        path = outputs.save_model_for_aws_xgboost(
+            job.model_dir, job.output_data_dir, model, metadata
+        )
+    else:
+        path = outputs.save_model(job.model_dir, model, metadata)
     logger.info("Model written to %s", path)
 
 
@@ -143,8 +155,8 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             outputs.write_shard_report(
                 job.output_data_dir, job.current_host, {**report, **data.shard_report()}
             )
-            rows = group.gather(data.train_slice.rows.rows)
-            rows_per_host = {host: int(n) for host, n in zip(group.hosts, rows, strict=True)}
+            host_rows = job_report.gather_host_rows(group, data)
+            rows_per_host = {r.host: r.rows for r in host_rows if r.data_set == "training"}
         with group.step("Training"):
             start = starting_model(group, job.checkpoint_dir)
             if start is not None:
@@ -152,10 +164,23 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
             booster, evals_result = train_booster(group, config, data, start, job.checkpoint_dir)
+        counts = None
+        if config.report and job_report.wants_validation_counts(config.xgboost_params, data):
+            with group.step("Counting validation predictions"):
+                counts = job_report.gather_validation_counts(
+                    group, booster, best_iteration_of(booster), data.validation,
+                    config.xgboost_params,
+                )  # fmt: skip
         if group.is_coordinator:
-            # Still inside the group: the other hosts leave, and exit, once the model is
-            # written (SageMaker's local mode stops every host as soon as one exits).
+            # Still inside the group: the other hosts leave, and exit, once the model and
+            # report are written (SageMaker's local mode stops every host as soon as one exits).
             save_final_model(job, config, plan, rows_per_host, booster, evals_result, start)
+            if config.report:
+                title = (
+                    f"Training report: {plan.columns.label} from {config.data.source.describe()}"
+                )
+                path = job_report.write_job_report(job, title, evals_result, host_rows, counts)
+                logger.info("Report written to %s", path)
 
 
 def _train() -> None:

@@ -268,3 +268,20 @@ def test_script_mode_job_trains_on_two_hosts(script_mode_job):
     assert "validation_mae" in metadata
     assert (job.model_dir / "xgboost-model").is_file()
     _assert_no_credential_written(script_mode_job)
+
+
+def test_report_is_written_in_the_image(distributed_job):
+    """The image has what the report needs (matplotlib): the coordinator's page, its rows."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from report_dom import ReportDom
+
+    job = distributed_job.job
+    coordinator = sorted(job.hosts)[0]
+    path = job.output_dir(coordinator) / "data" / "report.html"
+    assert path.is_file(), "no output/data/report.html on the coordinator"
+    dom = ReportDom(_text(path))
+    assert dom.fetched == []
+    rows = {(r["data set"], r["host"]): r["rows"] for r in dom.sections["hosts"].rows("host")}
+    for shard in _shards(job):
+        assert rows[("training", shard["host"])] == f"{shard['rows']:,}"
+    assert dom.sections["learning-curves"].charts >= 1

@@ -82,3 +82,22 @@ def test_standins_share_the_job_network(job):
     seed = standins["services"]["seed"]
     assert seed["depends_on"]["snowflake"] == {"condition": "service_healthy"}
     assert "--rows" in seed["command"]
+
+
+def test_sample_requests_follow_the_model_feature_order(localmode):
+    """CSV in the model's order; JSON records keyed by name (order shuffled); all rows."""
+    features = ["LONGITUDE", "MEDINC", "AVEROOMS"]
+    (csv_type, csv_body), (json_type, json_body) = localmode.sample_requests(features)
+    assert (csv_type, json_type) == ("text/csv", "application/json")
+    first = localmode.SAMPLE_ROWS[0]
+    lines = csv_body.decode().splitlines()
+    assert len(lines) == len(localmode.SAMPLE_ROWS)
+    assert lines[0] == f"{first['LONGITUDE']},{first['MEDINC']},{first['AVEROOMS']}"
+    records = json.loads(json_body)
+    assert records[0] == {f: first[f] for f in features}
+    assert list(records[0]) != features  # not in training order: matched by name
+
+
+def test_sample_requests_refuse_a_model_with_other_features(localmode):
+    with pytest.raises(ValueError, match="no value for PRICE"):
+        localmode.sample_requests(["MEDINC", "PRICE"])

@@ -1,0 +1,96 @@
+"""``serve`` as a real process over HTTP: the hosting routes, refusals, limits and shutdown.
+
+Every request format and output is checked against the built image in
+``tests/container/test_serving_image.py``; these run without Docker.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+import numpy as np
+from served_models import read_predictions, request_bodies
+
+
+def request(url: str, method: str, path: str, body: bytes | None = None, **headers: str):
+    parsed = urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+
+def test_routes_predictions_and_refusals(start_serve, served):
+    case = served["regression"]
+    server = start_serve(case.base_dir, SAGEMAKER_MAX_PAYLOAD_IN_MB="1")
+    assert request(server.url, "GET", "/ping")[0] == 200
+    status, _, body = request(server.url, "GET", "/execution-parameters")
+    assert status == 200
+    assert json.loads(body) == {
+        "MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 1,
+    }  # fmt: skip
+    content_type, body = request_bodies(case.rows)["csv"]
+    status, answered_in, answer = request(
+        server.url, "POST", "/invocations", body, **{"Content-Type": content_type}
+    )
+    assert (status, answered_in) == (200, "text/csv")
+    np.testing.assert_array_equal(read_predictions(answer, "text/csv"), case.expected())
+
+    oversized = body * (1024 * 1024 // len(body) + 1)
+    status, _, answer = request(
+        server.url, "POST", "/invocations", oversized, **{"Content-Type": "text/csv"}
+    )
+    assert status == 413
+    assert answer == b"the body is over 1 MB: send fewer rows per request.\n"
+    status, _, answer = request(server.url, "POST", "/invocations", b"1,2\n", **{
+        "Content-Type": "text/csv"})  # fmt: skip
+    assert status == 400 and answer.count(b"\n") == 1, answer
+    # The workers are still there after every refusal.
+    for _ in range(4):
+        assert request(server.url, "POST", "/invocations", body, **{
+            "Content-Type": content_type})[0] == 200  # fmt: skip
+    assert "Worker" in server.output() and "loaded the model" in server.output()
+
+
+def test_missing_model_fails_ping_with_a_clear_log_line(start_serve, tmp_path):
+    (tmp_path / "model").mkdir()
+    server = start_serve(tmp_path)
+    status, _, body = request(server.url, "GET", "/ping")
+    assert status == 503
+    assert body.startswith(b"cannot serve: no model at ") and body.count(b"\n") == 1
+    status, _, _ = request(server.url, "POST", "/invocations", b"1\n", **{
+        "Content-Type": "text/csv"})  # fmt: skip
+    assert status == 503
+    assert f"cannot serve: no model at {tmp_path}/model/xgboost-model" in server.output()
+
+
+def test_sigterm_stops_cleanly(start_serve, served):
+    server = start_serve(served["regression"].base_dir)
+    assert request(server.url, "GET", "/ping")[0] == 200
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    assert "Shutting down" in server.output()
+
+
+def test_bad_environment_exits_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "-c", "from snowflake_xgb.serving.command import main; main()"],
+        env={"SAGEMAKER_MODEL_SERVER_WORKERS": "many", "PATH": "/usr/bin:/bin",
+             "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "serve: SAGEMAKER_MODEL_SERVER_WORKERS='many' is not a whole number."
+    )
