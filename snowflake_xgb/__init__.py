@@ -18,6 +18,7 @@ never imports the job. Each concern lives in one module:
 ``snowflake_session``     connecting, describing and running queries
 ``queries``               the SQL the job runs (columns, validation split)
 ``query_plan``            the coordinator plans and submits the queries once, for all hosts
+``data_snapshot``         the rows a job trained on, recorded so a resumed job reads them again
 ``sharding``              which rows of a result belong to which host
 ``downloads``             this host's result chunks, several in flight, in order, bounded
 ``loading``               Arrow batches -> XGBoost quantized matrix
@@ -25,6 +26,7 @@ never imports the job. Each concern lives in one module:
 ``host_group``            the hosts: tracker, collective, bounded waits
 ``liveness``              noticing a lost host within seconds
 ``callbacks``             the per-round metric lines
+``cross_validation``      k-fold cross-validation: k boosters round by round, ``cv.json``
 ``checkpoints``           saving and resuming boosters
 ``interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``outputs``               model, metadata, shard reports

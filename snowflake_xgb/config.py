@@ -8,7 +8,7 @@ objects the job and the public API pass on. It does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import settings
@@ -19,13 +19,24 @@ from .redaction import refuse_credential_names
 
 @dataclass(frozen=True)
 class Source:
-    """Where rows come from: a (qualified) table name or the user's own SELECT."""
+    """Where rows come from: a (qualified) table name or the user's own SELECT.
+
+    ``as_of`` (a query id or an ISO 8601 time, tables only) reads the table as it was then
+    (Snowflake's Time Travel).
+    """
 
     table: str | None = None
     query: str | None = None
+    as_of: str | None = None
 
     def describe(self) -> str:
-        return f"table {self.table}" if self.table else "the query"
+        if not self.table:
+            return "the query"
+        return f"table {self.table}" + (f" as of {self.as_of}" if self.as_of else "")
+
+    def read_as_of(self, point: str) -> Source:
+        """This source as it was at ``point``: a table through Time Travel; a query as it is."""
+        return replace(self, as_of=point) if self.table else self
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,24 @@ class DataSpec:
     exclude: tuple[str, ...] = ()
     validation_source: Source | None = None
     validation_fraction: float | None = None
+    cv_folds: int | None = None
 
     @property
     def has_validation(self) -> bool:
         return self.validation_source is not None or self.validation_fraction is not None
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return tuple(s for s in (self.source, self.validation_source) if s is not None)
+
+    def read_as_of(self, point: str) -> DataSpec:
+        """The same rows as they were at ``point``: tables through Time Travel (``Source``)."""
+        validation = self.validation_source
+        return replace(
+            self,
+            source=self.source.read_as_of(point),
+            validation_source=validation.read_as_of(point) if validation else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,7 @@ class JobConfig:
     early_stopping_rounds: int | None
     checkpoint_frequency: int
     external_memory: bool
+    cv_final_model: bool
     query_timeout_seconds: int
     model_format: str
     group: GroupSettings
@@ -88,13 +114,13 @@ def stored_name(identifier: str) -> str:
 
 DATA_SETTINGS = (
     "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
-    "validation_fraction",
+    "validation_fraction", "snapshot", "cv_folds",
 )  # fmt: skip
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
     "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
-    "query_timeout_seconds", "model_format", "report",
+    "query_timeout_seconds", "model_format", "report", "cv_final_model",
 )  # fmt: skip
 
 
@@ -120,13 +146,30 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
         raise UserError(
             "Set either validation_query (or validation_table) or validation_fraction, not both."
         )
+    if parsed["cv_folds"] is not None and (
+        validation_source is not None or parsed["validation_fraction"] is not None
+    ):
+        raise UserError(
+            "cv_folds validates on each fold in turn: leave out validation_fraction, "
+            "validation_table and validation_query."
+        )
     columns = {name: parsed[name] for name in ("label", "features", "exclude")}
-    return DataSpec(
+    spec = DataSpec(
         source=source,
         validation_source=validation_source,
         validation_fraction=parsed["validation_fraction"],
+        cv_folds=parsed["cv_folds"],
         **columns,
     )
+    snapshot = parsed["snapshot"]
+    if snapshot is None:
+        return spec
+    if any(s.query for s in spec.sources):
+        raise UserError(
+            "snapshot reads tables as they were (Time Travel) and applies to table and "
+            "validation_table only: for a query, write AT(TIMESTAMP => ...) in its FROM clause."
+        )
+    return spec.read_as_of(snapshot)
 
 
 def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> DataSpec:
@@ -159,10 +202,10 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     data = _data_spec(parsed, "hyperparameter")
     if parsed["num_round"] is None:
         raise UserError("Set hyperparameter num_round (the number of boosting rounds).")
-    if parsed["early_stopping_rounds"] is not None and not data.has_validation:
+    if parsed["early_stopping_rounds"] is not None and not (data.has_validation or data.cv_folds):
         raise UserError(
             "early_stopping_rounds needs validation data: set validation_fraction, "
-            "validation_table or validation_query."
+            "validation_table, validation_query or cv_folds."
         )
     xgboost_params = settings.xgboost_params(hyperparameters)
     if parsed["model_format"] == AWS_XGBOOST:

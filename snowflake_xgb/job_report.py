@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from .data_snapshot import DataSnapshot
 from .host_data import HostData
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
@@ -96,11 +97,10 @@ def summary_from_outputs(
     model = xgb.Booster()
     model.load_model(bytearray((job.model_dir / MODEL_FILE_NAME).read_bytes()))  # UBJSON or JSON
     params = metadata["xgboost_params"]
-    submitted_at = metadata.get("queries_submitted_at")
+    snapshot = DataSnapshot(**metadata["data_snapshot"])
     queries = [
-        QueryRecord(data_set, query_id, submitted_at)
-        for data_set, query_id in metadata["query_ids"].items()
-        if query_id
+        QueryRecord(data_set, query_id, snapshot.started_at, snapshot.read_as())
+        for data_set, query_id in snapshot.query_ids.items()
     ]
     classification = None
     if counts is not None:

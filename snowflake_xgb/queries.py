@@ -3,8 +3,9 @@
 The user's own ``query`` is used as written, wrapped as a subquery. Everything else is
 built here from identifiers Snowflake itself returned (the described columns, always quoted)
 or that ``config`` validated (table names): no user text is pasted into any other statement.
-The validation split is a hash of each row's values, so the same rows land on the same side
-on every run, whatever order the warehouse returns them in.
+The validation split and the cross-validation folds are a hash of each row's values, so the
+same rows land on the same side (in the same fold) on every run, whatever order the warehouse
+returns them in. A table read as it was (``Source.as_of``) gets Snowflake's Time Travel clause.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from .config import DataSpec, Source, stored_name
 from .errors import UserError
+from .settings import QUERY_ID
 from .snowflake_session import Column
 
 SPLIT_BUCKETS = 1_000_000
@@ -22,10 +24,18 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def time_travel_clause(point: str) -> str:
+    """Snowflake's ``AT`` clause for a query id or a time (both validated by ``settings``)."""
+    if QUERY_ID.fullmatch(point):
+        return f"AT(STATEMENT => '{point}')"
+    return f"AT(TIMESTAMP => '{point}'::TIMESTAMP_TZ)"
+
+
 def source_sql(source: Source) -> str:
-    """A SELECT over the source: the table's rows or the user's query."""
+    """A SELECT over the source: the table's rows (as of a point, when set) or the user's query."""
     if source.table:
-        return f"SELECT * FROM {source.table}"
+        at = f" {time_travel_clause(source.as_of)}" if source.as_of else ""
+        return f"SELECT * FROM {source.table}{at}"
     return source.query
 
 
@@ -90,26 +100,43 @@ def selection_sql(source: Source, columns: ColumnSelection) -> str:
     return f"SELECT {listed} FROM ({source_sql(source)}) AS source_rows"
 
 
+def _row_bucket(columns: ColumnSelection, buckets: int) -> str:
+    """A number in ``[0, buckets)`` from a hash of the row's values: the same on every run."""
+    listed = ", ".join(quote(name) for name in columns.all)
+    return f"MOD(ABS(HASH({listed})), {buckets})"
+
+
 def split_sql(source: Source, columns: ColumnSelection, fraction: float, validation: bool) -> str:
     """One side of the deterministic hash split of ``source`` into training and validation."""
-    listed = ", ".join(quote(name) for name in columns.all)
     threshold = round(fraction * SPLIT_BUCKETS)
     comparison = "<" if validation else ">="
     return (
         f"{selection_sql(source, columns)} "
-        f"WHERE MOD(ABS(HASH({listed})), {SPLIT_BUCKETS}) {comparison} {threshold}"
+        f"WHERE {_row_bucket(columns, SPLIT_BUCKETS)} {comparison} {threshold}"
     )
+
+
+def fold_sql(source: Source, columns: ColumnSelection, folds: int, fold: int) -> str:
+    """The rows of cross-validation fold ``fold`` (0-based) of ``folds``, by a hash of each row."""
+    return f"{selection_sql(source, columns)} WHERE {_row_bucket(columns, folds)} = {fold}"
 
 
 @dataclass(frozen=True)
 class JobQueries:
-    """The statements the coordinator submits: training rows and, optionally, validation rows."""
+    """The statements the coordinator submits: training rows and, optionally, validation rows;
+    with cross-validation, one statement per fold instead."""
 
-    train: str
+    train: str | None
     validation: str | None
+    folds: tuple[str, ...] = ()
 
 
 def job_queries(data: DataSpec, columns: ColumnSelection) -> JobQueries:
+    if data.cv_folds is not None:
+        folds = tuple(
+            fold_sql(data.source, columns, data.cv_folds, k) for k in range(data.cv_folds)
+        )
+        return JobQueries(train=None, validation=None, folds=folds)
     if data.validation_fraction is not None:
         fraction = data.validation_fraction
         return JobQueries(

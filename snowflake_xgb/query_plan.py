@@ -1,6 +1,8 @@
 """The queries of a job, decided once: the coordinator checks the source, resolves the columns,
 submits each query a single time and shares the plan (query ids and columns) with every host.
 
+With a record folder (the job's checkpoint folder), the plan is recorded there, and a resumed
+attempt reads the recorded rows again rather than submitting anew (``data_snapshot``).
 Used by the training job and the public API alike.
 """
 
@@ -8,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from pathlib import Path
 
+from . import data_snapshot
 from .config import DataSpec
+from .data_snapshot import DataSnapshot, Record
 from .host_group import HostGroup
 from .queries import ColumnSelection, job_queries, select_columns, source_sql
 from .snowflake_environment import SnowflakeEnvironment
@@ -18,45 +22,108 @@ from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)
 
+TRAINING, VALIDATION = "training", "validation"
+
+
+def fold_name(fold: int) -> str:
+    """Data set name of cross-validation fold ``fold`` (0-based): ``fold-1``, ``fold-2``, ..."""
+    return f"fold-{fold + 1}"
+
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """What the coordinator decided and submitted, shared with every host."""
+    """What the coordinator decided and submitted (or reopened), shared with every host."""
 
     columns: ColumnSelection
-    train_query_id: str
-    validation_query_id: str | None
-    submitted_at: str | None = None  # when the coordinator submitted them (UTC, ISO 8601)
+    snapshot: DataSnapshot
 
     @property
-    def query_ids(self) -> dict[str, str | None]:
-        return {"training": self.train_query_id, "validation": self.validation_query_id}
+    def query_ids(self) -> dict[str, str]:
+        """Each data set's query id: ``training`` and ``validation``, or ``fold-<k>``."""
+        return self.snapshot.query_ids
+
+    @property
+    def train_query_id(self) -> str | None:
+        return self.query_ids.get(TRAINING)
+
+    @property
+    def validation_query_id(self) -> str | None:
+        return self.query_ids.get(VALIDATION)
+
+    @property
+    def fold_query_ids(self) -> tuple[str, ...]:
+        return tuple(q for name, q in self.query_ids.items() if name.startswith("fold-"))
 
 
-def plan_queries(session: SnowflakeSession, data: DataSpec) -> QueryPlan:
+def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> QueryPlan:
     """Coordinator only: check the source, resolve the columns and submit the queries once."""
-    session.check_context()
     described = session.describe(source_sql(data.source), data.source.describe())
     columns = select_columns(described, data)
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
-    submitted_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    train_id = session.submit(queries.train, "the training query")
-    validation_id = None
+    started_at = session.current_time()
+    query_ids = {}
+    if queries.train:
+        query_ids[TRAINING] = session.submit(queries.train, "the training query")
     if queries.validation:
-        validation_id = session.submit(queries.validation, "the validation query")
-    logger.info("Training query id %s, validation query id %s", train_id, validation_id)
-    return QueryPlan(columns, train_id, validation_id, submitted_at)
+        query_ids[VALIDATION] = session.submit(queries.validation, "the validation query")
+    for fold, sql in enumerate(queries.folds):
+        query_ids[fold_name(fold)] = session.submit(sql, f"the query of fold {fold + 1}")
+    as_of = next((s.as_of for s in data.sources if s.as_of), None)
+    logger.info("Query ids: %s (submitted at %s)", query_ids, started_at)
+    return QueryPlan(columns, DataSnapshot(mode, query_ids, started_at, as_of))
+
+
+def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) -> QueryPlan:
+    """Coordinator only: the rows an earlier attempt recorded, read again as closely as can be."""
+    recorded = record.snapshot
+    if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
+        logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
+        snapshot = DataSnapshot(data_snapshot.REOPENED, recorded.query_ids, recorded.started_at,
+                                recorded.as_of)  # fmt: skip
+        return QueryPlan(record.columns, snapshot)
+    mode = data_snapshot.mode_when_gone(data)
+    if mode == data_snapshot.RERUN:
+        logger.warning(
+            "Snowflake no longer holds the results of %s: running the query again. Its rows "
+            "may differ from those the checkpoint was trained on (tables are read as of %s).",
+            recorded.query_ids, record.point,
+        )  # fmt: skip
+    else:
+        logger.info(
+            "Snowflake no longer holds the results of %s: reading the tables as of %s",
+            recorded.query_ids, record.point,
+        )  # fmt: skip
+    return submit_queries(session, data.read_as_of(record.point), mode)
+
+
+def plan_queries(
+    session: SnowflakeSession, data: DataSpec, record_dir: Path | None = None
+) -> QueryPlan:
+    """Coordinator only: submit the queries, or on resume read the recorded rows again."""
+    session.check_context()
+    record = data_snapshot.read_record(record_dir, data) if record_dir is not None else None
+    if record is None:
+        plan = submit_queries(session, data, data_snapshot.first_mode(data))
+    else:
+        plan = resume_queries(session, data, record)
+    if record_dir is not None:
+        data_snapshot.write_record(record_dir, data, Record(plan.snapshot, plan.columns))
+    return plan
 
 
 def share_query_plan(
-    group: HostGroup, env: SnowflakeEnvironment, data: DataSpec, query_timeout: int
+    group: HostGroup,
+    env: SnowflakeEnvironment,
+    data: DataSpec,
+    query_timeout: int,
+    record_dir: Path | None = None,
 ) -> QueryPlan:
     """Run the planning on the coordinator; every host gets the plan or the same error."""
 
     def plan() -> QueryPlan:
         with open_session(env, query_timeout) as session:
-            return plan_queries(session, data)
+            return plan_queries(session, data, record_dir)
 
     return group.decide(plan, "planning the queries")

@@ -54,8 +54,7 @@ class QueryRecord:
 
     data_set: str
     query_id: str
-    submitted_at: str | None = None  # when the job submitted it (ISO 8601)
-    started_at: str | None = None  # when Snowflake started it (ISO 8601), when known
+    started_at: str | None = None  # when Snowflake started it (its clock, ISO 8601), when known
     read_as: str | None = None  # how a resumed job read it again, when it did
 
 
@@ -244,15 +243,14 @@ def _host_slices(summary: TrainingSummary) -> str:
 
 def _snapshot(summary: TrainingSummary) -> str:
     rows = [
-        (q.data_set, q.query_id, q.submitted_at or "not recorded",
-         q.started_at or "not recorded", q.read_as or "as submitted")
+        (q.data_set, q.query_id, q.started_at or "not recorded", q.read_as or "as submitted")
         for q in summary.queries
     ]  # fmt: skip
     return _section(
         "snapshot", "Data snapshot",
         "<p>The Snowflake queries the model was trained on; a query id opens its result (for "
         "24 hours) and its history in Snowflake.</p>",
-        _table(["data set", "query id", "submitted", "started by Snowflake", "read"], rows),
+        _table(["data set", "query id", "started by Snowflake", "read"], rows),
     )  # fmt: skip
 
 

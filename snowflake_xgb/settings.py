@@ -26,6 +26,11 @@ _QUOTED_IDENTIFIER = r'"(?:[^"]|"")+"'
 _IDENTIFIER = f"(?:{_UNQUOTED_IDENTIFIER}|{_QUOTED_IDENTIFIER})"
 _QUALIFIED_NAME = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER}){{0,2}}")
 _COLUMN_NAME = re.compile(_IDENTIFIER)
+# A Snowflake query id (a UUID) and an ISO 8601 time: the two ways to name a point in the past.
+QUERY_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -37,7 +42,7 @@ class Setting:
     ``int`` (whole number within ``minimum``/``maximum``), ``fraction`` (between 0 and 1,
     exclusive), ``bool``, ``table`` (a qualified Snowflake name), ``sql``, ``column`` (one
     Snowflake column name), ``columns`` (comma-separated names, or a list of them), ``choice``
-    (one of ``choices``).
+    (one of ``choices``), ``snapshot`` (a query id or an ISO 8601 time).
     """
 
     name: str
@@ -118,6 +123,26 @@ SETTINGS: tuple[Setting, ...] = (
         "(single-output only; metadata in `output/data`); see Serving",
         choices=MODEL_FORMATS,
     ),
+    Setting(
+        "snapshot",
+        "snapshot",
+        None,
+        "read the tables as they were (Time Travel): a time (ISO 8601) or a query id",
+    ),
+    Setting(
+        "cv_folds",
+        "int",
+        None,
+        "k-fold cross-validation: folds by a hash of each row, results in `output/data/cv.json`",
+        2,
+        100,
+    ),
+    Setting(
+        "cv_final_model",
+        "bool",
+        True,
+        "after cross-validation, train the model on all rows for the rounds it chose",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -190,6 +215,18 @@ def _parse_bool(value: Any, where: str) -> bool:
     raise UserError(f"{where} must be true or false, got {value!r}.")
 
 
+def validate_snapshot(value: str, where: str) -> str:
+    """A query id or an ISO 8601 time (both are pasted into SQL: only these shapes pass)."""
+    value = value.strip()
+    if QUERY_ID.fullmatch(value) or _TIMESTAMP.fullmatch(value):
+        return value
+    raise UserError(
+        f"{where}={value!r} is neither a Snowflake query id (like "
+        "01b2c3d4-0000-1234-0000-00012345abcd) nor a time in ISO 8601 (like "
+        "2026-11-27T09:30:00+00:00)."
+    )
+
+
 def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
     """Parse ``value`` for setting ``name``; ``None`` or an empty string gives the default."""
     setting = BY_NAME[name]
@@ -207,6 +244,8 @@ def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
     if setting.kind == "sql":
         text = str(value).strip().rstrip(";").strip()
         return text or setting.default
+    if setting.kind == "snapshot":
+        return validate_snapshot(str(value), where)
     if setting.kind == "column":
         return validate_column_name(str(value).strip(), where)
     if setting.kind == "columns":

@@ -194,6 +194,31 @@ class SnowflakeSession:
             raise self._explain(error, what) from None
         return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
 
+    def current_time(self) -> str:
+        """Snowflake's clock (ISO 8601, with its offset): when the next statement starts."""
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute("SELECT CURRENT_TIMESTAMP()")
+            (now,) = cursor.fetchone()
+        except snowflake.connector.errors.Error as error:
+            raise self._explain(error, "a clock check") from None
+        return now.isoformat()
+
+    def holds_result(self, query_id: str) -> bool:
+        """Whether Snowflake still holds a query's result (it keeps results for 24 hours).
+
+        ``query_id`` must be validated (``settings.QUERY_ID``): it is pasted into the SQL.
+        """
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
+        except snowflake.connector.errors.ProgrammingError as error:
+            logger.info("The result of query %s is gone: %s", query_id, getattr(error, "msg", ""))
+            return False
+        finally:
+            cursor.close()
+        return True
+
     def submit(self, sql: str, what: str) -> str:
         """Start ``sql`` and return its query id; the hosts read the result by this id."""
         cursor = self._connection.cursor()

@@ -127,7 +127,7 @@ def save_final_model(
         "rows_per_host": rows_per_host,
         "rows": sum(rows_per_host.values()),
         "query_ids": plan.query_ids,
-        "queries_submitted_at": plan.submitted_at,
+        "data_snapshot": plan.snapshot.to_json(),
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
     }
     if config.model_format == AWS_XGBOOST:
@@ -144,7 +144,9 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
     group = HostGroup(job.hosts, job.current_host, config.group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
         with group.step("Planning the queries"):
-            plan = share_query_plan(group, env, config.data, config.query_timeout_seconds)
+            plan = share_query_plan(
+                group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
+            )
         with group.step("Loading data"):
             with open_session(env, config.query_timeout_seconds) as session:
                 data = load_host_data(
