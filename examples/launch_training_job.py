@@ -47,6 +47,19 @@ METRIC_DEFINITIONS = [
     # Add one pair per eval_metric you set, e.g. for eval_metric=rmse,mae:
     {"Name": "train:mae", "Regex": r".*\[[0-9]+\].*#011train-mae:" + _NUMBER},
     {"Name": "validation:mae", "Regex": r".*\[[0-9]+\].*#011validation-mae:" + _NUMBER},
+    # With cv_folds: the folds' mean and standard deviation per round,
+    # "[3]<TAB>train-rmse-mean:0.51<TAB>train-rmse-std:0.01<TAB>validation-rmse-mean:0.55...";
+    # the last line repeats the chosen round, so a tuning job's objective (the last value)
+    # is "cv:validation-rmse-mean" at the rounds the model is trained for.
+    {"Name": "cv:train-rmse-mean", "Regex": r".*\[[0-9]+\].*#011train-rmse-mean:" + _NUMBER},
+    {
+        "Name": "cv:validation-rmse-mean",
+        "Regex": r".*\[[0-9]+\].*#011validation-rmse-mean:" + _NUMBER,
+    },
+    {
+        "Name": "cv:validation-rmse-std",
+        "Regex": r".*\[[0-9]+\].*#011validation-rmse-std:" + _NUMBER,
+    },
 ]
 
 SCRIPT_DIR = Path(__file__).resolve().parent / "script_mode"

@@ -1,4 +1,8 @@
-"""What the first host prints while training: one metric line per round, in XGBoost's form."""
+"""What the first host prints while training: one metric line per round, in XGBoost's form.
+
+Cross-validation prints each metric's mean and standard deviation over the folds instead,
+as ``<data set>-<metric>-mean`` and ``-std`` (``xgboost.cv``'s column names).
+"""
 
 from __future__ import annotations
 
@@ -20,4 +24,23 @@ class MetricPrinter(xgb.callback.TrainingCallback):
         )
         # Rounds of a resumed job go on from the checkpoint's (XGBoost's epoch starts at 0).
         print(f"[{model.num_boosted_rounds() - 1}]{scores}", flush=True)
+        return False
+
+
+def cv_metric_line(iteration: int, history: dict) -> str:
+    """``[round]<TAB>train-rmse-mean:...<TAB>train-rmse-std:...<TAB>validation-rmse-mean:...``."""
+    scores = "".join(
+        f"\t{data_set}-{metric}-mean:{values[iteration][0]:.5f}"
+        f"\t{data_set}-{metric}-std:{values[iteration][1]:.5f}"
+        for data_set, metrics in history.items()
+        for metric, values in metrics.items()
+    )
+    return f"[{iteration}]{scores}"
+
+
+class CVMetricPrinter(xgb.callback.TrainingCallback):
+    """Prints :func:`cv_metric_line` each round of cross-validation (history of (mean, std))."""
+
+    def after_iteration(self, model: object, epoch: int, evals_log: dict) -> bool:
+        print(cv_metric_line(epoch, evals_log), flush=True)
         return False

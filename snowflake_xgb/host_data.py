@@ -1,7 +1,8 @@
 """This host's data: its exactly-once slice of each planned result, as XGBoost matrices.
 
 Every host reopens the results the coordinator submitted (``query_plan``) by their ids, plans
-its slice of each (``sharding``) and streams it into a matrix (``loading``). Used by the
+its slice of each (``sharding``) and streams it into a matrix (``loading``). With
+cross-validation, each host reads its slice of every fold once (``FoldData``). Used by the
 training job and the public API alike.
 """
 
@@ -20,7 +21,7 @@ from .config import DownloadSettings
 from .downloads import ResultBatches
 from .errors import UserError
 from .host_group import HostGroup
-from .loading import HostSlice, build_matrix, iter_arrow
+from .loading import FoldCache, HostSlice, build_matrix, iter_arrow
 from .query_plan import QueryPlan
 from .snowflake_session import SnowflakeSession
 
@@ -37,12 +38,70 @@ class HostData:
     validation_slice: HostSlice | None
     load_seconds: dict[str, float] = field(default_factory=dict)  # per data set: list + build
 
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The data sets the model trains on."""
+        return ("training",)
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        """This host's slice of each data set, by name."""
+        slices = {"training": self.train_slice}
+        if self.validation_slice is not None:
+            slices["validation"] = self.validation_slice
+        return slices
+
     def shard_report(self) -> dict[str, Any]:
         """Which rows of which result this host read (``shard-<host>.json``)."""
         report = _slice_report(self.train_slice)
         if self.validation_slice is not None:
             report["validation"] = _slice_report(self.validation_slice)
         return report
+
+
+@dataclass
+class FoldData:
+    """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
+
+    slices: list[HostSlice]
+    cache: FoldCache
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        return self.cache.load_seconds
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The final model trains on every fold."""
+        return tuple(s.name for s in self.slices)
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        return {s.name: s for s in self.slices}
+
+    def shard_report(self) -> dict[str, Any]:
+        rows = sum(s.rows.rows for s in self.slices)
+        return {"rows": rows, "folds": {s.name: _slice_report(s) for s in self.slices}}
+
+    def fold_matrices(
+        self, params: dict[str, Any], external_memory: bool
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        """(training, validation) of each fold: all other folds' rows, and the fold's own."""
+        folds = range(len(self.slices))
+        matrices = []
+        for fold in folds:
+            name = self.slices[fold].name
+            train = self.cache.matrix([f for f in folds if f != fold], f"{name}-train", params,
+                                      external_memory)  # fmt: skip
+            validation = self.cache.matrix([fold], f"{name}-validation", params,
+                                           external_memory, reference=train)  # fmt: skip
+            matrices.append((train, validation))
+        return matrices
+
+    def all_rows(self, params: dict[str, Any], external_memory: bool) -> xgb.DMatrix:
+        """Every fold's rows: the final model's training matrix."""
+        return self.cache.matrix(range(len(self.slices)), "all-folds", params, external_memory)
+
+    def close(self) -> None:
+        self.cache.close()
 
 
 def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
@@ -112,8 +171,38 @@ def load_host_data(
         load_seconds[name] = time.monotonic() - started
         return matrix, host_slice
 
+    if plan.train_query_id is None:
+        raise ValueError("a cross-validation plan has fold queries: use load_fold_data")
     train, train_slice = load(plan.train_query_id, "training", None)
     validation, validation_slice = None, None
     if plan.validation_query_id:
         validation, validation_slice = load(plan.validation_query_id, "validation", train)
     return HostData(train, train_slice, validation, validation_slice, load_seconds)
+
+
+def load_fold_data(
+    group: HostGroup,
+    session: SnowflakeSession,
+    plan: QueryPlan,
+    work_dir: Path,
+    downloads: DownloadSettings,
+) -> FoldData:
+    """Read this host's exact slice of each fold's result once, into a local cache."""
+    opened = [
+        open_slice(group, session, query_id, name) for name, query_id in plan.query_ids.items()
+    ]
+    for _, host_slice in opened:
+        if host_slice.total_rows == 0:
+            raise UserError(
+                f"Cross-validation {host_slice.name} has no rows: the table has too few rows "
+                "for this many folds (cv_folds), or the query's filters leave none."
+            )
+    with group.step("Loading the folds"):
+        cache = FoldCache(
+            [lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
+             for batches, host_slice in opened],
+            [host_slice.name for _, host_slice in opened],
+            plan.columns,
+            work_dir,
+        )  # fmt: skip
+    return FoldData([host_slice for _, host_slice in opened], cache)

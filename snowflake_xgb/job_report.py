@@ -18,7 +18,7 @@ import numpy as np
 import xgboost as xgb
 
 from .data_snapshot import DataSnapshot
-from .host_data import HostData
+from .host_data import FoldData, HostData
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
 from .outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
@@ -39,11 +39,9 @@ from .validation_scores import (
 )
 
 
-def gather_host_rows(group: HostGroup, data: HostData) -> list[HostRows]:
+def gather_host_rows(group: HostGroup, data: HostData | FoldData) -> list[HostRows]:
     """Every host's row range and load time of each data set (one sum over the hosts)."""
-    slices = {"training": data.train_slice}
-    if data.validation_slice is not None:
-        slices["validation"] = data.validation_slice
+    slices = data.named_slices()
     table = np.zeros((group.world, len(slices), 3), dtype=np.float64)
     table[group.rank] = [
         (s.rows.start, s.rows.end, data.load_seconds.get(name, 0.0)) for name, s in slices.items()
@@ -56,9 +54,9 @@ def gather_host_rows(group: HostGroup, data: HostData) -> list[HostRows]:
     ]
 
 
-def wants_validation_counts(params: dict[str, Any], data: HostData) -> bool:
+def wants_validation_counts(params: dict[str, Any], validation: xgb.DMatrix | None) -> bool:
     """Classification with validation data: the confusion matrix and ROC have rows to count."""
-    return data.validation is not None and is_classification(str(params.get("objective", "")))
+    return validation is not None and is_classification(str(params.get("objective", "")))
 
 
 def gather_validation_counts(

@@ -6,6 +6,8 @@ The result's Arrow batches that overlap this host's rows are downloaded (several
 XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
 converted batch to a local cache folder and later passes read from there: one download, one
 batch in memory at a time. Progress (rows, MB, rate, share done) is logged every few seconds.
+For cross-validation, each fold's slice is cached once and the folds' matrices are built from
+the cache (``FoldCache``).
 """
 
 from __future__ import annotations
@@ -351,6 +353,33 @@ def matrix_kind(params: dict[str, Any], external_memory: bool) -> str:
     return "dmatrix"
 
 
+def _matrix(
+    data_iter: SliceIter | ConcatIter,
+    kind: str,
+    columns: ColumnSelection,
+    max_bin: int | None,
+    reference: xgb.DMatrix | None,
+) -> xgb.DMatrix:
+    if kind == "quantile":
+        return xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
+    if kind == "external":
+        return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
+    parts = list(data_iter.all_arrays())
+    return xgb.DMatrix(
+        np.concatenate([p[0] for p in parts]),
+        label=np.concatenate([p[1] for p in parts]),
+        feature_names=list(columns.features),
+    )
+
+
+def _pages_prefix(work_dir: Path, name: str, kind: str) -> str | None:
+    """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
+    if kind != "external":
+        return None
+    (work_dir / f"{name}-pages").mkdir(parents=True)
+    return str(work_dir / f"{name}-pages" / "cache")
+
+
 def build_matrix(
     tables: Callable[[], Iterator[pa.Table]],
     columns: ColumnSelection,
@@ -370,23 +399,10 @@ def build_matrix(
     max_bin = int(params["max_bin"]) if "max_bin" in params else None
     started = time.monotonic()
     logger.info("%s data: building %s matrix", name, kind)
-    cache_prefix = None
-    if kind == "external":
-        (work_dir / f"{name}-pages").mkdir(parents=True)
-        cache_prefix = str(work_dir / f"{name}-pages" / "cache")
+    cache_prefix = _pages_prefix(work_dir, name, kind)
     data_iter = SliceIter(tables, columns, name, work_dir / f"{name}-batches", cache_prefix)
     try:
-        if kind == "quantile":
-            matrix = xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
-        elif kind == "external":
-            matrix = xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
-        else:
-            parts = list(data_iter.all_arrays())
-            matrix = xgb.DMatrix(
-                np.concatenate([p[0] for p in parts]),
-                label=np.concatenate([p[1] for p in parts]),
-                feature_names=list(columns.features),
-            )
+        matrix = _matrix(data_iter, kind, columns, max_bin, reference)
     finally:
         data_iter.close()
         # Arrow's allocator keeps freed download buffers for reuse; the download is over.
@@ -398,3 +414,81 @@ def build_matrix(
         data_iter.times.summary(elapsed),
     )  # fmt: skip
     return matrix
+
+
+class ConcatIter(xgb.DataIter):
+    """Several downloaded slices, one after the other, as one XGBoost input (read from cache)."""
+
+    def __init__(
+        self, parts: Sequence[SliceIter], columns: ColumnSelection, cache_prefix: str | None = None
+    ) -> None:
+        self._parts = list(parts)
+        self._feature_names = list(columns.features)
+        self._arrays: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+        super().__init__(cache_prefix=cache_prefix)
+
+    def all_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for part in self._parts:
+            yield from part.all_arrays()
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        if self._arrays is None:
+            self._arrays = self.all_arrays()
+        arrays = next(self._arrays, None)
+        if arrays is None:
+            return False
+        input_data(data=arrays[0], label=arrays[1], feature_names=self._feature_names)
+        return True
+
+    def reset(self) -> None:
+        self._arrays = None
+
+
+class FoldCache:
+    """This host's slice of each cross-validation fold, downloaded once into a local cache.
+
+    Each fold's rows are converted to float32 blocks on local disk (``SliceIter``'s cache), so
+    the matrices of any set of folds (a fold's training rows are all the other folds) are built
+    from there without downloading again. The cache stays until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        fold_tables: Sequence[Callable[[], Iterator[pa.Table]]],
+        names: Sequence[str],
+        columns: ColumnSelection,
+        work_dir: Path,
+    ) -> None:
+        self.columns = columns
+        self.work_dir = work_dir
+        self.parts: list[SliceIter] = []
+        self.load_seconds: dict[str, float] = {}  # per fold: download and convert
+        for tables, name in zip(fold_tables, names, strict=True):
+            started = time.monotonic()
+            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches")
+            self.parts.append(part)
+            for _ in part.all_arrays():  # download and convert once
+                pass
+            self.load_seconds[name] = time.monotonic() - started
+        pa.default_memory_pool().release_unused()
+
+    def matrix(
+        self,
+        folds: Sequence[int],
+        name: str,
+        params: dict[str, Any],
+        external_memory: bool = False,
+        reference: xgb.DMatrix | None = None,
+    ) -> xgb.DMatrix:
+        """The matrix of the rows of ``folds`` (0-based), named ``name`` in logs and pages."""
+        kind = matrix_kind(params, external_memory)
+        max_bin = int(params["max_bin"]) if "max_bin" in params else None
+        parts = [self.parts[fold] for fold in folds]
+        data_iter = ConcatIter(parts, self.columns, _pages_prefix(self.work_dir, name, kind))
+        matrix = _matrix(data_iter, kind, self.columns, max_bin, reference)
+        logger.info("%s: %s matrix of %s rows", name, kind, f"{matrix.num_row():,}")
+        return matrix
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()

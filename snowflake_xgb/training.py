@@ -3,24 +3,37 @@
 ``main`` reads the job's configuration, bootstraps credentials, joins the host group, has the
 coordinator plan and submit the queries, streams this host's slice of each result into a
 matrix, trains (resuming from a checkpoint when there is one) and has the coordinator write
-the model. The steps live in their own modules; this one only orders them.
+the model. With ``cv_folds``, training is cross-validation first, then (``cv_final_model``) the
+model on all rows for the rounds it chose. The steps live in their own modules; this one only
+orders them.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import xgboost as xgb
 
-from . import checkpoints, failure, interruption, job_report, outputs, redaction, script_mode
+from . import (
+    checkpoints,
+    cross_validation,
+    failure,
+    interruption,
+    job_report,
+    outputs,
+    redaction,
+    script_mode,
+)
 from .aws_model_format import AWS_XGBOOST
 from .callbacks import MetricPrinter
 from .config import JobConfig, parse_hyperparameters
 from .credentials import bootstrap_credentials
-from .host_data import HostData, load_host_data
+from .cross_validation import CVResult
+from .host_data import FoldData, load_fold_data, load_host_data
 from .host_group import HostGroup
 from .job_environment import JobEnvironment
 from .query_plan import QueryPlan, share_query_plan
@@ -50,14 +63,15 @@ def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster
 def train_booster(
     group: HostGroup,
     config: JobConfig,
-    data: HostData,
+    train: xgb.DMatrix,
+    validation: xgb.DMatrix | None,
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
-    evals = [(data.train, "train")]
-    if data.validation is not None:
-        evals.append((data.validation, "validation"))
+    evals = [(train, "train")]
+    if validation is not None:
+        evals.append((validation, "validation"))
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
     if group.is_coordinator:
@@ -75,7 +89,7 @@ def train_booster(
         return start, evals_result
     booster = xgb.train(
         config.xgboost_params,
-        data.train,
+        train,
         num_boost_round=remaining,
         evals=evals,
         evals_result=evals_result,
@@ -109,6 +123,7 @@ def save_final_model(
     booster: xgb.Booster,
     evals_result: dict[str, Any],
     start: xgb.Booster | None,
+    cv_result: CVResult | None = None,
 ) -> None:
     """Coordinator only: write the model (cut at the best round) and its metadata."""
     rounds_trained = booster.num_boosted_rounds()
@@ -130,6 +145,8 @@ def save_final_model(
         "data_snapshot": plan.snapshot.to_json(),
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
     }
+    if cv_result is not None:
+        metadata["cross_validation"] = _cv_summary(cv_result)
     if config.model_format == AWS_XGBOOST:
         path = outputs.save_model_for_aws_xgboost(
             job.model_dir, job.output_data_dir, model, metadata
@@ -137,6 +154,32 @@ def save_final_model(
     else:
         path = outputs.save_model(job.model_dir, model, metadata)
     logger.info("Model written to %s", path)
+
+
+def _cv_summary(result: CVResult) -> dict[str, Any]:
+    return {
+        "folds": len(result.folds),
+        "best_rounds": result.best_rounds,
+        "best_scores": result.best_scores(),
+        "results": f"output/data/{cross_validation.CV_FILE_NAME}",
+    }
+
+
+def run_cross_validation(
+    group: HostGroup, job: JobEnvironment, config: JobConfig, plan: QueryPlan, data: FoldData
+) -> CVResult:
+    """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
+    fold_matrices = data.fold_matrices(config.xgboost_params, config.external_memory)
+    result = cross_validation.cross_validate(
+        config.xgboost_params, fold_matrices, [s.name for s in data.slices], config.num_round,
+        config.early_stopping_rounds, group.is_coordinator,
+    )  # fmt: skip
+    if group.is_coordinator:
+        rows = {s.name: s.total_rows for s in data.slices}
+        cross_validation.write_cv_results(
+            job.output_data_dir, result, {"query_ids": plan.query_ids, "rows_per_fold": rows}
+        )
+    return result
 
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
@@ -149,39 +192,64 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             )
         with group.step("Loading data"):
             with open_session(env, config.query_timeout_seconds) as session:
-                data = load_host_data(
-                    group, session, plan, config.xgboost_params, config.external_memory,
-                    Path(work_dir), config.downloads,
-                )  # fmt: skip
+                if config.data.cv_folds:
+                    data = load_fold_data(group, session, plan, Path(work_dir), config.downloads)
+                else:
+                    data = load_host_data(
+                        group, session, plan, config.xgboost_params, config.external_memory,
+                        Path(work_dir), config.downloads,
+                    )  # fmt: skip
             report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
             outputs.write_shard_report(
                 job.output_data_dir, job.current_host, {**report, **data.shard_report()}
             )
             host_rows = job_report.gather_host_rows(group, data)
-            rows_per_host = {r.host: r.rows for r in host_rows if r.data_set == "training"}
+            rows_per_host = {
+                host: sum(r.rows for r in host_rows if r.host == host
+                          and r.data_set in data.training_sets)
+                for host in group.hosts
+            }  # fmt: skip
+        cv_result = None
+        if isinstance(data, FoldData):
+            with group.step("Cross-validation"):
+                cv_result = run_cross_validation(group, job, config, plan, data)
+            if not config.cv_final_model:
+                logger.info("cv_final_model=false: cross-validation only, no model written")
+                return
+            # The model: all rows, for the rounds cross-validation chose.
+            config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
+            train = data.all_rows(config.xgboost_params, config.external_memory)
+            validation = None
+            data.close()
+        else:
+            train, validation = data.train, data.validation
         with group.step("Training"):
             start = starting_model(group, job.checkpoint_dir)
             if start is not None:
                 checkpoints.check_resumable(
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
-            booster, evals_result = train_booster(group, config, data, start, job.checkpoint_dir)
+            booster, evals_result = train_booster(
+                group, config, train, validation, start, job.checkpoint_dir
+            )
         counts = None
-        if config.report and job_report.wants_validation_counts(config.xgboost_params, data):
+        if config.report and job_report.wants_validation_counts(config.xgboost_params, validation):
             with group.step("Counting validation predictions"):
                 counts = job_report.gather_validation_counts(
-                    group, booster, best_iteration_of(booster), data.validation,
-                    config.xgboost_params,
-                )  # fmt: skip
+                    group, booster, best_iteration_of(booster), validation, config.xgboost_params
+                )
         if group.is_coordinator:
             # Still inside the group: the other hosts leave, and exit, once the model and
             # report are written (SageMaker's local mode stops every host as soon as one exits).
-            save_final_model(job, config, plan, rows_per_host, booster, evals_result, start)
+            save_final_model(
+                job, config, plan, rows_per_host, booster, evals_result, start, cv_result
+            )
             if config.report:
                 title = (
                     f"Training report: {plan.columns.label} from {config.data.source.describe()}"
                 )
-                path = job_report.write_job_report(job, title, evals_result, host_rows, counts)
+                curves = {**cv_result.evals_result(), **evals_result} if cv_result else evals_result
+                path = job_report.write_job_report(job, title, curves, host_rows, counts)
                 logger.info("Report written to %s", path)
 
 
