@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xgboost as xgb
 from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns, metric_values
 
+from snowflake_xgb import checkpoints
 from snowflake_xgb.callbacks import cv_metric_line
 from snowflake_xgb.config import Source, parse_hyperparameters
 from snowflake_xgb.cross_validation import aggregate, parse_eval_line
@@ -190,3 +194,33 @@ def test_mean_and_std_as_xgboost_cv() -> None:
         "[0]\ttrain-rmse-mean:2.00000\ttrain-rmse-std:1.00000"
         "\tvalidation-rmse-mean:4.00000\tvalidation-rmse-std:2.00000"
     )
+
+
+def test_a_resumed_job_cross_validates_the_same_folds(
+    jobs: JobRunner, standins: StandIns, tmp_path: Path
+) -> None:
+    """Killed while training the final model, the table changes; resumed, the job reopens the
+    fold results, chooses the same rounds and finishes the model from its checkpoint."""
+    table = "DEMO.PUBLIC.CV_RESUME"
+    standins.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {HOUSING_TABLE}")
+    params = {**JOB, "query": QUERY.replace(HOUSING_TABLE, table), "num_round": 300,
+              "checkpoint_frequency": 25}  # fmt: skip
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, checkpoints=folder)
+    deadline = time.monotonic() + 180
+    while not checkpoints.latest_checkpoint(folder / "host1"):
+        assert processes[0].poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    processes[0].send_signal(signal.SIGKILL)
+    killed = jobs.wait(run, processes)
+    first_cv = _cv(killed)
+    standins.execute(f"DELETE FROM {table} WHERE HOUSEAGE > 30")
+
+    resumed = jobs.run(params, checkpoints=folder)
+    assert resumed.coordinator.returncode == 0, resumed.coordinator.output
+    assert "Resuming from checkpoint" in resumed.coordinator.output
+    metadata = _metadata(resumed)
+    assert metadata["data_snapshot"]["mode"] == "reopened"
+    assert metadata["data_snapshot"]["query_ids"] == first_cv["query_ids"]
+    assert _cv(resumed)["mean"] == first_cv["mean"]
+    assert metadata["rows"] == 20640 and metadata["rounds_trained"] == 300
