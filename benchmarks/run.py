@@ -19,6 +19,10 @@ serving   ``serve`` against a server written the way AWS's XGBoost image serves 
           Flask + pandas + a DMatrix per request): requests/s, p50/p99 latency and server CPU
           per request for 1-row and 1,000-row CSV and 1,000-row JSON (``benchmarks/serving.py``;
           ``--serving-seconds``, ``--serving-workers``).
+cv        (not in the default) ``cv_folds`` = ``--cv-folds`` (default 3,5) against plain
+          training with ``validation_fraction`` on the stand-in table (``--rows``), each a
+          one-host ``train`` process of ``--cv-rounds`` rounds: wall time and peak RSS
+          (``--repeat`` runs, the fastest kept).
 
 network   A result served as Snowflake serves it (the stand-in's front: an inline first chunk,
           then growing gzip'd chunks over HTTP, ``--first-byte-ms`` latency, ``--download-mbps``
@@ -146,7 +150,9 @@ def put_secret(url: str) -> None:
     )
 
 
-def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> tuple[list, dict]:
+def train_job_command(
+    base: Path, port: int, secrets_url: str, rounds: int, extra: dict | None = None
+) -> tuple[list, dict]:
     """A one-host ``train`` job folder (laid out like /opt/ml) and its environment."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
@@ -160,6 +166,7 @@ def train_job_command(base: Path, port: int, secrets_url: str, rounds: int) -> t
         "objective": "reg:squarederror",
         "max_depth": "6",
         "eta": "0.3",
+        **(extra or {}),
     }
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     resources = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}
@@ -209,6 +216,46 @@ def standin_section(args: argparse.Namespace, work: Path) -> dict:
             )
     # The fastest repeat of each case (the machine is shared; slower runs are interference).
     return {name: min(runs, key=lambda r: r["wall_seconds"]) for name, runs in results.items()}
+
+
+def cv_section(args: argparse.Namespace, work: Path) -> dict:
+    print(f"cv: seeding {args.rows:,} rows in fakesnow", flush=True)
+    with standin_servers(work) as endpoints:
+        seed_table(endpoints.snowflake_port, args.rows)
+        put_secret(endpoints.secrets_url)
+        cases = {"plain": {"validation_fraction": "0.2"}}
+        cases.update({f"cv-{k}": {"cv_folds": str(k)} for k in args.cv_folds})
+        results: dict[str, list[dict]] = {}
+        for repeat in range(args.repeat):
+            for name, extra in cases.items():
+                job_dir = work / f"cv-job-{name}-{repeat}"
+                command, env = train_job_command(
+                    job_dir, endpoints.snowflake_port, endpoints.secrets_url, args.cv_rounds, extra
+                )
+                run = run_case(name, command, work, env=env, cwd=job_dir)
+                results.setdefault(name, []).append(run)
+    # The fastest repeat of each case (the machine is shared; slower runs are interference).
+    return {name: min(runs, key=lambda r: r["wall_seconds"]) for name, runs in results.items()}
+
+
+def cv_report(args: argparse.Namespace, r: dict) -> list[str]:
+    lines = [
+        f"## Cross-validation, {args.rows:,} rows x 9 floats, {args.cv_rounds} rounds, 1 host",
+        "",
+    ]
+    plain = r["plain"]
+    rows = [
+        row(
+            name,
+            f"{c['wall_seconds']:.1f} s",
+            ratio(c["wall_seconds"], plain["wall_seconds"]),
+            f"{c['peak_rss_mb']:.0f} MB",
+            ratio(c["peak_rss_mb"], plain["peak_rss_mb"]),
+        )
+        for name, c in r.items()
+    ]
+    lines += table(("case", "wall time", "vs plain", "peak RSS", "vs plain"), rows)
+    return lines
 
 
 # ---------------------------------------------------------------- chunked-source sections
@@ -587,6 +634,8 @@ def report(args: argparse.Namespace, results: dict) -> str:
         from serving import report as serving_report
 
         lines += ["", serving_report(results["serving"])]
+    if "cv" in results:
+        lines += cv_report(args, results["cv"])
     if targets:
         lines += ["## Targets", ""]
         lines += table(
@@ -615,6 +664,8 @@ def main() -> None:
     parser.add_argument("--wide-features", type=int, default=48, help="section extmem-wide")
     parser.add_argument("--scaling-rounds", type=int, default=10)
     parser.add_argument("--extmem-rounds", type=int, default=1)
+    parser.add_argument("--cv-folds", default="3,5", help="section cv: folds of each case")
+    parser.add_argument("--cv-rounds", type=int, default=20, help="section cv")
     parser.add_argument(
         "--baseline-src",
         type=Path,
@@ -637,6 +688,7 @@ def main() -> None:
         args.serving_seconds = 2.0
         args.net_rows = 200_000
     args.hosts = [int(h) for h in args.hosts.split(",")]
+    args.cv_folds = [int(k) for k in args.cv_folds.split(",")]
     sections = args.sections.split(",")
     args.data_dir.mkdir(parents=True, exist_ok=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -667,6 +719,7 @@ def main() -> None:
             ("extmem", extmem_section),
             ("extmem-wide", extmem_wide_section),
             ("serving", serving_section),
+            ("cv", cv_section),
         ):
             if name in sections:
                 results[name] = section(args, work)
