@@ -224,3 +224,14 @@ def test_a_resumed_job_cross_validates_the_same_folds(
     assert metadata["data_snapshot"]["query_ids"] == first_cv["query_ids"]
     assert _cv(resumed)["mean"] == first_cv["mean"]
     assert metadata["rows"] == 20640 and metadata["rounds_trained"] == 300
+
+
+def test_external_memory_folds_match_in_memory_folds(jobs: JobRunner) -> None:
+    params = {**JOB, "num_round": 5}
+    in_memory = jobs.run(params)
+    external = jobs.run({**params, "external_memory": "true"})
+    for run in (in_memory, external):
+        assert run.coordinator.returncode == 0, run.coordinator.output
+    assert "fold-1-train: external matrix" in external.coordinator.output
+    np.testing.assert_allclose(_cv(external)["mean"]["validation-rmse"],
+                               _cv(in_memory)["mean"]["validation-rmse"], rtol=0.01)  # fmt: skip
