@@ -15,6 +15,7 @@ from pathlib import Path
 from . import data_snapshot
 from .config import DataSpec
 from .data_snapshot import DataSnapshot, Record
+from .errors import UserError
 from .host_group import HostGroup
 from .queries import ColumnSelection, job_queries, select_columns, source_sql
 from .snowflake_environment import SnowflakeEnvironment
@@ -95,7 +96,16 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
             "Snowflake no longer holds the results of %s: reading the tables as of %s",
             recorded.query_ids, record.point,
         )  # fmt: skip
-    return submit_queries(session, data.read_as_of(record.point), mode)
+    try:
+        return submit_queries(session, data.read_as_of(record.point), mode)
+    except UserError as error:
+        if mode != data_snapshot.TIME_TRAVEL:
+            raise
+        raise UserError(
+            f"{error} Resuming needs the tables as they were at {record.point} (Time Travel "
+            "keeps them for the table's DATA_RETENTION_TIME_IN_DAYS): to train on the tables "
+            "as they are now, empty the checkpoint location and start again."
+        ) from None
 
 
 def plan_queries(

@@ -163,6 +163,7 @@ def test_a_table_whose_result_is_gone_is_read_as_of_then(
     assert host.returncode == 1
     assert "as of " + record["started_at"] in host.failure
     assert "time travel" in host.failure.lower() and "Traceback" not in host.failure
+    assert "empty the checkpoint location" in host.failure
     assert not (host.model_dir / "xgboost-model").exists()
 
 
