@@ -30,6 +30,10 @@ from .outputs import write_json
 logger = logging.getLogger(__name__)
 
 CV_FILE_NAME = "cv.json"
+RESTART_AFTER_STOP = (
+    "Cross-validation saves no checkpoints: a restarted job cross-validates again (on the same "
+    "rows when a checkpoint folder is configured)."
+)
 TRAIN, VALIDATION = "train", "validation"
 
 # One data set's history: metric name -> value per round.
@@ -169,7 +173,8 @@ def cross_validate(
         callbacks.append(CVMetricPrinter())
     if early_stopping_rounds:
         callbacks.append(xgb.callback.EarlyStopping(rounds=early_stopping_rounds))
-    callbacks.append(interruption.StopOnSignal(None))  # every host: stop at the same round
+    # Every host: stop at the same round. Cross-validation saves no checkpoints.
+    callbacks.append(interruption.StopOnSignal(None, RESTART_AFTER_STOP))
     for callback in callbacks:
         callback.before_training(folds)
     history: dict[str, dict[str, list[tuple[float, float]]]] = {}

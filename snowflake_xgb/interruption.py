@@ -96,9 +96,14 @@ class StopOnSignal(xgb.callback.TrainingCallback):
     give ``checkpoint_dir`` only on the coordinator.
     """
 
-    def __init__(self, checkpoint_dir: Path | None) -> None:
+    def __init__(self, checkpoint_dir: Path | None, without_checkpoint: str | None = None) -> None:
+        """``without_checkpoint``: what a restart does when no checkpoint is saved, if not the
+        default (no checkpoint folder configured)."""
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
+        self.without_checkpoint = without_checkpoint or (
+            "No checkpoint folder is configured, so a restarted job starts over."
+        )
 
     def before_training(self, model: xgb.Booster) -> xgb.Booster:
         _state.phase = _TRAINING
@@ -125,7 +130,7 @@ class StopOnSignal(xgb.callback.TrainingCallback):
             saved = f" Checkpoint {checkpoints.checkpoint_path(self.checkpoint_dir, rounds).name}"
             saved += " holds them; a restarted job resumes from it."
         elif not collective.is_distributed() or collective.get_rank() == 0:
-            saved = " No checkpoint folder is configured, so a restarted job starts over."
+            saved = f" {self.without_checkpoint}"
         reason = "SIGTERM" if _state.requested else "another host received SIGTERM"
         raise JobInterrupted(
             f"The job was stopped ({reason}, e.g. a spot interruption or StopTrainingJob) "

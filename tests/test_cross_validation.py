@@ -235,3 +235,19 @@ def test_external_memory_folds_match_in_memory_folds(jobs: JobRunner) -> None:
     assert "fold-1-train: external matrix" in external.coordinator.output
     np.testing.assert_allclose(_cv(external)["mean"]["validation-rmse"],
                                _cv(in_memory)["mean"]["validation-rmse"], rtol=0.01)  # fmt: skip
+
+
+def test_sigterm_stops_cross_validation_promptly(jobs: JobRunner) -> None:
+    run, processes = jobs.start({**JOB, "num_round": 100_000})
+    log = run.coordinator.base_dir.parent / "host1.log"
+    deadline = time.monotonic() + 120
+    while "[5]\ttrain-rmse-mean" not in (log.read_text() if log.exists() else ""):
+        assert processes[0].poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    processes[0].send_signal(signal.SIGTERM)
+    host = jobs.wait(run, processes).coordinator
+    assert time.monotonic() - started < 15
+    assert host.returncode == 1, host.output
+    assert "SIGTERM" in host.failure and "cross-validates again" in host.failure
+    assert not (host.model_dir / "xgboost-model").exists()
