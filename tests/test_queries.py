@@ -6,7 +6,7 @@ import pytest
 
 from snowflake_xgb.config import DataSpec, Source
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.queries import job_queries, quote, select_columns
+from snowflake_xgb.queries import job_queries, quote, select_columns, source_sql
 from snowflake_xgb.snowflake_session import Column
 
 COLUMNS = [
@@ -60,3 +60,16 @@ def test_user_query_is_wrapped_not_edited() -> None:
     queries = job_queries(DataSpec(Source(query=user_query), "price"), chosen)
     assert f"FROM ({user_query}) AS source_rows" in queries.train
     assert queries.validation is None
+
+
+def test_tables_read_as_of_a_point_get_the_time_travel_clause() -> None:
+    at_time = Source(table="DB.S.T", as_of="2026-11-27T09:30:00.123456+00:00")
+    assert source_sql(at_time) == (
+        "SELECT * FROM DB.S.T AT(TIMESTAMP => '2026-11-27T09:30:00.123456+00:00'::TIMESTAMP_TZ)"
+    )
+    at_query = Source(table="T", as_of="01b2c3d4-0000-1234-0000-00012345abcd")
+    assert source_sql(at_query) == (
+        "SELECT * FROM T AT(STATEMENT => '01b2c3d4-0000-1234-0000-00012345abcd')"
+    )
+    query = Source(query="SELECT 1 AS A")
+    assert query.read_as_of("2026-11-27") == query  # a query runs as written
