@@ -17,7 +17,7 @@ from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns, metric_values
 from snowflake_xgb import checkpoints
 from snowflake_xgb.callbacks import cv_metric_line
 from snowflake_xgb.config import Source, parse_hyperparameters
-from snowflake_xgb.cross_validation import aggregate, parse_eval_line
+from snowflake_xgb.cross_validation import CVResult, aggregate, parse_eval_line
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.queries import ColumnSelection, fold_sql
 
@@ -251,3 +251,18 @@ def test_sigterm_stops_cross_validation_promptly(jobs: JobRunner) -> None:
     assert host.returncode == 1, host.output
     assert "SIGTERM" in host.failure and "cross-validates again" in host.failure
     assert not (host.model_dir / "xgboost-model").exists()
+
+
+def test_cv_json_names_fold_curves_as_the_report_reads_them() -> None:
+    history = {"train": {"rmse": [2.0, 1.0]}, "validation": {"rmse": [3.0, 2.5]}}
+    result = CVResult(
+        ("fold-1", "fold-2"), (history, history), {"validation-rmse": [3.0, 2.5]},
+        {"validation-rmse": [0.0, 0.0]}, best_iteration=1, early_stopped=False,
+    )  # fmt: skip
+    document = result.to_json()
+    assert set(document["evals_result"]) == {
+        "fold-1-train", "fold-1-validation", "fold-2-train", "fold-2-validation",
+    }  # fmt: skip
+    assert document["best_rounds"] == 2 and document["rounds_trained"] == 2
+    assert document["best_scores"] == {"validation-rmse-mean": 2.5, "validation-rmse-std": 0.0}
+    assert json.loads(json.dumps(document)) == document

@@ -17,6 +17,7 @@ import xgboost as xgb
 
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading import (
+    FoldCache,
     HostSlice,
     SliceIter,
     build_matrix,
@@ -189,3 +190,26 @@ def test_a_rewind_in_the_middle_of_the_first_pass_downloads_nothing_twice(tmp_pa
     data_iter.close()
     np.testing.assert_array_equal(np.concatenate(seen), expected_arrays(table)[1])
     assert [b.downloads for b in batches] == [1] * 4
+
+
+@pytest.mark.parametrize("params", [{}, {"tree_method": "exact"}], ids=["quantile", "dmatrix"])
+def test_fold_cache_downloads_each_fold_once_and_builds_any_set_of_folds(
+    tmp_path: Path, params: dict
+) -> None:
+    tables = [make_table(rows, seed) for rows, seed in ((300, 1), (0, 2), (450, 3))]
+    folds = [split(table, [table.num_rows]) for table in tables]
+    slices = [HostSlice.plan(f"fold-{k + 1}", "q", b, 0, 1) for k, b in enumerate(folds)]
+    readers = [
+        lambda b=b, s=s: iter_arrow(b, s, COLUMNS.all) for b, s in zip(folds, slices, strict=True)
+    ]
+    cache = FoldCache(readers, [s.name for s in slices], COLUMNS, tmp_path)
+    try:
+        for chosen in ([0, 2], [1], [0, 1, 2]):
+            matrix = cache.matrix(chosen, f"m{chosen}", params)
+            expected = np.concatenate([expected_arrays(tables[k])[1] for k in chosen])
+            np.testing.assert_array_equal(matrix.get_label(), expected)
+        # Built three times from the cache: each fold downloaded once (an empty one never).
+        assert [b.downloads for fold in folds for b in fold] == [1, 0, 1]
+    finally:
+        cache.close()
+    assert not any(tmp_path.glob("fold-*-batches"))
