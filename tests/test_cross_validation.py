@@ -123,6 +123,9 @@ def test_folds_equal_xgboost_cv_in_memory(jobs: JobRunner, standins: StandIns, h
     assert set(metadata["query_ids"]) == {"fold-1", "fold-2", "fold-3"}
     model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
     assert model.num_boosted_rounds() == rounds
+    # The training report draws every fold's curves beside the final model's.
+    report = (run.coordinator.output_dir / "data" / "report.html").read_text()
+    assert "fold-3-validation-rmse" in report and "reopened" not in report
 
 
 def test_early_stopping_over_the_folds_mean(jobs: JobRunner, standins: StandIns) -> None:

@@ -104,6 +104,8 @@ def test_resumed_job_reopens_the_rows_it_trained_on(
     assert snapshot["started_at"] == record["started_at"]
     # The same rows on the same host: each host's shard file lists what it did before.
     assert _shards(resumed) == _shards(killed)
+    report = (resumed.coordinator.output_dir / "data" / "report.html").read_text()
+    assert "reopened by id" in report and record["started_at"] in report
 
     uninterrupted = jobs.run({**params, "table": original}, hosts=2)
     _succeeded(uninterrupted)
