@@ -207,6 +207,8 @@ class SnowflakeSession:
     def holds_result(self, query_id: str) -> bool:
         """Whether Snowflake still holds a query's result (it keeps results for 24 hours).
 
+        The statement is the one the connector runs to reopen a result by id, so it costs what
+        one more host's reopen costs, and fails at once (error 709) when the result is gone.
         ``query_id`` must be validated (``settings.QUERY_ID``): it is pasted into the SQL.
         """
         cursor = self._connection.cursor()
