@@ -6,9 +6,9 @@ hosts (XGBoost's collective). Each round the folds' metrics are aggregated as ``
 does (mean and population standard deviation over the folds) into the history shape its
 callbacks read, so XGBoost's own ``EarlyStopping`` stops over the folds' mean. (XGBoost's
 callback container refuses its cross-validation mode when distributed, so this module drives the
-callbacks itself.) The result
-(:class:`CVResult`) holds each fold's learning curves, the mean and standard deviation per round
-and the rounds chosen; ``output/data/cv.json`` is its serialisation.
+callbacks itself.) The result (:class:`CVResult`) holds each fold's learning curves, the mean
+and standard deviation per round and the rounds chosen; ``output/data/cv.json`` is its
+serialisation.
 """
 
 from __future__ import annotations
