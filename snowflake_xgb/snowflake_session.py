@@ -10,7 +10,6 @@ are quoted because Snowflake writes them about the SQL, never about credentials.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from snowflake.connector.result_batch import ResultBatch
 
 from .config import stored_name
 from .errors import UserError
+from .settings import QUERY_ID
 from .snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ NETWORK_TIMEOUT_SECONDS = 300
 NUMERIC_TYPE_NAMES = frozenset({"FIXED", "REAL", "BOOLEAN", "DECFLOAT"})
 RESULT_WAIT_MARGIN_SECONDS = 60
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
-QUERY_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +147,12 @@ def explain_query_error(
     return UserError(f"Snowflake could not run {what}: {text} {hint}")
 
 
+def _check_query_id(query_id: str) -> None:
+    """Query ids are pasted into ``RESULT_SCAN('...')``: only ever Snowflake's own shape."""
+    if not QUERY_ID.fullmatch(query_id):
+        raise ValueError(f"not a Snowflake query id: {query_id!r}")
+
+
 class SnowflakeSession:
     """One connection to Snowflake, opened from the job's credentials."""
 
@@ -209,8 +214,8 @@ class SnowflakeSession:
 
         The statement is the one the connector runs to reopen a result by id, so it costs what
         one more host's reopen costs, and fails at once (error 709) when the result is gone.
-        ``query_id`` must be validated (``settings.QUERY_ID``): it is pasted into the SQL.
         """
+        _check_query_id(query_id)
         cursor = self._connection.cursor()
         try:
             cursor.execute(f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
@@ -256,8 +261,7 @@ class SnowflakeSession:
         connector API only, the same on connector 4.x and 5.x; each call hands out fresh chunk
         URLs (they expire).
         """
-        if not QUERY_ID.fullmatch(query_id):
-            raise ValueError(f"not a Snowflake query id: {query_id!r}")
+        _check_query_id(query_id)
         self.wait_for(query_id, what, self._wait_timeout)
         cursor = self._connection.cursor()
         try:
