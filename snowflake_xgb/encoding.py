@@ -38,7 +38,6 @@ import pyarrow.compute as pc
 
 from .errors import UserError
 
-DEFAULT_MAX_CATEGORIES = 1000
 SECONDS_PER_DAY = 86_400
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _TRUE_TEXT = {"true", "t", "yes", "y", "1"}
