@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import DataSpec, Source, stored_name
+from .encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 from .errors import UserError
 from .snowflake_session import Column
 
@@ -31,14 +32,24 @@ def source_sql(source: Source) -> str:
 
 @dataclass(frozen=True)
 class ColumnSelection:
-    """The result columns the model reads, in the order of the feature matrix."""
+    """The result columns the model reads, in the order of the feature matrix, and how each
+    becomes a number (``encoding``; by default every feature and the label are numbers)."""
 
     features: tuple[str, ...]
     label: str
+    weight: str | None = None
+    group: str | None = None
+    encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
+
+    def __post_init__(self) -> None:
+        if self.encoding is None:
+            numbers = tuple(FeatureEncoding(name, Kind.NUMBER) for name in self.features)
+            object.__setattr__(self, "encoding", Encoding(numbers, LabelEncoding(self.label)))
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.features, self.label)
+        extra = tuple(name for name in (self.weight, self.group) if name is not None)
+        return (*self.features, self.label, *extra)
 
 
 def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
