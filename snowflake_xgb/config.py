@@ -38,6 +38,11 @@ class DataSpec:
     exclude: tuple[str, ...] = ()
     validation_source: Source | None = None
     validation_fraction: float | None = None
+    weight: str | None = None
+    group: str | None = None
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    max_categories: int = settings.BY_NAME["max_categories"].default
 
     @property
     def has_validation(self) -> bool:
@@ -79,7 +84,11 @@ def stored_name(identifier: str) -> str:
 
 DATA_SETTINGS = (
     "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
-    "validation_fraction",
+    "validation_fraction", "weight", "group", "categorical", "numeric", "max_categories",
+)  # fmt: skip
+# Which columns to read and how: passed to DataSpec as they are.
+COLUMN_SETTINGS = (
+    "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
 )  # fmt: skip
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 TRAINING_SETTINGS = (
@@ -110,7 +119,7 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
         raise UserError(
             "Set either validation_query (or validation_table) or validation_fraction, not both."
         )
-    columns = {name: parsed[name] for name in ("label", "features", "exclude")}
+    columns = {name: parsed[name] for name in COLUMN_SETTINGS}
     return DataSpec(
         source=source,
         validation_source=validation_source,
@@ -133,6 +142,20 @@ def group_settings(values: Mapping[str, Any], origin: str = "hyperparameter") ->
     )
 
 
+def _check_ranking(data: DataSpec, objective: str) -> None:
+    """Query groups and ranking objectives go together."""
+    if data.group and not objective.startswith("rank:"):
+        raise UserError(
+            f"group={data.group} is for learning to rank: set objective=rank:ndcg (or "
+            "rank:pairwise, rank:map), or remove group."
+        )
+    if objective.startswith("rank:") and not data.group:
+        raise UserError(
+            f"objective={objective} ranks rows within query groups: set group to the column "
+            "that holds the query id."
+        )
+
+
 def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     """Validate SageMaker's string hyperparameters and build the job's configuration."""
     refuse_credential_names(hyperparameters)
@@ -146,6 +169,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
             "validation_table or validation_query."
         )
     xgboost_params = settings.xgboost_params(hyperparameters)
+    _check_ranking(data, str(xgboost_params.get("objective", "")))
     if parsed["model_format"] == AWS_XGBOOST:
         check_single_output(xgboost_params)
     return JobConfig(

@@ -417,15 +417,12 @@ class LabelEncoding:
     classes: tuple[str, ...] | None = None
 
     @classmethod
-    def for_column(
-        cls, name: str, snowflake_type: str, classes: Iterable[Any] | None = None
-    ) -> LabelEncoding:
-        """A number or boolean label is used as is; a text label needs its ``classes``."""
+    def for_column(cls, name: str, snowflake_type: str) -> LabelEncoding:
+        """A number or boolean label is used as is; a text label's classes are read later."""
         if snowflake_type in _NUMERIC_TYPES or snowflake_type == "BOOLEAN":
             return cls(name)
         if snowflake_type == "TEXT":
-            distinct = {str(value) for value in classes or () if value is not None}
-            return cls(name, tuple(sorted(distinct)))
+            return cls(name, ())
         raise EncodingError(
             f"Label column {name} is {snowflake_type}: a label must be a number, a boolean or "
             "text class names; convert it in your query."
@@ -435,6 +432,10 @@ class LabelEncoding:
     def is_text(self) -> bool:
         return self.classes is not None
 
+    def with_classes(self, values: Iterable[Any]) -> LabelEncoding:
+        """This text label with its classes: the distinct non-NULL ``values``, sorted."""
+        return LabelEncoding(self.name, tuple(sorted({str(v) for v in values if v is not None})))
+
     def check_num_class(self, objective: str, num_class: int | None) -> None:
         """Text classes need a classification objective with room for all of them."""
         if not self.is_text:
@@ -443,13 +444,18 @@ class LabelEncoding:
         if objective.startswith("binary:"):
             room, setting = 2, f"objective={objective}"
         elif objective.startswith("multi:"):
+            if num_class is None:
+                raise EncodingError(
+                    f"Label {self.name} has {count} classes: set num_class={count} for "
+                    f"objective={objective}."
+                )
             room, setting = num_class, f"num_class={num_class}"
         else:
             raise EncodingError(
                 f"Label {self.name} is text ({count} classes): set objective=binary:logistic "
                 "(2 classes) or multi:softprob with num_class, or use a numeric label."
             )
-        if room is not None and count > room:
+        if count > room:
             listed = ", ".join(self.classes[:5]) + (", ..." if count > 5 else "")
             raise EncodingError(
                 f"Label {self.name} has {count} classes ({listed}), more than {setting} "

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import xgboost as xgb
 
 from .errors import UserError
 from .host_group import HostGroup
-from .loading import ArrowBatch, HostSlice, build_matrix, iter_arrow
+from .loading import ArrowBatch, HostSlice, QueryGroups, build_matrix, iter_arrow
 from .query_plan import QueryPlan
 from .snowflake_session import SnowflakeSession
 
@@ -33,31 +35,54 @@ class HostData:
     validation: xgb.DMatrix | None
     validation_slice: HostSlice | None
     load_seconds: dict[str, float] = field(default_factory=dict)  # per data set: list + build
+    # The query groups this host read, by data name (learning to rank only).
+    groups: dict[str, QueryGroups] = field(default_factory=dict)
 
     def shard_report(self) -> dict[str, Any]:
         """Which rows of which result this host read (``shard-<host>.json``)."""
-        report = _slice_report(self.train_slice)
+        report = _slice_report(self.train_slice, self.groups.get("training"))
         if self.validation_slice is not None:
-            report["validation"] = _slice_report(self.validation_slice)
+            report["validation"] = _slice_report(
+                self.validation_slice, self.groups.get("validation")
+            )
         return report
 
 
-def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
-    return {
+def _json_value(value: Any) -> Any:
+    """A group id as JSON: numbers and text as they are, anything else (dates) as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value if isinstance(value, int | float | str | None) else str(value)
+
+
+def _slice_report(host_slice: HostSlice, groups: QueryGroups | None) -> dict[str, Any]:
+    report = {
         "row_start": host_slice.rows.start,
         "row_end": host_slice.rows.end,
         "rows": host_slice.rows.rows,
         "total_rows": host_slice.total_rows,
         "query_id": host_slice.query_id,
     }
+    if groups is not None:  # read from the data: no group id appears on two hosts
+        report["groups"] = {
+            "count": groups.count,
+            "first": _json_value(groups.first),
+            "last": _json_value(groups.last),
+        }
+    return report
 
 
 def open_slice(
-    group: HostGroup, session: SnowflakeSession, query_id: str, name: str
+    group: HostGroup,
+    session: SnowflakeSession,
+    query_id: str,
+    name: str,
+    group_sizes: Sequence[int] | None = None,
 ) -> tuple[list[ArrowBatch], HostSlice]:
-    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet)."""
+    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet);
+    with ``group_sizes`` the slice holds whole query groups."""
     batches = session.result_batches(query_id, f"the {name} query")
-    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world)
+    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name, query_id, f"{host_slice.total_rows:,}", len(batches),
@@ -77,10 +102,14 @@ def load_host_data(
     """Read this host's exact slice of each result into XGBoost matrices."""
 
     load_seconds: dict[str, float] = {}
+    groups: dict[str, QueryGroups] = {}
 
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
         started = time.monotonic()
-        batches, host_slice = open_slice(group, session, query_id, name)
+        sizes = plan.group_sizes.get(name)
+        batches, host_slice = open_slice(group, session, query_id, name, sizes)
+        if sizes is not None:
+            groups[name] = QueryGroups()
         if host_slice.total_rows == 0:
             raise UserError(
                 f"The {name} query returned no rows: check the table, the query's filters and "
@@ -90,6 +119,7 @@ def load_host_data(
             matrix = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all),
                 plan.columns, name, xgboost_params, work_dir, external_memory, reference,
+                groups.get(name),
             )  # fmt: skip
         load_seconds[name] = time.monotonic() - started
         return matrix, host_slice
@@ -98,4 +128,4 @@ def load_host_data(
     validation, validation_slice = None, None
     if plan.validation_query_id:
         validation, validation_slice = load(plan.validation_query_id, "validation", train)
-    return HostData(train, train_slice, validation, validation_slice, load_seconds)
+    return HostData(train, train_slice, validation, validation_slice, load_seconds, groups)

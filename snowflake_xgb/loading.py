@@ -26,7 +26,7 @@ import xgboost as xgb
 from .encoding import FeatureEncoding, Kind
 from .errors import UserError
 from .queries import ColumnSelection
-from .sharding import BatchSlice, RowRange, host_row_range, plan_slices
+from .sharding import BatchSlice, RowRange, host_group_range, host_row_range, plan_slices
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,28 @@ class HostSlice:
 
     @classmethod
     def plan(
-        cls, name: str, query_id: str, batches: Sequence[ArrowBatch], rank: int, world: int
+        cls,
+        name: str,
+        query_id: str,
+        batches: Sequence[ArrowBatch],
+        rank: int,
+        world: int,
+        group_sizes: Sequence[int] | None = None,
     ) -> HostSlice:
+        """This host's rows; with ``group_sizes`` (rows per query group, in result order) the
+        split is cut at group edges so that no group is split between hosts."""
         counts = [batch.rowcount for batch in batches]
-        rows = host_row_range(sum(counts), rank, world)
-        return cls(name, query_id, sum(counts), rows, tuple(plan_slices(counts, rows)))
+        total = sum(counts)
+        if group_sizes is None:
+            rows = host_row_range(total, rank, world)
+        elif sum(group_sizes) != total:
+            raise RuntimeError(
+                f"the {name} result ({query_id}) has {total} rows but its query groups add up "
+                f"to {sum(group_sizes)}: did the source change during the job?"
+            )
+        else:
+            rows = host_group_range(group_sizes, rank, world)
+        return cls(name, query_id, total, rows, tuple(plan_slices(counts, rows)))
 
 
 class _Progress:
@@ -176,8 +193,9 @@ class Block:
         return self.features, self.label, self.weight, self.qid
 
 
-class _GroupNumbers:
-    """Numbers query groups 0, 1, ... as the group column changes value, across tables."""
+class QueryGroups:
+    """Numbers query groups 0, 1, ... as the group column changes value, across tables, and
+    keeps the first and last group id it saw (a host's shard report shows them)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -203,7 +221,7 @@ class _GroupNumbers:
 
 
 def _fill(
-    block: Block, table: pa.Table, columns: ColumnSelection, name: str, groups: _GroupNumbers
+    block: Block, table: pa.Table, columns: ColumnSelection, name: str, groups: QueryGroups
 ) -> None:
     """Write ``table``'s columns into ``block``'s rows, converting in place by their encoding."""
     for index, feature in enumerate(columns.encoding.features):
@@ -244,7 +262,7 @@ def iter_blocks(
     columns: ColumnSelection,
     name: str,
     block_rows: int,
-    groups: _GroupNumbers | None = None,
+    groups: QueryGroups | None = None,
 ) -> Iterator[Block]:
     """Re-cut Arrow tables of any size into blocks of ``block_rows`` (the last may be shorter).
 
@@ -254,7 +272,7 @@ def iter_blocks(
     group edge (XGBoost would take a group cut between batches for two groups): the unfinished
     last group moves to the next block, and a block grows when one group fills it.
     """
-    groups = groups if groups is not None else _GroupNumbers()
+    groups = groups if groups is not None else QueryGroups()
     block, filled = None, 0
     for table in tables:
         _check_table(table, columns, name)
@@ -304,6 +322,7 @@ class SliceIter(xgb.DataIter):
         cache_dir: Path,
         cache_prefix: str | None = None,
         block_rows: int | None = None,
+        groups: QueryGroups | None = None,
     ) -> None:
         self._tables = tables
         self._columns = columns
@@ -318,7 +337,7 @@ class SliceIter(xgb.DataIter):
         self._single: Block | None = None  # the only block, kept
         self._position = 0
         self.rows = 0
-        self.groups = _GroupNumbers()  # this host's query groups, once the first pass is done
+        self.groups = groups or QueryGroups()  # complete once the first pass is done
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
@@ -417,12 +436,14 @@ def build_matrix(
     work_dir: Path,
     external_memory: bool = False,
     reference: xgb.DMatrix | None = None,
+    groups: QueryGroups | None = None,
 ) -> xgb.DMatrix:
     """Stream ``tables`` into the matrix the training parameters need.
 
     ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
     memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
-    matrix) makes a validation matrix share its quantile cuts.
+    matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
+    the query groups read.
     """
     kind = matrix_kind(params, external_memory)
     max_bin = int(params["max_bin"]) if "max_bin" in params else None
@@ -432,7 +453,9 @@ def build_matrix(
     if kind == "external":
         (work_dir / f"{name}-pages").mkdir(parents=True)
         cache_prefix = str(work_dir / f"{name}-pages" / "cache")
-    data_iter = SliceIter(tables, columns, name, work_dir / f"{name}-batches", cache_prefix)
+    data_iter = SliceIter(
+        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
+    )
     try:
         categorical = columns.encoding.has_categories
         if kind == "quantile":

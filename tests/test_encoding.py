@@ -218,7 +218,7 @@ def test_bad_request_values_name_the_feature() -> None:
 
 
 def test_text_labels() -> None:
-    label = LabelEncoding.for_column("CHURNED", "TEXT", ["yes", "no", None, "yes"])
+    label = LabelEncoding.for_column("CHURNED", "TEXT").with_classes(["yes", "no", None, "yes"])
     assert label.classes == ("no", "yes")
     label.check_num_class("binary:logistic", None)
     np.testing.assert_array_equal(label.encode_arrow(pa.array(["yes", "no"]), "training"), [1, 0])
@@ -228,11 +228,15 @@ def test_text_labels() -> None:
     assert "(maybe)" in str(error.value)
     assert label.class_names(np.array([0.9, 0.2])) == ["yes", "no"]
 
-    species = LabelEncoding.for_column("SPECIES", "TEXT", ["setosa", "virginica", "versicolor"])
+    species = LabelEncoding.for_column("SPECIES", "TEXT").with_classes(
+        ["setosa", "virginica", "versicolor"]
+    )
     with pytest.raises(EncodingError, match=r"SPECIES has 3 classes .*more than objective=binary"):
         species.check_num_class("binary:logistic", None)
     with pytest.raises(EncodingError, match="more than num_class=2"):
         species.check_num_class("multi:softprob", 2)
+    with pytest.raises(EncodingError, match="SPECIES has 3 classes: set num_class=3"):
+        species.check_num_class("multi:softprob", None)
     with pytest.raises(EncodingError, match="set objective=binary:logistic"):
         species.check_num_class("reg:squarederror", None)
     species.check_num_class("multi:softmax", 3)
