@@ -165,8 +165,13 @@ def split_sql(source: Source, columns: ColumnSelection, fraction: float, validat
 
 
 def _ordered(sql: str, columns: ColumnSelection) -> str:
-    """With query groups, rows come ordered by group, so each group's rows are contiguous."""
-    return f"{sql} ORDER BY {quote(columns.group)}" if columns.group else sql
+    """With query groups, rows come ordered by group, so each group's rows are contiguous,
+    then by every other column: XGBoost's ranking objectives depend on the order of rows
+    within a group, so this order makes the model the same on every run."""
+    if not columns.group:
+        return sql
+    keys = [columns.group, *(name for name in columns.all if name != columns.group)]
+    return f"{sql} ORDER BY {', '.join(quote(name) for name in keys)}"
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,9 @@ def test_weight_and_group_are_read_but_are_not_features() -> None:
 def test_ranking_reads_rows_ordered_by_group_and_splits_whole_groups() -> None:
     chosen = select_columns(COLUMNS, config(group="id", exclude=("city",)))
     queries = job_queries(config(group="id", validation_fraction=0.25), chosen)
-    assert queries.train.endswith('MOD(ABS(HASH("ID")), 1000000) >= 250000 ORDER BY "ID"')
-    assert queries.validation.endswith('MOD(ABS(HASH("ID")), 1000000) < 250000 ORDER BY "ID"')
+    order = 'ORDER BY "ID", "AGE", "Income", "PRICE"'
+    assert queries.train.endswith(f'MOD(ABS(HASH("ID")), 1000000) >= 250000 {order}')
+    assert queries.validation.endswith(f'MOD(ABS(HASH("ID")), 1000000) < 250000 {order}')
     assert group_sizes_sql("SELECT 1", "ID") == (
         'SELECT "ID" IS NULL, COUNT(*) FROM (SELECT 1) AS job_rows GROUP BY "ID" ORDER BY "ID"'
     )

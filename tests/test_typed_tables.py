@@ -55,20 +55,25 @@ def _create_typed(standins: StandIns, table: str, rows: int, seed: int, central:
         region=_REGION.format(third=rows // 3, central=central), seed=seed, rows=rows
     )
     standins.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT ID, REGION, ACTIVE, OPENED, SEEN, AMOUNT, W, "
-        f"{_TYPED_LABEL} AS Y FROM ({select}) AS t"
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {table} (ID NUMBER, REGION VARCHAR, ACTIVE BOOLEAN, "
+        "OPENED DATE, SEEN TIMESTAMP_NTZ, AMOUNT NUMBER(10,2), W FLOAT, Y FLOAT)",
+        f"INSERT INTO {table} SELECT ID, REGION, ACTIVE, OPENED, SEEN, AMOUNT, W, "
+        f"{_TYPED_LABEL} FROM ({select}) AS t",
     )
 
 
 def _create_ranked(standins: StandIns, table: str, rows: int, seed: int) -> None:
     # Query groups of 1 to 30 rows, stored in shuffled order: only ORDER BY keeps them together.
     standins.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT ID, QID, F1, F2, "
-        "LEAST(3, GREATEST(0, FLOOR(F1 * 3 + F2 / 25 + NOISE - 0.5))) AS REL FROM ("
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {table} (ID NUMBER, QID NUMBER, F1 FLOAT, F2 FLOAT, REL FLOAT)",
+        f"INSERT INTO {table} SELECT ID, QID, F1, F2, "
+        "LEAST(3, GREATEST(0, FLOOR(F1 * 3 + F2 / 25 + NOISE - 0.5))) FROM ("
         f"SELECT i AS ID, CAST(FLOOR(SQRT(i * 5)) AS INTEGER) + {seed} * 1000 AS QID, "
         f"(HASH(i * 3 + {seed}) % 100) / 100.0 AS F1, HASH(i * 5 + {seed}) % 50 AS F2, "
         f"(HASH(i * 7 + {seed}) % 100) / 100.0 AS NOISE "
-        f"FROM (SELECT range AS i FROM range({rows})) AS g ORDER BY HASH(i + 99)) AS t"
+        f"FROM (SELECT range AS i FROM range({rows})) AS g ORDER BY HASH(i + 99)) AS t",
     )
 
 
@@ -79,10 +84,12 @@ def tables(standins: StandIns) -> StandIns:
     _create_ranked(standins, RANKED, rows=2400, seed=1)
     _create_ranked(standins, RANKED_VALIDATION, rows=800, seed=2)
     standins.execute(
-        f"CREATE OR REPLACE TABLE {TIERS} AS SELECT ID, X1, X2, CASE WHEN X1 + X2 < 0.8 THEN "
-        "'bronze' WHEN X1 + X2 < 1.2 THEN 'silver' ELSE 'gold' END AS TIER FROM (SELECT i AS ID, "
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {TIERS} (ID NUMBER, X1 FLOAT, X2 FLOAT, TIER VARCHAR)",
+        f"INSERT INTO {TIERS} SELECT ID, X1, X2, CASE WHEN X1 + X2 < 0.8 THEN 'bronze' "
+        "WHEN X1 + X2 < 1.2 THEN 'silver' ELSE 'gold' END FROM (SELECT i AS ID, "
         "(HASH(i * 3) % 100) / 100.0 AS X1, (HASH(i * 11) % 100) / 100.0 AS X2 "
-        "FROM (SELECT range AS i FROM range(1500)) AS g) AS t"
+        "FROM (SELECT range AS i FROM range(1500)) AS g) AS t",
     )
     return standins
 
@@ -100,7 +107,9 @@ def _reference_frame(rows: list[dict], regions: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "REGION": pd.Categorical([r["REGION"] for r in rows], categories=regions),
-            "ACTIVE": pd.Categorical([r["ACTIVE"] for r in rows], categories=[False, True]),
+            "ACTIVE": pd.Categorical(
+                [None if r["ACTIVE"] is None else int(r["ACTIVE"]) for r in rows], categories=[0, 1]
+            ),
             "OPENED": [(r["OPENED"] - epoch.date()).days for r in rows],
             "SEEN": [(r["SEEN"] - epoch).total_seconds() for r in rows],
             "AMOUNT": [float(r["AMOUNT"]) for r in rows],
@@ -209,7 +218,9 @@ def _ndcg_at_10(model: xgb.Booster, rows: list[dict]) -> float:
         qid=[r["QID"] for r in rows],
         feature_names=["F1", "F2"],
     )
-    return float(model.eval(matrix).split(":")[1])
+    scored = model.copy()  # a saved model does not keep eval_metric
+    scored.set_param({"eval_metric": "ndcg@10"})
+    return float(scored.eval(matrix).split(":")[1])
 
 
 def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
@@ -234,12 +245,8 @@ def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
             assert before["groups"]["last"] < after["groups"]["first"]
     assert all(report["rows"] > 0 for report in reports)
 
-    # In memory, on the same rows in the same order (the job's own result, by query id).
-    with tables.connect() as connection:
-        cursor = connection.cursor()
-        cursor.get_results_from_sfqid(metadata["query_ids"]["training"])
-        names = [c.name for c in cursor.description]
-        train_rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    # In memory, on the same rows in the same order: by group, then by every column read.
+    train_rows = _rows(tables, f"SELECT * FROM {RANKED} ORDER BY QID, F1, F2, REL")
     in_memory = xgb.train(
         {k: v for k, v in params.items() if k in ("objective", "eval_metric", "max_depth", "eta")},
         xgb.QuantileDMatrix(
@@ -250,7 +257,7 @@ def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
         ),
         10,
     )
-    validation_rows = _rows(tables, f"SELECT * FROM {RANKED_VALIDATION} ORDER BY QID, ID")
+    validation_rows = _rows(tables, f"SELECT * FROM {RANKED_VALIDATION} ORDER BY QID, F1, F2, REL")
     ours, reference = _ndcg_at_10(model, validation_rows), _ndcg_at_10(in_memory, validation_rows)
     assert ours == pytest.approx(reference, abs=1e-5)
     assert metadata["final_metrics"]["validation-ndcg@10"] == pytest.approx(ours, abs=1e-5)
