@@ -3,8 +3,11 @@
 The user's own ``query`` is used as written, wrapped as a subquery. Everything else is
 built here from identifiers Snowflake itself returned (the described columns, always quoted)
 or that ``config`` validated (table names): no user text is pasted into any other statement.
-The validation split is a hash of each row's values, so the same rows land on the same side
-on every run, whatever order the warehouse returns them in.
+The validation split is a hash of each row's values (of its query group id, for ranking), so
+the same rows land on the same side on every run, whatever order the warehouse returns them
+in. Which columns are read, in what role (features, label, weight, query group) and how each
+feature is encoded is decided here too (``select_columns``), as are the bounded statements the
+coordinator reads category lists and query group sizes with.
 """
 
 from __future__ import annotations

@@ -211,6 +211,21 @@ def test_weighted_training_equals_in_memory_weighted(jobs: JobRunner, tables: St
     assert metadata["final_metrics"]["validation-rmse"] == pytest.approx(weighted_rmse, abs=1e-4)
 
 
+def test_early_stopping_keeps_the_encoding(jobs: JobRunner, tables: StandIns) -> None:
+    """The best rounds are a slice of the booster, which drops XGBoost's own category table:
+    the lists are in metadata.json, so the sliced model still serves text values."""
+    params = _typed_params(num_round=60, eta=0.8, early_stopping_rounds=2)
+    model, metadata = _model(jobs.run(params).coordinator)
+    assert model.num_boosted_rounds() == metadata["best_iteration"] + 1 < 60
+    assert model.feature_types == ["c", "c", "q", "q", "q"]
+    rows = _rows(tables, f"SELECT * FROM {TYPED_VALIDATION}")
+    north = [{**row, "REGION": "north"} for row in rows[:50]]
+    west = [{**row, "REGION": "west"} for row in rows[:50]]
+    # The label adds 4 for north and 7 for west: the model must have learned the difference.
+    difference = _predict(model, metadata, west) - _predict(model, metadata, north)
+    assert 2 < float(np.mean(difference)) < 4
+
+
 def _ndcg_at_10(model: xgb.Booster, rows: list[dict]) -> float:
     matrix = xgb.DMatrix(
         np.array([[r["F1"], r["F2"]] for r in rows], dtype=np.float32),
