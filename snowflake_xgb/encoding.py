@@ -129,6 +129,11 @@ class FeatureEncoding:
 
     def encode_values(self, values: Sequence[Any]) -> np.ndarray:
         """Request values (numbers, text, ISO dates, ``None``) -> float64, as in training."""
+        if self.kind is Kind.CATEGORY and self.categories and isinstance(self.categories[0], str):
+            try:  # all text (or None): Arrow looks the whole column up at once
+                return self.encode_arrow(pa.array(values, pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass  # a code sent as a number: value by value below
         encoded = np.empty(len(values), dtype=np.float64)
         lookup = {value: code for code, value in enumerate(self.categories)}
         for index, value in enumerate(values):
