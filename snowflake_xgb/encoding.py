@@ -483,19 +483,6 @@ class LabelEncoding:
             )
         return _to_float(codes)
 
-    def class_names(self, predictions: np.ndarray) -> list[str]:
-        """Predicted class codes, binary probabilities or per-class probabilities -> names."""
-        if not self.is_text:
-            raise ValueError(f"label {self.name} has no class names")
-        predictions = np.asarray(predictions)
-        if predictions.ndim == 2:
-            codes = predictions.argmax(axis=1)
-        elif len(self.classes) == 2:  # binary: a probability (or hinge's 0/1)
-            codes = (predictions > 0.5).astype(int)
-        else:
-            codes = predictions.astype(int)
-        return [self.classes[code] for code in codes]
-
     def to_metadata(self) -> dict[str, Any]:
         document: dict[str, Any] = {"name": self.name}
         if self.is_text:
@@ -529,41 +516,6 @@ class Encoding:
     @property
     def has_categories(self) -> bool:
         return any(feature.kind is Kind.CATEGORY for feature in self.features)
-
-    def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Keyed rows (``{"REGION": "east", ...}``; a missing key is NULL) -> float32 matrix."""
-        names = set(self.feature_names)
-        for record in records:
-            unknown = sorted(set(record) - names)
-            if unknown:
-                raise EncodingError(
-                    f"Unknown feature(s) {', '.join(unknown)[:200]}: the model's features are "
-                    f"{', '.join(self.feature_names)[:600]}."
-                )
-        return self._matrix(
-            [[record.get(name) for record in records] for name in self.feature_names]
-        )
-
-    def encode_rows(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
-        """Positional rows (CSV fields in feature order; an empty field is NULL) -> float32."""
-        width = len(self.features)
-        for number, row in enumerate(rows, 1):
-            if len(row) != width:
-                raise EncodingError(
-                    f"Row {number} has {len(row)} fields; the model takes {width} "
-                    f"({', '.join(self.feature_names)[:600]})."
-                )
-        columns = [
-            [None if isinstance(row[i], str) and not row[i].strip() else row[i] for row in rows]
-            for i in range(width)
-        ]
-        return self._matrix(columns)
-
-    def _matrix(self, columns: list[list[Any]]) -> np.ndarray:
-        matrix = np.empty((len(columns[0]) if columns else 0, len(self.features)), np.float32)
-        for index, (feature, values) in enumerate(zip(self.features, columns, strict=True)):
-            matrix[:, index] = feature.encode_values(values)
-        return matrix
 
     def to_metadata(self) -> dict[str, Any]:
         return {

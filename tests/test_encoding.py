@@ -226,7 +226,6 @@ def test_text_labels() -> None:
         label.encode_arrow(pa.array(["yes", "maybe", "maybe"]), "validation")
     assert "The validation data has 2 row(s) whose label CHURNED is not a class" in str(error.value)
     assert "(maybe)" in str(error.value)
-    assert label.class_names(np.array([0.9, 0.2])) == ["yes", "no"]
 
     species = LabelEncoding.for_column("SPECIES", "TEXT").with_classes(
         ["setosa", "virginica", "versicolor"]
@@ -240,11 +239,6 @@ def test_text_labels() -> None:
     with pytest.raises(EncodingError, match="set objective=binary:logistic"):
         species.check_num_class("reg:squarederror", None)
     species.check_num_class("multi:softmax", 3)
-    assert species.class_names(np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]])) == [
-        "virginica",
-        "setosa",
-    ]
-    assert species.class_names(np.array([1.0, 2.0])) == ["versicolor", "virginica"]
     assert LabelEncoding.for_column("Y", "FIXED").encode_arrow(pa.array([1, 2]), "t").tolist() == [
         1,
         2,
@@ -276,25 +270,6 @@ def test_metadata_round_trip_through_json() -> None:
         "unit": "days since 1970-01-01",
     }
     assert encoding.feature_types == ["c", "c", "q", "q", "c"]
-
-
-def test_request_rows_and_records() -> None:
-    encoding = _job_encoding()
-    records = [
-        {"REGION": "west", "ACTIVE": True, "AMOUNT": 2.5, "OPENED": "1970-01-03", "ZIP": 80331},
-        {"REGION": "south", "AMOUNT": None},
-    ]
-    nan = np.nan
-    expected = [[2, 1, 2.5, 2, 1], [nan, nan, nan, nan, nan]]
-    np.testing.assert_array_equal(encoding.encode_records(records), expected)
-    rows = [["west", "true", "2.5", "1970-01-03", "80331"], ["south", "", "", "", ""]]
-    matrix = encoding.encode_rows(rows)
-    assert matrix.dtype == np.float32
-    np.testing.assert_array_equal(matrix, expected)
-    with pytest.raises(EncodingError, match=r"Unknown feature.s. COLOR: the model's features are"):
-        encoding.encode_records([{"COLOR": "red"}])
-    with pytest.raises(EncodingError, match="Row 1 has 2 fields; the model takes 5"):
-        encoding.encode_rows([["west", "true"]])
 
 
 def test_xgboost_trains_on_codes_as_on_fixed_pandas_categories() -> None:

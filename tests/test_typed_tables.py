@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ import pytest
 import xgboost as xgb
 from conftest import HostRun, JobRunner, StandIns
 
-from snowflake_xgb.encoding import Encoding
+from snowflake_xgb.serving.model import load_model, predict
+from snowflake_xgb.serving.payloads import JSON, parse
 
 TYPED = "DEMO.PUBLIC.TYPED"
 TYPED_VALIDATION = "DEMO.PUBLIC.TYPED_VALIDATION"
@@ -123,17 +125,19 @@ def _model(host: HostRun) -> tuple[xgb.Booster, dict]:
     return xgb.Booster(model_file=str(host.model_dir / "xgboost-model")), metadata
 
 
-def _predict(model: xgb.Booster, metadata: dict, rows: list[dict]) -> np.ndarray:
-    """Predictions the way serving makes them: request values encoded by metadata.json."""
-    encoding = Encoding.from_metadata(metadata["encoding"])
-    records = [{name: row[name] for name in encoding.feature_names} for row in rows]
-    matrix = xgb.DMatrix(
-        encoding.encode_records(records),
-        feature_names=encoding.feature_names,
-        feature_types=encoding.feature_types,
-        enable_categorical=True,
-    )
-    return model.predict(matrix)
+def _json_value(value: object) -> object:
+    if isinstance(value, dt.date):  # dates and (UTC, as TIMESTAMP_NTZ) timestamps, ISO text
+        return value.isoformat()
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _predict(host: HostRun, rows: list[dict], output: str = "score") -> np.ndarray:
+    """What this image's ``serve`` answers for ``rows`` sent as keyed JSON records (text,
+    booleans, ISO dates as they are): the model folder read as serving reads it."""
+    served = load_model(host.model_dir, threads=1, outputs=() if output == "score" else (output,))
+    records = [{name: _json_value(row[name]) for name in served.feature_names} for row in rows]
+    matrix = parse(json.dumps(records).encode(), JSON, served)
+    return predict(served, matrix, () if output == "score" else (output,))[output]
 
 
 def _in_memory(train_rows: list[dict], params: dict, weight: str | None = None) -> xgb.Booster:
@@ -161,8 +165,8 @@ def test_typed_columns_train_alike_on_one_and_three_hosts_and_in_memory(
     params = _typed_params()
     single = jobs.run(params, hosts=1).coordinator
     distributed = jobs.run(params, hosts=3)
-    one, metadata = _model(single)
-    three, metadata_three = _model(distributed.coordinator)
+    _, metadata = _model(single)
+    _, metadata_three = _model(distributed.coordinator)
     assert all(host.returncode == 0 for host in distributed.hosts)
 
     # One category list for the whole job, from the training rows; stored in metadata.json.
@@ -183,8 +187,8 @@ def test_typed_columns_train_alike_on_one_and_three_hosts_and_in_memory(
     reference = _in_memory(train_rows, params).predict(
         xgb.DMatrix(_reference_frame(validation_rows, regions), enable_categorical=True)
     )
-    ours_one = _predict(one, metadata, validation_rows)
-    ours_three = _predict(three, metadata_three, validation_rows)
+    ours_one = _predict(single, validation_rows)
+    ours_three = _predict(distributed.coordinator, validation_rows)
     np.testing.assert_allclose(ours_one, reference, atol=1e-5)
     np.testing.assert_allclose(ours_three, ours_one, atol=1e-5)
     labels = np.array([r["Y"] for r in validation_rows])
@@ -193,7 +197,8 @@ def test_typed_columns_train_alike_on_one_and_three_hosts_and_in_memory(
 
 def test_weighted_training_equals_in_memory_weighted(jobs: JobRunner, tables: StandIns) -> None:
     params = _typed_params(weight="W")
-    model, metadata = _model(jobs.run(params).coordinator)
+    host = jobs.run(params).coordinator
+    _, metadata = _model(host)
     assert metadata["weight"] == "W"
     assert "W" not in metadata["feature_names"]
     train_rows = _rows(tables, f"SELECT * FROM {TYPED}")
@@ -202,7 +207,7 @@ def test_weighted_training_equals_in_memory_weighted(jobs: JobRunner, tables: St
     weighted = _in_memory(train_rows, params, weight="W")
     frame = _reference_frame(validation_rows, regions)
     reference = weighted.predict(xgb.DMatrix(frame, enable_categorical=True))
-    np.testing.assert_allclose(_predict(model, metadata, validation_rows), reference, atol=1e-5)
+    np.testing.assert_allclose(_predict(host, validation_rows), reference, atol=1e-5)
     unweighted = _in_memory(train_rows, params).predict(xgb.DMatrix(frame, enable_categorical=True))
     assert np.abs(unweighted - reference).max() > 1e-3  # the weights did change the model
     # The validation metric is weighted too.
@@ -215,14 +220,15 @@ def test_early_stopping_keeps_the_encoding(jobs: JobRunner, tables: StandIns) ->
     """The best rounds are a slice of the booster, which drops XGBoost's own category table:
     the lists are in metadata.json, so the sliced model still serves text values."""
     params = _typed_params(num_round=60, eta=0.8, early_stopping_rounds=2)
-    model, metadata = _model(jobs.run(params).coordinator)
+    host = jobs.run(params).coordinator
+    model, metadata = _model(host)
     assert model.num_boosted_rounds() == metadata["best_iteration"] + 1 < 60
     assert model.feature_types == ["c", "c", "q", "q", "q"]
     rows = _rows(tables, f"SELECT * FROM {TYPED_VALIDATION}")
     north = [{**row, "REGION": "north"} for row in rows[:50]]
     west = [{**row, "REGION": "west"} for row in rows[:50]]
     # The label adds 4 for north and 7 for west: the model must have learned the difference.
-    difference = _predict(model, metadata, west) - _predict(model, metadata, north)
+    difference = _predict(host, west) - _predict(host, north)
     assert 2 < float(np.mean(difference)) < 4
 
 
@@ -284,14 +290,14 @@ def test_text_labels_round_trip_to_class_names(jobs: JobRunner, tables: StandIns
         "table": TIERS, "label": "TIER", "exclude": "ID", "objective": "multi:softprob",
         "num_class": 3, "num_round": 20, "max_depth": 3,
     }  # fmt: skip
-    model, metadata = _model(jobs.run(params).coordinator)
+    host = jobs.run(params).coordinator
+    _, metadata = _model(host)
     assert metadata["encoding"]["label"] == {
         "name": "TIER",
         "classes": ["bronze", "gold", "silver"],
     }
     rows = _rows(tables, f"SELECT * FROM {TIERS}")
-    encoding = Encoding.from_metadata(metadata["encoding"])
-    names = encoding.label.class_names(_predict(model, metadata, rows))
+    names = _predict(host, rows, "predicted_label")  # serving's class names, from metadata
     accuracy = np.mean([name == row["TIER"] for name, row in zip(names, rows, strict=True)])
     assert accuracy > 0.95
 
