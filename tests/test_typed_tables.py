@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from conftest import HostRun, JobRunner, StandIns
+from report_dom import ReportDom
 
 from snowflake_xgb.serving.model import load_model, predict
 from snowflake_xgb.serving.payloads import JSON, parse
@@ -288,7 +289,7 @@ def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
 def test_text_labels_round_trip_to_class_names(jobs: JobRunner, tables: StandIns) -> None:
     params = {
         "table": TIERS, "label": "TIER", "exclude": "ID", "objective": "multi:softprob",
-        "num_class": 3, "num_round": 20, "max_depth": 3,
+        "num_class": 3, "num_round": 20, "max_depth": 3, "validation_fraction": 0.2,
     }  # fmt: skip
     host = jobs.run(params).coordinator
     _, metadata = _model(host)
@@ -300,6 +301,10 @@ def test_text_labels_round_trip_to_class_names(jobs: JobRunner, tables: StandIns
     names = _predict(host, rows, "predicted_label")  # serving's class names, from metadata
     accuracy = np.mean([name == row["TIER"] for name, row in zip(names, rows, strict=True)])
     assert accuracy > 0.95
+    # The training report names the classes too.
+    report = ReportDom((host.output_dir / "data" / "report.html").read_text())
+    roc = report.sections["classification"].rows("ROC")
+    assert [row["positive class"] for row in roc] == ["bronze", "gold", "silver"]
 
 
 @pytest.mark.parametrize(
