@@ -24,11 +24,13 @@ CA_BUNDLE       ?=
 ECR_REPOSITORY  ?= $(IMAGE)
 # The project's virtual environment when there is one (.ci/run makes .venv), else python3.
 PYTHON          ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+# The stand-ins' own environment (fakesnow pins connector 4.x; the product runs on 4.8+ and 5.x).
+STANDINS_VENV   ?= .work/standins-venv
 
 export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE
 
 .PHONY: help build build-standins base-image push local test test-fast bench clean clean-images
-.PHONY: local-serve sdk-venv
+.PHONY: local-serve sdk-venv standins-venv
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -51,6 +53,14 @@ local: build-standins
 	$(PYTHON) local_test/localmode.py run --hosts $(HOSTS) \
 		--image $(IMAGE):$(TAG) --standins-image $(IMAGE)-standins:$(TAG)
 
+# The stand-ins (fakesnow, moto, our Snowflake front) run from their own environment.
+standins-venv: $(STANDINS_VENV)/.installed
+
+$(STANDINS_VENV)/.installed: local_test/standins-requirements.txt
+	python3 -m venv $(STANDINS_VENV)
+	$(STANDINS_VENV)/bin/python -m pip install -q -r local_test/standins-requirements.txt
+	touch $@
+
 # Train as `make local` does, then serve the model from the same image (docker run ... serve),
 # print predictions for a few rows (CSV and keyed JSON) and stop the server.
 local-serve: build-standins
@@ -65,16 +75,16 @@ sdk-venv:
 
 # The README's test command: every test, the container tests included (and the SDK's own local
 # mode, hence the SDK venvs).
-test: sdk-venv
-	$(PYTHON) -m pytest -q
+test: sdk-venv standins-venv
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q
 
 # Everything but the container tests.
-test-fast:
-	$(PYTHON) -m pytest -q -m "not container"
+test-fast: standins-venv
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q -m "not container"
 
 # Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
-bench:
-	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
+bench: standins-venv
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
 # Local job folders, benchmark data, the CA bundle copied for builds, and dangling build stages.
 clean:

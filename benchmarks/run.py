@@ -20,6 +20,11 @@ serving   ``serve`` against a server written the way AWS's XGBoost image serves 
           per request for 1-row and 1,000-row CSV and 1,000-row JSON (``benchmarks/serving.py``;
           ``--serving-seconds``, ``--serving-workers``).
 
+network   A result served as Snowflake serves it (the stand-in's front: an inline first chunk,
+          then growing gzip'd chunks over HTTP, ``--first-byte-ms`` latency, ``--download-mbps``
+          per download; ``--net-rows``, default 10M x 9): the connector's ``fetch_arrow_all``,
+          the blog's loader and ``train`` on 1, 2, 4 hosts (``benchmarks/network.py``).
+
 Stand-in and chunked cases run ``--repeat`` times (default 2), the fastest kept; ``--quick``
 uses small sizes and one repeat (about a minute). See docs/benchmarks.md.
 
@@ -564,6 +569,10 @@ def report(args: argparse.Namespace, results: dict) -> str:
         "",
     ]
     targets: list[tuple[str, str, bool]] = []
+    if "network" in results:
+        from network import network_report
+
+        lines += network_report(args, results["network"], targets)
     if "standin" in results:
         lines += standin_report(args, results["standin"], targets)
     if "chunked" in results:
@@ -579,7 +588,7 @@ def report(args: argparse.Namespace, results: dict) -> str:
 
         lines += ["", serving_report(results["serving"])]
     if targets:
-        lines += ["## Targets (issue 5)", ""]
+        lines += ["## Targets", ""]
         lines += table(
             ("target", "measured", "met"),
             [row(t, v, "yes" if ok else "**no**") for t, v, ok in targets],
@@ -590,9 +599,13 @@ def report(args: argparse.Namespace, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--sections", default="standin,chunked,scaling,extmem,serving")
+    parser.add_argument("--sections", default="network,standin,chunked,scaling,extmem,serving")
     parser.add_argument("--serving-seconds", type=float, default=10.0, help="section serving")
     parser.add_argument("--serving-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--net-rows", type=int, default=10_000_000, help="section network")
+    parser.add_argument("--first-byte-ms", type=float, default=100, help="section network")
+    parser.add_argument("--download-mbps", type=float, default=25, help="section network")
+    parser.add_argument("--download-threads", type=int, default=4, help="section network")
     parser.add_argument("--rows", type=int, default=2_000_000, help="stand-in table rows")
     parser.add_argument("--chunked-rows", type=int, default=10_000_000)
     parser.add_argument("--valid-rows", type=int, default=1_000_000)
@@ -622,6 +635,7 @@ def main() -> None:
         args.rows, args.chunked_rows, args.valid_rows = 200_000, 1_000_000, 200_000
         args.extmem_rows, args.scaling_rounds, args.repeat = 2_000_000, 5, 1
         args.serving_seconds = 2.0
+        args.net_rows = 200_000
     args.hosts = [int(h) for h in args.hosts.split(",")]
     sections = args.sections.split(",")
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -643,7 +657,10 @@ def main() -> None:
             for rows, seed, extra in datasets.get(name, []):
                 print(f"data: {rows:,} rows, seed {seed}, +{extra} columns", flush=True)
                 ensure_dataset(args.data_dir, rows, seed, extra)
+        from network import network_section
+
         for name, section in (
+            ("network", network_section),
             ("standin", standin_section),
             ("chunked", chunked_section),
             ("scaling", scaling_section),

@@ -8,6 +8,8 @@ stand-in (fakesnow) table, ``--port --table [--rounds]``:
   standin-floor   execute + first batch ``to_arrow()`` (what the stand-in costs by itself)
   blog            the original blog: ``pd.read_sql`` -> ``xgb.DMatrix(X.values, y.values)``
   fetch-pandas    ``cursor.fetch_pandas_all()`` -> ``QuantileDMatrix``
+  fetch-arrow     ``cursor.fetch_arrow_all()`` -> ``QuantileDMatrix`` (the connector's parallel
+                  download of chunked results)
   ours-loader     our loader in-process: result batches -> ``build_matrix``
 chunked Arrow IPC source, ``--data-dir --rows``:
   chunked-floor   ``QuantileDMatrix`` from a NumPy array already in memory
@@ -99,6 +101,27 @@ def case_fetch_pandas(args: argparse.Namespace) -> dict:
         label = frame.pop(args.label)
         matrix = xgb.QuantileDMatrix(frame, label)
         del frame, label
+    return {
+        "rows": matrix.num_row(),
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, args.rounds),
+    }
+
+
+def case_fetch_arrow(args: argparse.Namespace) -> dict:
+    """The connector's own parallel download: ``fetch_arrow_all()`` -> ``QuantileDMatrix``."""
+    import pyarrow.compute as pc
+    import xgboost as xgb
+
+    with PeakWindow() as window:
+        with connect(args.port) as connection:
+            arrow = connection.cursor().execute(f"SELECT * FROM {args.table}").fetch_arrow_all()
+        label = pc.cast(arrow.column(args.label), "float32").to_numpy()
+        features = arrow.drop_columns([args.label])
+        names = features.column_names
+        del arrow
+        matrix = xgb.QuantileDMatrix(features.to_pandas(), label, feature_names=names)
+        del features, label
     return {
         "rows": matrix.num_row(),
         **window.report("load_"),
@@ -292,6 +315,7 @@ CASES = {
     "standin-floor": case_standin_floor,
     "blog": case_blog,
     "fetch-pandas": case_fetch_pandas,
+    "fetch-arrow": case_fetch_arrow,
     "ours-loader": case_ours_loader,
     "chunked-floor": case_chunked_floor,
     "chunked-ours": case_chunked_ours,

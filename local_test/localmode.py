@@ -20,7 +20,8 @@ the same image, as SageMaker hosting does: ``docker run IMAGE serve`` with the f
 ``/opt/ml/model``, waits for ``GET /ping``, sends a few rows to ``POST /invocations`` as CSV and
 as JSON keyed by column name, prints the predictions and stops the server (SIGTERM).
 
-By default it also starts stand-ins for Snowflake (``fakesnow -s``) and AWS Secrets Manager
+By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
+serves results in chunks as Snowflake does) and AWS Secrets Manager
 (``moto_server``) on the same network, in their own compose project, and seeds them with the
 demo California housing table and a secret (``local_test/seed_standins.py``). With
 ``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
@@ -59,6 +60,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / ".work" / "local"
 COMPOSE_VERSION = "2.4"  # compose v1 needs a version for healthchecks/conditions; v2 ignores it
 SNOWFLAKE_PORT = 8080
+# The Snowflake stand-in serves results as Snowflake does: a small inline first chunk, then
+# chunks (growing in size) downloaded from the front's own "cloud storage".
+STANDIN_CHUNKS = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
 
 DEFAULT_HYPERPARAMETERS = {
@@ -269,7 +273,17 @@ class LocalJob:
             "services": {
                 "snowflake": {
                     "image": s.image,
-                    "command": ["fakesnow", "-s", "--host", "0.0.0.0", "-p", str(SNOWFLAKE_PORT)],
+                    "command": [
+                        "python",
+                        "/opt/standins/standin_servers.py",
+                        "snowflake",
+                        "--host",
+                        "0.0.0.0",
+                        "--port",
+                        str(SNOWFLAKE_PORT),
+                        "--settings",
+                        json.dumps(STANDIN_CHUNKS),
+                    ],
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
                     "networks": {"sagemaker-local": {"aliases": [s.snowflake_host]}},
                 },

@@ -1,12 +1,22 @@
-"""The Snowflake and Secrets Manager stand-ins as local processes, for tests and benchmarks.
+"""Starts the Snowflake and Secrets Manager stand-ins (tests, benchmarks, the stand-ins image).
 
-``fakesnow -s`` serves Snowflake's HTTP API (reached by the real connector with
-``protocol="http"``) and ``moto_server`` serves the AWS APIs (reached by real boto3 through
-``AWS_ENDPOINT_URL_SECRETS_MANAGER``). Both listen on free loopback ports and are stopped on exit.
+Snowflake is ``fakesnow -s`` behind our front (``snowflake_front.py``), which serves results as
+Snowflake does (chunks, reopen by id, connector 5.x's routes); Secrets Manager is
+``moto_server``. The real connector and boto3 reach them over HTTP. They run in the stand-ins'
+own environment (fakesnow keeps its own connector pin there): ``$SNOWFLAKE_XGB_STANDINS_VENV``,
+else ``.work/standins-venv`` (``make standins-venv``), else this interpreter's when it has
+fakesnow. As a library: ``standin_servers(log_dir)`` starts all three on free loopback ports
+and stops them when the block ends. As a command (inside the stand-ins image):
+``python standin_servers.py snowflake --host 0.0.0.0 --port 8080`` runs fakesnow and the front.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +25,25 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-BIN = Path(sys.executable).parent
+HERE = Path(__file__).resolve().parent
+VENV_ENV = "SNOWFLAKE_XGB_STANDINS_VENV"
+DEFAULT_VENV = HERE.parent / ".work" / "standins-venv"
+
+
+def standins_bin() -> Path:
+    """The ``bin`` folder of the stand-ins' environment."""
+    if os.environ.get(VENV_ENV):
+        return Path(os.environ[VENV_ENV]) / "bin"
+    if (DEFAULT_VENV / "bin" / "fakesnow").exists():
+        return DEFAULT_VENV / "bin"
+    if importlib.util.find_spec("fakesnow") is not None:
+        return Path(sys.executable).parent
+    raise RuntimeError(
+        f"No stand-ins environment: run `make standins-venv` (creates {DEFAULT_VENV} from "
+        f"local_test/standins-requirements.txt) or set {VENV_ENV}."
+    )
 
 
 def free_port() -> int:
@@ -39,13 +66,14 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 
 
 @contextmanager
-def serve(command: list[str], port: int, log_path: Path) -> Iterator[None]:
-    """Run a server until the block ends; its output goes to ``log_path``."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+def serve(command: list[str], port: int, log_path: Path | None) -> Iterator[subprocess.Popen]:
+    """Run a server until the block ends; its output goes to ``log_path`` (None: inherited)."""
+    with log_path.open("wb") if log_path else open(os.devnull, "wb") as log:
+        out = log if log_path else None
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT if out else None)
         try:
             wait_for_port(port, process)
-            yield
+            yield process
         finally:
             process.terminate()
             try:
@@ -55,19 +83,64 @@ def serve(command: list[str], port: int, log_path: Path) -> Iterator[None]:
                 process.wait()
 
 
+@contextmanager
+def snowflake_standin(
+    log_dir: Path | None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    settings: dict[str, Any] | None = None,
+    bin_dir: Path | None = None,
+) -> Iterator[int]:
+    """fakesnow on a free loopback port and the front on ``port``; yields the front's port."""
+    bin_dir = bin_dir or standins_bin()
+    upstream, port = free_port(), port or free_port()
+    fakesnow = [str(bin_dir / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(upstream)]
+    front = [
+        str(bin_dir / "python"), str(HERE / "snowflake_front.py"), "--upstream-port", str(upstream),
+        "--host", host, "--port", str(port), "--settings", json.dumps(settings or {}),
+    ]  # fmt: skip
+    with ExitStack() as stack:
+        stack.enter_context(serve(fakesnow, upstream, log_dir and log_dir / "fakesnow.log"))
+        stack.enter_context(serve(front, port, log_dir and log_dir / "snowflake-front.log"))
+        yield port
+
+
 @dataclass(frozen=True)
 class StandinEndpoints:
-    snowflake_port: int
+    snowflake_port: int  # the front's
     secrets_url: str
+
+    @property
+    def front_url(self) -> str:
+        return f"http://127.0.0.1:{self.snowflake_port}"
 
 
 @contextmanager
-def standin_servers(log_dir: Path) -> Iterator[StandinEndpoints]:
-    """Start fakesnow and moto on free ports; stop both when the block ends."""
-    snowflake_port, secrets_port = free_port(), free_port()
-    fakesnow = [str(BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(snowflake_port)]
-    moto = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)]
+def standin_servers(
+    log_dir: Path, settings: dict[str, Any] | None = None
+) -> Iterator[StandinEndpoints]:
+    """Start the Snowflake stand-in (with ``settings`` for its front) and moto; stop both after."""
+    bin_dir = standins_bin()
+    secrets_port = free_port()
+    moto = [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)]
     with ExitStack() as stack:
-        stack.enter_context(serve(fakesnow, snowflake_port, log_dir / "fakesnow.log"))
+        port = stack.enter_context(snowflake_standin(log_dir, settings=settings, bin_dir=bin_dir))
         stack.enter_context(serve(moto, secrets_port, log_dir / "moto.log"))
-        yield StandinEndpoints(snowflake_port, f"http://127.0.0.1:{secrets_port}")
+        yield StandinEndpoints(port, f"http://127.0.0.1:{secrets_port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the Snowflake stand-in (fakesnow + front).")
+    parser.add_argument("what", choices=["snowflake"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--settings", default="{}", help="the front's ChunkSettings as JSON")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    bin_dir = Path(sys.executable).parent
+    with snowflake_standin(None, args.port, args.host, json.loads(args.settings), bin_dir):
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ never imports the job. Each concern lives in one module:
 ``queries``               the SQL the job runs (columns, validation split)
 ``query_plan``            the coordinator plans and submits the queries once, for all hosts
 ``sharding``              which rows of a result belong to which host
+``downloads``             this host's result chunks, several in flight, in order, bounded
 ``loading``               Arrow batches -> XGBoost quantized matrix
 ``host_data``             this host's slice of each result, as matrices
 ``host_group``            the hosts: tracker, collective, bounded waits

@@ -47,7 +47,7 @@ import xgboost as xgb
 
 from . import failure, outputs, redaction, settings
 from .callbacks import MetricPrinter
-from .config import data_spec, group_settings
+from .config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
 from .credentials import bootstrap_credentials
 from .encoding import Encoding
 from .errors import UserError
@@ -169,6 +169,12 @@ def _query_timeout(value: int | None) -> int:
     return _job_setting(JobEnvironment.from_environ(), "query_timeout_seconds", value)
 
 
+def _download_settings() -> DownloadSettings:
+    """The job's download_threads and download_timeout_seconds hyperparameters, or defaults."""
+    job = JobEnvironment.from_environ()
+    return DownloadSettings(**{name: _job_setting(job, name, None) for name in DOWNLOAD_SETTINGS})
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """This host's matrices, built from its exactly-once slice of each result."""
@@ -276,7 +282,9 @@ def load_quantile_dmatrix(
         tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir,
         open_session(env, timeout) as session,
     ):
-        host_data = load_host_data(group, session, plan, params, False, Path(work_dir))
+        host_data = load_host_data(
+            group, session, plan, params, False, Path(work_dir), _download_settings()
+        )
     validation_slice = host_data.validation_slice
     return TrainingData(
         train=host_data.train,
@@ -307,9 +315,14 @@ def _open_query(
             return session.submit(sql, "the query"), tuple(c.name for c in columns)
 
     query_id, column_names = group.decide(submit, "submitting the query")
+
+    def reopen() -> list:  # the slice is read after this session closed: renew with a new one
+        with open_session(env, timeout) as session:
+            return session.result_batches(query_id, "the query")
+
     with open_session(env, timeout) as session:
-        batches, host_slice = open_slice(group, session, query_id, "query")
-    return iter_arrow(batches, host_slice), column_names
+        batches, host_slice = open_slice(group, session, query_id, "query", reopen)
+    return iter_arrow(batches, host_slice, settings=_download_settings()), column_names
 
 
 @_reports_failure

@@ -59,6 +59,14 @@ class GroupSettings:
 
 
 @dataclass(frozen=True)
+class DownloadSettings:
+    """How each host downloads its result chunks: how many at once, and the bound on each."""
+
+    download_threads: int = settings.BY_NAME["download_threads"].default
+    download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Everything the algorithm-mode job was asked to do, validated."""
 
@@ -71,6 +79,7 @@ class JobConfig:
     model_format: str
     group: GroupSettings
     report: bool = settings.BY_NAME["report"].default
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,6 +100,7 @@ COLUMN_SETTINGS = (
     "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
 )  # fmt: skip
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
+DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
     "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
     "query_timeout_seconds", "model_format", "report",
@@ -156,6 +166,15 @@ def _check_ranking(data: DataSpec, objective: str) -> None:
         )
 
 
+def download_settings(
+    values: Mapping[str, Any], origin: str = "hyperparameter"
+) -> DownloadSettings:
+    """:class:`DownloadSettings` from raw values; a missing one takes its default."""
+    return DownloadSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in DOWNLOAD_SETTINGS}
+    )
+
+
 def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     """Validate SageMaker's string hyperparameters and build the job's configuration."""
     refuse_credential_names(hyperparameters)
@@ -175,6 +194,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     return JobConfig(
         data=data,
         group=GroupSettings(**{name: parsed[name] for name in GROUP_SETTINGS}),
+        downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +17,11 @@ from typing import Any
 
 import xgboost as xgb
 
+from .config import DownloadSettings
+from .downloads import ResultBatches
 from .errors import UserError
 from .host_group import HostGroup
-from .loading import ArrowBatch, HostSlice, QueryGroups, build_matrix, iter_arrow
+from .loading import HostSlice, QueryGroups, build_matrix, iter_arrow
 from .query_plan import QueryPlan
 from .snowflake_session import SnowflakeSession
 
@@ -77,18 +79,29 @@ def open_slice(
     session: SnowflakeSession,
     query_id: str,
     name: str,
+    reopen: Callable[[], list] | None = None,
     group_sizes: Sequence[int] | None = None,
-) -> tuple[list[ArrowBatch], HostSlice]:
+) -> tuple[ResultBatches, HostSlice]:
     """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet);
-    with ``group_sizes`` the slice holds whole query groups."""
-    batches = session.result_batches(query_id, f"the {name} query")
+    with ``group_sizes`` the slice holds whole query groups.
+
+    When their URLs must be renewed, the batches call ``reopen`` (default: reopen the result
+    through ``session`` again, which must then stay open while they are downloaded).
+    """
+    what = f"the {name} query"
+    batches = session.result_batches(query_id, what)
+    if reopen is None:
+
+        def reopen() -> list:
+            return session.result_batches(query_id, what)
+
     host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name, query_id, f"{host_slice.total_rows:,}", len(batches),
         host_slice.rows.start, host_slice.rows.end,
     )  # fmt: skip
-    return batches, host_slice
+    return ResultBatches(query_id, batches, reopen), host_slice
 
 
 def load_host_data(
@@ -98,6 +111,7 @@ def load_host_data(
     xgboost_params: dict[str, Any],
     external_memory: bool,
     work_dir: Path,
+    downloads: DownloadSettings,
 ) -> HostData:
     """Read this host's exact slice of each result into XGBoost matrices."""
 
@@ -107,7 +121,7 @@ def load_host_data(
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
         started = time.monotonic()
         sizes = plan.group_sizes.get(name)
-        batches, host_slice = open_slice(group, session, query_id, name, sizes)
+        batches, host_slice = open_slice(group, session, query_id, name, group_sizes=sizes)
         if sizes is not None:
             groups[name] = QueryGroups()
         if host_slice.total_rows == 0:
@@ -117,7 +131,7 @@ def load_host_data(
             )
         with group.step(f"Loading {name} data"):
             matrix = build_matrix(
-                lambda: iter_arrow(batches, host_slice, plan.columns.all),
+                lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns, name, xgboost_params, work_dir, external_memory, reference,
                 groups.get(name),
             )  # fmt: skip

@@ -1,7 +1,8 @@
 """This host's slice of a query result -> an XGBoost quantized matrix, streamed batch by batch.
 
-The result's Arrow batches are downloaded one at a time, only those that overlap this host's
-rows, cut at the edges, converted to float32 and handed to XGBoost through a ``DataIter``.
+The result's Arrow batches that overlap this host's rows are downloaded (several at a time:
+``downloads``), cut at the edges, converted to float32 and handed to XGBoost through a
+``DataIter``.
 XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
 converted batch to a local cache folder and later passes read from there: one download, one
 batch in memory at a time. Progress (rows, MB, rate, share done) is logged every few seconds.
@@ -16,13 +17,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xgboost as xgb
 
+from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_parts
 from .encoding import FeatureEncoding, Kind
 from .errors import UserError
 from .queries import ColumnSelection
@@ -34,14 +36,6 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 # Float32 bytes (features + label) of each block handed to XGBoost: large enough that its
 # per-batch cost is small, small enough to be a minor part of the memory a host needs.
 BLOCK_BYTES = 16 * 2**20
-
-
-class ArrowBatch(Protocol):
-    """What the loader needs of a result batch (the connector's ``ResultBatch`` has both)."""
-
-    rowcount: int
-
-    def to_arrow(self) -> pa.Table: ...
 
 
 @dataclass(frozen=True)
@@ -110,12 +104,21 @@ class _Progress:
 
 
 def iter_arrow(
-    batches: Sequence[ArrowBatch], host_slice: HostSlice, columns: Sequence[str] | None = None
+    batches: ResultBatches | Sequence[ArrowBatch],
+    host_slice: HostSlice,
+    columns: Sequence[str] | None = None,
+    settings: DownloadSettings | None = None,
 ) -> Iterator[pa.Table]:
-    """Download this host's parts of the result, in order, as Arrow tables (one per batch)."""
+    """This host's parts of the result, in order, as Arrow tables (one per batch).
+
+    The batches are downloaded several at a time (``downloads``); a plain list of batches
+    cannot be reopened, so its expired URLs are not renewed.
+    """
+    if not isinstance(batches, ResultBatches):
+        batches = ResultBatches(host_slice.query_id, batches)
     progress = _Progress(host_slice.name, host_slice.rows.rows)
-    for part in host_slice.slices:
-        table = batches[part.batch_index].to_arrow()
+    tables = download_parts(batches, host_slice.slices, host_slice.name, settings)
+    for part, table in zip(host_slice.slices, tables, strict=True):
         if table.num_rows < part.offset + part.length:
             raise RuntimeError(
                 f"result batch {part.batch_index} of query {host_slice.query_id} has "
@@ -304,6 +307,36 @@ def iter_blocks(
         yield block.part(0, filled)
 
 
+@dataclass
+class LoadTimes:
+    """Where a matrix build's time went: ``waiting`` for downloads is part of ``reading``
+    (downloading and converting the first pass); the rest of the build is XGBoost's."""
+
+    waiting: float = 0.0
+    reading: float = 0.0
+
+    def summary(self, total: float) -> str:
+        converting = max(0.0, self.reading - self.waiting)
+        xgboost = max(0.0, total - self.reading)
+        share = lambda part: 100.0 * part / total if total > 0 else 0.0  # noqa: E731
+        return (
+            f"{self.waiting:.1f}s ({share(self.waiting):.0f}%) waiting for downloads, "
+            f"{converting:.1f}s ({share(converting):.0f}%) converting, "
+            f"{xgboost:.1f}s ({share(xgboost):.0f}%) in XGBoost (sketching, quantizing)"
+        )
+
+
+def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
+    """``tables``, adding the time spent waiting for each to ``times.waiting``."""
+    while True:
+        started = time.monotonic()
+        table = next(tables, None)
+        times.waiting += time.monotonic() - started
+        if table is None:
+            return
+        yield table
+
+
 class SliceIter(xgb.DataIter):
     """Feeds XGBoost this host's slice in blocks, downloading each batch only once.
 
@@ -338,6 +371,7 @@ class SliceIter(xgb.DataIter):
         self._position = 0
         self.rows = 0
         self.groups = groups or QueryGroups()  # complete once the first pass is done
+        self.times = LoadTimes()
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
@@ -352,10 +386,13 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
+            tables = _timed(self._tables(), self.times)
             self._blocks = iter_blocks(
-                self._tables(), self._columns, self._name, self._block_rows, self.groups
+                tables, self._columns, self._name, self._block_rows, self.groups
             )
+        started = time.monotonic()
         block = next(self._blocks, None)
+        self.times.reading += time.monotonic() - started
         if block is None:
             self._complete = True
             self._blocks = None
@@ -486,8 +523,10 @@ def build_matrix(
         data_iter.close()
         # Arrow's allocator keeps freed download buffers for reuse; the download is over.
         pa.default_memory_pool().release_unused()
+    elapsed = time.monotonic() - started
     logger.info(
-        "%s data: %s matrix of %s rows x %d features built in %.1fs",
-        name, kind, f"{data_iter.rows:,}", len(columns.features), time.monotonic() - started,
+        "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
+        name, kind, f"{data_iter.rows:,}", len(columns.features), elapsed,
+        data_iter.times.summary(elapsed),
     )  # fmt: skip
     return matrix

@@ -118,6 +118,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("query_timeout_seconds", "int", 3600, "bound on each Snowflake statement", 1),
     Setting(
+        "download_threads",
+        "int",
+        4,
+        "result chunks each host downloads at once (memory: this many chunks in flight)",
+        1,
+        64,
+    ),
+    Setting(
+        "download_timeout_seconds",
+        "int",
+        300,
+        "bound on each result chunk download, the connector's own retries included",
+        1,
+    ),
+    Setting(
         "model_format",
         "choice",
         NATIVE,

@@ -10,7 +10,12 @@ are quoted because Snowflake writes them about the SQL, never about credentials.
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
 NETWORK_TIMEOUT_SECONDS = 300
+RESULT_WAIT_MARGIN_SECONDS = 60
+SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
+QUERY_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
         "application": "snowflake_xgb",
         "login_timeout": env.login_timeout,
         # One login request waits up to the socket timeout (connector default 60 s) before the
-        # login timeout is even checked: cap it so a shorter login timeout holds.
+        # login timeout is even checked: cap it so a shorter login timeout holds. Every later
+        # request of ours answers at once (the query is submitted asynchronously).
         "socket_timeout": min(env.login_timeout, DEFAULT_SOCKET_TIMEOUT_SECONDS),
         "network_timeout": NETWORK_TIMEOUT_SECONDS,
         "session_parameters": {"STATEMENT_TIMEOUT_IN_SECONDS": query_timeout},
@@ -137,10 +146,16 @@ class SnowflakeSession:
     """One connection to Snowflake, opened from the job's credentials."""
 
     def __init__(
-        self, connection: snowflake.connector.SnowflakeConnection, env: SnowflakeEnvironment
+        self,
+        connection: snowflake.connector.SnowflakeConnection,
+        env: SnowflakeEnvironment,
+        query_timeout: float,
     ) -> None:
         self._connection = connection
         self._env = env
+        # Snowflake stops a statement at STATEMENT_TIMEOUT_IN_SECONDS and says so; waiting a
+        # little longer lets its own message arrive first.
+        self._wait_timeout = query_timeout + RESULT_WAIT_MARGIN_SECONDS
 
     def _explain(self, error: snowflake.connector.errors.Error, what: str) -> UserError:
         return explain_query_error(error, what, self._env.warehouse)
@@ -189,34 +204,78 @@ class SnowflakeSession:
             raise self._explain(error, what) from None
         return cursor.sfqid
 
+    def wait_for(self, query_id: str, what: str, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until a submitted query has finished."""
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            try:
+                status = self._connection.get_query_status_throw_if_error(query_id)
+            except snowflake.connector.errors.Error as error:
+                raise self._explain(error, what) from None
+            if not self._connection.is_still_running(status):
+                return
+            if time.monotonic() + delay > deadline:
+                raise UserError(
+                    f"Snowflake did not finish {what} (query id {query_id}) within {timeout:g}s: "
+                    "raise query_timeout_seconds, use a larger warehouse, or reduce the data."
+                )
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
     def result_batches(self, query_id: str, what: str) -> list[ResultBatch]:
-        """Wait for a query to finish and list its result batches, in result order."""
+        """Wait for a query to finish, reopen its result by id and list its batches, in order.
+
+        The reopen (``RESULT_SCAN``) reads the stored result; it runs nothing again. Public
+        connector API only, the same on connector 4.x and 5.x; each call hands out fresh chunk
+        URLs (they expire).
+        """
+        if not QUERY_ID.fullmatch(query_id):
+            raise ValueError(f"not a Snowflake query id: {query_id!r}")
+        self.wait_for(query_id, what, self._wait_timeout)
         cursor = self._connection.cursor()
         try:
-            cursor.get_results_from_sfqid(query_id)
-            if cursor._prefetch_hook is not None:  # connector 4.x: wait for the result here
-                cursor._prefetch_hook()
+            cursor.execute(f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
             return list(cursor.get_result_batches() or [])
         except snowflake.connector.errors.Error as error:
-            raise self._explain(error, what) from None
+            raise self._explain(error, f"reading the result of {what}") from None
 
     def close(self) -> None:
         self._connection.close()
+
+
+def _connect(arguments: dict[str, Any]) -> snowflake.connector.SnowflakeConnection:
+    """``snowflake.connector.connect`` in a daemon thread, the main thread waiting.
+
+    Connector 5.x signs in inside one native call, which holds the calling thread (and so any
+    signal handler, SIGTERM's included) until it returns: up to the login timeout.
+    """
+    result: Future = Future()
+
+    def sign_in() -> None:
+        try:
+            result.set_result(snowflake.connector.connect(**arguments))
+        except BaseException as error:  # handed to the waiting thread as it is
+            result.set_exception(error)
+
+    threading.Thread(target=sign_in, name="snowflake-sign-in", daemon=True).start()
+    while True:
+        try:
+            return result.result(timeout=SIGNAL_CHECK_SECONDS)
+        except FutureTimeout:
+            continue
 
 
 @contextmanager
 def open_session(env: SnowflakeEnvironment, query_timeout: int) -> Iterator[SnowflakeSession]:
     """Connect (bounded by the login timeout) and close the connection afterwards."""
     arguments = connection_arguments(env, query_timeout)
+    logger.info("Signing in to Snowflake at %s", env.endpoint)
     try:
-        connection = snowflake.connector.connect(**arguments)
+        connection = _connect(arguments)
     except snowflake.connector.errors.Error as error:
         raise explain_connect_error(error, env) from None
-    # Signed in: queries get the connector's default socket timeout again (Snowflake answers a
-    # query request within about 45 s; a shorter read timeout would cut it off).
-    if hasattr(connection, "_socket_timeout"):
-        connection._socket_timeout = None
-    session = SnowflakeSession(connection, env)
+    session = SnowflakeSession(connection, env, query_timeout)
     try:
         yield session
     finally:

@@ -162,7 +162,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             with open_session(env, config.query_timeout_seconds) as session:
                 data = load_host_data(
                     group, session, plan, config.xgboost_params, config.external_memory,
-                    Path(work_dir),
+                    Path(work_dir), config.downloads,
                 )  # fmt: skip
             report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
             outputs.write_shard_report(

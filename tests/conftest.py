@@ -1,9 +1,9 @@
 """Shared fixtures: the Snowflake and Secrets Manager stand-ins, seeded data, and a job runner.
 
-The stand-ins are real servers over HTTP: ``fakesnow -s`` (reached by the real Snowflake
-connector) and ``moto_server`` (reached by real boto3). Jobs run through sagemaker-training's
-real ``train`` command, one OS process per host, each with its own ``/opt/ml``-like folder.
-Everything a fixture starts, it stops; nothing else is touched.
+The stand-ins are real servers over HTTP: ``fakesnow -s`` behind our Snowflake-shaped front
+(reached by the real Snowflake connector) and ``moto_server`` (reached by real boto3). Jobs run
+through sagemaker-training's real ``train`` command, one OS process per host, each with its
+own ``/opt/ml``-like folder. Everything a fixture starts, it stops; nothing else is touched.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "local_test"))
 from seed_standins import create_housing_table  # noqa: E402
+from snowflake_front import FrontControl  # noqa: E402
 from standin_servers import free_port, serve, standin_servers  # noqa: E402, F401
 
 HOUSING_TABLE = "DEMO.PUBLIC.CALIFORNIA_HOUSING"
@@ -51,6 +52,11 @@ class StandIns:
 
     snowflake_port: int
     secrets_url: str
+
+    @property
+    def front(self) -> FrontControl:
+        """The Snowflake stand-in's front: how it serves results, and what it served."""
+        return FrontControl(f"http://127.0.0.1:{self.snowflake_port}")
 
     def job_environ(self, secret_id: str = SECRET_ID) -> dict[str, str]:
         return {

@@ -265,7 +265,7 @@ def test_sigterm_before_training_stops_at_once(jobs: JobRunner, housing_params: 
     """Waiting on a Snowflake that does not answer (60 s login timeout): SIGTERM ends it now."""
     with _SilentServer() as silent:
         run, processes = jobs.start(housing_params, environ={"SNOWFLAKE_PORT": str(silent.port)})
-        _wait_until(lambda: "Connecting to GLOBAL Snowflake" in _log(run), 60, processes)
+        _wait_until(lambda: "Signing in to Snowflake" in _log(run), 60, processes)
         time.sleep(0.5)  # inside the login request
         seconds = _sigterm_and_time(processes, [0])
         print(f"stopped {seconds:.2f}s after SIGTERM")

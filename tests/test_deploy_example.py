@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from sagemaker_front import SageMakerFront
-from standin_servers import BIN, free_port, serve  # local_test/, on the path via conftest
+from standin_servers import free_port, serve, standins_bin  # local_test/, via conftest
 
 REPO = Path(__file__).resolve().parents[1]
 SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-venv"}
@@ -39,7 +39,7 @@ def sagemaker_api(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with (
-        serve([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, log),
+        serve([str(standins_bin() / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, log),
         SageMakerFront(port) as front,
     ):
         yield {

@@ -18,13 +18,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import boto3
 import pytest
 from conftest import HOUSING_TABLE, REGION, TEST_PASSWORD, TEST_USER, JobRunner, StandIns, free_port
 from snowflake_front import NO_WAREHOUSE, WRONG_PASSWORD, SnowflakeFront
 from standin_servers import serve as server_process
+from standin_servers import standins_bin
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -281,7 +281,7 @@ def denied_secrets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeniedS
     """A Secrets Manager stand-in where the job's IAM user may not read the secret."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    command = [str(standins_bin() / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     log = tmp_path_factory.mktemp("moto-iam") / "moto.log"
     with server_process(command, port, log):
         admin = {"endpoint_url": url, "region_name": REGION,

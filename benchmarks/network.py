@@ -1,0 +1,210 @@
+"""The ``network`` section of ``run.py``: one result served as Snowflake serves it, read over HTTP.
+
+The Snowflake stand-in's front cuts the result into an inline first chunk and growing gzip'd
+chunks, each download waiting ``--first-byte-ms`` before its first byte and capped at
+``--download-mbps``. In the same run, each its own process (wall time and peak RSS from
+``wait4``):
+
+- the connector's own ``fetch_arrow_all()`` -> ``QuantileDMatrix`` (+ 1 round);
+- the blog's ``pd.read_sql`` -> ``DMatrix`` (+ 1 round);
+- ours: ``train`` with ``num_round=1`` on 1, 2 and 4 hosts; each host's load time and where it
+  went (waiting for downloads, converting, XGBoost) come from the job's own phase log.
+
+Every case runs the query itself (the stand-in runs it synchronously), so "query to matrix"
+includes the stand-in's query time, measured alone as ``execute`` (first response only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+from run import (
+    BIN,
+    REGION,
+    SECRET_ID,
+    TABLE,
+    WORKERS,
+    Case,
+    put_secret,
+    row,
+    run_case,
+    run_cases,
+    seed_table,
+    table,
+)  # fmt: skip
+from standin_servers import standin_servers
+
+LOADED = re.compile(r"Loading training data: done in ([0-9.]+)s")
+PLANNED = re.compile(r"Planning the queries: done in ([0-9.]+)s")
+SHARES = re.compile(
+    r"built in ([0-9.]+)s: ([0-9.]+)s \(\d+%\) waiting for downloads, ([0-9.]+)s \(\d+%\) "
+    r"converting, ([0-9.]+)s \(\d+%\) in XGBoost"
+)
+
+
+def front_settings(args: argparse.Namespace) -> dict:
+    """Snowflake-like chunks (small first, growing) with per-download latency and bandwidth."""
+    return {
+        "first_chunk_rows": 1000,
+        "chunk_rows": 20_000,
+        "chunk_growth": 1.15,
+        "max_chunk_rows": 160_000,
+        "first_byte_seconds": args.first_byte_ms / 1000,
+        "bytes_per_second": args.download_mbps * 1e6,
+    }
+
+
+def _host_layout(base: Path, host: str, hosts: list[str], threads: int) -> None:
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    (base / "input" / "data").mkdir()
+    (base / "model").mkdir()
+    (base / "output" / "data").mkdir(parents=True)
+    hyperparameters = {
+        "table": TABLE, "label": "MEDHOUSEVAL", "num_round": "1", "max_depth": "6",
+        "eta": "0.3", "download_threads": str(threads),
+    }  # fmt: skip
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    resources = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
+    (config / "resourceconfig.json").write_text(json.dumps(resources))
+    (config / "inputdataconfig.json").write_text("{}")
+
+
+def _job(work: Path, world: int, port: int, secrets_url: str, threads: int) -> list[dict]:
+    """A ``train`` job on ``world`` host processes; per host: wait4 figures and phase log."""
+    work = work.resolve()  # the hosts run in their own folders
+    block = random.randrange(16, 250)
+    hosts = [f"127.{block}.{world}.{rank + 1}" for rank in range(world)]
+    env = {
+        **os.environ, "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
+        "SNOWFLAKE_SECRET_ID": SECRET_ID, "SNOWFLAKE_ACCOUNT": "local",
+        "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
+        "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+        "OMP_NUM_THREADS": "1" if world > 1 else os.environ.get("OMP_NUM_THREADS", ""),
+    }  # fmt: skip
+    env = {k: v for k, v in env.items() if v}
+    cases = []
+    for rank, host in enumerate(hosts):
+        base = work / f"net-job{world}" / f"host{rank + 1}"
+        shutil.rmtree(base, ignore_errors=True)
+        _host_layout(base, host, hosts, threads)
+        command = [str(BIN / "train")]
+        popen = {"env": {**env, "SAGEMAKER_BASE_DIR": str(base)}, "cwd": base}
+        cases.append(Case(f"ours-{world}-hosts-rank{rank}", command, work, **popen))
+    results = run_cases(cases, 3600)
+    for result, case in zip(results, cases, strict=True):
+        text = case.log.read_text(errors="replace")
+        loaded, planned, shares = LOADED.search(text), PLANNED.search(text), SHARES.search(text)
+        if loaded:
+            result["load_seconds"] = float(loaded.group(1))
+        if planned:
+            result["plan_seconds"] = float(planned.group(1))
+        if shares:
+            build, waiting, converting, xgboost = map(float, shares.groups())
+            result.update(
+                build_seconds=build, waiting_seconds=waiting, converting_seconds=converting,
+                xgboost_seconds=xgboost,
+            )  # fmt: skip
+        print(
+            f"  {result['name']}: {result['wall_seconds']:.1f} s, peak RSS "
+            f"{result['peak_rss_mb']:.0f} MB, load {result.get('load_seconds', float('nan'))} s",
+            flush=True,
+        )
+    return results
+
+
+def network_section(args: argparse.Namespace, work: Path) -> dict:
+    settings = front_settings(args)
+    print(f"network: seeding {args.net_rows:,} rows; front {settings}", flush=True)
+    with standin_servers(work, settings=settings) as endpoints:
+        port = endpoints.snowflake_port
+        seed_table(port, args.net_rows)
+        put_secret(endpoints.secrets_url)
+        common = ["--port", str(port), "--table", TABLE]
+        results: dict = {
+            "execute": run_case("net-execute", [*WORKERS, "standin-floor", *common], work),
+            "fetch-arrow": run_case(
+                "net-fetch-arrow", [*WORKERS, "fetch-arrow", *common, "--rounds", "1"], work
+            ),
+            "blog": run_case("net-blog", [*WORKERS, "blog", *common, "--rounds", "1"], work),
+        }
+        for world in args.hosts:
+            results[f"ours-{world}"] = _job(
+                work, world, port, endpoints.secrets_url, args.download_threads
+            )
+    results["settings"] = settings
+    return results
+
+
+def network_report(args: argparse.Namespace, n: dict, targets: list) -> list[str]:
+    s = n["settings"]
+    lines = [
+        f"## Chunked stand-in over HTTP, {args.net_rows:,} rows x 9 floats, "
+        f"{s['first_byte_seconds'] * 1000:.0f} ms to first byte, "
+        f"{s['bytes_per_second'] / 1e6:.0f} MB/s per download, "
+        f"{args.download_threads} download threads",
+        "",
+    ]
+    one = n[f"ours-{args.hosts[0]}"][0] if args.hosts and args.hosts[0] == 1 else None
+    fetch, blog = n["fetch-arrow"], n["blog"]
+
+    def query_to_matrix(case: dict) -> float:
+        return case.get("load_seconds", float("nan"))
+
+    rows = [
+        row("stand-in alone: execute (first response)", f"{n['execute']['wall_seconds']:.1f} s",
+            "", f"{n['execute']['peak_rss_mb']:.0f} MB"),
+        row("connector `fetch_arrow_all()` -> `QuantileDMatrix`", f"{query_to_matrix(fetch):.1f} s",
+            f"{fetch['wall_seconds']:.1f} s", f"{fetch['peak_rss_mb']:.0f} MB"),
+        row("blog: `pd.read_sql` -> `DMatrix`", f"{query_to_matrix(blog):.1f} s",
+            f"{blog['wall_seconds']:.1f} s", f"{blog['peak_rss_mb']:.0f} MB"),
+    ]  # fmt: skip
+    for world in args.hosts:
+        for host in n[f"ours-{world}"]:
+            total = host.get("plan_seconds", 0) + host.get("load_seconds", float("nan"))
+            rows.append(
+                row(f"ours, `train` on {world} host(s), {host['name'].rsplit('-', 1)[1]}: "
+                    f"plan {host.get('plan_seconds', float('nan')):.1f} s + load "
+                    f"{host.get('load_seconds', float('nan')):.1f} s", f"{total:.1f} s",
+                    f"{host['wall_seconds']:.1f} s", f"{host['peak_rss_mb']:.0f} MB")
+            )  # fmt: skip
+    lines += table(("case", "query to matrix", "whole process", "peak RSS"), rows)
+    lines += ["Where each host's load went (from its phase log):", ""]
+    share_rows = []
+    for world in args.hosts:
+        for host in n[f"ours-{world}"]:
+            build = host.get("build_seconds")
+            if not build:
+                continue
+            share_rows.append(
+                row(f"{world} host(s), {host['name'].rsplit('-', 1)[1]}", f"{build:.1f} s",
+                    *(f"{host[k]:.1f} s ({100 * host[k] / build:.0f}%)"
+                      for k in ("waiting_seconds", "converting_seconds", "xgboost_seconds")))
+            )  # fmt: skip
+    lines += table(
+        ("host", "matrix build", "waiting for downloads", "converting", "XGBoost"), share_rows
+    )
+    if one and "load_seconds" in one:
+        ours_total = one.get("plan_seconds", 0) + one["load_seconds"]
+        t = ours_total / query_to_matrix(fetch)
+        m = one["peak_rss_mb"] / fetch["peak_rss_mb"]
+        targets += [
+            ("network: 1 host query-to-matrix <= 1.0x `fetch_arrow_all`", f"{t:.2f}x", t <= 1.0),
+            ("network: 1 host peak RSS <= 0.3x `fetch_arrow_all`", f"{m:.2f}x", m <= 0.3),
+        ]
+        for world, bound in ((2, 0.6), (4, 0.35)):
+            if f"ours-{world}" in n:
+                worst = max(h.get("load_seconds", float("nan")) for h in n[f"ours-{world}"])
+                r = worst / one["load_seconds"]
+                targets.append(
+                    (f"network: {world} hosts, slowest host's load <= {bound}x one host's",
+                     f"{r:.2f}x", r <= bound)
+                )  # fmt: skip
+    return lines

@@ -1,0 +1,356 @@
+"""An HTTP front for the Snowflake stand-in (``fakesnow -s``) that answers as Snowflake does.
+
+fakesnow runs every query synchronously, answers each result as one inline Arrow batch, accepts
+any credentials and speaks only what connector 4.x needs. This front forwards to it and adds:
+
+- results as Snowflake serves them (``result_store``): an inline first chunk and a list of
+  gzip-compressed chunks behind expiring URLs that the front serves itself, with latency,
+  bandwidth and faults; a reopen by id (``RESULT_SCAN``, ``GET /queries/{id}/result``,
+  ``/monitoring/queries/{id}``) is answered from what the front holds, without running anything;
+- what connector 5.x needs: ``masterToken`` in the login reply, the monitoring route (5.x asks
+  for ``/monitoring/queries//{id}``) and the result route;
+- Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse.
+
+Tests in another process read and change it through ``/__front/`` (settings, counters, reset,
+forget). Standard library and pyarrow only: it runs in the stand-ins' own environment, as a
+process (``python snowflake_front.py --upstream-port P --port Q``) or inside a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import json
+import re
+import threading
+import urllib.request
+import uuid
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from result_store import ChunkSettings, ResultStore, write_throttled
+
+# What Snowflake answers to a login with a wrong password (and, for JWT, with a key it does not
+# know): ``success`` false, a GS error code and a message; the connector raises DatabaseError.
+WRONG_PASSWORD = {"code": "390100", "message": "Incorrect username or password was specified."}
+INVALID_JWT = {"code": "390144", "message": "JWT token is invalid. [6d1cbbb4-0f8b-4e0f-9a1c]"}
+NO_WAREHOUSE = {
+    "code": "000606",
+    "sqlState": "57P03",
+    "message": "No active warehouse selected in the current session.  Select an active "
+    "warehouse with the 'use warehouse' command.\n",
+}
+RESULT_GONE = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
+CONTROL = "/__front/"
+RESULT_SCAN = re.compile(
+    r"^\s*select\s+\*\s+from\s+table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)\s*;?\s*$",
+    re.IGNORECASE,
+)
+RESULT_ROUTE = re.compile(r"^/queries/([^/]+)/result$")
+MONITORING_ROUTE = re.compile(r"^/monitoring/queries/+([^/]+)$")
+CHUNK_ROUTE = re.compile(r"^/results/([^/]+)/(\d+)$")
+
+
+class SnowflakeFront:
+    """Listens on ``host:port`` (0: a free port); forwards to fakesnow on ``upstream_port``.
+
+    login_failure: answer every login with this failure (no upstream needed).
+    unknown_databases: forward logins naming one of these databases without it, as Snowflake
+        opens a session without a database when the named one does not exist or may not be used.
+    query_failure: answer every statement that needs a warehouse with this failure.
+    settings: how results are cut and served (``ChunkSettings``; default: whole, inline).
+    """
+
+    def __init__(
+        self,
+        upstream_port: int | None = None,
+        login_failure: dict | None = None,
+        unknown_databases: tuple[str, ...] = (),
+        query_failure: dict | None = None,
+        settings: ChunkSettings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        spool: Path | None = None,
+    ) -> None:
+        self.upstream_port = upstream_port
+        self.login_failure = login_failure
+        self.unknown_databases = {name.upper() for name in unknown_databases}
+        self.query_failure = query_failure
+        self.store = ResultStore(settings or ChunkSettings(), spool)
+        self.logins: list[dict] = []  # each login request's JSON body
+        self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
+        self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
+        self.forwarded_queries = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SnowflakeFront:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.serve_forever()
+        finally:
+            self.store.close()
+
+    def environ(self) -> dict[str, str]:
+        """The job environment that sends the connector here."""
+        return {"SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(self.port)}
+
+    def reader(self, authorization: str | None) -> int:
+        token = (authorization or "")[17:-1]  # Snowflake Token="..."
+        with self._lock:
+            return self.readers.get(token, 0)
+
+    def control(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``/__front/<name>``: settings (read, or change with a body), counters, reset, forget."""
+        if name == "settings":
+            if body:
+                self.store.settings = self.store.settings.updated(body)
+            return asdict(self.store.settings)
+        if name == "counters":
+            counters = self.store.counters()
+            with self._lock:
+                counters.update(logins=len(self.logins), forwarded_queries=self.forwarded_queries)
+            return counters
+        if name == "reset":
+            self.store.settings = self.store.initial_settings
+            self.store.reset_counters()
+            with self._lock:
+                self.forwarded_queries = 0
+            return asdict(self.store.settings)
+        if name == "forget":
+            return {"forgotten": self.store.forget(body["query_id"])}
+        raise KeyError(name)
+
+
+def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _json(self, raw: bytes) -> dict:
+            if self.headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            return json.loads(raw or b"{}")
+
+        def _send(
+            self, status: int, body: bytes, content_type: str, bytes_per_second: float = 0
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            write_throttled(self.wfile, body, bytes_per_second)
+
+        def _answer(self, document: dict, status: int = 200) -> None:
+            self._send(status, json.dumps(document).encode(), "application/json")
+
+        def _failure(self, failure: dict, query_id: str | None = None) -> None:
+            failure = dict(failure)
+            data = {
+                "errorCode": failure["code"],
+                "sqlState": failure.pop("sqlState", "08001"),
+                "queryId": query_id or str(uuid.uuid4()),
+                "internalError": False,
+                "line": -1,
+                "pos": -1,
+                "type": "COMPILATION",
+            }
+            self._answer({**failure, "data": data, "success": False})
+
+        def _gone(self, query_id: str) -> None:
+            self._failure({**RESULT_GONE, "message": RESULT_GONE["message"].format(query_id)})
+
+        def _upstream(self, raw: bytes, path: str) -> tuple[int, list, bytes]:
+            upstream = http.client.HTTPConnection("127.0.0.1", front.upstream_port, timeout=600)
+            try:
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                upstream.request(self.command, path, body=raw or None, headers=headers)
+                response = upstream.getresponse()
+                return response.status, response.getheaders(), response.read()
+            finally:
+                upstream.close()
+
+        def _relay(self, status: int, headers: list, body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _base_url(self) -> str:
+            return f"http://{self.headers.get('Host', f'127.0.0.1:{front.port}')}"
+
+        def _reader(self) -> int:
+            return front.reader(self.headers.get("Authorization"))
+
+        def _result_answer(self, query_id: str, new_query_id: str | None = None) -> bool:
+            data = front.store.answer(query_id, self._base_url(), self._reader(), new_query_id)
+            if data is None:
+                return False
+            self._answer({"data": data, "code": None, "message": None, "success": True})
+            return True
+
+        def _login(self, raw: bytes, url: Any) -> None:
+            front.logins.append(self._json(raw))
+            front.login_parameters.append(dict(parse_qsl(url.query)))
+            if front.login_failure is not None:
+                data = {"nextAction": "RETRY_LOGIN", "signInOptions": {}}
+                self._answer({**front.login_failure, "data": data, "success": False})
+                return
+            query = parse_qsl(url.query)
+            if any(k == "databaseName" and v.upper() in front.unknown_databases for k, v in query):
+                query = [(k, v) for k, v in query if k != "databaseName"]
+            status, headers, body = self._upstream(raw, f"{url.path}?{urlencode(query)}")
+            document = json.loads(body)
+            data = document.get("data") or {}
+            if document.get("success") and "token" in data:
+                with front._lock:
+                    reader = front.readers[data["token"]] = len(front.readers) + 1
+                # Fields Snowflake's login reply has and connector 5.x requires.
+                data.setdefault("masterToken", f"master-{uuid.uuid4()}")
+                data.setdefault("sessionId", reader)
+                data.setdefault("validityInSeconds", 3600)
+                data.setdefault("masterValidityInSeconds", 14400)
+                body = json.dumps(document).encode()
+            self._relay(status, headers, body)
+
+        def _query(self, raw: bytes, path: str) -> None:
+            request = self._json(raw)
+            sql = request.get("sqlText", "")
+            if front.query_failure and not sql.strip().upper().startswith("SELECT CURRENT_"):
+                self._failure(front.query_failure)
+                return
+            if match := RESULT_SCAN.match(sql):
+                reopened = match.group(1)
+                if self._result_answer(reopened, new_query_id=str(uuid.uuid4())):
+                    return
+                if front.store.was_forgotten(reopened):
+                    self._gone(reopened)
+                    return
+            with front._lock:
+                front.forwarded_queries += 1
+            status, headers, body = self._upstream(raw, path)
+            document = json.loads(body) if body else {}
+            data = document.get("data") or {}
+            if (
+                status == 200
+                and document.get("success")
+                and data.get("queryResultFormat") == "arrow"
+                and data.get("rowsetBase64")
+                and not request.get("describeOnly")
+            ):
+                front.store.hold(data)
+                if self._result_answer(data["queryId"]):
+                    return
+            self._relay(status, headers, body)
+
+        def _control(self, raw: bytes, name: str) -> None:
+            try:
+                self._answer(front.control(name, self._json(raw) if raw else {}))
+            except (KeyError, ValueError, TypeError) as error:
+                self._answer({"error": str(error)}, status=400)
+
+        def _handle(self) -> None:
+            raw = self._body()
+            url = urlsplit(self.path)
+            if url.path.startswith(CONTROL):
+                self._control(raw, url.path[len(CONTROL) :])
+            elif url.path == "/session/v1/login-request":
+                self._login(raw, url)
+            elif url.path == "/queries/v1/query-request":
+                self._query(raw, self.path)
+            elif match := CHUNK_ROUTE.match(url.path):
+                front.store.serve_chunk(
+                    match.group(1), int(match.group(2)), dict(parse_qsl(url.query)),
+                    self.headers,
+                    lambda status, body, rate=0: self._send(
+                        status, body, "application/octet-stream" if status == 200
+                        else "application/xml", rate),
+                )  # fmt: skip
+            elif match := RESULT_ROUTE.match(url.path):
+                if not self._result_answer(match.group(1)):
+                    self._gone(match.group(1))
+            elif match := MONITORING_ROUTE.match(url.path):
+                query_id = match.group(1)
+                if front.store.holds(query_id):
+                    queries = [{"id": query_id, "status": "SUCCESS"}]
+                    self._answer({"data": {"queries": queries}, "success": True})
+                else:
+                    self._relay(*self._upstream(raw, f"/monitoring/queries/{query_id}"))
+            else:
+                self._relay(*self._upstream(raw, self.path))
+
+        do_GET = do_POST = _handle
+
+    return Handler
+
+
+class FrontControl:
+    """A client of a running front's control route (for tests and benchmarks in other processes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{CONTROL}{name}", data=data)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Change the settings given (none: read them); returns them all."""
+        return self._call("settings", changes or None)
+
+    def counters(self) -> dict[str, Any]:
+        return self._call("counters")
+
+    def reset(self) -> dict[str, Any]:
+        """Settings back to the front's start, counters to zero."""
+        return self._call("reset", {})
+
+    def forget(self, query_id: str) -> bool:
+        return self._call("forget", {"query_id": query_id})["forgotten"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream-port", type=int, required=True, help="fakesnow's port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--settings", default="{}", help="ChunkSettings as JSON")
+    parser.add_argument("--spool", type=Path, help="where chunks are kept (default: a temp dir)")
+    args = parser.parse_args()
+    settings = ChunkSettings().updated(json.loads(args.settings))
+    front = SnowflakeFront(
+        args.upstream_port, settings=settings, host=args.host, port=args.port, spool=args.spool
+    )
+    front.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
