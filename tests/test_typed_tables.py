@@ -3,9 +3,10 @@ weights, ranking groups and text labels, on 1 and 3 hosts, against in-memory XGB
 
 Every numeric column has fewer distinct values than ``max_bin``, so XGBoost's quantile cuts
 are exact and the 1-host, 3-host and in-memory models can be compared prediction by
-prediction. The stand-in sends each result as one Arrow batch; encoding across batches is
-tested at the unit level (``test_encoding.py``, ``test_loading.py``). The stand-in also loses
-NULL in timestamp columns (it sends the epoch), so the tables here have no NULL timestamps.
+prediction. The 3-host jobs read results served in many chunks, as Snowflake serves them
+(the stand-in's front), so values, categories and query groups cross result batches; the
+1-host jobs read each result whole. fakesnow loses NULL in timestamp columns (it sends the
+epoch), so the tables here have no NULL timestamps.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import numpy as np
@@ -97,6 +100,17 @@ def tables(standins: StandIns) -> StandIns:
     return standins
 
 
+@contextmanager
+def _chunked(standins: StandIns) -> Iterator[None]:
+    """Results served as Snowflake does: an inline first chunk, then many growing chunks."""
+    standins.front.reset()
+    standins.front.settings(first_chunk_rows=150, chunk_rows=200, chunk_growth=1.02)
+    try:
+        yield
+    finally:
+        standins.front.reset()
+
+
 def _rows(standins: StandIns, sql: str) -> list[dict]:
     with standins.connect() as connection:
         cursor = connection.cursor().execute(sql)
@@ -165,7 +179,8 @@ def test_typed_columns_train_alike_on_one_and_three_hosts_and_in_memory(
 ) -> None:
     params = _typed_params()
     single = jobs.run(params, hosts=1).coordinator
-    distributed = jobs.run(params, hosts=3)
+    with _chunked(tables):  # the 3 hosts read many result batches, each with its own values
+        distributed = jobs.run(params, hosts=3)
     _, metadata = _model(single)
     _, metadata_three = _model(distributed.coordinator)
     assert all(host.returncode == 0 for host in distributed.hosts)
@@ -253,7 +268,8 @@ def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
         "exclude": "ID", "objective": "rank:ndcg", "eval_metric": "ndcg@10", "num_round": 10,
         "max_depth": 4, "eta": 0.3,
     }  # fmt: skip
-    run = jobs.run(params, hosts=3)
+    with _chunked(tables):  # groups cross result batches; each host's slice is cut at a group
+        run = jobs.run(params, hosts=3)
     model, metadata = _model(run.coordinator)
     assert all(host.returncode == 0 for host in run.hosts)
     assert metadata["feature_names"] == ["F1", "F2"] and metadata["group"] == "QID"
