@@ -16,6 +16,7 @@ never imports the job. Each concern lives in one module:
 ``credentials``           Secrets Manager -> Snowflake credentials in the environment
 ``snowflake_environment`` the ``SNOWFLAKE_*`` environment, read once
 ``snowflake_session``     connecting, describing and running queries
+``encoding``              column values -> float32 features (kinds, units, categories, labels)
 ``queries``               the SQL the job runs (columns, validation split)
 ``query_plan``            the coordinator plans and submits the queries once, for all hosts
 ``data_snapshot``         the rows a job trained on, recorded so a resumed job reads them again

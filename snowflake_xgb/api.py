@@ -49,6 +49,7 @@ from . import failure, outputs, redaction, settings
 from .callbacks import MetricPrinter
 from .config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
 from .credentials import bootstrap_credentials
+from .encoding import Encoding
 from .errors import UserError
 from .host_data import load_host_data, open_slice
 from .host_group import HostGroup
@@ -193,6 +194,8 @@ class TrainingData:
     """Training rows of the whole result, across every host."""
     query_ids: dict[str, str | None]
     """Snowflake query ids (``training``, ``validation``), to find the queries in Snowflake."""
+    encoding: Encoding
+    """How each column became a number: kinds, category lists, label classes (serving needs it)."""
 
     @property
     def evals(self) -> list[tuple[xgb.DMatrix, str]]:
@@ -207,7 +210,9 @@ class TrainingData:
         """What :func:`save_model` should record about the data (no per-host numbers)."""
         return {
             "feature_names": list(self.feature_names),
+            "feature_types": self.encoding.feature_types,
             "label": self.label,
+            "encoding": self.encoding.to_metadata(),
             "rows": self.total_rows,
             "query_ids": dict(self.query_ids),
         }
@@ -229,6 +234,11 @@ def load_quantile_dmatrix(
     exclude: str | Sequence[str] = (),
     validation_query: str | None = None,
     validation_fraction: float | None = None,
+    weight: str | None = None,
+    query_group: str | None = None,
+    categorical: str | Sequence[str] = (),
+    numeric: str | Sequence[str] = (),
+    max_categories: int | None = None,
     max_bin: int | None = None,
     query_timeout_seconds: int | None = None,
     group: HostGroup | None = None,
@@ -237,8 +247,12 @@ def load_quantile_dmatrix(
 
     ``label`` names the label column; ``features`` the feature columns in order (default: every
     column but the label and ``exclude``), each a list or a comma-separated string. Names follow
-    Snowflake's rules (unquoted names match case-insensitively). Feature and label columns must
-    be numeric; NULL features are missing values, a NULL label is an error. For validation, give
+    Snowflake's rules (unquoted names match case-insensitively). Each column becomes a number
+    by its type as in algorithm mode (text and boolean columns are categorical; ``categorical``
+    and ``numeric`` override; ``max_categories`` bounds them; a text label is coded 0..n-1);
+    NULL features are missing values, a NULL label is an error. ``weight`` names a sample
+    weight column, ``query_group`` the query id column for ``rank:*`` objectives (its rows stay
+    on one host). Save ``metadata`` with the model: it holds the encoding. For validation, give
     either ``validation_query`` or ``validation_fraction`` (a deterministic hash split of
     ``query``: the same rows each run). ``max_bin`` must match the ``max_bin`` training
     parameter when you set one. Batches are streamed; the whole result is never held in memory.
@@ -251,6 +265,11 @@ def load_quantile_dmatrix(
             "exclude": exclude,
             "validation_query": validation_query,
             "validation_fraction": validation_fraction,
+            "weight": weight,
+            "group": query_group,
+            "categorical": categorical,
+            "numeric": numeric,
+            "max_categories": max_categories,
         },
         _ARGUMENT,
     )
@@ -276,6 +295,7 @@ def load_quantile_dmatrix(
         validation_rows=validation_slice.rows.rows if validation_slice else 0,
         total_rows=host_data.train_slice.total_rows,
         query_ids=plan.query_ids,
+        encoding=plan.columns.encoding,
     )
 
 

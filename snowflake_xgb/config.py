@@ -50,6 +50,11 @@ class DataSpec:
     validation_source: Source | None = None
     validation_fraction: float | None = None
     cv_folds: int | None = None
+    weight: str | None = None
+    group: str | None = None
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    max_categories: int = settings.BY_NAME["max_categories"].default
 
     @property
     def has_validation(self) -> bool:
@@ -114,7 +119,12 @@ def stored_name(identifier: str) -> str:
 
 DATA_SETTINGS = (
     "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
-    "validation_fraction", "snapshot", "cv_folds",
+    "validation_fraction", "snapshot", "cv_folds", "weight", "group", "categorical", "numeric",
+    "max_categories",
+)  # fmt: skip
+# Which columns to read and how: passed to DataSpec as they are.
+COLUMN_SETTINGS = (
+    "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
 )  # fmt: skip
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
@@ -153,7 +163,7 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
             "cv_folds validates on each fold in turn: leave out validation_fraction, "
             "validation_table and validation_query."
         )
-    columns = {name: parsed[name] for name in ("label", "features", "exclude")}
+    columns = {name: parsed[name] for name in COLUMN_SETTINGS}
     spec = DataSpec(
         source=source,
         validation_source=validation_source,
@@ -186,6 +196,25 @@ def group_settings(values: Mapping[str, Any], origin: str = "hyperparameter") ->
     )
 
 
+def _check_ranking(data: DataSpec, objective: str) -> None:
+    """Query groups and ranking objectives go together."""
+    if data.group and not objective.startswith("rank:"):
+        raise UserError(
+            f"group={data.group} is for learning to rank: set objective=rank:ndcg (or "
+            "rank:pairwise, rank:map), or remove group."
+        )
+    if objective.startswith("rank:") and not data.group:
+        raise UserError(
+            f"objective={objective} ranks rows within query groups: set group to the column "
+            "that holds the query id."
+        )
+    if data.group and data.cv_folds is not None:
+        raise UserError(
+            "cv_folds does not support learning to rank (group) yet: validate with "
+            "validation_fraction or validation_table instead."
+        )
+
+
 def download_settings(
     values: Mapping[str, Any], origin: str = "hyperparameter"
 ) -> DownloadSettings:
@@ -208,6 +237,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
             "validation_table, validation_query or cv_folds."
         )
     xgboost_params = settings.xgboost_params(hyperparameters)
+    _check_ranking(data, str(xgboost_params.get("objective", "")))
     if parsed["model_format"] == AWS_XGBOOST:
         check_single_output(xgboost_params)
     return JobConfig(

@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import DataSpec
+from .encoding import Encoding
 from .errors import UserError
 from .outputs import write_json
 from .queries import ColumnSelection
@@ -64,10 +65,12 @@ class DataSnapshot:
 
 @dataclass(frozen=True)
 class Record:
-    """What ``data-snapshot.json`` holds: the snapshot and the columns of its results."""
+    """What ``data-snapshot.json`` holds: the snapshot, the columns of its results (with their
+    encoding: category lists, label classes) and the rows per query group."""
 
     snapshot: DataSnapshot
     columns: ColumnSelection
+    group_sizes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def point(self) -> str:
@@ -91,7 +94,14 @@ def write_record(directory: Path, data: DataSpec, record: Record) -> Path:
         path,
         {
             "data": data_fingerprint(data),
-            "columns": {"features": list(record.columns.features), "label": record.columns.label},
+            "columns": {
+                "features": list(record.columns.features),
+                "label": record.columns.label,
+                "weight": record.columns.weight,
+                "group": record.columns.group,
+                "encoding": record.columns.encoding.to_metadata(),
+            },
+            "group_sizes": {name: list(sizes) for name, sizes in record.group_sizes.items()},
             **record.snapshot.to_json(),
         },
     )
@@ -113,8 +123,18 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
     try:
         document = json.loads(path.read_text())
         query_ids = {str(k): str(v) for k, v in document["query_ids"].items()}
-        columns = ColumnSelection(tuple(document["columns"]["features"]),
-                                  str(document["columns"]["label"]))  # fmt: skip
+        recorded = document["columns"]
+        columns = ColumnSelection(
+            tuple(recorded["features"]),
+            str(recorded["label"]),
+            recorded.get("weight"),
+            recorded.get("group"),
+            Encoding.from_metadata(recorded["encoding"]),
+        )
+        group_sizes = {
+            str(name): tuple(int(n) for n in sizes)
+            for name, sizes in document.get("group_sizes", {}).items()
+        }
         started_at = validate_snapshot(str(document["started_at"]), "started_at")
         as_of = document.get("as_of")
         as_of = validate_snapshot(str(as_of), "as_of") if as_of else None
@@ -129,7 +149,8 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
             "columns or split): it belongs to another job. Give this job its own "
             "checkpoint_s3_uri, or empty that location."
         )
-    return Record(DataSnapshot(document["mode"], query_ids, started_at, as_of), columns)
+    snapshot = DataSnapshot(document["mode"], query_ids, started_at, as_of)
+    return Record(snapshot, columns, group_sizes)
 
 
 def mode_when_gone(data: DataSpec) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from .config import DownloadSettings
 from .downloads import ResultBatches
 from .errors import UserError
 from .host_group import HostGroup
-from .loading import FoldCache, HostSlice, build_matrix, iter_arrow
+from .loading import FoldCache, HostSlice, QueryGroups, build_matrix, iter_arrow
 from .query_plan import QueryPlan
 from .snowflake_session import SnowflakeSession
 
@@ -37,6 +38,8 @@ class HostData:
     validation: xgb.DMatrix | None
     validation_slice: HostSlice | None
     load_seconds: dict[str, float] = field(default_factory=dict)  # per data set: list + build
+    # The query groups this host read, by data name (learning to rank only).
+    groups: dict[str, QueryGroups] = field(default_factory=dict)
 
     @property
     def training_sets(self) -> tuple[str, ...]:
@@ -52,9 +55,11 @@ class HostData:
 
     def shard_report(self) -> dict[str, Any]:
         """Which rows of which result this host read (``shard-<host>.json``)."""
-        report = _slice_report(self.train_slice)
+        report = _slice_report(self.train_slice, self.groups.get("training"))
         if self.validation_slice is not None:
-            report["validation"] = _slice_report(self.validation_slice)
+            report["validation"] = _slice_report(
+                self.validation_slice, self.groups.get("validation")
+            )
         return report
 
 
@@ -79,7 +84,7 @@ class FoldData:
 
     def shard_report(self) -> dict[str, Any]:
         rows = sum(s.rows.rows for s in self.slices)
-        return {"rows": rows, "folds": {s.name: _slice_report(s) for s in self.slices}}
+        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
 
     def fold_matrices(
         self, params: dict[str, Any], external_memory: bool
@@ -104,14 +109,28 @@ class FoldData:
         self.cache.close()
 
 
-def _slice_report(host_slice: HostSlice) -> dict[str, Any]:
-    return {
+def _json_value(value: Any) -> Any:
+    """A group id as JSON: numbers and text as they are, anything else (dates) as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value if isinstance(value, int | float | str | None) else str(value)
+
+
+def _slice_report(host_slice: HostSlice, groups: QueryGroups | None) -> dict[str, Any]:
+    report = {
         "row_start": host_slice.rows.start,
         "row_end": host_slice.rows.end,
         "rows": host_slice.rows.rows,
         "total_rows": host_slice.total_rows,
         "query_id": host_slice.query_id,
     }
+    if groups is not None:  # read from the data: no group id appears on two hosts
+        report["groups"] = {
+            "count": groups.count,
+            "first": _json_value(groups.first),
+            "last": _json_value(groups.last),
+        }
+    return report
 
 
 def open_slice(
@@ -120,8 +139,10 @@ def open_slice(
     query_id: str,
     name: str,
     reopen: Callable[[], list] | None = None,
+    group_sizes: Sequence[int] | None = None,
 ) -> tuple[ResultBatches, HostSlice]:
-    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet).
+    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet);
+    with ``group_sizes`` the slice holds whole query groups.
 
     When their URLs must be renewed, the batches call ``reopen`` (default: reopen the result
     through ``session`` again, which must then stay open while they are downloaded).
@@ -133,7 +154,7 @@ def open_slice(
         def reopen() -> list:
             return session.result_batches(query_id, what)
 
-    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world)
+    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name, query_id, f"{host_slice.total_rows:,}", len(batches),
@@ -154,10 +175,14 @@ def load_host_data(
     """Read this host's exact slice of each result into XGBoost matrices."""
 
     load_seconds: dict[str, float] = {}
+    groups: dict[str, QueryGroups] = {}
 
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
         started = time.monotonic()
-        batches, host_slice = open_slice(group, session, query_id, name)
+        sizes = plan.group_sizes.get(name)
+        batches, host_slice = open_slice(group, session, query_id, name, group_sizes=sizes)
+        if sizes is not None:
+            groups[name] = QueryGroups()
         if host_slice.total_rows == 0:
             raise UserError(
                 f"The {name} query returned no rows: check the table, the query's filters and "
@@ -167,6 +192,7 @@ def load_host_data(
             matrix = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns, name, xgboost_params, work_dir, external_memory, reference,
+                groups.get(name),
             )  # fmt: skip
         load_seconds[name] = time.monotonic() - started
         return matrix, host_slice
@@ -177,7 +203,7 @@ def load_host_data(
     validation, validation_slice = None, None
     if plan.validation_query_id:
         validation, validation_slice = load(plan.validation_query_id, "validation", train)
-    return HostData(train, train_slice, validation, validation_slice, load_seconds)
+    return HostData(train, train_slice, validation, validation_slice, load_seconds, groups)
 
 
 def load_fold_data(

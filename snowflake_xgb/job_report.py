@@ -102,7 +102,10 @@ def summary_from_outputs(
     ]
     classification = None
     if counts is not None:
-        classification = Classification(counts, [str(c) for c in range(counts.num_class)])
+        # A text label's classes are in the encoding (training coded them 0..n-1 in order).
+        classes = metadata.get("encoding", {}).get("label", {}).get("classes")
+        names = classes if classes else [str(c) for c in range(counts.num_class)]
+        classification = Classification(counts, names)
     return TrainingSummary(
         title=title,
         objective=str(params.get("objective", "reg:squarederror")),

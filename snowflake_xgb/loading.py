@@ -27,9 +27,10 @@ import pyarrow.compute as pc
 import xgboost as xgb
 
 from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_parts
+from .encoding import FeatureEncoding, Kind
 from .errors import UserError
 from .queries import ColumnSelection
-from .sharding import BatchSlice, RowRange, host_row_range, plan_slices
+from .sharding import BatchSlice, RowRange, host_group_range, host_row_range, plan_slices
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,28 @@ class HostSlice:
 
     @classmethod
     def plan(
-        cls, name: str, query_id: str, batches: Sequence[ArrowBatch], rank: int, world: int
+        cls,
+        name: str,
+        query_id: str,
+        batches: Sequence[ArrowBatch],
+        rank: int,
+        world: int,
+        group_sizes: Sequence[int] | None = None,
     ) -> HostSlice:
+        """This host's rows; with ``group_sizes`` (rows per query group, in result order) the
+        split is cut at group edges so that no group is split between hosts."""
         counts = [batch.rowcount for batch in batches]
-        rows = host_row_range(sum(counts), rank, world)
-        return cls(name, query_id, sum(counts), rows, tuple(plan_slices(counts, rows)))
+        total = sum(counts)
+        if group_sizes is None:
+            rows = host_row_range(total, rank, world)
+        elif sum(group_sizes) != total:
+            raise RuntimeError(
+                f"the {name} result ({query_id}) has {total} rows but its query groups add up "
+                f"to {sum(group_sizes)}: did the source change during the job?"
+            )
+        else:
+            rows = host_group_range(group_sizes, rank, world)
+        return cls(name, query_id, total, rows, tuple(plan_slices(counts, rows)))
 
 
 class _Progress:
@@ -121,14 +139,8 @@ def iter_arrow(
         )
 
 
-def _column_values(column: pa.ChunkedArray) -> np.ndarray:
-    """A numeric Arrow column as NumPy (NaN for NULL), without copying a float column."""
-    if not pa.types.is_floating(column.type):
-        column = pc.cast(column, pa.float64(), safe=False)
-    return column.to_numpy(zero_copy_only=False)
-
-
-def _check_label(table: pa.Table, columns: ColumnSelection, name: str) -> None:
+def _check_table(table: pa.Table, columns: ColumnSelection, name: str) -> None:
+    """Refuse, by column, rows XGBoost cannot learn from: NULL labels, NULL or negative weights."""
     nulls = table.column(columns.label).null_count
     if nulls:
         raise UserError(
@@ -136,26 +148,107 @@ def _check_label(table: pa.Table, columns: ColumnSelection, name: str) -> None:
             f"({columns.label}) in one batch: filter them out in your query "
             f"(WHERE {columns.label} IS NOT NULL) or fill them."
         )
+    if columns.weight is None:
+        return
+    weights = table.column(columns.weight)
+    negative = pc.sum(pc.less(weights, 0)).as_py() or 0
+    if weights.null_count or negative:
+        problem = (
+            f"{weights.null_count} row(s) with a NULL weight"
+            if weights.null_count
+            else (f"{negative} row(s) with a negative weight")
+        )
+        raise UserError(
+            f"The {name} data has {problem} ({columns.weight}) in one batch: sample weights "
+            f"must be numbers >= 0; fix them in your query (e.g. COALESCE({columns.weight}, 1)) "
+            "or filter those rows out."
+        )
+
+
+@dataclass
+class Block:
+    """Rows ready for XGBoost: float32 features and label, and the weight and query group ids
+    when the job has them (``qid`` numbers this host's groups 0, 1, ... in result order)."""
+
+    features: np.ndarray
+    label: np.ndarray
+    weight: np.ndarray | None = None
+    qid: np.ndarray | None = None
+
+    @classmethod
+    def allocate(cls, rows: int, columns: ColumnSelection) -> Block:
+        return cls(
+            _unheaped((rows, len(columns.features))),
+            _unheaped((rows,)),
+            _unheaped((rows,)) if columns.weight else None,
+            _unheaped((rows,), np.uint32) if columns.group else None,
+        )
+
+    @property
+    def rows(self) -> int:
+        return len(self.label)
+
+    def arrays(self) -> list[np.ndarray]:
+        return [a for a in (self.features, self.label, self.weight, self.qid) if a is not None]
+
+    def part(self, start: int, end: int) -> Block:
+        return Block(*(None if a is None else a[start:end] for a in self._fields()))
+
+    def _fields(self) -> tuple[np.ndarray | None, ...]:
+        return self.features, self.label, self.weight, self.qid
+
+
+class QueryGroups:
+    """Numbers query groups 0, 1, ... as the group column changes value, across tables, and
+    keeps the first and last group id it saw (a host's shard report shows them)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: Any = None
+        self.last: Any = None
+
+    def number(self, groups: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        rows = len(groups)
+        if rows == 0:
+            return np.empty(0, np.uint32)
+        starts = np.empty(rows, dtype=bool)
+        head = groups[0].as_py()
+        starts[0] = self.count == 0 or head != self.last
+        if rows > 1:
+            changes = pc.not_equal(groups.slice(1), groups.slice(0, rows - 1))
+            starts[1:] = changes.to_numpy(zero_copy_only=False)
+        numbers = self.count - 1 + np.cumsum(starts, dtype=np.int64)
+        if self.count == 0:
+            self.first = head
+        self.count = int(numbers[-1]) + 1
+        self.last = groups[rows - 1].as_py()
+        return numbers
 
 
 def _fill(
-    features: np.ndarray, label: np.ndarray, table: pa.Table, columns: ColumnSelection
+    block: Block, table: pa.Table, columns: ColumnSelection, name: str, groups: QueryGroups
 ) -> None:
-    """Write ``table``'s columns into float32 rows, converting in place (no float32 temporaries)."""
-    for index, feature in enumerate(columns.features):
-        features[:, index] = _column_values(table.column(feature))
-    label[:] = _column_values(table.column(columns.label))
+    """Write ``table``'s columns into ``block``'s rows, converting in place by their encoding."""
+    for index, feature in enumerate(columns.encoding.features):
+        block.features[:, index] = feature.encode_arrow(table.column(feature.name))
+    block.label[:] = columns.encoding.label.encode_arrow(table.column(columns.label), name)
+    if block.weight is not None:
+        block.weight[:] = FeatureEncoding(columns.weight, Kind.NUMBER).encode_arrow(
+            table.column(columns.weight)
+        )
+    if block.qid is not None:
+        block.qid[:] = groups.number(table.column(columns.group))
 
 
-def _unheaped(shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 array in its own anonymous memory map, returned to the OS when it is freed.
+def _unheaped(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """An array in its own anonymous memory map, returned to the OS when it is freed.
 
     Blocks are tens of MB: allocated on the C heap between XGBoost's own allocations, freed
     blocks leave holes the allocator keeps, and the process's RSS grows by a block per pass.
     """
     count = int(np.prod(shape))
-    buffer = mmap.mmap(-1, max(1, count * 4))
-    return np.frombuffer(buffer, dtype=np.float32, count=count).reshape(shape)
+    buffer = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize))
+    return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
 
 
 def block_rows_for(columns: ColumnSelection, block_bytes: int = BLOCK_BYTES) -> int:
@@ -163,41 +256,57 @@ def block_rows_for(columns: ColumnSelection, block_bytes: int = BLOCK_BYTES) -> 
     return max(1024, block_bytes // (4 * (len(columns.features) + 1)))
 
 
+def _last_group_start(qid: np.ndarray) -> int:
+    """Where the last (possibly unfinished) group of a block starts; 0 if it is one group."""
+    starts = np.flatnonzero(qid[1:] != qid[:-1])
+    return int(starts[-1]) + 1 if len(starts) else 0
+
+
 def iter_blocks(
-    tables: Iterator[pa.Table], columns: ColumnSelection, name: str, block_rows: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Re-cut Arrow tables of any size into float32 (features, label) blocks of ``block_rows``.
+    tables: Iterator[pa.Table],
+    columns: ColumnSelection,
+    name: str,
+    block_rows: int,
+    groups: QueryGroups | None = None,
+) -> Iterator[Block]:
+    """Re-cut Arrow tables of any size into blocks of ``block_rows`` (the last may be shorter).
 
     Small result batches are gathered and large ones split, so XGBoost always sees batches of
     about the same size (its per-batch cost makes many small batches slow) and no more than
-    one block plus the current Arrow table is in memory. The last block may be shorter.
+    one block plus the current Arrow table is in memory. With query groups, a block ends at a
+    group edge (XGBoost would take a group cut between batches for two groups): the unfinished
+    last group moves to the next block, and a block grows when one group fills it.
     """
-    n_features = len(columns.features)
-    features = label = None
-    filled = 0
+    groups = groups if groups is not None else QueryGroups()
+    block, filled = None, 0
     for table in tables:
-        _check_label(table, columns, name)
+        _check_table(table, columns, name)
         offset = 0
         while offset < table.num_rows:
-            if features is None:
-                features = _unheaped((block_rows, n_features))
-                label = _unheaped((block_rows,))
-                filled = 0
-            take = min(block_rows - filled, table.num_rows - offset)
+            if block is None:
+                block, filled = Block.allocate(block_rows, columns), 0
+            take = min(block.rows - filled, table.num_rows - offset)
             _fill(
-                features[filled : filled + take],
-                label[filled : filled + take],
-                table.slice(offset, take),
-                columns,
+                block.part(filled, filled + take), table.slice(offset, take), columns, name, groups
             )
             filled += take
             offset += take
-            if filled == block_rows:
-                yield features, label
-                features = label = None
+            if filled < block.rows:
+                continue
+            if block.qid is None:
+                yield block
+                block = None
+                continue
+            keep = _last_group_start(block.qid)
+            carried = Block.allocate(block.rows * (2 if keep == 0 else 1), columns)
+            for target, source in zip(carried.arrays(), block.arrays(), strict=True):
+                target[: filled - keep] = source[keep:filled]
+            if keep:
+                yield block.part(0, keep)
+            block, filled = carried, filled - keep
         table = None  # do not hold the last Arrow table while XGBoost works
-    if features is not None:
-        yield features[:filled], label[:filled]
+    if block is not None and filled:
+        yield block.part(0, filled)
 
 
 @dataclass
@@ -231,11 +340,11 @@ def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
 
 
 class SliceIter(xgb.DataIter):
-    """Feeds XGBoost this host's slice in float32 blocks, downloading each batch only once.
+    """Feeds XGBoost this host's slice in blocks, downloading each batch only once.
 
     XGBoost reads the data several times (4 passes for a ``QuantileDMatrix`` on CPU). The
     first pass converts the downloaded Arrow batches into blocks and writes each block to
-    ``cache_dir`` (raw float32, read back with one copy); later passes read the blocks from
+    ``cache_dir`` (raw arrays, read back with one copy); later passes read the blocks from
     there. A slice that fits in one block stays in memory instead, and XGBoost reuses it
     without converting it again. Only one block is in memory at a time.
     """
@@ -248,6 +357,7 @@ class SliceIter(xgb.DataIter):
         cache_dir: Path,
         cache_prefix: str | None = None,
         block_rows: int | None = None,
+        groups: QueryGroups | None = None,
     ) -> None:
         self._tables = tables
         self._columns = columns
@@ -255,20 +365,21 @@ class SliceIter(xgb.DataIter):
         self._cache_dir = cache_dir
         cache_dir.mkdir(parents=True)
         self._block_rows = block_rows or block_rows_for(columns)
-        self._blocks: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+        self._blocks: Iterator[Block] | None = None
         self._cached = 0
         self._lengths: list[int] = []  # rows of each cached block
         self._complete = False
-        self._single: tuple[np.ndarray, np.ndarray] | None = None  # the only block, kept
+        self._single: Block | None = None  # the only block, kept
         self._position = 0
         self.rows = 0
+        self.groups = groups or QueryGroups()  # complete once the first pass is done
         self.times = LoadTimes()
         super().__init__(cache_prefix=cache_prefix)
 
     def _cache_path(self, index: int) -> Path:
-        return self._cache_dir / f"{index:06d}.f32"
+        return self._cache_dir / f"{index:06d}.block"
 
-    def _next_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _next_block(self) -> Block | None:
         """The block at the current position: from the cache, else converted (and cached)."""
         if self._complete or self._position < self._cached:
             if self._position >= self._cached:
@@ -278,7 +389,9 @@ class SliceIter(xgb.DataIter):
             return self._read(self._position)
         if self._blocks is None:
             tables = _timed(self._tables(), self.times)
-            self._blocks = iter_blocks(tables, self._columns, self._name, self._block_rows)
+            self._blocks = iter_blocks(
+                tables, self._columns, self._name, self._block_rows, self.groups
+            )
         started = time.monotonic()
         block = next(self._blocks, None)
         self.times.reading += time.monotonic() - started
@@ -286,41 +399,42 @@ class SliceIter(xgb.DataIter):
             self._complete = True
             self._blocks = None
             if self._cached == 0:  # an empty slice still takes part, as one empty block
-                n_features = len(self._columns.features)
-                self._single = (
-                    np.empty((0, n_features), dtype=np.float32),
-                    np.empty(0, dtype=np.float32),
-                )
+                self._single = Block.allocate(0, self._columns)
                 self._cached = 1
                 return self._single
             if self._cached == 1:  # one block: keep it for the later passes
                 self._single = self._read(0)
             return None
         with self._cache_path(self._cached).open("wb") as out:
-            out.write(memoryview(block[0]).cast("B"))
-            out.write(memoryview(block[1]).cast("B"))
-        self._lengths.append(len(block[1]))
+            for array in block.arrays():
+                out.write(memoryview(array).cast("B"))
+        self._lengths.append(block.rows)
         self._cached += 1
-        self.rows += len(block[1])
+        self.rows += block.rows
         return block
 
-    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._lengths[index]
-        features = _unheaped((rows, len(self._columns.features)))
-        label = _unheaped((rows,))
+    def _read(self, index: int) -> Block:
+        block = Block.allocate(self._lengths[index], self._columns)
         with self._cache_path(index).open("rb", buffering=0) as cached:
-            for array in (features, label):
+            for array in block.arrays():
                 view = memoryview(array).cast("B")
                 if cached.readinto(view) != len(view):
                     raise RuntimeError(f"cache file {self._cache_path(index)} is truncated")
-        return features, label
+        return block
 
     def next(self, input_data: Callable[..., None]) -> bool:
-        arrays = self._next_arrays()
-        if arrays is None:
+        block = self._next_block()
+        if block is None:
             return False
         self._position += 1
-        input_data(data=arrays[0], label=arrays[1], feature_names=list(self._columns.features))
+        input_data(
+            data=block.features,
+            label=block.label,
+            weight=block.weight,
+            qid=block.qid,
+            feature_names=list(self._columns.features),
+            feature_types=self._columns.encoding.feature_types,
+        )
         return True
 
     def reset(self) -> None:
@@ -328,12 +442,12 @@ class SliceIter(xgb.DataIter):
         # blocks, then goes on converting where the first one stopped.
         self._position = 0
 
-    def all_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def all_blocks(self) -> Iterator[Block]:
         """One pass over the slice, for matrices built from whole arrays."""
         self.reset()
-        while (arrays := self._next_arrays()) is not None:
+        while (block := self._next_block()) is not None:
             self._position += 1
-            yield arrays
+            yield block
 
     def close(self) -> None:
         self._single = None
@@ -360,15 +474,29 @@ def _matrix(
     max_bin: int | None,
     reference: xgb.DMatrix | None,
 ) -> xgb.DMatrix:
+    categorical = columns.encoding.has_categories
     if kind == "quantile":
-        return xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
+        return xgb.QuantileDMatrix(
+            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+        )
     if kind == "external":
-        return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
-    parts = list(data_iter.all_arrays())
+        return xgb.ExtMemQuantileDMatrix(
+            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+        )
+    blocks = list(data_iter.all_blocks())
+
+    def joined(field: str) -> np.ndarray | None:
+        parts = [getattr(block, field) for block in blocks]
+        return None if parts[0] is None else np.concatenate(parts)
+
     return xgb.DMatrix(
-        np.concatenate([p[0] for p in parts]),
-        label=np.concatenate([p[1] for p in parts]),
+        joined("features"),
+        label=joined("label"),
+        weight=joined("weight"),
+        qid=joined("qid"),
         feature_names=list(columns.features),
+        feature_types=columns.encoding.feature_types,
+        enable_categorical=categorical,
     )
 
 
@@ -388,19 +516,23 @@ def build_matrix(
     work_dir: Path,
     external_memory: bool = False,
     reference: xgb.DMatrix | None = None,
+    groups: QueryGroups | None = None,
 ) -> xgb.DMatrix:
     """Stream ``tables`` into the matrix the training parameters need.
 
     ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
     memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
-    matrix) makes a validation matrix share its quantile cuts.
+    matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
+    the query groups read.
     """
     kind = matrix_kind(params, external_memory)
     max_bin = int(params["max_bin"]) if "max_bin" in params else None
     started = time.monotonic()
     logger.info("%s data: building %s matrix", name, kind)
     cache_prefix = _pages_prefix(work_dir, name, kind)
-    data_iter = SliceIter(tables, columns, name, work_dir / f"{name}-batches", cache_prefix)
+    data_iter = SliceIter(
+        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
+    )
     try:
         matrix = _matrix(data_iter, kind, columns, max_bin, reference)
     finally:
@@ -423,25 +555,31 @@ class ConcatIter(xgb.DataIter):
         self, parts: Sequence[SliceIter], columns: ColumnSelection, cache_prefix: str | None = None
     ) -> None:
         self._parts = list(parts)
-        self._feature_names = list(columns.features)
-        self._arrays: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+        self._columns = columns
+        self._blocks: Iterator[Block] | None = None
         super().__init__(cache_prefix=cache_prefix)
 
-    def all_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def all_blocks(self) -> Iterator[Block]:
         for part in self._parts:
-            yield from part.all_arrays()
+            yield from part.all_blocks()
 
     def next(self, input_data: Callable[..., None]) -> bool:
-        if self._arrays is None:
-            self._arrays = self.all_arrays()
-        arrays = next(self._arrays, None)
-        if arrays is None:
+        if self._blocks is None:
+            self._blocks = self.all_blocks()
+        block = next(self._blocks, None)
+        if block is None:
             return False
-        input_data(data=arrays[0], label=arrays[1], feature_names=self._feature_names)
+        input_data(
+            data=block.features,
+            label=block.label,
+            weight=block.weight,
+            feature_names=list(self._columns.features),
+            feature_types=self._columns.encoding.feature_types,
+        )
         return True
 
     def reset(self) -> None:
-        self._arrays = None
+        self._blocks = None
 
 
 class FoldCache:
@@ -467,7 +605,7 @@ class FoldCache:
             started = time.monotonic()
             part = SliceIter(tables, columns, name, work_dir / f"{name}-batches")
             self.parts.append(part)
-            for _ in part.all_arrays():  # download and convert once
+            for _ in part.all_blocks():  # download and convert once
                 pass
             self.load_seconds[name] = time.monotonic() - started
         pa.default_memory_pool().release_unused()

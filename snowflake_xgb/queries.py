@@ -3,9 +3,12 @@
 The user's own ``query`` is used as written, wrapped as a subquery. Everything else is
 built here from identifiers Snowflake itself returned (the described columns, always quoted)
 or that ``config`` validated (table names): no user text is pasted into any other statement.
-The validation split and the cross-validation folds are a hash of each row's values, so the
-same rows land on the same side (in the same fold) on every run, whatever order the warehouse
-returns them in. A table read as it was (``Source.as_of``) gets Snowflake's Time Travel clause.
+The validation split and the cross-validation folds are a hash of each row's values (of its
+query group id, for ranking), so the same rows land on the same side (in the same fold) on every
+run, whatever order the warehouse returns them in. A table read as it was (``Source.as_of``) gets
+Snowflake's Time Travel clause. Which columns are read, in what role (features, label, weight,
+query group) and how each feature is encoded is decided here too (``select_columns``), as are
+the bounded statements the coordinator reads category lists and query group sizes with.
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import DataSpec, Source, stored_name
+from .encoding import Encoding, FeatureEncoding, Kind, LabelEncoding, feature_encoding
 from .errors import UserError
 from .settings import QUERY_ID
 from .snowflake_session import Column
 
 SPLIT_BUCKETS = 1_000_000
+# Types a query group id may have: ordered, and compared by value.
+GROUP_TYPES = frozenset(
+    {"FIXED", "TEXT", "DATE", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "BOOLEAN"}
+)
 
 
 def quote(identifier: str) -> str:
@@ -41,14 +49,24 @@ def source_sql(source: Source) -> str:
 
 @dataclass(frozen=True)
 class ColumnSelection:
-    """The result columns the model reads, in the order of the feature matrix."""
+    """The result columns the model reads, in the order of the feature matrix, and how each
+    becomes a number (``encoding``; by default every feature and the label are numbers)."""
 
     features: tuple[str, ...]
     label: str
+    weight: str | None = None
+    group: str | None = None
+    encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
+
+    def __post_init__(self) -> None:
+        if self.encoding is None:
+            numbers = tuple(FeatureEncoding(name, Kind.NUMBER) for name in self.features)
+            object.__setattr__(self, "encoding", Encoding(numbers, LabelEncoding(self.label)))
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.features, self.label)
+        extra = tuple(name for name in (self.weight, self.group) if name is not None)
+        return (*self.features, self.label, *extra)
 
 
 def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
@@ -65,33 +83,76 @@ def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
     return matches[0]
 
 
+def _role_columns(columns: list[Column], data: DataSpec) -> dict[str, Column]:
+    """The label, and the weight and group columns when set, by role."""
+    roles = {"label": _find(data.label, columns, "label")}
+    for role in ("weight", "group"):
+        if getattr(data, role):
+            roles[role] = _find(getattr(data, role), columns, role)
+    weight = roles.get("weight")
+    if weight is not None and feature_encoding(weight.name, weight.type_name).kind != Kind.NUMBER:
+        raise UserError(
+            f"Column {weight.name} (weight) is {weight.type_name}: it must be a number."
+        )
+    group = roles.get("group")
+    if group is not None and group.type_name not in GROUP_TYPES:
+        raise UserError(
+            f"Column {group.name} (group) is {group.type_name}: a query group id must be a "
+            "number, text or date; convert it in your query."
+        )
+    return roles
+
+
 def select_columns(columns: list[Column], data: DataSpec) -> ColumnSelection:
-    """Resolve label, features and exclusions against the described result and check types."""
+    """Resolve the label, weight, group and feature columns against the described result and
+    decide how each feature is encoded (category lists are read later, by the coordinator)."""
     names = [c.name for c in columns]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise UserError(
             f"The result has duplicate column names ({', '.join(duplicates)}): alias them."
         )
-    label = _find(data.label, columns, "label")
+    roles = _role_columns(columns, data)
+    taken = {column.name: role for role, column in roles.items()}
     excluded = {_find(name, columns, "exclude").name for name in data.exclude}
     if data.features:
         features = [_find(name, columns, "features") for name in data.features]
     else:
-        features = [c for c in columns if c.name != label.name and c.name not in excluded]
-    if label.name in {f.name for f in features}:
-        raise UserError(f"Column {label.name} is the label; remove it from features.")
+        features = [c for c in columns if c.name not in taken and c.name not in excluded]
+    for feature in features:
+        if feature.name in taken:
+            raise UserError(
+                f"Column {feature.name} is the {taken[feature.name]}; remove it from features."
+            )
     if not features:
         raise UserError("No feature columns left: check features and exclude.")
 
-    not_numeric = [c for c in (*features, label) if not c.is_numeric]
-    if not_numeric:
-        listed = ", ".join(f"{c.name} ({c.type_name})" for c in not_numeric)
-        raise UserError(
-            f"Non-numeric column(s): {listed}. XGBoost needs numbers: leave them out with "
-            "exclude=..., or convert them in your query (e.g. a CASE or a cast to NUMBER)."
-        )
-    return ColumnSelection(features=tuple(f.name for f in features), label=label.name)
+    overrides = {}
+    for setting in ("categorical", "numeric"):
+        chosen = {_find(name, columns, setting).name for name in getattr(data, setting)}
+        strays = sorted(chosen - {f.name for f in features})
+        if strays:
+            raise UserError(f"Column(s) {', '.join(strays)} ({setting}) are not features.")
+        overrides[setting] = chosen
+    encoding = Encoding(
+        tuple(
+            feature_encoding(
+                f.name,
+                f.type_name,
+                categorical=f.name in overrides["categorical"],
+                numeric=f.name in overrides["numeric"],
+            )
+            for f in features
+        ),
+        LabelEncoding.for_column(roles["label"].name, roles["label"].type_name),
+    )
+    return ColumnSelection(
+        features=tuple(f.name for f in features),
+        label=roles["label"].name,
+        weight=roles["weight"].name if "weight" in roles else None,
+        group=roles["group"].name if "group" in roles else None,
+        encoding=encoding,
+    )
 
 
 def selection_sql(source: Source, columns: ColumnSelection) -> str:
@@ -101,8 +162,13 @@ def selection_sql(source: Source, columns: ColumnSelection) -> str:
 
 
 def _row_bucket(columns: ColumnSelection, buckets: int) -> str:
-    """A number in ``[0, buckets)`` from a hash of the row's values: the same on every run."""
-    listed = ", ".join(quote(name) for name in columns.all)
+    """A number in ``[0, buckets)`` from a hash of the row's values: the same on every run.
+
+    With query groups, the group column alone is hashed, so that a group lands whole on one
+    side of a split (in one fold).
+    """
+    hashed = [columns.group] if columns.group else columns.all
+    listed = ", ".join(quote(name) for name in hashed)
     return f"MOD(ABS(HASH({listed})), {buckets})"
 
 
@@ -121,6 +187,16 @@ def fold_sql(source: Source, columns: ColumnSelection, folds: int, fold: int) ->
     return f"{selection_sql(source, columns)} WHERE {_row_bucket(columns, folds)} = {fold}"
 
 
+def _ordered(sql: str, columns: ColumnSelection) -> str:
+    """With query groups, rows come ordered by group, so each group's rows are contiguous,
+    then by every other column: XGBoost's ranking objectives depend on the order of rows
+    within a group, so this order makes the model the same on every run."""
+    if not columns.group:
+        return sql
+    keys = [columns.group, *(name for name in columns.all if name != columns.group)]
+    return f"{sql} ORDER BY {', '.join(quote(name) for name in keys)}"
+
+
 @dataclass(frozen=True)
 class JobQueries:
     """The statements the coordinator submits: training rows and, optionally, validation rows;
@@ -134,16 +210,44 @@ class JobQueries:
 def job_queries(data: DataSpec, columns: ColumnSelection) -> JobQueries:
     if data.cv_folds is not None:
         folds = tuple(
-            fold_sql(data.source, columns, data.cv_folds, k) for k in range(data.cv_folds)
+            _ordered(fold_sql(data.source, columns, data.cv_folds, k), columns)
+            for k in range(data.cv_folds)
         )
         return JobQueries(train=None, validation=None, folds=folds)
     if data.validation_fraction is not None:
         fraction = data.validation_fraction
         return JobQueries(
-            train=split_sql(data.source, columns, fraction, validation=False),
-            validation=split_sql(data.source, columns, fraction, validation=True),
+            train=_ordered(split_sql(data.source, columns, fraction, validation=False), columns),
+            validation=_ordered(
+                split_sql(data.source, columns, fraction, validation=True), columns
+            ),
         )
     validation = None
     if data.validation_source is not None:
-        validation = selection_sql(data.validation_source, columns)
-    return JobQueries(train=selection_sql(data.source, columns), validation=validation)
+        validation = _ordered(selection_sql(data.validation_source, columns), columns)
+    return JobQueries(
+        train=_ordered(selection_sql(data.source, columns), columns), validation=validation
+    )
+
+
+def distinct_values_sql(rows_sql: str, column: str, limit: int) -> str:
+    """At most ``limit`` distinct non-NULL values of ``column`` among ``rows_sql``'s rows."""
+    name = quote(column)
+    return (
+        f"SELECT DISTINCT {name} FROM ({rows_sql}) AS job_rows "
+        f"WHERE {name} IS NOT NULL LIMIT {int(limit)}"
+    )
+
+
+def distinct_count_sql(rows_sql: str, column: str) -> str:
+    return f"SELECT COUNT(DISTINCT {quote(column)}) FROM ({rows_sql}) AS job_rows"
+
+
+def group_sizes_sql(rows_sql: str, group: str) -> str:
+    """Rows per query group, in the order of ``ORDER BY group`` (the job's row order), and
+    whether the group id is NULL."""
+    name = quote(group)
+    return (
+        f"SELECT {name} IS NULL, COUNT(*) FROM ({rows_sql}) AS job_rows "
+        f"GROUP BY {name} ORDER BY {name}"
+    )

@@ -68,6 +68,28 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "share of the rows held out for validation by a hash of each row (same every run)",
     ),
+    Setting("weight", "column", None, "sample weight column (numbers >= 0; not a feature)"),
+    Setting(
+        "group",
+        "column",
+        None,
+        "query group id column for `rank:*` objectives (rows read ordered by it; not a feature)",
+    ),
+    Setting(
+        "categorical",
+        "columns",
+        (),
+        "number columns to treat as categories (text and boolean columns already are)",
+    ),
+    Setting("numeric", "columns", (), "text or boolean columns to read as numbers instead"),
+    Setting(
+        "max_categories",
+        "int",
+        1000,
+        "most distinct values a categorical column (or text label) may have",
+        2,
+        100_000,
+    ),
     Setting("num_round", "int", None, "boosting rounds (required)", 1, 1_000_000),
     Setting(
         "early_stopping_rounds",

@@ -4,10 +4,16 @@ Host ``rank`` of ``world`` hosts owns rows ``[floor(rank*n/world), floor((rank+1
 an ``n``-row result. Given the result's batches (each with a row count, in result order), a
 host downloads only the batches that overlap its range and keeps the part of each that falls
 inside it. Pure arithmetic: no I/O, so every edge case is testable on synthetic batch lists.
+
+For learning to rank, a query group's rows must stay on one host: the result is ordered by the
+group column, and each edge of the even split moves to the nearest group edge
+(:func:`host_group_range`), so the ranges still tile the result exactly once.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,3 +61,38 @@ def plan_slices(batch_row_counts: Sequence[int], owned: RowRange) -> list[BatchS
             break
         batch_start = batch_end
     return slices
+
+
+def group_edges(group_sizes: Sequence[int]) -> list[int]:
+    """Row positions where each group starts, and the total: ``[0, s0, s0+s1, ..., n]``."""
+    if any(size < 1 for size in group_sizes):
+        raise ValueError("every group has at least one row")
+    return [0, *itertools.accumulate(group_sizes)]
+
+
+def host_group_range(group_sizes: Sequence[int], rank: int, world: int) -> RowRange:
+    """The rows host ``rank`` owns when groups (in result order) may not be split.
+
+    Each edge of the even split (:func:`host_row_range`) moves to the nearest group edge (the
+    lower one on a tie), so consecutive ranks still tile the result; a host may get no rows
+    when groups are large.
+    """
+    edges = group_edges(group_sizes)
+    even = host_row_range(edges[-1], rank, world)
+
+    def nearest_edge(row: int) -> int:
+        above = bisect.bisect_left(edges, row)
+        if above > 0 and row - edges[above - 1] <= edges[above] - row:
+            return edges[above - 1]
+        return edges[above]
+
+    return RowRange(nearest_edge(even.start), nearest_edge(even.end))
+
+
+def groups_in(group_sizes: Sequence[int], rows: RowRange) -> range:
+    """The group numbers (positions in result order) whose rows make up ``rows``."""
+    edges = group_edges(group_sizes)
+    first, end = bisect.bisect_left(edges, rows.start), bisect.bisect_left(edges, rows.end)
+    if edges[first] != rows.start or edges[end] != rows.end:
+        raise ValueError(f"rows [{rows.start}, {rows.end}) are not cut at group edges")
+    return range(first, end)

@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
 NETWORK_TIMEOUT_SECONDS = 300
-# Snowflake field types XGBoost can read as numbers: FIXED (NUMBER/DECIMAL), REAL, BOOLEAN.
-NUMERIC_TYPE_NAMES = frozenset({"FIXED", "REAL", "BOOLEAN", "DECFLOAT"})
 RESULT_WAIT_MARGIN_SECONDS = 60
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
 
@@ -46,10 +44,6 @@ class Column:
 
     name: str
     type_name: str
-
-    @property
-    def is_numeric(self) -> bool:
-        return self.type_name in NUMERIC_TYPE_NAMES
 
 
 def _private_key(credentials: SnowflakeCredentials) -> Any:
@@ -198,6 +192,13 @@ class SnowflakeSession:
         except snowflake.connector.errors.Error as error:
             raise self._explain(error, what) from None
         return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
+
+    def fetch(self, sql: str, what: str) -> list[tuple]:
+        """Run a statement with a small result (counts, distinct values) and return its rows."""
+        try:
+            return self._connection.cursor().execute(sql).fetchall()
+        except snowflake.connector.errors.Error as error:
+            raise self._explain(error, what) from None
 
     def current_time(self) -> str:
         """Snowflake's clock (ISO 8601, with its offset): when the next statement starts."""

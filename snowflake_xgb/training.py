@@ -130,9 +130,16 @@ def save_final_model(
     first_round = start.num_boosted_rounds() if start is not None else 0
     best_iteration = best_iteration_of(booster)
     model = booster[: best_iteration + 1] if best_iteration + 1 < rounds_trained else booster
+    columns = plan.columns
     metadata = {
-        "feature_names": list(plan.columns.features),
-        "label": plan.columns.label,
+        "feature_names": list(columns.features),
+        "feature_types": columns.encoding.feature_types,
+        "label": columns.label,
+        "weight": columns.weight,
+        "group": columns.group,
+        # Category lists and label classes live here, not in the model: XGBoost 3.2 drops a
+        # model's category table when it is sliced (early stopping), and 1.7 cannot read it.
+        "encoding": columns.encoding.to_metadata(),
         "xgboost_params": config.xgboost_params,
         "num_round": config.num_round,
         "rounds_trained": rounds_trained,
@@ -189,6 +196,12 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
         with group.step("Planning the queries"):
             plan = share_query_plan(
                 group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
+            )
+            plan.columns.encoding.label.check_num_class(
+                str(config.xgboost_params.get("objective", "")),
+                int(config.xgboost_params["num_class"])
+                if "num_class" in config.xgboost_params
+                else None,
             )
         with group.step("Loading data"):
             with open_session(env, config.query_timeout_seconds) as session:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
+from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 from snowflake_xgb.outputs import save_model
 
 FEATURES = ("MEDINC", "HOUSEAGE", "AVEROOMS", "LATITUDE", "LONGITUDE")
@@ -42,7 +43,8 @@ def _features(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 
 def make_models(root: Path) -> dict[str, ServedCase]:
-    """Regression (labels near 100), binary with text labels, and 3-class with labels 10/20/30."""
+    """Regression (labels near 100), binary and 3-class with text labels (as training codes
+    them: 0..n-1 in sorted order)."""
     rng = np.random.default_rng(7)
     train = _features(rng, 2000)
     signal = np.nan_to_num(train) @ np.array([3.0, -2.0, 1.0, 0.5, 0.0], dtype=np.float32)
@@ -56,16 +58,23 @@ def make_models(root: Path) -> dict[str, ServedCase]:
         "multiclass": (
             {"objective": "multi:softprob", "num_class": 3},
             np.digitize(signal, [-1.5, 1.5]).astype(np.float32),
-            (10, 20, 30),
+            ("bronze", "gold", "silver"),
         ),
     }
     cases = {}
     for name, (params, label, classes) in specs.items():
         matrix = xgb.DMatrix(train, label=label, feature_names=list(FEATURES))
         booster = xgb.train({**params, "max_depth": 4, "nthread": 1}, matrix, num_boost_round=15)
-        metadata = {"feature_names": list(FEATURES), "label": "TARGET", "xgboost_params": params}
-        if classes is not None:
-            metadata["label_classes"] = list(classes)
+        encoding = Encoding(
+            tuple(FeatureEncoding(name, Kind.NUMBER) for name in FEATURES),
+            LabelEncoding("TARGET", classes),
+        )
+        metadata = {
+            "feature_names": list(FEATURES),
+            "label": "TARGET",
+            "xgboost_params": params,
+            "encoding": encoding.to_metadata(),
+        }
         base_dir = root / name
         save_model(base_dir / "model", booster, metadata)
         cases[name] = ServedCase(name, base_dir, booster, _features(rng, 40), classes)

@@ -74,9 +74,26 @@ def test_load_quantile_dmatrix_reads_every_row_once(job: Path, standins: StandIn
         rtol=1e-6,
     )
     assert [name for _, name in data.evals] == ["train", "validation"]
-    assert set(data.metadata) == {"feature_names", "label", "rows", "query_ids"}
+    assert set(data.metadata) == {
+        "feature_names", "feature_types", "label", "encoding", "rows", "query_ids",
+    }  # fmt: skip
     booster = xgb.train({"max_depth": 3}, data.train, 5, evals=data.evals, verbose_eval=False)
     assert booster.num_boosted_rounds() == 5
+
+
+def test_text_columns_are_categories_and_weights_are_read(job: Path) -> None:
+    query = (
+        "SELECT MEDINC, CASE WHEN HOUSEAGE > 30 THEN 'old' WHEN HOUSEAGE > 10 THEN 'mid' "
+        f"ELSE 'new' END AS AGE_GROUP, HOUSEAGE / 52 AS W, MEDHOUSEVAL FROM {HOUSING_TABLE}"
+    )
+    data = api.load_quantile_dmatrix(query, "MEDHOUSEVAL", weight="w")
+    assert data.feature_names == ("MEDINC", "AGE_GROUP")
+    assert data.train.feature_types == ["q", "c"]
+    assert data.metadata["encoding"]["features"][1]["categories"] == ["mid", "new", "old"]
+    weights = data.train.get_weight()
+    assert weights.shape == (20640,) and weights.min() >= 0 and weights.max() <= 1
+    with pytest.raises(api.UserError, match="AGE_GROUP has 3 distinct values, more than"):
+        api.load_quantile_dmatrix(query, "MEDHOUSEVAL", max_categories=2)
 
 
 def test_validation_fraction_splits_the_query(job: Path) -> None:

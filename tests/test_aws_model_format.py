@@ -163,3 +163,23 @@ def test_a_job_with_model_format_aws_xgboost(jobs, housing_params, tmp_path):
     expected = ours.predict(xgb.DMatrix(rows, feature_names=metadata["feature_names"]))
     result = aws_image_predict("3.0.5", host.model_dir, rows, tmp_path)
     np.testing.assert_allclose(result["predictions"], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", AWS_XGBOOST_VERSIONS)
+def test_aws_image_xgboost_predicts_categorical_codes_like_ours(tmp_path, version):
+    """Text columns train as categories on codes (issue 12) and the category lists stay in
+    metadata.json, so the model carries no category table: AWS's images load it and, given the
+    codes, predict as we do."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 12, 2000).astype(np.float32)
+    codes[::17] = np.nan
+    other = rng.normal(size=2000).astype(np.float32)
+    effect = rng.normal(0, 5, 12)
+    label = np.where(np.isnan(codes), 1.0, effect[np.nan_to_num(codes).astype(int)]) + other
+    rows = np.column_stack([codes, other])
+    matrix = xgb.DMatrix(rows, label, feature_types=["c", "q"], enable_categorical=True)
+    booster = xgb.train({"max_depth": 4, "max_cat_to_onehot": 1}, matrix, 10)
+    base = tmp_path / "opt-ml"
+    save_model_for_aws_xgboost(base / "model", base / "output" / "data", booster, {})
+    result = aws_image_predict(version, base / "model", rows[:50], tmp_path)
+    np.testing.assert_allclose(result["predictions"], booster.inplace_predict(rows[:50]), atol=1e-6)

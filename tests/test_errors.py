@@ -120,9 +120,11 @@ CASES = {
         hyperparameters={"label": "PRICE"},
         says=("Column PRICE (label) is not in the result", "Columns available: MEDINC"),
     ),
-    "non_numeric_feature": Case(
-        hyperparameters=_query(f"SELECT *, 'north' AS REGION_NAME FROM {HOUSING_TABLE}"),
-        says=("Non-numeric column(s): REGION_NAME (TEXT)", "exclude="),
+    "unreadable_feature": Case(
+        hyperparameters=_query(
+            f"SELECT *, PARSE_JSON('{{\"a\": 1}}') AS PAYLOAD FROM {HOUSING_TABLE}"
+        ),
+        says=("Column PAYLOAD is VARIANT", "exclude=PAYLOAD"),
     ),
     "null_labels": Case(
         hyperparameters=_query(

@@ -6,6 +6,8 @@ interface (``rowcount`` + ``to_arrow()``), cut into sizes like Snowflake's resul
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
@@ -15,6 +17,7 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
+from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading import (
     FoldCache,
@@ -79,11 +82,11 @@ def test_blocks_gather_small_batches_and_split_large_ones() -> None:
     table = make_table(2500)
     tables = [b.table for b in split(table, [0, 10, 990, 1, 1499])]
     blocks = list(iter_blocks(iter(tables), COLUMNS, "training", block_rows=700))
-    assert [len(label) for _, label in blocks] == [700, 700, 700, 400]
+    assert [block.rows for block in blocks] == [700, 700, 700, 400]
     features, label = expected_arrays(table)
-    np.testing.assert_array_equal(np.concatenate([f for f, _ in blocks]), features)
-    np.testing.assert_array_equal(np.concatenate([y for _, y in blocks]), label)
-    assert all(f.dtype == np.float32 and f.flags.c_contiguous for f, _ in blocks)
+    np.testing.assert_array_equal(np.concatenate([b.features for b in blocks]), features)
+    np.testing.assert_array_equal(np.concatenate([b.label for b in blocks]), label)
+    assert all(b.features.dtype == np.float32 and b.features.flags.c_contiguous for b in blocks)
 
 
 def test_numbers_decimals_and_nulls_become_float32_with_nan() -> None:
@@ -93,7 +96,8 @@ def test_numbers_decimals_and_nulls_become_float32_with_nan() -> None:
         "C": pa.array([D("1.25"), None, D("-2.50")], pa.decimal128(38, 2)),
         "Y": pa.array([1, 0, 1], pa.int8()),
     })  # fmt: skip
-    [(features, label)] = list(iter_blocks(iter([table]), COLUMNS, "training", block_rows=3))
+    (block,) = iter_blocks(iter([table]), COLUMNS, "training", block_rows=10)
+    features, label = block.features, block.label
     np.testing.assert_array_equal(
         features, np.array([[1.5, 1, 1.25], [np.nan, 2, np.nan], [3, np.nan, -2.5]], np.float32)
     )
@@ -164,8 +168,8 @@ def test_exact_tree_method_gets_a_plain_dmatrix_of_all_blocks(tmp_path: Path) ->
 def test_an_empty_slice_is_one_empty_block(tmp_path: Path) -> None:
     data_iter = SliceIter(lambda: iter([]), COLUMNS, "training", tmp_path / "cache")
     for _ in range(2):  # every pass, including after a rewind
-        (features, label), *rest = list(data_iter.all_arrays())
-        assert features.shape == (0, 3) and label.shape == (0,) and rest == []
+        block, *rest = list(data_iter.all_blocks())
+        assert block.features.shape == (0, 3) and block.label.shape == (0,) and rest == []
     data_iter.close()
 
 
@@ -179,7 +183,7 @@ def test_a_rewind_in_the_middle_of_the_first_pass_downloads_nothing_twice(tmp_pa
     )  # fmt: skip
     seen: list[np.ndarray] = []
 
-    def input_data(data: np.ndarray, label: np.ndarray, feature_names: list[str]) -> None:
+    def input_data(data: np.ndarray, label: np.ndarray, **metadata: object) -> None:
         seen.append(label.copy())
 
     assert data_iter.next(input_data) and data_iter.next(input_data)
@@ -213,3 +217,92 @@ def test_fold_cache_downloads_each_fold_once_and_builds_any_set_of_folds(
     finally:
         cache.close()
     assert not any(tmp_path.glob("fold-*-batches"))
+
+
+TYPED = ColumnSelection(
+    ("COLOUR", "AMOUNT"),
+    "Y",
+    weight="W",
+    encoding=Encoding(
+        (FeatureEncoding("COLOUR", Kind.CATEGORY, ("blue", "green", "red")),
+         FeatureEncoding("AMOUNT", Kind.NUMBER)),
+        LabelEncoding("Y", ("no", "yes")),
+    ),
+)  # fmt: skip
+
+
+def test_encoded_columns_weights_and_text_labels_across_batches() -> None:
+    tables = [
+        pa.table({"COLOUR": ["red", None], "AMOUNT": pa.array([D("1.5"), D("2")]),
+                  "Y": ["yes", "no"], "W": [1.0, 0.5]}),
+        pa.table({"COLOUR": ["blue", "pink"], "AMOUNT": pa.array([D("3"), None]),
+                  "Y": ["no", "no"], "W": [2, 0]}),
+    ]  # fmt: skip
+    (block,) = iter_blocks(iter(tables), TYPED, "training", block_rows=10)
+    np.testing.assert_array_equal(block.features, [[2, 1.5], [np.nan, 2], [0, 3], [np.nan, np.nan]])
+    np.testing.assert_array_equal(block.label, [1, 0, 0, 0])
+    np.testing.assert_array_equal(block.weight, [1, 0.5, 2, 0])
+
+
+@pytest.mark.parametrize(
+    ("weights", "problem"),
+    [
+        ([1.0, None], "1 row(s) with a NULL weight (W)"),
+        ([1.0, -0.5], "1 row(s) with a negative weight (W)"),
+    ],
+)
+def test_null_or_negative_weights_are_refused_by_name(weights: list, problem: str) -> None:
+    table = pa.table(
+        {"COLOUR": ["red", "red"], "AMOUNT": [1.0, 2.0], "Y": ["no", "yes"], "W": weights}
+    )
+    with pytest.raises(UserError, match=re.escape(f"The training data has {problem}")):
+        list(iter_blocks(iter([table]), TYPED, "training", block_rows=10))
+
+
+RANKED = ColumnSelection(("A", "B", "C"), "Y", group="G")
+
+
+def ranked_table(group_sizes: list[int], seed: int = 5) -> pa.Table:
+    table = make_table(sum(group_sizes), seed=seed)
+    # Group ids are text and not in numeric order: only their sequence in the result counts.
+    ids = [f"q{(7 * g) % 101:03d}" for g, size in enumerate(group_sizes) for _ in range(size)]
+    label = np.floor(np.clip(table.column("Y").to_numpy(), 0, 3.99))
+    return table.set_column(3, "Y", pa.array(label)).append_column("G", pa.array(ids))
+
+
+def test_blocks_end_at_group_edges_and_number_the_groups() -> None:
+    sizes = [3, 5, 2, 9, 1, 4]  # 24 rows; the 9-row group is bigger than a block
+    table = ranked_table(sizes)
+    tables = [b.table for b in split(table, [4, 7, 13])]
+    blocks = list(iter_blocks(iter(tables), RANKED, "training", block_rows=6))
+    qid = np.concatenate([b.qid for b in blocks])
+    np.testing.assert_array_equal(qid, np.repeat(np.arange(6), sizes))
+    for before, after in itertools.pairwise(blocks):  # no group continues in the next block
+        assert before.qid[-1] != after.qid[0]
+    assert max(b.rows for b in blocks) >= 9
+    np.testing.assert_array_equal(np.concatenate([b.label for b in blocks]), table.column("Y"))
+
+
+def test_ranking_over_many_batches_equals_in_memory_qid_training(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    sizes = [int(n) for n in rng.integers(1, 40, 300)]
+    table = ranked_table(sizes)
+    batches = split(table, [1000] * (table.num_rows // 1000) + [table.num_rows % 1000])
+    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
+    data_iter = SliceIter(
+        lambda: iter_arrow(batches, host_slice, RANKED.all), RANKED, "training",
+        tmp_path / "cache", block_rows=700,
+    )  # fmt: skip
+    ours = xgb.QuantileDMatrix(data_iter)
+    data_iter.close()
+    assert data_iter.groups.count == len(sizes)
+    features, label = expected_arrays(table)
+    qid = np.repeat(np.arange(len(sizes)), sizes)
+    reference = xgb.QuantileDMatrix(features, label, qid=qid, feature_names=list("ABC"))
+    np.testing.assert_array_equal(
+        ours.get_uint_info("group_ptr"), reference.get_uint_info("group_ptr")
+    )
+    params = {"objective": "rank:ndcg", "eval_metric": "ndcg@10", "max_depth": 4}
+    probe = xgb.DMatrix(features, label, qid=qid, feature_names=list("ABC"))
+    one, two = (xgb.train(params, m, 10) for m in (ours, reference))
+    assert one.eval(probe) == two.eval(probe)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from snowflake_xgb.config import DataSpec, Source
+from snowflake_xgb.encoding import Kind
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.queries import job_queries, quote, select_columns, source_sql
+from snowflake_xgb.queries import (
+    distinct_values_sql,
+    group_sizes_sql,
+    job_queries,
+    quote,
+    select_columns,
+    source_sql,
+)
 from snowflake_xgb.snowflake_session import Column
 
 COLUMNS = [
@@ -31,9 +39,48 @@ def test_default_features_are_all_but_label_and_excluded() -> None:
     assert chosen.features == ("AGE", "Income")
 
 
-def test_non_numeric_feature_is_named_with_its_type() -> None:
-    with pytest.raises(UserError, match=r"CITY \(TEXT\).*exclude"):
-        select_columns(COLUMNS, config())
+def test_each_feature_gets_the_encoding_of_its_type() -> None:
+    chosen = select_columns(COLUMNS, config(exclude=("id",)))
+    kinds = [(f.name, f.kind) for f in chosen.encoding.features]
+    assert kinds == [("AGE", Kind.NUMBER), ("Income", Kind.NUMBER), ("CITY", Kind.CATEGORY)]
+    assert chosen.encoding.feature_types == ["q", "q", "c"]
+    overridden = select_columns(COLUMNS, config(exclude=("id",), categorical=("age",)))
+    assert overridden.encoding.features[0].kind is Kind.CATEGORY
+    with pytest.raises(UserError, match=r"Column\(s\) ID \(numeric\) are not features"):
+        select_columns(COLUMNS, config(exclude=("id",), numeric=("id",)))
+
+
+def test_a_column_xgboost_cannot_read_is_refused_by_name() -> None:
+    columns = [*COLUMNS, Column("PAYLOAD", "VARIANT")]
+    with pytest.raises(UserError, match=r"Column PAYLOAD is VARIANT.*exclude=PAYLOAD"):
+        select_columns(columns, config())
+
+
+def test_weight_and_group_are_read_but_are_not_features() -> None:
+    chosen = select_columns(COLUMNS, config(weight="age", group="city", exclude=("id",)))
+    assert chosen.features == ("Income",)
+    assert chosen.all == ("Income", "PRICE", "AGE", "CITY")
+    with pytest.raises(UserError, match="Column AGE is the weight; remove it from features"):
+        select_columns(COLUMNS, config(weight="age", features=("age", "id")))
+    with pytest.raises(UserError, match=r"Column CITY \(weight\) is TEXT: it must be a number"):
+        select_columns(COLUMNS, config(weight="city"))
+
+
+def test_ranking_reads_rows_ordered_by_group_and_splits_whole_groups() -> None:
+    chosen = select_columns(COLUMNS, config(group="id", exclude=("city",)))
+    queries = job_queries(config(group="id", validation_fraction=0.25), chosen)
+    order = 'ORDER BY "ID", "AGE", "Income", "PRICE"'
+    assert queries.train.endswith(f'MOD(ABS(HASH("ID")), 1000000) >= 250000 {order}')
+    assert queries.validation.endswith(f'MOD(ABS(HASH("ID")), 1000000) < 250000 {order}')
+    assert group_sizes_sql("SELECT 1", "ID") == (
+        'SELECT "ID" IS NULL, COUNT(*) FROM (SELECT 1) AS job_rows GROUP BY "ID" ORDER BY "ID"'
+    )
+
+
+def test_category_discovery_is_bounded() -> None:
+    assert distinct_values_sql("SELECT 1", "CITY", 1001) == (
+        'SELECT DISTINCT "CITY" FROM (SELECT 1) AS job_rows WHERE "CITY" IS NOT NULL LIMIT 1001'
+    )
 
 
 def test_missing_label_lists_the_columns_available() -> None:

@@ -9,7 +9,14 @@ import pyarrow as pa
 import pytest
 
 from snowflake_xgb.loading import HostSlice, iter_arrow
-from snowflake_xgb.sharding import BatchSlice, RowRange, host_row_range, plan_slices
+from snowflake_xgb.sharding import (
+    BatchSlice,
+    RowRange,
+    groups_in,
+    host_group_range,
+    host_row_range,
+    plan_slices,
+)
 
 
 class CountingBatch:
@@ -89,3 +96,42 @@ def test_a_batch_shorter_than_announced_is_an_error() -> None:
     host_slice = HostSlice.plan("training", "q", batches, rank=0, world=1)
     with pytest.raises(RuntimeError, match="fewer than"):
         list(iter_arrow(batches, host_slice))
+
+
+def test_group_ranges_move_the_even_edges_to_the_nearest_group_edge() -> None:
+    # 10 rows in groups of 4, 1, 3, 2: the even split of 3 hosts cuts at rows 3 and 6.
+    sizes = [4, 1, 3, 2]
+    ranges = [host_group_range(sizes, rank, 3) for rank in range(3)]
+    assert ranges == [RowRange(0, 4), RowRange(4, 5), RowRange(5, 10)]
+    assert [groups_in(sizes, r) for r in ranges] == [range(0, 1), range(1, 2), range(2, 4)]
+
+
+@pytest.mark.parametrize(
+    "sizes,world",
+    [
+        ([1], 1),
+        ([1], 4),
+        ([5, 5, 5], 3),
+        ([100, 1, 1, 1], 3),
+        ([3] * 1000, 7),
+        ([1, 2, 3, 4] * 50, 13),
+    ],
+)
+def test_group_ranges_tile_the_result_without_splitting_a_group(
+    sizes: list[int], world: int
+) -> None:
+    ranges = [host_group_range(sizes, rank, world) for rank in range(world)]
+    assert ranges[0].start == 0 and ranges[-1].end == sum(sizes)
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+    owned = [g for r in ranges for g in groups_in(sizes, r)]  # raises if a group is cut
+    assert owned == list(range(len(sizes)))
+    even = [host_row_range(sum(sizes), rank, world) for rank in range(world)]
+    for got, want in zip(ranges, even, strict=True):  # no edge moves further than a group
+        assert abs(got.end - want.end) <= max(sizes)
+
+
+def test_group_ranges_refuse_empty_groups_and_ranges_inside_a_group() -> None:
+    with pytest.raises(ValueError):
+        host_group_range([2, 0, 1], 0, 2)
+    with pytest.raises(ValueError):
+        groups_in([4, 4], RowRange(0, 3))

@@ -2,8 +2,9 @@
 
 Every request format ends here, as columns either by position (features in training order) or
 by name (matched by Snowflake's rule: unquoted names case-insensitively, ``"quoted"`` exactly;
-columns the model does not use are ignored). Values are numbers today; encoding other kinds of
-feature (categorical) belongs in this module too, driven by the model's metadata.
+columns the model does not use are ignored). Number features are read as numbers; the others
+(text categories, booleans, dates, timestamps, times) are encoded by the model's
+``metadata.json`` through ``snowflake_xgb.encoding``, the rules training used.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import stored_name
+from ..encoding import EncodingError, FeatureEncoding, Kind
 from .bad_request import BadRequest
 from .model import ServedModel
 
@@ -28,8 +30,14 @@ def column_types(model: ServedModel) -> list[pa.DataType]:
 
     Numbers are read as doubles, then rounded to float32 as training rounds Snowflake's FLOAT
     (a double) values, so that a text value gives the float32 the model saw in training.
+    Features of other kinds are read as text and encoded as in training.
     """
-    return [pa.float64()] * model.num_features
+    if model.encoding is None:
+        return [pa.float64()] * model.num_features
+    return [
+        pa.float64() if feature.kind is Kind.NUMBER else pa.string()
+        for feature in model.encoding.features
+    ]
 
 
 def feature_names_hint(model: ServedModel) -> str:
@@ -56,8 +64,23 @@ def feature_matrix(columns: Sequence[Column] | Mapping[str, Column], model: Serv
     for position, (name, kind, column) in enumerate(
         zip(model.feature_names, column_types(model), ordered, strict=True)
     ):
-        matrix[:, position] = _numbers(column, kind, name)  # rounded to float32 here
+        if kind == pa.string():
+            matrix[:, position] = _encoded(column, model.encoding.features[position])
+        else:
+            matrix[:, position] = _numbers(column, kind, name)  # rounded to float32 here
     return matrix
+
+
+def _encoded(column: Column, feature: FeatureEncoding) -> np.ndarray:
+    """A text, boolean, date or time feature's request values, encoded as in training."""
+    if isinstance(column, np.ndarray):
+        return column  # libsvm carries the model's own numbers
+    if not isinstance(column, list):  # CSV: nothing between the commas is a missing value
+        column = [value or None for value in column.to_pylist()]
+    try:
+        return feature.encode_values(column)
+    except EncodingError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _match_names(columns: Mapping[str, Column], model: ServedModel) -> list[Column]:

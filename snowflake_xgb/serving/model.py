@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from ..encoding import Encoding
 from ..outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 
 DEFAULT_OUTPUT = "score"  # what Booster.predict returns, for any objective
@@ -43,6 +44,9 @@ class ServedModel:
     objective: str
     classes: np.ndarray | None  # class labels by class index; None for non-classifiers
     metadata: Mapping[str, Any]
+    # How request values become features (category lists, dates, ...): from metadata.json;
+    # None for a model without one, whose features are all numbers.
+    encoding: Encoding | None = None
 
     @property
     def num_features(self) -> int:
@@ -77,14 +81,21 @@ def load_model(model_dir: Path, threads: int, outputs: Sequence[str] = ()) -> Se
             f"{METADATA_FILE_NAME} names {len(feature_names)} features but the model has "
             f"{booster.num_features()}: the two files come from different jobs."
         )
+    encoding = Encoding.from_metadata(metadata["encoding"]) if "encoding" in metadata else None
+    if encoding is not None and tuple(encoding.feature_names) != feature_names:
+        raise ModelNotServable(
+            f"{METADATA_FILE_NAME}'s encoding names other features than its feature_names: "
+            "the file was edited or comes from another job."
+        )
     learner = json.loads(booster.save_config())["learner"]
     objective = learner["objective"]["name"]
     model = ServedModel(
         booster=booster,
         feature_names=feature_names,
         objective=objective,
-        classes=_classes(objective, learner, metadata),
+        classes=_classes(objective, learner, encoding),
         metadata=metadata,
+        encoding=encoding,
     )
     _check_outputs(model, outputs)
     return model
@@ -103,13 +114,13 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 
 
 def _classes(
-    objective: str, learner: Mapping[str, Any], metadata: Mapping[str, Any]
+    objective: str, learner: Mapping[str, Any], encoding: Encoding | None
 ) -> np.ndarray | None:
     if objective not in _PROBABILITY_FROM:
         return None
     count = max(2, int(learner["learner_model_param"].get("num_class", "0")))
-    labels = metadata.get("label_classes")
-    if labels is None:
+    labels = encoding.label.classes if encoding is not None else None
+    if labels is None:  # a numeric label: its classes are 0..n-1
         return np.arange(count)
     if len(labels) != count:
         raise ModelNotServable(
