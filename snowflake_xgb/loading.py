@@ -339,6 +339,18 @@ def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
         yield table
 
 
+def _hand_over(input_data: Callable[..., None], block: Block, columns: ColumnSelection) -> None:
+    """Give XGBoost one block, through a ``DataIter``'s ``input_data``."""
+    input_data(
+        data=block.features,
+        label=block.label,
+        weight=block.weight,
+        qid=block.qid,
+        feature_names=list(columns.features),
+        feature_types=columns.encoding.feature_types,
+    )
+
+
 class SliceIter(xgb.DataIter):
     """Feeds XGBoost this host's slice in blocks, downloading each batch only once.
 
@@ -427,14 +439,7 @@ class SliceIter(xgb.DataIter):
         if block is None:
             return False
         self._position += 1
-        input_data(
-            data=block.features,
-            label=block.label,
-            weight=block.weight,
-            qid=block.qid,
-            feature_names=list(self._columns.features),
-            feature_types=self._columns.encoding.feature_types,
-        )
+        _hand_over(input_data, block, self._columns)
         return True
 
     def reset(self) -> None:
@@ -569,13 +574,7 @@ class ConcatIter(xgb.DataIter):
         block = next(self._blocks, None)
         if block is None:
             return False
-        input_data(
-            data=block.features,
-            label=block.label,
-            weight=block.weight,
-            feature_names=list(self._columns.features),
-            feature_types=self._columns.encoding.feature_types,
-        )
+        _hand_over(input_data, block, self._columns)
         return True
 
     def reset(self) -> None:
