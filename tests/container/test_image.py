@@ -16,7 +16,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import boto3
 import pytest
+from standin_servers import free_port, serve, standins_bin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,13 +76,10 @@ def test_push_without_credentials_says_so(images, tmp_path):
 def test_push_creates_the_repository_and_logs_in(images, tmp_path):
     """Against moto's ECR and STS: account from STS, repository created when missing, then
     `docker login` to the registry ECR names (moto's registry does not exist: login fails)."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    port = free_port()
+    moto = [str(standins_bin() / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with serve(moto, port, tmp_path / "moto.log"):
+        endpoint = f"http://127.0.0.1:{port}"
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(tmp_path),
@@ -101,8 +100,6 @@ def test_push_creates_the_repository_and_logs_in(images, tmp_path):
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )  # fmt: skip
         repos = ecr.describe_repositories()["repositories"]
-    finally:
-        server.stop()
     assert [r["repositoryName"] for r in repos] == ["sfxgb-push-test"], res.stderr
     assert "creating ECR repository sfxgb-push-test in eu-west-1" in res.stderr
     assert res.returncode != 0 and "docker login" in res.stderr, res.stderr
