@@ -173,12 +173,7 @@ class SnowflakeSession:
         wanted = self._env.database
         if not wanted:
             return
-        cursor = self._connection.cursor()
-        try:
-            cursor.execute("SELECT CURRENT_DATABASE()")
-            (current,) = cursor.fetchone()
-        except snowflake.connector.errors.Error as error:
-            raise self._explain(error, "a session check") from None
+        ((current,),) = self.fetch("SELECT CURRENT_DATABASE()", "a session check")
         if not current or stored_name(str(current)) != stored_name(wanted):
             raise UserError(
                 f"Snowflake database {wanted} does not exist or the role may not use it: "
@@ -202,12 +197,7 @@ class SnowflakeSession:
 
     def current_time(self) -> str:
         """Snowflake's clock (ISO 8601, with its offset): when the next statement starts."""
-        cursor = self._connection.cursor()
-        try:
-            cursor.execute("SELECT CURRENT_TIMESTAMP()")
-            (now,) = cursor.fetchone()
-        except snowflake.connector.errors.Error as error:
-            raise self._explain(error, "a clock check") from None
+        ((now,),) = self.fetch("SELECT CURRENT_TIMESTAMP()", "a clock check")
         return now.isoformat()
 
     def holds_result(self, query_id: str) -> bool:
