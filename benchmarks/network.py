@@ -17,7 +17,6 @@ includes the stand-in's query time, measured alone as ``execute`` (first respons
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -26,11 +25,11 @@ from pathlib import Path
 
 from run import (
     BIN,
-    REGION,
-    SECRET_ID,
     TABLE,
     WORKERS,
     Case,
+    job_environ,
+    lay_out_host,
     put_secret,
     row,
     run_case,
@@ -60,41 +59,25 @@ def front_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _host_layout(base: Path, host: str, hosts: list[str], threads: int) -> None:
-    config = base / "input" / "config"
-    config.mkdir(parents=True)
-    (base / "input" / "data").mkdir()
-    (base / "model").mkdir()
-    (base / "output" / "data").mkdir(parents=True)
-    hyperparameters = {
-        "table": TABLE, "label": "MEDHOUSEVAL", "num_round": "1", "max_depth": "6",
-        "eta": "0.3", "download_threads": str(threads),
-    }  # fmt: skip
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    resources = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
-    (config / "resourceconfig.json").write_text(json.dumps(resources))
-    (config / "inputdataconfig.json").write_text("{}")
-
-
 def _job(work: Path, world: int, port: int, secrets_url: str, threads: int) -> list[dict]:
     """A ``train`` job on ``world`` host processes; per host: wait4 figures and phase log."""
     work = work.resolve()  # the hosts run in their own folders
     block = random.randrange(16, 250)
     hosts = [f"127.{block}.{world}.{rank + 1}" for rank in range(world)]
     env = {
-        **os.environ, "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
-        "SNOWFLAKE_SECRET_ID": SECRET_ID, "SNOWFLAKE_ACCOUNT": "local",
-        "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port), "SNOWFLAKE_PROTOCOL": "http",
-        "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+        **job_environ(port, secrets_url),
         "OMP_NUM_THREADS": "1" if world > 1 else os.environ.get("OMP_NUM_THREADS", ""),
+    }
+    hyperparameters = {
+        "table": TABLE, "label": "MEDHOUSEVAL", "num_round": "1", "max_depth": "6",
+        "eta": "0.3", "download_threads": str(threads),
     }  # fmt: skip
     env = {k: v for k, v in env.items() if v}
     cases = []
     for rank, host in enumerate(hosts):
         base = work / f"net-job{world}" / f"host{rank + 1}"
         shutil.rmtree(base, ignore_errors=True)
-        _host_layout(base, host, hosts, threads)
+        lay_out_host(base, host, hosts, hyperparameters)
         command = [str(BIN / "train")]
         popen = {"env": {**env, "SAGEMAKER_BASE_DIR": str(base)}, "cwd": base}
         cases.append(Case(f"ours-{world}-hosts-rank{rank}", command, work, **popen))

@@ -150,31 +150,23 @@ def put_secret(url: str) -> None:
     )
 
 
-def train_job_command(
-    base: Path, port: int, secrets_url: str, rounds: int, extra: dict | None = None
-) -> tuple[list, dict]:
-    """A one-host ``train`` job folder (laid out like /opt/ml) and its environment."""
+def lay_out_host(base: Path, host: str, hosts: list[str], hyperparameters: dict) -> None:
+    """A host's folder laid out like /opt/ml, as SageMaker prepares it."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
     (base / "input" / "data").mkdir()
     (base / "model").mkdir()
     (base / "output" / "data").mkdir(parents=True)
-    hyperparameters = {
-        "table": TABLE,
-        "label": "MEDHOUSEVAL",
-        "num_round": str(rounds),
-        "objective": "reg:squarederror",
-        "max_depth": "6",
-        "eta": "0.3",
-        **(extra or {}),
-    }
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    resources = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"}
+    resources = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
     (config / "resourceconfig.json").write_text(json.dumps(resources))
     (config / "inputdataconfig.json").write_text("{}")
-    env = {
+
+
+def job_environ(port: int, secrets_url: str) -> dict[str, str]:
+    """What a ``train`` job needs to reach the stand-ins."""
+    return {
         **os.environ,
-        "SAGEMAKER_BASE_DIR": str(base),
         "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
         "SNOWFLAKE_SECRET_ID": SECRET_ID,
         "SNOWFLAKE_ACCOUNT": "local",
@@ -186,6 +178,23 @@ def train_job_command(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
     }
+
+
+def train_job_command(
+    base: Path, port: int, secrets_url: str, rounds: int, extra: dict | None = None
+) -> tuple[list, dict]:
+    """A one-host ``train`` job folder (laid out like /opt/ml) and its environment."""
+    hyperparameters = {
+        "table": TABLE,
+        "label": "MEDHOUSEVAL",
+        "num_round": str(rounds),
+        "objective": "reg:squarederror",
+        "max_depth": "6",
+        "eta": "0.3",
+        **(extra or {}),
+    }
+    lay_out_host(base, "algo-1", ["algo-1"], hyperparameters)
+    env = {**job_environ(port, secrets_url), "SAGEMAKER_BASE_DIR": str(base)}
     return [str(BIN / "train")], env
 
 
