@@ -6,6 +6,7 @@ Each model is trained with XGBoost directly (seconds) and saved through the proj
 
 from __future__ import annotations
 
+import http.client
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +128,21 @@ def read_predictions(body: bytes, media_type: str, output: str = "score") -> lis
     if media_type == "application/json" and text.startswith('{"predictions"'):
         return [record[output] for record in json.loads(text)["predictions"]]
     return [json.loads(line)[output] for line in text.splitlines()]
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 60,
+    **headers: str,
+) -> tuple[int, str | None, bytes]:
+    """One request to a server on 127.0.0.1: (status, Content-Type, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()

@@ -7,7 +7,6 @@ compared with ``Booster.predict`` on the same rows.
 
 from __future__ import annotations
 
-import http.client
 import json
 import secrets
 import shutil
@@ -21,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
-from served_models import make_models, read_predictions, request_bodies  # noqa: E402
+from served_models import http_request, make_models, read_predictions, request_bodies  # noqa: E402
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
@@ -55,13 +54,7 @@ class ServingContainer:
                 time.sleep(0.25)
 
     def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.getheader("Content-Type"), response.read()
-        finally:
-            connection.close()
+        return http_request(self.port, method, path, body, **headers)
 
     def invoke(self, content_type: str | None, body: bytes, accept: str | None = None):
         headers = {"Content-Type": content_type} if content_type else {}

@@ -6,7 +6,6 @@ Every request format and output is checked against the built image in
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
 import subprocess
@@ -15,18 +14,13 @@ import time
 from urllib.parse import urlparse
 
 import numpy as np
-from served_models import read_predictions, request_bodies
+from served_models import http_request, read_predictions, request_bodies
 
 
 def request(url: str, method: str, path: str, body: bytes | None = None, **headers: str):
     parsed = urlparse(url)
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.getheader("Content-Type"), response.read()
-    finally:
-        connection.close()
+    assert parsed.hostname == "127.0.0.1", url
+    return http_request(parsed.port, method, path, body, timeout=30, **headers)
 
 
 def test_routes_predictions_and_refusals(start_serve, served):
