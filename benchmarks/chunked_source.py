@@ -13,6 +13,7 @@ data set is reproducible and written once per size.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,18 +82,22 @@ class IpcBatch:
             return ipc.open_file(source).read_all()
 
 
-def ensure_dataset(root: Path, rows: int, seed: int = 0, extra: int = 0) -> list[IpcBatch]:
-    """The batches of a ``rows``-row data set under ``root`` (written on first use)."""
-    folder = root / (f"housing-{rows}-seed{seed}" + (f"-wide{extra}" if extra else ""))
+def cached_dataset(
+    folder: Path, rows: int, per_file: int, make_table: Callable[[int, int], pa.Table]
+) -> list[IpcBatch]:
+    """The batches of a ``rows``-row data set in ``folder``, written on first use.
+
+    ``make_table(count, index)`` makes the ``index``-th file's ``count`` rows; each file is an
+    lz4 Arrow IPC file of at most ``per_file`` rows, listed in ``manifest.json``.
+    """
     manifest = folder / "manifest.json"
     if not manifest.exists():
         folder.mkdir(parents=True, exist_ok=True)
         counts = []
         options = ipc.IpcWriteOptions(compression="lz4")
-        per_file = ROWS_PER_FILE * 9 // (len(feature_names(extra)) + 1)  # a few MB each
         for index, start in enumerate(range(0, rows, per_file)):
             count = min(per_file, rows - start)
-            table = pa.table(housing_columns(count, seed * 1_000_003 + index, extra))
+            table = make_table(count, index)
             with ipc.new_file(
                 str(folder / f"{index:06d}.arrow"), table.schema, options=options
             ) as w:
@@ -101,6 +106,18 @@ def ensure_dataset(root: Path, rows: int, seed: int = 0, extra: int = 0) -> list
         manifest.write_text(json.dumps({"rows": rows, "counts": counts}))
     counts = json.loads(manifest.read_text())["counts"]
     return [IpcBatch(folder / f"{i:06d}.arrow", n) for i, n in enumerate(counts)]
+
+
+def ensure_dataset(root: Path, rows: int, seed: int = 0, extra: int = 0) -> list[IpcBatch]:
+    """The batches of a ``rows``-row data set under ``root`` (written on first use)."""
+    folder = root / (f"housing-{rows}-seed{seed}" + (f"-wide{extra}" if extra else ""))
+    per_file = ROWS_PER_FILE * 9 // (len(feature_names(extra)) + 1)  # a few MB each
+    return cached_dataset(
+        folder,
+        rows,
+        per_file,
+        lambda count, index: pa.table(housing_columns(count, seed * 1_000_003 + index, extra)),
+    )
 
 
 def load_numpy(batches: list[IpcBatch]) -> tuple[np.ndarray, np.ndarray]:

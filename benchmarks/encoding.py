@@ -26,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from chunked_source import IpcBatch  # noqa: E402
+from chunked_source import IpcBatch, cached_dataset  # noqa: E402
 from run import machine, ratio, row, run_case, table  # noqa: E402
 
 ROWS_PER_FILE = 65_536
@@ -80,24 +79,11 @@ def _as_floats(typed: pa.Table) -> pa.Table:
 
 
 def ensure_dataset(root: Path, rows: int, variant: str) -> list[IpcBatch]:
-    folder = root / f"typed-{rows}-{variant}"
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        counts = []
-        for index, start in enumerate(range(0, rows, ROWS_PER_FILE)):
-            count = min(ROWS_PER_FILE, rows - start)
-            chunk = _typed_table(count, index)
-            chunk = chunk if variant == "typed" else _as_floats(chunk)
-            options = ipc.IpcWriteOptions(compression="lz4")
-            with ipc.new_file(
-                str(folder / f"{index:06d}.arrow"), chunk.schema, options=options
-            ) as w:
-                w.write_table(chunk)
-            counts.append(count)
-        manifest.write_text(json.dumps({"rows": rows, "counts": counts}))
-    counts = json.loads(manifest.read_text())["counts"]
-    return [IpcBatch(folder / f"{i:06d}.arrow", n) for i, n in enumerate(counts)]
+    def make_table(count: int, index: int) -> pa.Table:
+        chunk = _typed_table(count, index)
+        return chunk if variant == "typed" else _as_floats(chunk)
+
+    return cached_dataset(root / f"typed-{rows}-{variant}", rows, ROWS_PER_FILE, make_table)
 
 
 def _encoding(variant: str):
