@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
-from snowflake_xgb.outputs import save_model
+from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
+from snowflake_xgb.model_files.outputs import save_model
 
 FEATURES = ("MEDINC", "HOUSEAGE", "AVEROOMS", "LATITUDE", "LONGITUDE")
 

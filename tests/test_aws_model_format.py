@@ -18,10 +18,10 @@ import pytest
 import xgboost as xgb
 from served_models import FEATURES, make_models
 
-from snowflake_xgb.aws_model_format import aws_xgboost_model, check_single_output
-from snowflake_xgb.config import parse_hyperparameters
+from snowflake_xgb.config.job_config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.outputs import save_model_for_aws_xgboost
+from snowflake_xgb.model_files.aws_model_format import aws_xgboost_model, check_single_output
+from snowflake_xgb.model_files.outputs import save_model_for_aws_xgboost
 
 REPO = Path(__file__).resolve().parents[1]
 AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5")

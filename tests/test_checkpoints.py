@@ -18,7 +18,7 @@ import pytest
 import xgboost as xgb
 from conftest import JobRun, JobRunner
 
-from snowflake_xgb import checkpoints
+from snowflake_xgb.boosting import checkpoints
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -306,7 +306,7 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path: Path) -> None:
 
 WATCHDOG_SCRIPT = """
 import os, signal, sys, time
-from snowflake_xgb import interruption
+from snowflake_xgb.boosting import interruption
 interruption.STOP_DEADLINE_SECONDS = 1.0
 interruption.install()
 interruption.StopOnSignal(None).before_training(None)  # in training: SIGTERM only sets a flag

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from snowflake_xgb.config import DataSpec, GroupSettings, Source, data_spec, parse_hyperparameters
+from snowflake_xgb.config.job_config import (
+    DataSpec,
+    GroupSettings,
+    Source,
+    data_spec,
+    parse_hyperparameters,
+)
 from snowflake_xgb.errors import UserError
 
 BASE = {"table": "DEMO.PUBLIC.T", "label": "Y", "num_round": "10"}

@@ -26,9 +26,12 @@ from conftest import (
 from cryptography.hazmat.primitives import serialization
 from snowflake_front import SnowflakeFront
 
-from snowflake_xgb.credentials import bootstrap_credentials
+from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
+from snowflake_xgb.credentials.snowflake_environment import (
+    SnowflakeCredentials,
+    SnowflakeEnvironment,
+)
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,7 +123,7 @@ def test_key_pair_layouts(job_env, standins: StandIns, key_pair: KeyPair) -> Non
         ), name
         assert "SNOWFLAKE_PASSWORD" not in exported and "SNOWFLAKE_TOKEN" not in exported
         # What the connector gets is the loaded key: the same public key, whatever the layout.
-        from snowflake_xgb.snowflake_session import connection_arguments
+        from snowflake_xgb.query.snowflake_session import connection_arguments
 
         arguments = connection_arguments(SnowflakeEnvironment.from_environ(), 60)
         assert arguments["authenticator"] == "SNOWFLAKE_JWT"
@@ -146,7 +149,7 @@ def test_key_pair_layouts(job_env, standins: StandIns, key_pair: KeyPair) -> Non
 def test_token_layouts(
     job_env, standins: StandIns, layout: dict, authenticator: str, connector_authenticator: str
 ) -> None:
-    from snowflake_xgb.snowflake_session import connection_arguments
+    from snowflake_xgb.query.snowflake_session import connection_arguments
 
     _bootstrap(standins, "token", layout)
     assert _exported() == {

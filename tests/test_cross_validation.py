@@ -14,12 +14,13 @@ import pytest
 import xgboost as xgb
 from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns, metric_values
 
-from snowflake_xgb import checkpoints
-from snowflake_xgb.callbacks import cv_metric_line
-from snowflake_xgb.config import Source, parse_hyperparameters
-from snowflake_xgb.cross_validation import CVResult, aggregate, parse_eval_line
+from snowflake_xgb.boosting import checkpoints
+from snowflake_xgb.boosting.callbacks import cv_metric_line
+from snowflake_xgb.boosting.cross_validation import CVResult, aggregate, parse_eval_line
+from snowflake_xgb.config.job_config import Source, parse_hyperparameters
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.queries import ColumnSelection, fold_sql
+from snowflake_xgb.model_files.columns import ColumnSelection
+from snowflake_xgb.query.queries import fold_sql
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -20,10 +20,11 @@ import pytest
 import xgboost as xgb
 from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
 
-from snowflake_xgb import checkpoints, data_snapshot
-from snowflake_xgb.config import DataSpec, Source, parse_hyperparameters
+from snowflake_xgb.boosting import checkpoints
+from snowflake_xgb.config.job_config import DataSpec, Source, parse_hyperparameters
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.queries import ColumnSelection
+from snowflake_xgb.model_files.columns import ColumnSelection
+from snowflake_xgb.query import data_snapshot
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -23,10 +23,10 @@ import xgboost as xgb
 from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
 from snowflake_front import FrontControl
 
-from snowflake_xgb.config import DownloadSettings
-from snowflake_xgb.downloads import ResultBatches, download_parts
+from snowflake_xgb.config.job_config import DownloadSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.sharding import BatchSlice
+from snowflake_xgb.loading.downloads import ResultBatches, download_parts
+from snowflake_xgb.loading.sharding import BatchSlice
 
 # 150 rows inline, then chunks of 200 rows growing by 2% each: 57 batches of 20,640 rows, whose
 # edges fall between the hosts' row ranges for 2, 3 and 4 hosts.

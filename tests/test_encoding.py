@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
-from snowflake_xgb.encoding import (
+from snowflake_xgb.model_files.encoding import (
     Encoding,
     EncodingError,
     FeatureEncoding,

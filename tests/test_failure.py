@@ -17,7 +17,7 @@ from conftest import layout_host
 
 _ENTRY_POINT = textwrap.dedent(
     """
-    from snowflake_xgb import failure
+    from snowflake_xgb.sagemaker import failure
     from snowflake_xgb.errors import UserError
 
     def _errno_none():

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from snowflake_xgb.config import GroupSettings
+from snowflake_xgb.config.job_config import GroupSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.host_group import HostGroup, wait_for_names
+from snowflake_xgb.hosts.host_group import HostGroup, wait_for_names
 
 
 def test_unresolvable_host_name_fails_within_the_timeout() -> None:
@@ -35,8 +35,8 @@ def test_joining_a_coordinator_that_never_starts_fails_within_the_timeout() -> N
 _WORKER = textwrap.dedent(
     """
     import sys
-    from snowflake_xgb.config import GroupSettings
-    from snowflake_xgb.host_group import HostGroup
+    from snowflake_xgb.config.job_config import GroupSettings
+    from snowflake_xgb.hosts.host_group import HostGroup
     hosts, me = sys.argv[1].split(","), sys.argv[2]
     with HostGroup(hosts, me, GroupSettings(9099, 60, 30)) as group:
         message = group.broadcast({"query_id": "q-42"} if group.is_coordinator else None)

@@ -215,7 +215,7 @@ def test_log_records_are_redacted_once_credentials_are_known(
     import logging
     import os
 
-    from snowflake_xgb.credentials import bootstrap_credentials
+    from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_xgb.job_environment import JobEnvironment
+from snowflake_xgb.sagemaker.job_environment import JobEnvironment
 
 
 def test_outside_a_job_there_is_one_host_and_no_checkpoints(

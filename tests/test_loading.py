@@ -17,17 +17,12 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
-from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.loading import (
-    FoldCache,
-    HostSlice,
-    SliceIter,
-    build_matrix,
-    iter_arrow,
-    iter_blocks,
-)
-from snowflake_xgb.queries import ColumnSelection
+from snowflake_xgb.loading.blocks import iter_blocks
+from snowflake_xgb.loading.matrices import FoldCache, SliceIter, build_matrix
+from snowflake_xgb.loading.slices import HostSlice, iter_arrow
+from snowflake_xgb.model_files.columns import ColumnSelection
+from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 
 COLUMNS = ColumnSelection(("A", "B", "C"), "Y")
 PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "eta": 0.3}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from snowflake_xgb import outputs
+from snowflake_xgb.model_files import outputs
 
 
 def test_save_model_writes_a_loadable_model_and_its_metadata(tmp_path: Path) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from snowflake_xgb.config import DataSpec, Source
-from snowflake_xgb.encoding import Kind
+from snowflake_xgb.config.job_config import DataSpec, Source
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.queries import (
+from snowflake_xgb.identifiers import quote
+from snowflake_xgb.model_files.encoding import Kind
+from snowflake_xgb.query.queries import (
     distinct_values_sql,
     group_sizes_sql,
     job_queries,
-    quote,
     select_columns,
     source_sql,
 )
-from snowflake_xgb.snowflake_session import Column
+from snowflake_xgb.query.snowflake_session import Column
 
 COLUMNS = [
     Column("ID", "FIXED"), Column("AGE", "FIXED"), Column("Income", "REAL"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from report_dom import ReportDom
 
-from snowflake_xgb.report import (
+from snowflake_xgb.report.page import (
     Classification,
     HostRows,
     QueryRecord,
@@ -17,7 +17,7 @@ from snowflake_xgb.report import (
     render_report,
     write_report,
 )
-from snowflake_xgb.validation_scores import class_probabilities, count_scores, roc_curves
+from snowflake_xgb.report.validation_scores import class_probabilities, count_scores, roc_curves
 
 ODD_FEATURE = "<b>odd</b> & co"
 

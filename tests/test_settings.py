@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from snowflake_xgb import settings
+from snowflake_xgb.config import settings
 from snowflake_xgb.errors import UserError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_the_readme_table_is_the_settings_table() -> None:
     assert settings.markdown_table() in README.read_text(), (
         "README.md's hyperparameter table is out of date: paste the output of "
-        "`python -m snowflake_xgb.settings`"
+        "`python -m snowflake_xgb.config.settings`"
     )
 
 

@@ -8,8 +8,7 @@ import itertools
 import pyarrow as pa
 import pytest
 
-from snowflake_xgb.loading import HostSlice, iter_arrow
-from snowflake_xgb.sharding import (
+from snowflake_xgb.loading.sharding import (
     BatchSlice,
     RowRange,
     groups_in,
@@ -17,6 +16,7 @@ from snowflake_xgb.sharding import (
     host_row_range,
     plan_slices,
 )
+from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
 
 class CountingBatch:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from snowflake_xgb.validation_scores import (
+from snowflake_xgb.report.validation_scores import (
     SCORE_BINS,
     ScoreCounts,
     class_probabilities,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import xgboost as xgb
 
-from .errors import UserError
-from .outputs import write_atomically
+from ..errors import UserError
+from ..model_files.outputs import write_atomically
 
 logger = logging.getLogger(__name__)
 

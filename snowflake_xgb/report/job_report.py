@@ -4,7 +4,7 @@ Every host takes part in two collective steps: :func:`gather_host_rows` (each da
 range and load time per host, one sum over the hosts) and :func:`gather_validation_counts`
 (for classification, each host predicts its own validation slice and counts; one sum gives
 the counts of all validation rows, and no row leaves its host). The coordinator then builds the
-:class:`~snowflake_xgb.report.TrainingSummary` from what the job wrote, ``metadata.json`` and
+:class:`~snowflake_xgb.report.page.TrainingSummary` from what the job wrote, ``metadata.json`` and
 the model itself, plus the per-round metrics and those sums, and writes ``report.html``.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from .data_snapshot import DataSnapshot
-from .host_data import FoldData, HostData
-from .host_group import HostGroup
-from .job_environment import JobEnvironment
-from .outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
-from .report import (
+from ..hosts.host_group import HostGroup
+from ..loading.host_data import FoldData, HostData
+from ..model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
+from ..query.data_snapshot import DataSnapshot
+from ..sagemaker.job_environment import JobEnvironment
+from .page import (
     IMPORTANCE_TYPES,
     Classification,
     HostRows,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import DataSpec, Source, stored_name
-from .encoding import Encoding, FeatureEncoding, Kind, LabelEncoding, feature_encoding
-from .errors import UserError
-from .settings import QUERY_ID
+from ..config.job_config import DataSpec, Source
+from ..errors import UserError
+from ..identifiers import QUERY_ID, quote, stored_name
+from ..model_files.columns import ColumnSelection
+from ..model_files.encoding import Encoding, Kind, LabelEncoding, feature_encoding
 from .snowflake_session import Column
 
 SPLIT_BUCKETS = 1_000_000
@@ -26,10 +27,6 @@ SPLIT_BUCKETS = 1_000_000
 GROUP_TYPES = frozenset(
     {"FIXED", "TEXT", "DATE", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "BOOLEAN"}
 )
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def time_travel_clause(point: str) -> str:
@@ -45,28 +42,6 @@ def source_sql(source: Source) -> str:
         at = f" {time_travel_clause(source.as_of)}" if source.as_of else ""
         return f"SELECT * FROM {source.table}{at}"
     return source.query
-
-
-@dataclass(frozen=True)
-class ColumnSelection:
-    """The result columns the model reads, in the order of the feature matrix, and how each
-    becomes a number (``encoding``; by default every feature and the label are numbers)."""
-
-    features: tuple[str, ...]
-    label: str
-    weight: str | None = None
-    group: str | None = None
-    encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
-
-    def __post_init__(self) -> None:
-        if self.encoding is None:
-            numbers = tuple(FeatureEncoding(name, Kind.NUMBER) for name in self.features)
-            object.__setattr__(self, "encoding", Encoding(numbers, LabelEncoding(self.label)))
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        extra = tuple(name for name in (self.weight, self.group) if name is not None)
-        return (*self.features, self.label, *extra)
 
 
 def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:

@@ -17,14 +17,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config.job_config import DataSpec
+from ..credentials.snowflake_environment import SnowflakeEnvironment
+from ..errors import UserError
+from ..hosts.host_group import HostGroup
+from ..model_files.columns import ColumnSelection
+from ..model_files.encoding import Encoding, too_many_categories
 from . import data_snapshot
-from .config import DataSpec
 from .data_snapshot import DataSnapshot, Record
-from .encoding import Encoding, too_many_categories
-from .errors import UserError
-from .host_group import HostGroup
 from .queries import (
-    ColumnSelection,
     distinct_count_sql,
     distinct_values_sql,
     group_sizes_sql,
@@ -33,7 +34,6 @@ from .queries import (
     selection_sql,
     source_sql,
 )
-from .snowflake_environment import SnowflakeEnvironment
 from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)

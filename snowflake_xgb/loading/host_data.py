@@ -18,13 +18,15 @@ from typing import Any
 
 import xgboost as xgb
 
-from .config import DownloadSettings
+from ..config.job_config import DownloadSettings
+from ..errors import UserError
+from ..hosts.host_group import HostGroup
+from ..query.query_plan import QueryPlan
+from ..query.snowflake_session import SnowflakeSession
+from .blocks import QueryGroups
 from .downloads import ResultBatches
-from .errors import UserError
-from .host_group import HostGroup
-from .loading import FoldCache, HostSlice, QueryGroups, build_matrix, iter_arrow
-from .query_plan import QueryPlan
-from .snowflake_session import SnowflakeSession
+from .matrices import FoldCache, build_matrix
+from .slices import HostSlice, iter_arrow
 
 logger = logging.getLogger(__name__)
 

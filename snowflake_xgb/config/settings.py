@@ -4,8 +4,8 @@ SageMaker passes every hyperparameter as a string; the public API takes the same
 Python arguments. Both parse through :func:`parse` here, so a value is checked the same way
 wherever it comes from, and errors name it the way the caller wrote it (a hyperparameter or an
 API argument). The README's hyperparameter table is :func:`markdown_table` (a test keeps them
-equal; ``python -m snowflake_xgb.settings`` prints it). Any other hyperparameter is an XGBoost
-learning parameter, which XGBoost itself validates (``xgboost_params``).
+equal; ``python -m snowflake_xgb.config.settings`` prints it). Any other hyperparameter is an
+XGBoost learning parameter, which XGBoost itself validates (``xgboost_params``).
 """
 
 from __future__ import annotations
@@ -15,19 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .aws_model_format import MODEL_FORMATS, NATIVE
-from .errors import UserError
+from ..errors import UserError
+from ..identifiers import QUERY_ID, validate_column_name, validate_table_name
+from ..model_files.aws_model_format import MODEL_FORMATS, NATIVE
 
 # Hyperparameters the SageMaker SDK or its tuner add for themselves.
 RESERVED_PREFIXES = ("sagemaker_", "_")
 
-_UNQUOTED_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]*"
-_QUOTED_IDENTIFIER = r'"(?:[^"]|"")+"'
-_IDENTIFIER = f"(?:{_UNQUOTED_IDENTIFIER}|{_QUOTED_IDENTIFIER})"
-_QUALIFIED_NAME = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER}){{0,2}}")
-_COLUMN_NAME = re.compile(_IDENTIFIER)
-# A Snowflake query id (a UUID) and an ISO 8601 time: the two ways to name a point in the past.
-QUERY_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# An ISO 8601 time: with a query id (``identifiers.QUERY_ID``), a way to name a point in the past.
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
@@ -173,27 +168,6 @@ BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 def describe(name: str, origin: str) -> str:
     """How an error names a setting: ``Hyperparameter num_round`` or ``Argument exclude``."""
     return f"{origin.capitalize()} {name}"
-
-
-def validate_table_name(name: str, where: str) -> str:
-    """``name`` if it is a valid (optionally qualified) Snowflake identifier."""
-    name = name.strip()
-    if not _QUALIFIED_NAME.fullmatch(name):
-        raise UserError(
-            f"{where}={name!r} is not a valid Snowflake table name. Use "
-            "[database.][schema.]table with unquoted names (letters, digits, _ and $) or "
-            '"quoted" names; to read anything else, pass a SELECT as query instead.'
-        )
-    return name
-
-
-def validate_column_name(column: str, where: str) -> str:
-    if not isinstance(column, str) or not _COLUMN_NAME.fullmatch(column):
-        raise UserError(
-            f"{where}: {column!r} is not a valid Snowflake column name "
-            '(letters, digits, _ and $, or a "quoted" name).'
-        )
-    return column
 
 
 def _split_columns(value: str | Sequence[str]) -> list[str]:

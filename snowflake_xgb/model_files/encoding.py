@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import UserError
+from ..errors import UserError
 
 SECONDS_PER_DAY = 86_400
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

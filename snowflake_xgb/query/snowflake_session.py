@@ -25,10 +25,9 @@ from snowflake.connector.constants import FIELD_ID_TO_NAME
 from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.result_batch import ResultBatch
 
-from .config import stored_name
-from .errors import UserError
-from .settings import QUERY_ID
-from .snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
+from ..credentials.snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
+from ..errors import UserError
+from ..identifiers import QUERY_ID, stored_name
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DataSpec
-from .encoding import Encoding
-from .errors import UserError
-from .outputs import write_json
-from .queries import ColumnSelection
-from .settings import QUERY_ID, validate_snapshot
+from ..config.job_config import DataSpec
+from ..config.settings import validate_snapshot
+from ..errors import UserError
+from ..identifiers import QUERY_ID
+from ..model_files.columns import ColumnSelection
+from ..model_files.encoding import Encoding
+from ..model_files.outputs import write_json
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import xgboost as xgb
 from xgboost import collective
 from xgboost.tracker import RabitTracker
 
-from . import failure
-from .config import GroupSettings
-from .errors import UserError
+from ..config.job_config import GroupSettings
+from ..errors import UserError
+from ..sagemaker import failure
 from .liveness import (
     WATCHDOG_INTERVAL_SECONDS,
     WATCHDOG_MISSES,

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from .errors import UserError
+from ..errors import UserError
 
 SECRET_ID_ENV = "SNOWFLAKE_SECRET_ID"
 LOGIN_TIMEOUT_ENV = "SNOWFLAKE_LOGIN_TIMEOUT"

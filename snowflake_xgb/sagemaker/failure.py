@@ -26,8 +26,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import job_environment, redaction
-from .errors import FAILURE_REASON_LIMIT, UserError
+from .. import redaction
+from ..errors import FAILURE_REASON_LIMIT, UserError
+from . import job_environment
 
 logger = logging.getLogger(__name__)
 

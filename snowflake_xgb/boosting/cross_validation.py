@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from ..model_files.outputs import write_json
 from . import interruption
 from .callbacks import CVMetricPrinter, cv_metric_line
-from .outputs import write_json
 
 logger = logging.getLogger(__name__)
 

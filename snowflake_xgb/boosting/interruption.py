@@ -28,8 +28,9 @@ import numpy as np
 import xgboost as xgb
 from xgboost import collective
 
-from . import checkpoints, failure
-from .errors import UserError
+from ..errors import UserError
+from ..sagemaker import failure
+from . import checkpoints
 
 logger = logging.getLogger(__name__)
 

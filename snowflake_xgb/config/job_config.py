@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..errors import UserError
+from ..model_files.aws_model_format import AWS_XGBOOST, check_single_output
+from ..redaction import refuse_credential_names
 from . import settings
-from .aws_model_format import AWS_XGBOOST, check_single_output
-from .errors import UserError
-from .redaction import refuse_credential_names
 
 
 @dataclass(frozen=True)
@@ -107,14 +107,6 @@ class JobConfig:
     report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
-
-
-def stored_name(identifier: str) -> str:
-    """The name Snowflake stores for an identifier: a "quoted" one exact, an unquoted one upper."""
-    identifier = identifier.strip()
-    if len(identifier) > 1 and identifier.startswith('"') and identifier.endswith('"'):
-        return identifier[1:-1].replace('""', '"')
-    return identifier.upper()
 
 
 DATA_SETTINGS = (

@@ -5,7 +5,7 @@ curves per metric and data set, feature importance, the rows and load time of ea
 data snapshot (query ids and times), parameters and library versions, and for classification
 the confusion matrix and ROC curve on all validation rows. Every chart has a table of the same
 numbers beside it. The page has no script and fetches nothing: charts are inline SVG
-(:mod:`report_charts`), styles are inline.
+(:mod:`report.charts`), styles are inline.
 
 Cross-validation folds enter the learning curves as data sets named ``fold-<k>-<role>``
 (e.g. ``fold-1-train``, ``fold-1-validation``): each fold is drawn faint, with the folds' mean
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from . import report_charts
-from .outputs import write_atomically
+from ..model_files.outputs import write_atomically
+from . import charts as report_charts
 from .validation_scores import ScoreCounts, roc_curves
 
 REPORT_FILE_NAME = "report.html"

@@ -21,8 +21,9 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from . import redaction, snowflake_environment
-from .errors import UserError
+from .. import redaction
+from ..errors import UserError
+from . import snowflake_environment
 from .snowflake_environment import CONTEXT_NAMES, SECRET_ID_ENV, SnowflakeCredentials
 
 logger = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from .config import DownloadSettings
-from .errors import UserError
+from ..config.job_config import DownloadSettings
+from ..errors import UserError
 from .sharding import BatchSlice
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from .errors import UserError
+from ..errors import UserError
 
 PARAMETERS_URL = "https://xgboost.readthedocs.io/en/stable/parameter.html"
 _UNUSED = re.compile(r"Parameters: \{ (.*?) \} are not used")
