@@ -14,17 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HOUSING_TABLE,
-    PASSPHRASE,
-    TEST_USER,
-    TOKEN,
-    JobRun,
-    JobRunner,
-    KeyPair,
-    StandIns,
-)
 from snowflake_front import WRONG_PASSWORD, SnowflakeFront
+from support.jobs import JobRun, JobRunner
+from support.keys import PASSPHRASE, TOKEN, KeyPair
+from support.standins import HOUSING_TABLE, TEST_USER, StandIns
 
 pytestmark = pytest.mark.timeout(240)
 

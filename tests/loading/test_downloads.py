@@ -20,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
 from snowflake_front import FrontControl
+from support.jobs import JobRun, JobRunner
+from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.config.job_config import DownloadSettings
 from snowflake_xgb.errors import UserError

@@ -9,7 +9,7 @@ import pytest
 from snowflake_xgb.config import settings
 from snowflake_xgb.errors import UserError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_readme_table_is_the_settings_table() -> None:

@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
+from support.jobs import JobRun, JobRunner
+from support.standins import HOUSING_TABLE, StandIns
 
 pytestmark = pytest.mark.distributed
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns
+from support.jobs import JobRun, JobRunner
+from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.boosting import checkpoints
 from snowflake_xgb.config.job_config import DataSpec, Source, parse_hyperparameters

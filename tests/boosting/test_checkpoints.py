@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner
 
 from snowflake_xgb.boosting import checkpoints
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, JobRun, JobRunner, StandIns, metric_values
+from support.jobs import JobRun, JobRunner
+from support.metrics import metric_values
+from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.boosting import checkpoints
 from snowflake_xgb.boosting.callbacks import cv_metric_line

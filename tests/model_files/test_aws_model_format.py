@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from served_models import FEATURES, make_models
+from support.served_models import FEATURES, make_models
 
 from snowflake_xgb.config.job_config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.model_files.aws_model_format import aws_xgboost_model, check_single_output
 from snowflake_xgb.model_files.outputs import save_model_for_aws_xgboost
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5")
 
 # What AWS's image does with a model folder (sagemaker_xgboost_container serve_utils:

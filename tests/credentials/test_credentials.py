@@ -14,17 +14,11 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from conftest import (
-    PASSPHRASE,
-    TEST_PASSWORD,
-    TEST_USER,
-    TOKEN,
-    JobRunner,
-    KeyPair,
-    StandIns,
-)
 from cryptography.hazmat.primitives import serialization
 from snowflake_front import SnowflakeFront
+from support.jobs import JobRunner
+from support.keys import PASSPHRASE, TOKEN, KeyPair
+from support.standins import TEST_PASSWORD, TEST_USER, StandIns
 
 from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
 from snowflake_xgb.credentials.snowflake_environment import (

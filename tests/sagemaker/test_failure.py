@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import layout_host
+from support.jobs import layout_host
 
 _ENTRY_POINT = textwrap.dedent(
     """

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from report_dom import ReportDom
+from support.report_dom import ReportDom
 
 from snowflake_xgb.report.page import (
     Classification,

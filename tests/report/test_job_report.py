@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, HostRun, JobRunner, StandIns
-from report_dom import ReportDom
+from support.jobs import HostRun, JobRunner
+from support.report_dom import ReportDom
+from support.standins import HOUSING_TABLE, StandIns
 
 pytestmark = pytest.mark.distributed
 
