@@ -39,6 +39,8 @@ from run import (
 )  # fmt: skip
 from standin_servers import standin_servers
 
+from snowflake_xgb.sagemaker import job_environment as layout
+
 LOADED = re.compile(r"Loading training data: done in ([0-9.]+)s")
 PLANNED = re.compile(r"Planning the queries: done in ([0-9.]+)s")
 SHARES = re.compile(
@@ -79,7 +81,7 @@ def _job(work: Path, world: int, port: int, secrets_url: str, threads: int) -> l
         shutil.rmtree(base, ignore_errors=True)
         lay_out_host(base, host, hosts, hyperparameters)
         command = [str(BIN / "train")]
-        popen = {"env": {**env, "SAGEMAKER_BASE_DIR": str(base)}, "cwd": base}
+        popen = {"env": {**env, layout.BASE_DIR_ENV: str(base)}, "cwd": base}
         cases.append(Case(f"ours-{world}-hosts-rank{rank}", command, work, **popen))
     results = run_cases(cases, 3600)
     for result, case in zip(results, cases, strict=True):

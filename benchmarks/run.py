@@ -60,6 +60,8 @@ REGION = "us-east-1"
 sys.path.insert(0, str(REPO / "local_test"))
 from standin_servers import free_port, standin_servers  # noqa: E402
 
+from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+
 
 class Case:
     """One measured process: wall time, peak RSS (``wait4``) and its ``BENCH_RESULT`` line."""
@@ -152,15 +154,12 @@ def put_secret(url: str) -> None:
 
 def lay_out_host(base: Path, host: str, hosts: list[str], hyperparameters: dict) -> None:
     """A host's folder laid out like /opt/ml, as SageMaker prepares it."""
-    config = base / "input" / "config"
-    config.mkdir(parents=True)
-    (base / "input" / "data").mkdir()
-    (base / "model").mkdir()
-    (base / "output" / "data").mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    for folder in layout.PREPARED_DIRS:
+        (base / folder).mkdir(parents=True)
+    (base / layout.HYPERPARAMETERS_FILE).write_text(json.dumps(hyperparameters))
     resources = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
-    (config / "resourceconfig.json").write_text(json.dumps(resources))
-    (config / "inputdataconfig.json").write_text("{}")
+    (base / layout.RESOURCE_CONFIG_FILE).write_text(json.dumps(resources))
+    (base / layout.INPUT_DATA_CONFIG_FILE).write_text("{}")
 
 
 def job_environ(port: int, secrets_url: str) -> dict[str, str]:
@@ -194,7 +193,7 @@ def train_job_command(
         **(extra or {}),
     }
     lay_out_host(base, "algo-1", ["algo-1"], hyperparameters)
-    env = {**job_environ(port, secrets_url), "SAGEMAKER_BASE_DIR": str(base)}
+    env = {**job_environ(port, secrets_url), layout.BASE_DIR_ENV: str(base)}
     return [str(BIN / "train")], env
 
 

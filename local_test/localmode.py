@@ -54,7 +54,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / ".work" / "local"
@@ -64,6 +64,20 @@ SNOWFLAKE_PORT = 8080
 # chunks (growing in size) downloaded from the front's own "cloud storage".
 STANDIN_CHUNKS = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
+
+# A copy of the /opt/ml layout named in snowflake_xgb/sagemaker/job_environment.py (documented
+# there): this script runs with the machine's python (standard library only), where the package
+# is not installed. tests/sagemaker/test_job_environment.py checks that the copy matches.
+DEFAULT_BASE_DIR = PurePosixPath("/opt/ml")
+INPUT_DIR = PurePosixPath("input")
+INPUT_CONFIG_DIR = INPUT_DIR / "config"
+HYPERPARAMETERS_FILE = INPUT_CONFIG_DIR / "hyperparameters.json"
+RESOURCE_CONFIG_FILE = INPUT_CONFIG_DIR / "resourceconfig.json"
+INPUT_DATA_CONFIG_FILE = INPUT_CONFIG_DIR / "inputdataconfig.json"
+INPUT_DATA_DIR = INPUT_DIR / "data"
+MODEL_DIR = PurePosixPath("model")
+OUTPUT_DIR = PurePosixPath("output")
+OUTPUT_DATA_DIR = OUTPUT_DIR / "data"
 
 DEFAULT_HYPERPARAMETERS = {
     "table": "DEMO.PUBLIC.CALIFORNIA_HOUSING",
@@ -190,10 +204,13 @@ class LocalJob:
     # -- files ---------------------------------------------------------------------------
     @property
     def model_dir(self) -> Path:
-        return self.root / "model"
+        return self.root / MODEL_DIR
+
+    def input_dir(self, host: str) -> Path:
+        return self.root / host / INPUT_DIR
 
     def output_dir(self, host: str) -> Path:
-        return self.root / host / "output"
+        return self.root / host / OUTPUT_DIR
 
     @property
     def job_file(self) -> Path:
@@ -212,17 +229,16 @@ class LocalJob:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         for host in self.hosts:
-            config = self.root / host / "input" / "config"
-            config.mkdir(parents=True, exist_ok=True)
-            (self.root / host / "input" / "data").mkdir(parents=True, exist_ok=True)
-            (self.output_dir(host) / "data").mkdir(parents=True, exist_ok=True)
+            base = self.root / host  # this host's /opt/ml, but for the shared model folder
+            for folder in (INPUT_CONFIG_DIR, INPUT_DATA_DIR, OUTPUT_DATA_DIR):
+                (base / folder).mkdir(parents=True, exist_ok=True)
             _write_json(
-                config / "hyperparameters.json", {k: str(v) for k, v in hyperparameters.items()}
+                base / HYPERPARAMETERS_FILE, {k: str(v) for k, v in hyperparameters.items()}
             )
-            _write_json(config / "resourceconfig.json", {"current_host": host, "hosts": self.hosts})
+            _write_json(base / RESOURCE_CONFIG_FILE, {"current_host": host, "hosts": self.hosts})
             # No input channels: the data comes from Snowflake. The SDK writes
             # {"<channel>": {"TrainingInputMode": "File"}} per channel, never S3DistributionType.
-            _write_json(config / "inputdataconfig.json", {})
+            _write_json(base / INPUT_DATA_CONFIG_FILE, {})
 
     def write_job_compose(self, environment: dict[str, str]) -> None:
         env = [f"{k}={v}" for k, v in environment.items()]
@@ -236,10 +252,10 @@ class LocalJob:
                 "tty": True,
                 "environment": env,
                 "volumes": [
-                    f"{self.root / host / 'input'}:/opt/ml/input",
-                    f"{self.output_dir(host)}:/opt/ml/output",
-                    f"{self.output_dir(host) / 'data'}:/opt/ml/output/data",
-                    f"{self.model_dir}:/opt/ml/model",
+                    f"{self.input_dir(host)}:{DEFAULT_BASE_DIR / INPUT_DIR}",
+                    f"{self.output_dir(host)}:{DEFAULT_BASE_DIR / OUTPUT_DIR}",
+                    f"{self.root / host / OUTPUT_DATA_DIR}:{DEFAULT_BASE_DIR / OUTPUT_DATA_DIR}",
+                    f"{self.model_dir}:{DEFAULT_BASE_DIR / MODEL_DIR}",
                 ],
                 "networks": {"sagemaker-local": {"aliases": [host]}},
             }
@@ -481,7 +497,7 @@ def serving(
     """
     name = f"sfxgb-serve-{_random(8)}"
     cmd = ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1::{SERVING_PORT}",
-           "-v", f"{Path(model_dir).resolve()}:/opt/ml/model:ro"]  # fmt: skip
+           "-v", f"{Path(model_dir).resolve()}:{DEFAULT_BASE_DIR / MODEL_DIR}:ro"]  # fmt: skip
     for key, value in (env or {}).items():
         cmd += ["-e", f"{key}={value}"]
     server = Server(name, "")

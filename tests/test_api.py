@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
+from support.jobs import layout_host
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 from snowflake_xgb import api
+from snowflake_xgb.sagemaker import job_environment as layout
 
 CREDENTIAL_ENV = (
     "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY",
@@ -27,14 +29,7 @@ QUERY = f"SELECT * FROM {HOUSING_TABLE}"
 def _layout(
     base: Path, hosts: list[str], current: str, hyperparameters: dict | None = None
 ) -> Path:
-    config = base / "input" / "config"
-    config.mkdir(parents=True)
-    (base / "model").mkdir()
-    (base / "output" / "data").mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters or {}))
-    (config / "resourceconfig.json").write_text(
-        json.dumps({"current_host": current, "hosts": hosts})
-    )
+    layout_host(base, current, hosts, hyperparameters or {}, checkpoints=None)
     return base
 
 
@@ -47,7 +42,7 @@ def job(standins: StandIns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     base = _layout(tmp_path / "ml", ["algo-1"], "algo-1")
-    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    monkeypatch.setenv(layout.BASE_DIR_ENV, str(base))
     yield base
 
 
@@ -130,12 +125,12 @@ def test_credentials_are_bootstrapped_from_the_secret_once(job: Path) -> None:
 def test_a_user_error_names_the_fix_and_becomes_the_failure_reason(job: Path) -> None:
     with pytest.raises(api.UserError, match="Column NOPE \\(label\\) is not in the result"):
         api.load_quantile_dmatrix(QUERY, "NOPE")
-    failure = (job / "output" / "failure").read_text()
+    failure = (job / layout.FAILURE_FILE).read_text()
     assert failure.startswith("Column NOPE (label) is not in the result")
     # The first reason wins: a later error does not overwrite it.
     with pytest.raises(api.UserError, match="SQL query"):
         api.load_dataframe("  ;")
-    assert (job / "output" / "failure").read_text() == failure
+    assert (job / layout.FAILURE_FILE).read_text() == failure
 
 
 def test_sql_errors_are_user_errors(job: Path) -> None:
@@ -161,17 +156,17 @@ def test_save_model_writes_on_the_first_host_only(
     data = api.load_quantile_dmatrix(QUERY, "MEDHOUSEVAL")
     booster = xgb.train({"max_depth": 2}, data.train, 3)
     path = api.save_model(booster, metadata={**data.metadata, "note": "hello"})
-    assert path == job / "model" / "xgboost-model"
+    assert path == job / layout.MODEL_DIR / "xgboost-model"
     assert xgb.Booster(model_file=str(path)).num_boosted_rounds() == 3
-    metadata = json.loads((job / "model" / "metadata.json").read_text())
+    metadata = json.loads((job / layout.MODEL_DIR / "metadata.json").read_text())
     assert metadata["note"] == "hello" and metadata["rows"] == 20640
     assert metadata["feature_names"] == list(data.feature_names)
     assert metadata["rounds_trained"] == 3 and "xgboost" in metadata["versions"]
 
     second = _layout(tmp_path / "ml2", ["algo-1", "algo-2"], "algo-2")
-    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(second))
+    monkeypatch.setenv(layout.BASE_DIR_ENV, str(second))
     assert api.save_model(booster) is None
-    assert not any((second / "model").iterdir())
+    assert not any((second / layout.MODEL_DIR).iterdir())
 
 
 def test_save_model_refuses_metadata_holding_a_credential(job: Path) -> None:
@@ -179,12 +174,12 @@ def test_save_model_refuses_metadata_holding_a_credential(job: Path) -> None:
     booster = xgb.train({"max_depth": 2}, data.train, 1)
     with pytest.raises(api.UserError, match="contains a Snowflake credential"):
         api.save_model(booster, metadata={"dsn": f"snowflake://u:{TEST_PASSWORD}@x"})
-    assert not (job / "model" / "xgboost-model").exists()
+    assert not (job / layout.MODEL_DIR / "xgboost-model").exists()
 
 
 def test_several_hosts_need_the_host_group(job: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _layout(job.parent / "two", ["algo-1", "algo-2"], "algo-1")
-    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(first))
+    monkeypatch.setenv(layout.BASE_DIR_ENV, str(first))
     with pytest.raises(api.UserError, match="join_host_group"):
         api.load_dataframe(QUERY)
 
@@ -211,13 +206,13 @@ def test_group_settings_come_from_hyperparameters(
     job: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = _layout(job.parent / "hp", ["algo-1"], "algo-1", {"tracker_port": '"7001"'})
-    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    monkeypatch.setenv(layout.BASE_DIR_ENV, str(base))
     with api.join_host_group() as group:
         assert group.settings.tracker_port == 7001
     with api.join_host_group(tracker_port=7005) as group:
         assert group.settings.tracker_port == 7005
     bad = _layout(job.parent / "bad", ["algo-1"], "algo-1", {"host_timeout_seconds": "soon"})
-    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(bad))
+    monkeypatch.setenv(layout.BASE_DIR_ENV, str(bad))
     with (
         pytest.raises(api.UserError, match="host_timeout_seconds must be a whole number"),
         api.join_host_group(),

@@ -36,7 +36,7 @@ FAILURE_EXIT_CODE = 1
 
 
 def failure_file() -> Path:
-    return job_environment.base_dir() / "output" / "failure"
+    return job_environment.base_dir() / job_environment.FAILURE_FILE
 
 
 def recorded_reason() -> str | None:

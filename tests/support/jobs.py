@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from snowflake_xgb.sagemaker import job_environment as layout
+
 from .standins import StandIns
 
 JOB_TIMEOUT_SECONDS = 240
@@ -38,19 +40,20 @@ class HostRun:
 
     @property
     def model_dir(self) -> Path:
-        return self.base_dir / "model"
+        return self.base_dir / layout.MODEL_DIR
 
     @property
     def output_dir(self) -> Path:
-        return self.base_dir / "output"
+        return self.base_dir / layout.OUTPUT_DIR
 
     @property
     def failure(self) -> str | None:
-        path = self.output_dir / "failure"
+        path = self.base_dir / layout.FAILURE_FILE
         return path.read_text() if path.exists() else None
 
     def shard_report(self) -> dict:
-        return json.loads((self.output_dir / "data" / f"shard-{self.name}.json").read_text())
+        path = self.base_dir / layout.OUTPUT_DATA_DIR / f"shard-{self.name}.json"
+        return json.loads(path.read_text())
 
 
 @dataclass
@@ -66,7 +69,7 @@ class JobRun:
         chunks = [host.output.encode() for host in self.hosts]
         for host in self.hosts:
             for path in sorted(host.base_dir.rglob("*")):
-                if path.is_file() and "input" not in path.relative_to(host.base_dir).parts:
+                if path.is_file() and not path.is_relative_to(host.base_dir / layout.INPUT_DIR):
                     chunks.append(path.read_bytes())
         return b"\n".join(chunks)
 
@@ -75,18 +78,16 @@ def layout_host(
     base_dir: Path, host: str, hosts: list[str], hyperparameters: dict, checkpoints: Path | None
 ) -> None:
     """A folder laid out like /opt/ml, as SageMaker prepares it for one host."""
-    config = base_dir / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (base_dir / "input" / "data").mkdir(exist_ok=True)
-    (base_dir / "model").mkdir(exist_ok=True)
-    (base_dir / "output" / "data").mkdir(parents=True, exist_ok=True)
+    for folder in layout.PREPARED_DIRS:
+        (base_dir / folder).mkdir(parents=True, exist_ok=True)
     hyperparameters = {key: str(value) for key, value in hyperparameters.items()}
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (base_dir / layout.HYPERPARAMETERS_FILE).write_text(json.dumps(hyperparameters))
     resources = {"current_host": host, "hosts": hosts, "network_interface_name": "lo"}
-    (config / "resourceconfig.json").write_text(json.dumps(resources))
-    (config / "inputdataconfig.json").write_text("{}")
+    (base_dir / layout.RESOURCE_CONFIG_FILE).write_text(json.dumps(resources))
+    (base_dir / layout.INPUT_DATA_CONFIG_FILE).write_text("{}")
     if checkpoints is not None:
-        (config / "checkpointconfig.json").write_text(json.dumps({"LocalPath": str(checkpoints)}))
+        checkpoint_config = json.dumps({"LocalPath": str(checkpoints)})
+        (base_dir / layout.CHECKPOINT_CONFIG_FILE).write_text(checkpoint_config)
 
 
 class JobRunner:
@@ -122,7 +123,7 @@ class JobRunner:
             processes.append(
                 subprocess.Popen(
                     [str(Path(sys.executable).parent / "train")],
-                    env={**env, "SAGEMAKER_BASE_DIR": str(base_dir)},
+                    env={**env, layout.BASE_DIR_ENV: str(base_dir)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=base_dir,
