@@ -48,7 +48,14 @@ import xgboost as xgb
 from . import redaction
 from .boosting.callbacks import MetricPrinter
 from .config import settings
-from .config.job_config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
+from .config.job_config import (
+    DOWNLOAD_SETTINGS,
+    QUANTILE,
+    DownloadSettings,
+    MatrixSettings,
+    data_spec,
+    group_settings,
+)
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import (
     SECRET_ID_ENV,
@@ -225,6 +232,14 @@ class TrainingData:
         }
 
 
+def _max_bin(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise UserError(f"Argument max_bin={value!r} must be a whole number of at least 2.")
+    return value
+
+
 def _sql(query: str) -> str:
     text = settings.parse("query", query, _ARGUMENT) if isinstance(query, str) else None
     if not text:
@@ -280,17 +295,17 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
+    matrix = MatrixSettings(QUANTILE, _max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
     group = _resolve_group(group)
     env = _environment()
     plan = share_query_plan(group, env, data, timeout)
-    params = {"max_bin": int(max_bin)} if max_bin is not None else {}
     with (
         tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir,
         open_session(env, timeout) as session,
     ):
         host_data = load_host_data(
-            group, session, plan, params, False, Path(work_dir), _download_settings()
+            group, session, plan, matrix, Path(work_dir), _download_settings()
         )
     validation_slice = host_data.validation_slice
     return TrainingData(

@@ -91,6 +91,33 @@ class DownloadSettings:
     download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
 
 
+QUANTILE, EXTERNAL, DMATRIX = "quantile", "external", "dmatrix"
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    """Which XGBoost matrix the hosts build (``quantile``: ``QuantileDMatrix``; ``external``:
+    ``ExtMemQuantileDMatrix``; ``dmatrix``: a plain ``DMatrix`` for the exact and approx tree
+    methods and gblinear), and the ``max_bin`` a quantized one is cut with."""
+
+    kind: str = QUANTILE
+    max_bin: int | None = None
+
+
+def matrix_settings(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
+    """The matrix the chosen tree method and booster can train on; refused before any query."""
+    tree_method = str(xgboost_params.get("tree_method", "hist")).lower()
+    booster = str(xgboost_params.get("booster", "gbtree")).lower()
+    max_bin = int(xgboost_params["max_bin"]) if "max_bin" in xgboost_params else None
+    if tree_method in ("hist", "auto") and booster != "gblinear":
+        return MatrixSettings(EXTERNAL if external_memory else QUANTILE, max_bin)
+    if external_memory:
+        raise UserError(
+            "external_memory=true needs tree_method=hist (the default) and a tree booster."
+        )
+    return MatrixSettings(DMATRIX, max_bin)
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """Everything the algorithm-mode job was asked to do, validated."""
@@ -99,7 +126,7 @@ class JobConfig:
     num_round: int
     early_stopping_rounds: int | None
     checkpoint_frequency: int
-    external_memory: bool
+    matrix: MatrixSettings
     cv_final_model: bool
     query_timeout_seconds: int
     model_format: str
@@ -121,7 +148,7 @@ COLUMN_SETTINGS = (
 GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
-    "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
+    "num_round", "early_stopping_rounds", "checkpoint_frequency",
     "query_timeout_seconds", "model_format", "report", "cv_final_model",
 )  # fmt: skip
 
@@ -207,15 +234,6 @@ def _check_ranking(data: DataSpec, objective: str) -> None:
         )
 
 
-def download_settings(
-    values: Mapping[str, Any], origin: str = "hyperparameter"
-) -> DownloadSettings:
-    """:class:`DownloadSettings` from raw values; a missing one takes its default."""
-    return DownloadSettings(
-        **{name: settings.parse(name, values.get(name), origin) for name in DOWNLOAD_SETTINGS}
-    )
-
-
 def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     """Validate SageMaker's string hyperparameters and build the job's configuration."""
     refuse_credential_names(hyperparameters)
@@ -237,5 +255,6 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
         group=GroupSettings(**{name: parsed[name] for name in GROUP_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
+        matrix=matrix_settings(xgboost_params, parsed["external_memory"]),
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

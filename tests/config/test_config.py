@@ -7,6 +7,7 @@ import pytest
 from snowflake_xgb.config.job_config import (
     DataSpec,
     GroupSettings,
+    MatrixSettings,
     Source,
     data_spec,
     parse_hyperparameters,
@@ -20,7 +21,7 @@ def test_a_minimal_job_takes_the_defaults() -> None:
     config = parse_hyperparameters(BASE)
     assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
     assert config.num_round == 10 and config.early_stopping_rounds is None
-    assert config.checkpoint_frequency == 10 and config.external_memory is False
+    assert config.checkpoint_frequency == 10 and config.matrix == MatrixSettings()
     assert config.group == GroupSettings(9099, 600, 120)
     assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
 
