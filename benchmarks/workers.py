@@ -266,7 +266,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config.job_config import GroupSettings, MatrixSettings
+    from snowflake_xgb.config.job_config import HostGroupSettings, MatrixSettings
     from snowflake_xgb.hosts.host_group import HostGroup
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
@@ -275,7 +275,7 @@ def case_host(args: argparse.Namespace) -> dict:
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns(args.extra_features)
-    settings = GroupSettings(args.tracker_port, 120, 300)
+    settings = HostGroupSettings(args.tracker_port, 120, 300)
     group = HostGroup(hosts, hosts[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with work as work_dir, group, PeakWindow() as window:

@@ -54,7 +54,7 @@ from .config.job_config import (
     DownloadSettings,
     MatrixSettings,
     data_spec,
-    group_settings,
+    host_group_settings,
 )
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import (
@@ -153,7 +153,7 @@ def join_host_group(
             "collective_timeout_seconds": collective_timeout_seconds,
         }
         values = {name: _job_setting(job, name, value) for name, value in explicit.items()}
-        with HostGroup(job.hosts, job.current_host, group_settings(values)) as group:
+        with HostGroup(job.hosts, job.current_host, host_group_settings(values)) as group:
             token = _active_group.set(group)
             try:
                 with group.step("the training script"):
@@ -176,7 +176,7 @@ def _resolve_group(group: HostGroup | None) -> HostGroup:
             "`with snowflake_xgb.api.join_host_group():` so that the hosts share one query "
             "and each reads only its own rows."
         )
-    return HostGroup(job.hosts, job.current_host, group_settings({}))  # one host: never joins
+    return HostGroup(job.hosts, job.current_host, host_group_settings({}))  # one host: never joins
 
 
 def _query_timeout(value: int | None) -> int:

@@ -131,7 +131,7 @@ def save_final_model(
         "feature_types": columns.encoding.feature_types,
         "label": columns.label,
         "weight": columns.weight,
-        "group": columns.group,
+        "group": columns.query_group,
         # Category lists and label classes live here, not in the model: XGBoost 3.2 drops a
         # model's category table when it is sliced (early stopping), and 1.7 cannot read it.
         "encoding": columns.encoding.to_metadata(),
@@ -186,7 +186,7 @@ def run_cross_validation(
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
     """Everything after configuration and credentials, on one host of the group."""
-    group = HostGroup(job.hosts, job.current_host, config.group)
+    group = HostGroup(job.hosts, job.current_host, config.host_group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
         with group.step("Planning the queries"):
             plan = share_query_plan(

@@ -262,7 +262,7 @@ def test_null_or_negative_weights_are_refused_by_name(weights: list, problem: st
         list(iter_blocks(iter([table]), TYPED, "training", block_rows=10))
 
 
-RANKED = ColumnSelection(("A", "B", "C"), "Y", group="G")
+RANKED = ColumnSelection(("A", "B", "C"), "Y", query_group="G")
 
 
 def ranked_table(group_sizes: list[int], seed: int = 5) -> pa.Table:
