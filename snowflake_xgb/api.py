@@ -48,7 +48,14 @@ import xgboost as xgb
 from . import redaction
 from .boosting.callbacks import MetricPrinter
 from .config import settings
-from .config.job_config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
+from .config.job_config import (
+    DOWNLOAD_SETTINGS,
+    QUANTILE,
+    DownloadSettings,
+    MatrixSettings,
+    data_spec,
+    host_group_settings,
+)
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import (
     SECRET_ID_ENV,
@@ -146,7 +153,7 @@ def join_host_group(
             "collective_timeout_seconds": collective_timeout_seconds,
         }
         values = {name: _job_setting(job, name, value) for name, value in explicit.items()}
-        with HostGroup(job.hosts, job.current_host, group_settings(values)) as group:
+        with HostGroup(job.hosts, job.current_host, host_group_settings(values)) as group:
             token = _active_group.set(group)
             try:
                 with group.step("the training script"):
@@ -169,7 +176,7 @@ def _resolve_group(group: HostGroup | None) -> HostGroup:
             "`with snowflake_xgb.api.join_host_group():` so that the hosts share one query "
             "and each reads only its own rows."
         )
-    return HostGroup(job.hosts, job.current_host, group_settings({}))  # one host: never joins
+    return HostGroup(job.hosts, job.current_host, host_group_settings({}))  # one host: never joins
 
 
 def _query_timeout(value: int | None) -> int:
@@ -223,6 +230,14 @@ class TrainingData:
             "rows": self.total_rows,
             "query_ids": dict(self.query_ids),
         }
+
+
+def _max_bin(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise UserError(f"Argument max_bin={value!r} must be a whole number of at least 2.")
+    return value
 
 
 def _sql(query: str) -> str:
@@ -280,17 +295,17 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
+    matrix = MatrixSettings(QUANTILE, _max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
     group = _resolve_group(group)
     env = _environment()
     plan = share_query_plan(group, env, data, timeout)
-    params = {"max_bin": int(max_bin)} if max_bin is not None else {}
     with (
         tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir,
         open_session(env, timeout) as session,
     ):
         host_data = load_host_data(
-            group, session, plan, params, False, Path(work_dir), _download_settings()
+            group, session, plan, matrix, Path(work_dir), _download_settings()
         )
     validation_slice = host_data.validation_slice
     return TrainingData(

@@ -131,7 +131,7 @@ def save_final_model(
         "feature_types": columns.encoding.feature_types,
         "label": columns.label,
         "weight": columns.weight,
-        "group": columns.group,
+        "group": columns.query_group,
         # Category lists and label classes live here, not in the model: XGBoost 3.2 drops a
         # model's category table when it is sliced (early stopping), and 1.7 cannot read it.
         "encoding": columns.encoding.to_metadata(),
@@ -171,7 +171,7 @@ def run_cross_validation(
     group: HostGroup, job: JobEnvironment, config: JobConfig, plan: QueryPlan, data: FoldData
 ) -> CVResult:
     """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
-    fold_matrices = data.fold_matrices(config.xgboost_params, config.external_memory)
+    fold_matrices = data.fold_matrices(config.matrix)
     result = cross_validation.cross_validate(
         config.xgboost_params, fold_matrices, [s.name for s in data.slices], config.num_round,
         config.early_stopping_rounds, group.is_coordinator,
@@ -186,7 +186,7 @@ def run_cross_validation(
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
     """Everything after configuration and credentials, on one host of the group."""
-    group = HostGroup(job.hosts, job.current_host, config.group)
+    group = HostGroup(job.hosts, job.current_host, config.host_group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
         with group.step("Planning the queries"):
             plan = share_query_plan(
@@ -204,9 +204,8 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     data = load_fold_data(group, session, plan, Path(work_dir), config.downloads)
                 else:
                     data = load_host_data(
-                        group, session, plan, config.xgboost_params, config.external_memory,
-                        Path(work_dir), config.downloads,
-                    )  # fmt: skip
+                        group, session, plan, config.matrix, Path(work_dir), config.downloads
+                    )
             report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
             outputs.write_shard_report(
                 job.output_data_dir, job.current_host, {**report, **data.shard_report()}
@@ -226,7 +225,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
-            train = data.all_rows(config.xgboost_params, config.external_memory)
+            train = data.all_rows(config.matrix)
             validation = None
             data.close()
         else:

@@ -18,7 +18,7 @@ from typing import Any
 
 import xgboost as xgb
 
-from ..config.job_config import DownloadSettings
+from ..config.job_config import DownloadSettings, MatrixSettings
 from ..errors import UserError
 from ..hosts.host_group import HostGroup
 from ..query.query_plan import QueryPlan
@@ -88,24 +88,21 @@ class FoldData:
         rows = sum(s.rows.rows for s in self.slices)
         return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
 
-    def fold_matrices(
-        self, params: dict[str, Any], external_memory: bool
-    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
         folds = range(len(self.slices))
         matrices = []
         for fold in folds:
             name = self.slices[fold].name
-            train = self.cache.matrix([f for f in folds if f != fold], f"{name}-train", params,
-                                      external_memory)  # fmt: skip
-            validation = self.cache.matrix([fold], f"{name}-validation", params,
-                                           external_memory, reference=train)  # fmt: skip
+            others = [f for f in folds if f != fold]
+            train = self.cache.matrix(others, f"{name}-train", matrix)
+            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, params: dict[str, Any], external_memory: bool) -> xgb.DMatrix:
+    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
         """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", params, external_memory)
+        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
 
     def close(self) -> None:
         self.cache.close()
@@ -169,8 +166,7 @@ def load_host_data(
     group: HostGroup,
     session: SnowflakeSession,
     plan: QueryPlan,
-    xgboost_params: dict[str, Any],
-    external_memory: bool,
+    matrix: MatrixSettings,
     work_dir: Path,
     downloads: DownloadSettings,
 ) -> HostData:
@@ -191,13 +187,12 @@ def load_host_data(
                 "the role's row access policies (and validation_fraction on small tables)."
             )
         with group.step(f"Loading {name} data"):
-            matrix = build_matrix(
+            built = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
-                plan.columns, name, xgboost_params, work_dir, external_memory, reference,
-                groups.get(name),
+                plan.columns, name, matrix, work_dir, reference, groups.get(name),
             )  # fmt: skip
         load_seconds[name] = time.monotonic() - started
-        return matrix, host_slice
+        return built, host_slice
 
     if plan.train_query_id is None:
         raise ValueError("a cross-validation plan has fold queries: use load_fold_data")

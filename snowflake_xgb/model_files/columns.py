@@ -17,7 +17,7 @@ class ColumnSelection:
     features: tuple[str, ...]
     label: str
     weight: str | None = None
-    group: str | None = None
+    query_group: str | None = None
     encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
 
     def __post_init__(self) -> None:
@@ -27,5 +27,5 @@ class ColumnSelection:
 
     @property
     def all(self) -> tuple[str, ...]:
-        extra = tuple(name for name in (self.weight, self.group) if name is not None)
+        extra = tuple(name for name in (self.weight, self.query_group) if name is not None)
         return (*self.features, self.label, *extra)

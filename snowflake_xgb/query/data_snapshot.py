@@ -99,7 +99,7 @@ def write_record(directory: Path, data: DataSpec, record: Record) -> Path:
                 "features": list(record.columns.features),
                 "label": record.columns.label,
                 "weight": record.columns.weight,
-                "group": record.columns.group,
+                "group": record.columns.query_group,
                 "encoding": record.columns.encoding.to_metadata(),
             },
             "group_sizes": {name: list(sizes) for name, sizes in record.group_sizes.items()},

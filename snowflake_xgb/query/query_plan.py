@@ -124,11 +124,13 @@ def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> Quer
     rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
     columns = read_categories(session, columns, rows_sql, data.max_categories)
     group_sizes = {}
-    if columns.group:
-        group_sizes[TRAINING] = read_group_sizes(session, queries.train, columns.group, TRAINING)
+    if columns.query_group:
+        group_sizes[TRAINING] = read_group_sizes(
+            session, queries.train, columns.query_group, TRAINING
+        )
         if queries.validation:
             group_sizes[VALIDATION] = read_group_sizes(
-                session, queries.validation, columns.group, VALIDATION
+                session, queries.validation, columns.query_group, VALIDATION
             )
     started_at = session.current_time()
     query_ids = {}
