@@ -1,0 +1,202 @@
+"""The Snowflake session over a fake connector: which statements it runs, how long it waits and
+what a user reads when Snowflake refuses.
+
+No servers: ``support.fake_connection`` stands for the connector calls the session makes. The
+same session runs against the stand-ins (the real connector over HTTP) in every job test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import pytest
+import snowflake.connector
+from snowflake.connector.cursor import ResultMetadata
+from snowflake.connector.errors import DatabaseError, OperationalError, ProgrammingError
+from support import fake_session
+from support.fake_connection import FakeConnection
+
+from snowflake_xgb.credentials.snowflake_environment import (
+    SnowflakeCredentials,
+    SnowflakeEnvironment,
+)
+from snowflake_xgb.errors import UserError
+from snowflake_xgb.query.snowflake_session import Column, SnowflakeSession, open_session
+
+PASSWORD = "pw-that-must-not-leak"
+ENV = SnowflakeEnvironment(SnowflakeCredentials("ALICE", password=PASSWORD), account="acme-x")
+
+
+def _session(connection: FakeConnection, **context: str) -> SnowflakeSession:
+    env = SnowflakeEnvironment(ENV.credentials, account="acme-x", **context)
+    return SnowflakeSession(connection, env, query_timeout=60)
+
+
+def test_the_fake_session_offers_the_real_sessions_methods() -> None:
+    """``support.fake_session`` stands for this class in the plan's and the loading's tests."""
+    for name in fake_session.SURFACE:
+        real = inspect.signature(getattr(SnowflakeSession, name))
+        fake = inspect.signature(getattr(fake_session.FakeSession, name))
+        assert list(real.parameters) == list(fake.parameters), name
+
+
+def test_no_database_configured_means_no_check() -> None:
+    connection = FakeConnection()
+    _session(connection).check_context()
+    assert connection.statements == []
+
+
+def test_the_configured_database_is_matched_by_snowflakes_name_rules() -> None:
+    connection = FakeConnection()
+    connection.answers["SELECT CURRENT_DATABASE()"] = [("DEMO",)]
+    _session(connection, database="demo").check_context()  # unquoted: any case
+    with pytest.raises(UserError, match='Snowflake database "demo" does not exist'):
+        _session(connection, database='"demo"').check_context()  # quoted: exactly
+
+
+def test_a_database_the_role_cannot_use_is_named_with_what_to_check() -> None:
+    connection = FakeConnection()
+    connection.answers["SELECT CURRENT_DATABASE()"] = [(None,)]  # Snowflake's answer then
+    with pytest.raises(UserError) as raised:
+        _session(connection, database="SALES").check_context()
+    assert str(raised.value) == (
+        "Snowflake database SALES does not exist or the role may not use it: check "
+        "SNOWFLAKE_DATABASE and SNOWFLAKE_ROLE."
+    )
+
+
+def test_describe_names_each_column_with_snowflakes_type() -> None:
+    connection = FakeConnection()
+    connection.described = [
+        ResultMetadata("ROOMS", 0, None, None, 38, 0, True),
+        ResultMetadata("TOWN", 2, None, None, None, None, True),
+    ]
+    columns = _session(connection).describe("SELECT * FROM T", "table T")
+    assert columns == [Column("ROOMS", "FIXED"), Column("TOWN", "TEXT")]
+
+
+@pytest.mark.parametrize(
+    ("errno", "context", "hint"),
+    [
+        (606, {"warehouse": "WH_XS"}, "SNOWFLAKE_WAREHOUSE is WH_XS: check that this warehouse"),
+        (606, {}, "Set SNOWFLAKE_WAREHOUSE (environment or secret) to a warehouse the role"),
+        (2003, {}, "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."),
+        (1003, {}, "Fix the SQL (run it in a Snowflake worksheet to check it)."),
+        (90_000, {}, "Check the query, the session context and the role's grants."),
+    ],
+)
+def test_a_refused_statement_names_it_quotes_snowflake_and_says_what_to_fix(
+    errno: int, context: dict, hint: str
+) -> None:
+    connection = FakeConnection()
+    connection.refuse("DISTINCT", ProgrammingError(msg="Snowflake's own words", errno=errno))
+    with pytest.raises(UserError) as raised:
+        _session(connection, **context).fetch("SELECT DISTINCT X FROM T", "the values of X")
+    message = str(raised.value)
+    assert message.startswith("Snowflake could not run the values of X: ")
+    assert message.index("Snowflake's own words") < message.index(hint)  # the reason, then the fix
+
+
+def test_holds_result_asks_snowflake_for_the_result_and_closes_the_cursor() -> None:
+    connection = FakeConnection()
+    held, gone = connection.store([]), connection.store([])
+    connection.expire(gone)
+    session = _session(connection)
+    assert session.holds_result(held) is True
+    assert session.holds_result(gone) is False
+    assert [held in s for s in connection.statements] == [True, False]
+    assert all(cursor.closed for cursor in connection.cursors)
+
+
+def test_a_query_id_not_of_snowflakes_shape_is_never_sent() -> None:
+    connection = FakeConnection()
+    session = _session(connection)
+    for call in (session.holds_result, lambda q: session.result_batches(q, "the training query")):
+        with pytest.raises(ValueError, match="not a Snowflake query id"):
+            call("x') UNION SELECT 1 --")
+    assert connection.statements == []
+
+
+def test_submit_hands_back_the_query_id_the_hosts_read_by() -> None:
+    connection = FakeConnection()
+    query_id = _session(connection).submit("SELECT 1", "the training query")
+    assert query_id in connection.results and connection.statements == ["SELECT 1"]
+    connection.refuse("SELECT 2", ProgrammingError(msg="syntax error", errno=1003))
+    with pytest.raises(UserError, match=r"could not run the validation query: .*syntax error"):
+        _session(connection).submit("SELECT 2", "the validation query")
+
+
+def test_the_hosts_read_a_result_once_the_query_has_finished() -> None:
+    connection = FakeConnection()
+    batches = ["chunk-0", "chunk-1", "chunk-2"]
+    query_id = connection.store(batches)
+    connection.running[query_id] = 2
+    assert _session(connection).result_batches(query_id, "the training query") == batches
+    assert connection.running[query_id] == 0  # it waited for the query before reopening it
+    (reopen,) = connection.statements
+    assert query_id in reopen
+
+
+def test_a_result_that_is_gone_says_which_read_failed() -> None:
+    connection = FakeConnection()
+    query_id = connection.store([])
+    connection.expire(query_id)
+    with pytest.raises(UserError, match="could not run reading the result of the training"):
+        _session(connection).result_batches(query_id, "the training query")
+
+
+def test_a_failed_query_is_explained_while_waiting() -> None:
+    connection = FakeConnection()
+    query_id = connection.store([])
+    connection.failed[query_id] = ProgrammingError(msg="Division by zero", errno=100051)
+    with pytest.raises(UserError, match=r"could not run the training query: .*Division by zero"):
+        _session(connection).wait_for(query_id, "the training query", timeout=5)
+
+
+def test_waiting_for_a_query_is_bounded_and_says_what_to_change() -> None:
+    connection = FakeConnection()
+    query_id = connection.store([])
+    connection.running[query_id] = 10**6
+    started = time.monotonic()
+    with pytest.raises(UserError) as raised:
+        _session(connection).wait_for(query_id, "the training query", timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert str(raised.value).startswith(
+        f"Snowflake did not finish the training query (query id {query_id}) within 0.5s: "
+        "raise query_timeout_seconds"
+    )
+
+
+def test_open_session_closes_the_connection_when_the_job_is_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection = FakeConnection()
+    monkeypatch.setattr(snowflake.connector, "connect", lambda **arguments: connection)
+    with open_session(ENV, 60):
+        assert not connection.closed
+    assert connection.closed
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OperationalError(msg="Connection refused", errno=250001), "Could not reach Snowflake"),
+        (
+            DatabaseError(msg="Incorrect username or password was specified.", errno=390100),
+            "Snowflake refused the sign-in of user ALICE by password",
+        ),
+    ],
+    ids=["unreachable", "refused"],
+)
+def test_a_failed_sign_in_says_what_to_check_without_the_secret(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, expected: str
+) -> None:
+    def connect(**arguments: object) -> None:
+        assert arguments["password"] == PASSWORD  # the secret went to the connector only
+        raise error
+
+    monkeypatch.setattr(snowflake.connector, "connect", connect)
+    with pytest.raises(UserError) as raised, open_session(ENV, 60):
+        pass
+    assert str(raised.value).startswith(expected) and PASSWORD not in str(raised.value)
