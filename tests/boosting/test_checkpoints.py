@@ -19,6 +19,7 @@ import xgboost as xgb
 from support.jobs import JobRun, JobRunner
 
 from snowflake_xgb.boosting import checkpoints
+from snowflake_xgb.sagemaker import job_environment as layout
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -320,15 +321,15 @@ def test_watchdog_ends_a_job_stuck_after_sigterm(tmp_path: Path) -> None:
     import os
     import sys
 
-    (tmp_path / "output").mkdir()
+    (tmp_path / layout.OUTPUT_DIR).mkdir()
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", WATCHDOG_SCRIPT],
-        env={**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)},
+        env={**os.environ, layout.BASE_DIR_ENV: str(tmp_path)},
         capture_output=True,
         timeout=30,
     )
     assert done.returncode == 1, done.stderr.decode()
     assert time.monotonic() - started < 15
-    failure = (tmp_path / "output" / "failure").read_text()
+    failure = (tmp_path / layout.FAILURE_FILE).read_text()
     assert "did not stop within 1s" in failure and "resumes from the newest checkpoint" in failure

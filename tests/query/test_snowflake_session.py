@@ -8,6 +8,7 @@ same session runs against the stand-ins (the real connector over HTTP) in every 
 from __future__ import annotations
 
 import inspect
+import re
 import time
 
 import pytest
@@ -22,6 +23,8 @@ from snowflake_xgb.credentials.snowflake_environment import (
     SnowflakeEnvironment,
 )
 from snowflake_xgb.errors import UserError
+from snowflake_xgb.loading import host_data
+from snowflake_xgb.query import query_plan
 from snowflake_xgb.query.snowflake_session import Column, SnowflakeSession, open_session
 
 PASSWORD = "pw-that-must-not-leak"
@@ -34,7 +37,14 @@ def _session(connection: FakeConnection, **context: str) -> SnowflakeSession:
 
 
 def test_the_fake_session_offers_the_real_sessions_methods() -> None:
-    """``support.fake_session`` stands for this class in the plan's and the loading's tests."""
+    """``support.fake_session`` stands for this class in the plan's and the loading's tests:
+    it has every method they call, with the real one's parameters."""
+    called = {
+        name
+        for module in (query_plan, host_data)
+        for name in re.findall(r"\bsession\.(\w+)\(", inspect.getsource(module))
+    }
+    assert called == set(fake_session.SURFACE)
     for name in fake_session.SURFACE:
         real = inspect.signature(getattr(SnowflakeSession, name))
         fake = inspect.signature(getattr(fake_session.FakeSession, name))

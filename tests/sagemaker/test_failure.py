@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from support.jobs import layout_host
 
+from snowflake_xgb.sagemaker import job_environment as layout
+
 _ENTRY_POINT = textwrap.dedent(
     """
     from snowflake_xgb.sagemaker import failure
@@ -48,7 +50,7 @@ def _train(tmp_path: Path, function: str) -> tuple[int, str, str | None]:
     layout_host(base, "algo-1", ["algo-1"], {}, None)
     environ = {
         **os.environ,
-        "SAGEMAKER_BASE_DIR": str(base),
+        layout.BASE_DIR_ENV: str(base),
         "SAGEMAKER_TRAINING_MODULE": f"entry_points:{function}",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
     }
@@ -60,7 +62,7 @@ def _train(tmp_path: Path, function: str) -> tuple[int, str, str | None]:
         timeout=120,
         cwd=tmp_path,
     )
-    failure_file = base / "output" / "failure"
+    failure_file = base / layout.FAILURE_FILE
     reason = failure_file.read_text() if failure_file.exists() else None
     return result.returncode, result.stdout + result.stderr, reason
 

@@ -23,9 +23,9 @@ import pyarrow as pa
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.query.snowflake_session import Column
 
-SURFACE = ("check_context", "describe", "fetch", "current_time", "holds_result", "submit")
-SURFACE += ("result_batches",)
-NOW = "2026-12-02T09:00:00.000000+00:00"
+PLANNING = ("check_context", "describe", "fetch", "current_time", "holds_result", "submit")
+SURFACE = (*PLANNING, "result_batches")  # what query_plan calls, and what host_data calls
+NOW = "2026-12-02T09:00:00.000000+00:00"  # Snowflake's clock, as current_time() answers
 
 
 @dataclass
