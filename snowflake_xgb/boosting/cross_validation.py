@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from ..model_files.outputs import write_json
 from . import interruption
 from .callbacks import CVMetricPrinter, cv_metric_line
@@ -34,7 +35,6 @@ RESTART_AFTER_STOP = (
     "Cross-validation saves no checkpoints: a restarted job cross-validates again (on the same "
     "rows when a checkpoint folder is configured)."
 )
-TRAIN, VALIDATION = "train", "validation"
 
 # One data set's history: metric name -> value per round.
 History = dict[str, list[float]]
@@ -76,6 +76,15 @@ class CVResult:
             scores[f"{key}-std"] = self.std[key][self.best_iteration]
         return scores
 
+    def summary(self) -> dict[str, Any]:
+        """What ``metadata.json`` says of the cross-validation (the rest is in ``cv.json``)."""
+        return {
+            "folds": len(self.folds),
+            "best_rounds": self.best_rounds,
+            "best_scores": self.best_scores(),
+            "results": f"output/data/{CV_FILE_NAME}",
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "folds": len(self.folds),
@@ -110,7 +119,7 @@ class _Fold:
         self.history: dict[str, History] = {}
 
     def eval(self, iteration: int) -> str:
-        line = self.booster.eval_set([(self.train, TRAIN), (self.validation, VALIDATION)],
+        line = self.booster.eval_set([(self.train, TRAIN_EVAL), (self.validation, VALIDATION_EVAL)],
                                      iteration)  # fmt: skip
         for data_set, metrics in parse_eval_line(line).items():
             for metric, value in metrics.items():

@@ -135,6 +135,16 @@ class JobConfig:
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def objective(self) -> str:
+        return str(self.xgboost_params.get("objective", ""))
+
+    @property
+    def num_class(self) -> int | None:
+        """XGBoost's ``num_class`` (multi-class objectives), when set."""
+        value = self.xgboost_params.get("num_class")
+        return int(value) if value is not None else None
+
 
 DATA_SETTINGS = (
     "table", "query", "label", "features", "exclude", "validation_table", "validation_query",

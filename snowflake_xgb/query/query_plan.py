@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
+from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
 from ..hosts.host_group import HostGroup
 from ..model_files.columns import ColumnSelection
@@ -37,8 +38,6 @@ from .queries import (
 from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)
-
-TRAINING, VALIDATION = "training", "validation"
 
 
 def fold_name(fold: int) -> str:
@@ -67,10 +66,6 @@ class QueryPlan:
     @property
     def validation_query_id(self) -> str | None:
         return self.query_ids.get(VALIDATION)
-
-    @property
-    def fold_query_ids(self) -> tuple[str, ...]:
-        return tuple(q for name, q in self.query_ids.items() if name.startswith("fold-"))
 
 
 def read_categories(

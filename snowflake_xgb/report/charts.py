@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .validation_scores import RocCurve
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def learning_curve(
     from matplotlib.ticker import MaxNLocator
 
     figure, (axes,) = _figure(4.4, 3.0)
-    known = ["train", "validation"]
+    known = [TRAIN_EVAL, VALIDATION_EVAL]
     with matplotlib.rc_context(STYLE):
         for name, values in lines.items():
             axes.plot(rounds[: len(values)], values, linewidth=1.6, label=name,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..boosting.callbacks import value_at_round
 from ..model_files.outputs import write_atomically
 from . import charts as report_charts
 from .validation_scores import ScoreCounts, roc_curves
@@ -122,10 +123,6 @@ def _chart(svg: str) -> str:
     return f'<div class="chart">{svg}</div>'
 
 
-def _metric_at(values: Sequence[float], index: int) -> float:
-    return float(values[max(0, min(index, len(values) - 1))])
-
-
 def final_metrics(summary: TrainingSummary) -> dict[tuple[str, str], float]:
     """(data set, metric) -> its value at the best round (the model's last round)."""
     index = (
@@ -134,7 +131,7 @@ def final_metrics(summary: TrainingSummary) -> dict[tuple[str, str], float]:
         else summary.rounds_trained - summary.first_round - 1
     )
     return {
-        (data_set, metric): _metric_at(values, index)
+        (data_set, metric): value_at_round(values, index)
         for data_set, metrics in summary.evals_result.items()
         for metric, values in metrics.items()
         if values
