@@ -89,8 +89,12 @@ def run_user_script(job: JobEnvironment) -> None:
         )
     logger.info(
         "Script mode: running %s from %s on host %s (%d of %d hosts)",
-        program, module_dir, job.current_host, job.rank + 1, len(job.hosts),
-    )  # fmt: skip
+        program,
+        module_dir,
+        job.current_host,
+        job.rank + 1,
+        len(job.hosts),
+    )
     signal.signal(signal.SIGTERM, _pass_on_signal)
     try:
         entry_point.run(

@@ -119,8 +119,9 @@ class _Fold:
         self.history: dict[str, History] = {}
 
     def eval(self, iteration: int) -> str:
-        line = self.booster.eval_set([(self.train, TRAIN_EVAL), (self.validation, VALIDATION_EVAL)],
-                                     iteration)  # fmt: skip
+        line = self.booster.eval_set(
+            [(self.train, TRAIN_EVAL), (self.validation, VALIDATION_EVAL)], iteration
+        )
         for data_set, metrics in parse_eval_line(line).items():
             for metric, value in metrics.items():
                 self.history.setdefault(data_set, {}).setdefault(metric, []).append(value)
@@ -205,18 +206,25 @@ def cross_validate(
         # The chosen round's line once more, last: the value a metric definition (and so
         # automatic model tuning) takes from the log is the chosen round's.
         print(cv_metric_line(best_iteration, history), flush=True)
-    mean = {f"{d}-{m}": [v[0] for v in values] for d, ms in history.items()
-            for m, values in ms.items()}  # fmt: skip
-    std = {f"{d}-{m}": [v[1] for v in values] for d, ms in history.items()
-           for m, values in ms.items()}  # fmt: skip
+    mean = {
+        f"{d}-{m}": [v[0] for v in values] for d, ms in history.items() for m, values in ms.items()
+    }
+    std = {
+        f"{d}-{m}": [v[1] for v in values] for d, ms in history.items() for m, values in ms.items()
+    }
     result = CVResult(
-        tuple(fold_names), tuple(fold.history for fold in folds.folds), mean, std,
-        best_iteration, stopped,
-    )  # fmt: skip
+        tuple(fold_names),
+        tuple(fold.history for fold in folds.folds),
+        mean,
+        std,
+        best_iteration,
+        stopped,
+    )
     logger.info(
-        "Cross-validation chose %d rounds: %s", result.best_rounds,
+        "Cross-validation chose %d rounds: %s",
+        result.best_rounds,
         ", ".join(f"{k} {v:.5f}" for k, v in result.best_scores().items() if math.isfinite(v)),
-    )  # fmt: skip
+    )
     return result
 
 

@@ -155,9 +155,13 @@ def open_slice(
     host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
-        name, query_id, f"{host_slice.total_rows:,}", len(batches),
-        host_slice.rows.start, host_slice.rows.end,
-    )  # fmt: skip
+        name,
+        query_id,
+        f"{host_slice.total_rows:,}",
+        len(batches),
+        host_slice.rows.start,
+        host_slice.rows.end,
+    )
     return ResultBatches(query_id, batches, reopen), host_slice
 
 
@@ -188,8 +192,13 @@ def load_host_data(
         with group.step(f"Loading {name} data"):
             built = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
-                plan.columns, name, matrix, work_dir, reference, groups.get(name),
-            )  # fmt: skip
+                plan.columns,
+                name,
+                matrix,
+                work_dir,
+                reference,
+                groups.get(name),
+            )
         load_seconds[name] = time.monotonic() - started
         return built, host_slice
 
@@ -221,10 +230,12 @@ def load_fold_data(
             )
     with group.step("Loading the folds"):
         cache = FoldCache(
-            [lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
-             for batches, host_slice in opened],
+            [
+                lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
+                for batches, host_slice in opened
+            ],
             [host_slice.name for _, host_slice in opened],
             plan.columns,
             work_dir,
-        )  # fmt: skip
+        )
     return FoldData([host_slice for _, host_slice in opened], cache)

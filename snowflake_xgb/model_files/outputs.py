@@ -44,9 +44,15 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in (
-        "snowflake-xgb", "xgboost", "snowflake-connector-python", "pyarrow", "numpy",
-        "sagemaker-training", "boto3", "matplotlib",
-    ):  # fmt: skip
+        "snowflake-xgb",
+        "xgboost",
+        "snowflake-connector-python",
+        "pyarrow",
+        "numpy",
+        "sagemaker-training",
+        "boto3",
+        "matplotlib",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:

@@ -145,21 +145,24 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
     recorded = record.snapshot
     if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
         logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
-        snapshot = DataSnapshot(data_snapshot.REOPENED, recorded.query_ids, recorded.started_at,
-                                recorded.as_of)  # fmt: skip
+        snapshot = DataSnapshot(
+            data_snapshot.REOPENED, recorded.query_ids, recorded.started_at, recorded.as_of
+        )
         return QueryPlan(record.columns, snapshot, record.group_sizes)
     mode = data_snapshot.mode_when_gone(data)
     if mode == data_snapshot.RERUN:
         logger.warning(
             "Snowflake no longer holds the results of %s: running the query again. Its rows "
             "may differ from those the checkpoint was trained on (tables are read as of %s).",
-            recorded.query_ids, record.point,
-        )  # fmt: skip
+            recorded.query_ids,
+            record.point,
+        )
     else:
         logger.info(
             "Snowflake no longer holds the results of %s: reading the tables as of %s",
-            recorded.query_ids, record.point,
-        )  # fmt: skip
+            recorded.query_ids,
+            record.point,
+        )
     try:
         return submit_queries(session, data.read_as_of(record.point), mode)
     except UserError as error:
