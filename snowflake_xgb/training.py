@@ -34,6 +34,7 @@ from .model_files import outputs
 from .query.query_plan import QueryPlan, share_query_plan
 from .query.snowflake_session import open_session
 from .report import job_report
+from .report.page import write_report
 from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment
 
@@ -205,15 +206,10 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             )
             logger.info("Model written to %s", path)
             if config.report:
-                path = job_report.write_job_report(
-                    job.output_data_dir,
-                    config.data.source,
-                    trained,
-                    written,
-                    host_rows,
-                    counts,
-                    cv_result,
+                summary = job_report.training_summary(
+                    config.data.source, trained, written, host_rows, counts, cv_result
                 )
+                path = write_report(job.output_data_dir, summary)
                 logger.info("Report written to %s", path)
 
 

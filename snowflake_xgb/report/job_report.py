@@ -5,13 +5,12 @@ range and load time per host, one sum over the hosts) and :func:`gather_validati
 (for classification, each host predicts its own validation slice and counts; one sum gives
 the counts of all validation rows, and no row leaves its host). The coordinator then builds the
 :class:`~snowflake_xgb.report.page.TrainingSummary` from what the job holds (the model and the
-metadata it wrote), the per-round metrics and those sums, and writes ``report.html``.
+metadata it wrote), the per-round metrics and those sums; ``report.page`` writes the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,6 @@ from .page import (
     HostRows,
     QueryRecord,
     TrainingSummary,
-    write_report,
 )
 from .validation_scores import (
     ScoreCounts,
@@ -125,17 +123,3 @@ def training_summary(
         first_round=trained.first_round,
         classification=classification,
     )
-
-
-def write_job_report(
-    output_data_dir: Path,
-    source: Source,
-    trained: TrainedBooster,
-    metadata: dict[str, Any],
-    host_rows: list[HostRows],
-    counts: ScoreCounts | None,
-    cv_result: CVResult | None = None,
-) -> Path:
-    """Coordinator only, after the model is written: ``output/data/report.html``."""
-    summary = training_summary(source, trained, metadata, host_rows, counts, cv_result)
-    return write_report(output_data_dir, summary)
