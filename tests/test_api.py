@@ -70,8 +70,15 @@ def test_load_quantile_dmatrix_reads_every_row_once(job: Path, standins: StandIn
     )
     assert [name for _, name in data.evals] == ["train", "validation"]
     assert set(data.metadata) == {
-        "feature_names", "feature_types", "label", "encoding", "rows", "query_ids",
-    }  # fmt: skip
+        "feature_names",
+        "feature_types",
+        "label",
+        "weight",
+        "group",
+        "encoding",
+        "rows",
+        "query_ids",
+    }
     booster = xgb.train({"max_depth": 3}, data.train, 5, evals=data.evals, verbose_eval=False)
     assert booster.num_boosted_rounds() == 5
 

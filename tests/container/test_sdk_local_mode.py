@@ -16,7 +16,6 @@ does (``local_test/localmode.py``): its predictions for CSV and keyed JSON are
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import xgboost
+from support.metrics import metric_values
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_NETWORK = "sagemaker-local"  # fixed by the SDK
@@ -38,15 +38,6 @@ SEED_ROWS = 5000
 ROUNDS = 15
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
-
-
-def _metric_definitions() -> list[dict[str, str]]:
-    spec = importlib.util.spec_from_file_location(
-        "launch_training_job", REPO / "examples" / "launch_training_job.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.metric_definitions()
 
 
 # Each SDK's venv, as local_test/make_sdk_venv.sh makes them (.ci/run makes both).
@@ -242,14 +233,7 @@ def test_model_archive_holds_a_loadable_model_and_its_metadata(sdk_job):
 
 
 def test_metric_definitions_find_every_round_in_the_logs(sdk_job):
-    definitions = _metric_definitions()
-    values: dict[str, list[float]] = {d["Name"]: [] for d in definitions}
-    for line in sdk_job.output.splitlines():
-        line = line.replace("\t", "#011")  # how the job's tabs reach CloudWatch
-        for definition in definitions:
-            match = re.search(definition["Regex"], line)
-            if match:
-                values[definition["Name"]].append(float(match.group(1)))
+    values = metric_values(sdk_job.output)
     rounds = _model_files(sdk_job)[1]["rounds_trained"]
     names = ["train:rmse", "validation:rmse"]
     if sdk_job.mode == "algorithm":  # eval_metric=rmse,mae
