@@ -25,8 +25,8 @@ HOSTS           ?= 2
 LOCAL_BASE      ?= auto
 CA_BUNDLE       ?=
 ECR_REPOSITORY  ?= $(IMAGE)
-# The project's virtual environment, made and refreshed by `make venv` (which test, test-fast,
-# bench and push run first). VENV_VERSIONS: lock = the image's versions (docker/locks/), newest =
+# The project's virtual environment, made and refreshed by `make venv` (which test, test-fast
+# and bench run first). VENV_VERSIONS: lock = the image's versions (docker/locks/), newest =
 # the newest pyproject.toml allows, with CONNECTOR_SPEC's connector (.ci/run's second line).
 VENV            ?= .venv
 VENV_VERSIONS   ?= lock
@@ -57,7 +57,8 @@ build-standins:
 base-image:
 	docker/make_base_image.sh
 
-push: venv
+# (.venv made first only when PYTHON names no interpreter yet)
+push: $(if $(wildcard $(PYTHON)),,venv)
 	$(PYTHON) docker/push_ecr.py $(IMAGE) --tag $(TAG) --repository $(ECR_REPOSITORY) \
 		$(if $(REGION),--region $(REGION))
 
