@@ -5,7 +5,10 @@
 #   make local                  run a HOSTS-host job locally against seeded stand-ins
 #   make local-serve            the same, then serve the model from the image and predict
 #   make sdk-venv               venvs with the SageMaker Python SDK v3 and v2 for their tests
-#   make test                   run every test, container tests included
+#   make venv                   create or refresh .venv: the project on the image's locked versions
+#   make test                   run every test, container tests included (makes .venv itself)
+#   make bench                  the benchmarks (docs/benchmarks.md); bench-signin: sign-in time
+#   make lock                   refresh docker/locks/ (the image's exact versions, with hashes)
 #   make clean                  remove local job folders and dangling build stages
 #
 # Variables (override on the command line, e.g. `make build XGBOOST_PACKAGE=xgboost`):
@@ -22,18 +25,27 @@ HOSTS           ?= 2
 LOCAL_BASE      ?= auto
 CA_BUNDLE       ?=
 ECR_REPOSITORY  ?= $(IMAGE)
-# The project's virtual environment when there is one (.ci/run makes .venv), else python3.
-PYTHON          ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+# The project's virtual environment, made and refreshed by `make venv` (which test, test-fast
+# and bench run first). VENV_VERSIONS: lock = the image's versions (docker/locks/), newest =
+# the newest pyproject.toml allows, with CONNECTOR_SPEC's connector (.ci/run's second line).
+VENV            ?= .venv
+VENV_VERSIONS   ?= lock
+CONNECTOR_SPEC  ?= snowflake-connector-python>=5,<6
+PYTHON          ?= $(VENV)/bin/python
+# make lock: LOCK_UPGRADE=yes moves every package to its newest allowed version; no keeps the
+# locked ones where they still fit (after a pyproject.toml change).
+LOCK_UPGRADE    ?= yes
 # The stand-ins' own environment (fakesnow pins connector 4.x; the product runs on 4.8+ and 5.x).
 STANDINS_VENV   ?= .work/standins-venv
 
-export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE
+export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE CONNECTOR_SPEC
+export LOCK_UPGRADE
 
-.PHONY: help build build-standins base-image push local test test-fast bench clean clean-images
-.PHONY: local-serve sdk-venv standins-venv
+.PHONY: help build build-standins base-image push local test test-fast bench bench-signin clean
+.PHONY: clean-images local-serve sdk-venv standins-venv venv lock
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	docker/build.sh
@@ -45,12 +57,14 @@ build-standins:
 base-image:
 	docker/make_base_image.sh
 
-push:
+# (.venv made first only when PYTHON names no interpreter yet)
+push: $(if $(wildcard $(PYTHON)),,venv)
 	$(PYTHON) docker/push_ecr.py $(IMAGE) --tag $(TAG) --repository $(ECR_REPOSITORY) \
 		$(if $(REGION),--region $(REGION))
 
+# local_test/localmode.py is standard library only: the machine's python3 runs it.
 local: build-standins
-	$(PYTHON) local_test/localmode.py run --hosts $(HOSTS) \
+	python3 local_test/localmode.py run --hosts $(HOSTS) \
 		--image $(IMAGE):$(TAG) --standins-image $(IMAGE)-standins:$(TAG)
 
 # The stand-ins (fakesnow, moto, our Snowflake front) run from their own environment.
@@ -64,8 +78,16 @@ $(STANDINS_VENV)/.installed: local_test/standins-requirements.txt
 # Train as `make local` does, then serve the model from the same image (docker run ... serve),
 # print predictions for a few rows (CSV and keyed JSON) and stop the server.
 local-serve: build-standins
-	$(PYTHON) local_test/localmode.py run --serve --hosts $(HOSTS) \
+	python3 local_test/localmode.py run --serve --hosts $(HOSTS) \
 		--image $(IMAGE):$(TAG) --standins-image $(IMAGE)-standins:$(TAG)
+
+# The project (editable) with its test tools; skipped when up to date with the lock.
+venv:
+	local_test/make_venv.sh $(VENV) $(VENV_VERSIONS)
+
+# The image's locks (docker/lock.sh): docker/locks/{xgboost-cpu,xgboost,build}.txt.
+lock:
+	docker/lock.sh
 
 # The SageMaker Python SDK, v3 and v2, in their own venvs for the SDK local-mode tests (never a
 # dependency of the image or the package).
@@ -75,16 +97,21 @@ sdk-venv:
 
 # The README's test command: every test, the container tests included (and the SDK's own local
 # mode, hence the SDK venvs).
-test: sdk-venv standins-venv
+test: venv sdk-venv standins-venv
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q
 
 # Everything but the container tests.
-test-fast: standins-venv
+test-fast: venv standins-venv
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q -m "not container"
 
 # Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
-bench: standins-venv
+bench: venv standins-venv
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) benchmarks/run.py $(BENCH_ARGS)
+
+# Sign-in time with and without the connector's platform detection, on both connector lines
+# (benchmarks/signin.py; in a network namespace with no route off the machine).
+bench-signin: venv standins-venv
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) benchmarks/signin.py $(BENCH_ARGS)
 
 # Local job folders, benchmark data, the CA bundle copied for builds, and dangling build stages.
 clean:

@@ -58,6 +58,7 @@ SECRET_ID = "snowflake-xgb/bench"
 REGION = "us-east-1"
 
 sys.path.insert(0, str(REPO / "local_test"))
+from offline_env import offline_environment  # noqa: E402
 from standin_servers import free_port, standin_servers  # noqa: E402
 
 from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
@@ -175,7 +176,7 @@ def job_environ(port: int, secrets_url: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+        **offline_environment(secrets_url),
     }
 
 
@@ -690,6 +691,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=REPO / ".work" / "bench" / "data")
     parser.add_argument("--output", type=Path, default=REPO / ".work" / "bench" / "results.md")
     args = parser.parse_args()
+    # Every case signs in to the stand-in (this process too, to seed it): nothing may leave.
+    os.environ.update(offline_environment())
     if args.quick:
         args.rows, args.chunked_rows, args.valid_rows = 200_000, 1_000_000, 200_000
         args.extmem_rows, args.scaling_rounds, args.repeat = 2_000_000, 5, 1

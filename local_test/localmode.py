@@ -23,7 +23,10 @@ as JSON keyed by column name, prints the predictions and stops the server (SIGTE
 By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
 serves results in chunks as Snowflake does) and AWS Secrets Manager
 (``moto_server``) on the same network, in their own compose project, and seeds them with the
-demo California housing table and a secret (``local_test/seed_standins.py``). With
+demo California housing table and a secret (``local_test/seed_standins.py``). Against the
+stand-ins nothing may leave the machine: the job's network is ``internal`` (no route off the
+machine, so a stray call fails at once), and every container gets ``offline_env``'s settings
+(the connector's platform detection off, every AWS endpoint at moto). With
 ``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
 settings with ``--env-file``/``--env`` and AWS credentials in the environment (see
 docs/container.md).
@@ -55,6 +58,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from offline_env import offline_environment
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORKDIR = REPO / ".work" / "local"
@@ -151,8 +156,16 @@ class Standins:
     snowflake_host: str = "snowflake"
     secrets_host: str = "secretsmanager"
 
+    @property
+    def moto_url(self) -> str:
+        return f"http://{self.secrets_host}:{SECRETS_PORT}"
+
     def job_environment(self) -> dict[str, str]:
-        """What a user would pass as the Estimator's ``environment=`` to reach the stand-ins."""
+        """What a user would pass as the Estimator's ``environment=`` to reach the stand-ins.
+
+        With the connector's platform detection off and every AWS endpoint at moto
+        (``offline_env``): nothing in the job tries to reach beyond the stand-ins.
+        """
         return {
             "SNOWFLAKE_SECRET_ID": self.secret_id,
             "SNOWFLAKE_ACCOUNT": "localtest",
@@ -162,7 +175,7 @@ class Standins:
             "SNOWFLAKE_HOST": self.snowflake_host,
             "SNOWFLAKE_PORT": str(SNOWFLAKE_PORT),
             "SNOWFLAKE_PROTOCOL": "http",
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{self.secrets_host}:{SECRETS_PORT}",
+            **offline_environment(self.moto_url),
         }
 
     def aws_credentials(self) -> dict[str, str]:
@@ -273,13 +286,16 @@ class LocalJob:
             code = f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"
             return ["CMD", "python", "-c", code]
 
-        aws_env = [f"AWS_DEFAULT_REGION={s.region}"] + [
-            f"{k}={v}" for k, v in s.aws_credentials().items()
-        ]
+        aws = {
+            "AWS_DEFAULT_REGION": s.region,
+            **s.aws_credentials(),
+            **offline_environment(s.moto_url),
+        }
+        aws_env = [f"{k}={v}" for k, v in aws.items()]
         seed_cmd = [
             "python", "/opt/standins/seed_standins.py",
             "--snowflake-host", s.snowflake_host, "--snowflake-port", str(SNOWFLAKE_PORT),
-            "--secrets-endpoint", f"http://{s.secrets_host}:{SECRETS_PORT}",
+            "--secrets-endpoint", s.moto_url,
             "--secret-id", s.secret_id, "--user", s.user, "--password", s.password,
         ]  # fmt: skip
         if s.rows:
@@ -326,9 +342,11 @@ class LocalJob:
         _write_json(self.standins_file, content)
 
     # -- docker ----------------------------------------------------------------------------
-    def create_network(self) -> None:
+    def create_network(self, internal: bool = True) -> None:
+        """The job's network; ``internal``: no route off the machine (stray calls fail at once)."""
+        flags = ["--internal"] if internal else []
         _run(["docker", "network", "create", "--label", f"snowflake-xgb.local={self.project}",
-              self.network], capture=True)  # fmt: skip
+              *flags, self.network], capture=True)  # fmt: skip
 
     def remove_network(self) -> None:
         _run(["docker", "network", "rm", self.network], check=False, capture=True)
@@ -686,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     job.write_job_compose(env)
 
     log(f"job {job.project}: hosts {', '.join(job.hosts)}; files in {job.root}")
-    job.create_network()
+    # Against the stand-ins nothing may leave the machine: the network has no route out.
+    job.create_network(internal=standins is not None)
     result = None
     try:
         if standins:

@@ -3,6 +3,11 @@
 What the fixtures hand out (``StandIns``, ``JobRunner``, key pairs) lives in the ``support``
 package; ``tests/`` and ``local_test/`` are on the import path (``pythonpath`` in
 pyproject.toml). Everything a fixture starts, it stops; nothing else is touched.
+
+Nothing the tests run may leave this machine: for the whole session the connector's platform
+detection and boto3's metadata lookups are off (``offline_env``), and the outbound-call guard
+(``support.outbound``) refuses any call off the machine in this process and in every Python
+process the tests start; a test during which one was tried fails.
 """
 
 from __future__ import annotations
@@ -11,11 +16,37 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from offline_env import offline_environment
 from seed_standins import create_housing_table
 from standin_servers import standin_servers
 from support.jobs import JobRunner
 from support.keys import KeyPair, make_key_pair
+from support.outbound import guard_environment, install_guard, refused_calls
 from support.standins import HOUSING_TABLE, SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns
+
+
+@pytest.fixture(scope="session", autouse=True)
+def outbound_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's outbound-call guard and its log; the offline switches for everything."""
+    log = tmp_path_factory.mktemp("outbound") / "calls.jsonl"
+    install_guard(log)  # an audit hook stays for the life of the process
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**offline_environment(), **guard_environment(log)}.items():
+            patch.setenv(name, value)
+        yield log
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_call(outbound_log: Path) -> Iterator[None]:
+    """Fails the test during which anything tried to reach beyond this machine."""
+    before = len(refused_calls(outbound_log))
+    yield
+    refused = refused_calls(outbound_log)[before:]
+    if refused:
+        calls = "\n".join(
+            f"  {c['program']} ({c['event']}): {c['host']}:{c['port']}" for c in refused
+        )
+        pytest.fail(f"calls off this machine, refused by the guard:\n{calls}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

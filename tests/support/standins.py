@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import boto3
 import snowflake.connector
+from offline_env import offline_environment
 from snowflake_front import FrontControl
 
 HOUSING_TABLE = "DEMO.PUBLIC.CALIFORNIA_HOUSING"
@@ -34,6 +35,8 @@ class StandIns:
         return FrontControl(f"http://127.0.0.1:{self.snowflake_port}")
 
     def job_environ(self, secret_id: str = SECRET_ID) -> dict[str, str]:
+        """Settings and credentials for the stand-ins; nothing in the job may leave the machine
+        (the connector's platform detection off, every AWS endpoint at moto: ``offline_env``)."""
         return {
             "SNOWFLAKE_SECRET_ID": secret_id,
             "SNOWFLAKE_ACCOUNT": "local",
@@ -43,7 +46,7 @@ class StandIns:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets_url,
+            **offline_environment(self.secrets_url),
         }
 
     def connect(self) -> snowflake.connector.SnowflakeConnection:
