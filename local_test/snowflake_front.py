@@ -44,7 +44,27 @@ NO_WAREHOUSE = {
     "message": "No active warehouse selected in the current session.  Select an active "
     "warehouse with the 'use warehouse' command.\n",
 }
-RESULT_GONE = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
+# What Snowflake answers for a result it no longer holds (snowflake-connector-python issue 1596).
+RESULT_GONE = {"code": "000710", "sqlState": "02000", "message": "Result for query {} has expired"}
+# The session parameters Snowflake's login reply carries (the connector reads them at sign-in);
+# the account defaults, as documented (TIMEZONE: America/Los_Angeles), and the client's own.
+LOGIN_SESSION_PARAMETERS = {
+    "TIMEZONE": "America/Los_Angeles",
+    "TIMESTAMP_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM",
+    "TIMESTAMP_NTZ_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3",
+    "TIMESTAMP_LTZ_OUTPUT_FORMAT": "",
+    "TIMESTAMP_TZ_OUTPUT_FORMAT": "",
+    "DATE_OUTPUT_FORMAT": "YYYY-MM-DD",
+    "TIME_OUTPUT_FORMAT": "HH24:MI:SS",
+    "BINARY_OUTPUT_FORMAT": "HEX",
+    "CLIENT_PREFETCH_THREADS": 4,
+    "CLIENT_RESULT_CHUNK_SIZE": 160,
+    "CLIENT_SESSION_KEEP_ALIVE": False,
+    "CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY": 3600,
+    "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "ARROW",
+    "ABORT_DETACHED_QUERY": False,
+    "STATEMENT_TIMEOUT_IN_SECONDS": 172800,
+}
 CONTROL = "/__front/"
 RESULT_SCAN = re.compile(
     r"^\s*select\s+\*\s+from\s+table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)\s*;?\s*$",
@@ -215,6 +235,23 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             self._answer({"data": data, "code": None, "message": None, "success": True})
             return True
 
+        def _result_scan(self, query_id: str) -> bool:
+            """A RESULT_SCAN: a new query; its rows reordered when the settings say so."""
+            new_query_id = str(uuid.uuid4())
+            if not front.store.settings.result_scan_shuffles:
+                return self._result_answer(query_id, new_query_id)
+            if front.store.result_scan(query_id, new_query_id) is None:
+                return False
+            return self._result_answer(new_query_id)
+
+        def _by_id(self, query_id: str) -> None:
+            """``GET /queries/{id}/result``: the original result as it was stored."""
+            data = front.store.read_by_id(query_id, self._base_url(), self._reader())
+            if data is None:
+                self._gone(query_id)
+                return
+            self._answer({"data": data, "code": None, "message": None, "success": True})
+
         def _login(self, raw: bytes, url: Any) -> None:
             front.logins.append(self._json(raw))
             front.login_parameters.append(dict(parse_qsl(url.query)))
@@ -236,6 +273,8 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 data.setdefault("sessionId", reader)
                 data.setdefault("validityInSeconds", 3600)
                 data.setdefault("masterValidityInSeconds", 14400)
+                if front.store.settings.login_session_parameters:
+                    data["parameters"] = _login_parameters(self._json(raw), data)
                 body = json.dumps(document).encode()
             self._relay(status, headers, body)
 
@@ -247,7 +286,7 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 return
             if match := RESULT_SCAN.match(sql):
                 reopened = match.group(1)
-                if self._result_answer(reopened, new_query_id=str(uuid.uuid4())):
+                if self._result_scan(reopened):
                     return
                 if front.store.was_forgotten(reopened):
                     self._gone(reopened)
@@ -293,12 +332,11 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         else "application/xml", rate),
                 )  # fmt: skip
             elif match := RESULT_ROUTE.match(url.path):
-                if not self._result_answer(match.group(1)):
-                    self._gone(match.group(1))
+                self._by_id(match.group(1))
             elif match := MONITORING_ROUTE.match(url.path):
                 query_id = match.group(1)
                 if front.store.holds(query_id):
-                    queries = [{"id": query_id, "status": "SUCCESS"}]
+                    queries = [{"id": query_id, "status": front.store.status(query_id)}]
                     self._answer({"data": {"queries": queries}, "success": True})
                 else:
                     self._relay(*self._upstream(raw, f"/monitoring/queries/{query_id}"))
@@ -308,6 +346,15 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = _handle
 
     return Handler
+
+
+def _login_parameters(request: dict, data: dict) -> list[dict[str, Any]]:
+    """The login reply's ``parameters``: the defaults, upstream's, then those the client set."""
+    parameters = dict(LOGIN_SESSION_PARAMETERS)
+    parameters.update({p["name"]: p["value"] for p in data.get("parameters") or []})
+    asked = (request.get("data") or {}).get("SESSION_PARAMETERS") or {}
+    parameters.update({str(name).upper(): value for name, value in asked.items()})
+    return [{"name": name, "value": value} for name, value in parameters.items()]
 
 
 class FrontControl:

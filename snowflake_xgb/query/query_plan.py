@@ -201,7 +201,7 @@ def share_query_plan(
     """Run the planning on the coordinator; every host gets the plan or the same error."""
 
     def plan() -> QueryPlan:
-        with open_session(env, query_timeout) as session:
+        with open_session(env, query_timeout, keeps_queries=True) as session:
             return plan_queries(session, data, record_dir)
 
     return group.decide(plan, "planning the queries")
