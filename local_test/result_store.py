@@ -234,9 +234,9 @@ class ResultStore:
         folder.mkdir(parents=True)
         held = HeldResult(query_id, response, folder, sizes, [0] * len(sizes), [0] * len(sizes))
         if table is not None:
-            with pa.OSFile(str(folder / "all.arrow"), "wb") as sink:
-                with pa.ipc.new_file(sink, table.schema) as writer:
-                    writer.write_table(table)
+            path = str(folder / "all.arrow")
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         if len(sizes) == 1:
             whole = rowset if rowset is not None or table is None else None
             if whole is None:

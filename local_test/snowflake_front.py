@@ -48,6 +48,7 @@ NO_WAREHOUSE = {
 RESULT_GONE = {"code": "000710", "sqlState": "02000", "message": "Result for query {} has expired"}
 # The session parameters Snowflake's login reply carries (the connector reads them at sign-in);
 # the account defaults, as documented (TIMEZONE: America/Los_Angeles), and the client's own.
+STATEMENT_NOT_FOUND = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
 LOGIN_SESSION_PARAMETERS = {
     "TIMEZONE": "America/Los_Angeles",
     "TIMESTAMP_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM",
@@ -247,8 +248,12 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _by_id(self, query_id: str) -> None:
             """``GET /queries/{id}/result``: the original result as it was stored."""
             data = front.store.read_by_id(query_id, self._base_url(), self._reader())
-            if data is None:
+            if data is None and front.store.was_forgotten(query_id):
                 self._gone(query_id)
+                return
+            if data is None:
+                message = STATEMENT_NOT_FOUND["message"].format(query_id)
+                self._failure({**STATEMENT_NOT_FOUND, "message": message}, query_id)
                 return
             self._answer({"data": data, "code": None, "message": None, "success": True})
 
