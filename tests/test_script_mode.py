@@ -11,8 +11,8 @@ import signal
 import time
 from pathlib import Path
 
-import conftest
 import pytest
+import support.jobs
 import xgboost as xgb
 from support.jobs import JobRunner
 from support.metrics import metric_values
@@ -30,13 +30,13 @@ IDS_TABLE = "DEMO.PUBLIC.SCRIPT_MODE_IDS"
 
 def _code_in_base_dir(monkeypatch: pytest.MonkeyPatch, code: Path) -> None:
     """Lay out each host with the code already in <base>/code, as an image that COPYs it."""
-    layout = conftest.layout_host
+    layout = support.jobs.layout_host
 
     def layout_with_code(base_dir: Path, *args, **kwargs) -> None:
         layout(base_dir, *args, **kwargs)
         shutil.copytree(code, base_dir / "code")
 
-    monkeypatch.setattr(conftest, "layout_host", layout_with_code)
+    monkeypatch.setattr(support.jobs, "layout_host", layout_with_code)
 
 
 def test_user_script_trains_on_two_hosts_with_the_public_api(jobs: JobRunner) -> None:
@@ -203,8 +203,8 @@ def test_a_hyperparameter_holding_a_credential_value_is_refused(jobs: JobRunner)
     assert TEST_PASSWORD.encode() not in run_bytes(host)
 
 
-def run_bytes(host: conftest.HostRun) -> bytes:
-    return conftest.JobRun([host]).all_bytes()
+def run_bytes(host: support.jobs.HostRun) -> bytes:
+    return support.jobs.JobRun([host]).all_bytes()
 
 
 def test_a_missing_script_says_where_it_looked(jobs: JobRunner) -> None:
