@@ -305,7 +305,7 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 status == 200
                 and document.get("success")
                 and data.get("queryResultFormat") == "arrow"
-                and data.get("rowsetBase64")
+                and "rowtype" in data
                 and not request.get("describeOnly")
             ):
                 front.store.hold(data)
