@@ -50,6 +50,10 @@ class ChunkSettings:
         per call, before SUCCESS (e.g. QUEUED, RESUMING_WAREHOUSE, RESTARTED).
     login_session_parameters: the login reply carries the session parameters, as Snowflake's
         does (False: fakesnow's reply, without them).
+    table_changes: statements run just before a statement of the job, as another session
+        changing a table between two statements would: each ``{"before": text, "nth": n,
+        "sql": statement}`` runs once, before the n-th (default 1st) statement containing
+        ``text`` (case-insensitive).
     """
 
     first_chunk_rows: int = 1000
@@ -67,6 +71,7 @@ class ChunkSettings:
     result_lifetime_seconds: float = 0.0
     statuses_before_success: list[str] = field(default_factory=list)
     login_session_parameters: bool = True
+    table_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def updated(self, changes: dict[str, Any]) -> ChunkSettings:
         known = {f.name for f in fields(self)}
@@ -119,6 +124,16 @@ class HeldResult:
         with pa.memory_map(str(self.folder / "all.arrow")) as source:
             return pa.ipc.open_file(source).read_all()
 
+    def parquet(self) -> Path:
+        """Every row as a Parquet file, for DuckDB (fakesnow) to read in a query."""
+        path = self.folder / "all.parquet"
+        if not path.exists():
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.table(), str(path.with_suffix(".tmp")))
+            path.with_suffix(".tmp").rename(path)
+        return path
+
 
 def _ipc_stream(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
@@ -152,6 +167,7 @@ class ResultStore:
             self.reopens = 0  # RESULT_SCANs answered: each a new query materializing a result
             self.result_reads = 0  # GET /queries/{id}/result answered: nothing run again
             self.status_calls: dict[str, int] = {}
+            self.matches: dict[int, int] = {}  # table change -> statements it matched
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
@@ -195,6 +211,21 @@ class ResultStore:
             self.forget(held.query_id)
             return None
         return held
+
+    def table_changes_before(self, sql: str) -> list[str]:
+        """The table changes due before statement ``sql`` (each is handed out once)."""
+        due = []
+        with self._lock:
+            for number, change in enumerate(self.settings.table_changes):
+                if str(change["before"]).lower() in sql.lower():
+                    self.matches[number] = self.matches.get(number, 0) + 1
+                    if self.matches[number] == int(change.get("nth", 1)):
+                        due.append(str(change["sql"]))
+        return due
+
+    def parquet_of(self, query_id: str) -> Path | None:
+        held = self._get(query_id)
+        return held.parquet() if held is not None and (held.folder / "all.arrow").exists() else None
 
     def status(self, query_id: str) -> str:
         """What ``/monitoring/queries/{id}`` reports now: the next configured one, else SUCCESS."""

@@ -23,7 +23,9 @@ import gzip
 import http.client
 import json
 import re
+import sys
 import threading
+import traceback
 import urllib.request
 import uuid
 from dataclasses import asdict
@@ -71,6 +73,8 @@ RESULT_SCAN = re.compile(
     r"^\s*select\s+\*\s+from\s+table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)\s*;?\s*$",
     re.IGNORECASE,
 )
+# RESULT_SCAN inside a larger statement (aggregates, filters over a stored result).
+NESTED_RESULT_SCAN = re.compile(r"table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)", re.I)
 RESULT_ROUTE = re.compile(r"^/queries/([^/]+)/result$")
 MONITORING_ROUTE = re.compile(r"^/monitoring/queries/+([^/]+)$")
 CHUNK_ROUTE = re.compile(r"^/results/([^/]+)/(\d+)$")
@@ -106,6 +110,7 @@ class SnowflakeFront:
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
         self.forwarded_queries = 0
+        self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -202,12 +207,14 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _gone(self, query_id: str) -> None:
             self._failure({**RESULT_GONE, "message": RESULT_GONE["message"].format(query_id)})
 
-        def _upstream(self, raw: bytes, path: str) -> tuple[int, list, bytes]:
+        def _upstream(self, raw: bytes, path: str, plain: bool = False) -> tuple[int, list, bytes]:
+            """Forward to fakesnow; ``plain``: a body of our own (not gzip, new length)."""
             upstream = http.client.HTTPConnection("127.0.0.1", front.upstream_port, timeout=600)
+            dropped = ("host", "connection") + (
+                ("content-encoding", "content-length") if plain else ()
+            )
             try:
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                }
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 upstream.request(self.command, path, body=raw or None, headers=headers)
                 response = upstream.getresponse()
                 return response.status, response.getheaders(), response.read()
@@ -296,11 +303,21 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 if front.store.was_forgotten(reopened):
                     self._gone(reopened)
                     return
+            plain = False  # the body is still the client's
+            if NESTED_RESULT_SCAN.search(sql):
+                rewritten = self._nested_result_scans(sql, path)
+                if rewritten is None:
+                    return
+                raw, plain = json.dumps({**request, "sqlText": rewritten}).encode(), True
+            for change in front.store.table_changes_before(sql):
+                self._upstream(json.dumps({"sqlText": change}).encode(), path, plain=True)
             with front._lock:
                 front.forwarded_queries += 1
-            status, headers, body = self._upstream(raw, path)
+            status, headers, body = self._upstream(raw, path, plain)
             document = json.loads(body) if body else {}
             data = document.get("data") or {}
+            if document.get("success") is False:  # in the front's log, for whoever debugs a test
+                print(f"upstream refused: {document.get('message')!r}", file=sys.stderr, flush=True)
             if (
                 status == 200
                 and document.get("success")
@@ -312,6 +329,31 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 if self._result_answer(data["queryId"]):
                     return
             self._relay(status, headers, body)
+
+        def _nested_result_scans(self, sql: str, path: str) -> str | None:
+            """``TABLE(RESULT_SCAN('<id>'))`` inside a statement reads the held result (as
+            Snowflake reads its stored result): fakesnow only knows the bare form, so the front
+            copies the held rows into a table of its own once and names that instead. None: the
+            answer (result gone) was sent."""
+            for query_id in set(NESTED_RESULT_SCAN.findall(sql)):
+                parquet = front.store.parquet_of(query_id)
+                if parquet is None:
+                    if front.store.was_forgotten(query_id):
+                        self._gone(query_id)
+                        return None
+                    continue
+                table = f"FRONT_HELD.RESULTS.R_{query_id.replace('-', '_').upper()}"
+                if front.held_tables.setdefault(table, False) is False:
+                    for statement in (
+                        "CREATE DATABASE IF NOT EXISTS FRONT_HELD",
+                        "CREATE SCHEMA IF NOT EXISTS FRONT_HELD.RESULTS",
+                        f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{parquet}')",
+                    ):
+                        self._upstream(json.dumps({"sqlText": statement}).encode(), path, True)
+                    front.held_tables[table] = True
+                pattern = rf"table\s*\(\s*result_scan\s*\(\s*'{re.escape(query_id)}'\s*\)\s*\)"
+                sql = re.sub(pattern, table, sql, flags=re.I)
+            return sql
 
         def _control(self, raw: bytes, name: str) -> None:
             try:
@@ -348,7 +390,14 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             else:
                 self._relay(*self._upstream(raw, self.path))
 
-        do_GET = do_POST = _handle
+        def _handle_logged(self) -> None:
+            try:
+                self._handle()
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                raise
+
+        do_GET = do_POST = _handle_logged
 
     return Handler
 

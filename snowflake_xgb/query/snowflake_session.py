@@ -241,6 +241,12 @@ class SnowflakeSession:
             raise self._explain(error, what) from None
         return cursor.sfqid
 
+    def run(self, sql: str, what: str) -> str:
+        """Submit ``sql``, wait until it has succeeded and return its query id."""
+        query_id = self.submit(sql, what)
+        self.wait_for(query_id, what, self._wait_timeout)
+        return query_id
+
     def wait_for(self, query_id: str, what: str, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) until a submitted query has succeeded.
 

@@ -185,7 +185,9 @@ def test_snapshot_setting_sends_time_travel(jobs: JobRunner) -> None:
     [
         ({"snapshot": "yesterday"}, "neither a Snowflake query id"),
         ({"snapshot": "2026-01-01'; DROP TABLE T; --"}, "neither a Snowflake query id"),
-        ({"query": "SELECT 1", "table": None, "snapshot": "2026-01-01"}, "table and"),
+        ({"query": "SELECT 1", "table": None, "snapshot": "2026-01-01T00:00:00Z"}, "table and"),
+        ({"snapshot": "2026-11-27T09:30:00"}, "no UTC offset.*2026-11-27T09:30:00\\+00:00"),
+        ({"snapshot": "2026-11-27"}, "no UTC offset.*2026-11-27T00:00:00\\+00:00"),
     ],
 )
 def test_bad_snapshot_settings_are_refused(values: dict, message: str) -> None:
@@ -207,7 +209,7 @@ def test_snapshot_setting_reads_tables_as_of_it() -> None:
 def test_a_record_of_other_data_is_refused(tmp_path: Path) -> None:
     data = DataSpec(Source(table="T"), "Y", validation_fraction=0.2)
     snapshot = data_snapshot.DataSnapshot(
-        "submitted", {"training": "01b2c3d4-0000-1234-0000-00012345abcd"}, "2026-11-27T09:30:00"
+        "submitted", {"training": "01b2c3d4-0000-1234-0000-00012345abcd"}, "2026-11-27T09:30:00Z"
     )
     record = data_snapshot.Record(snapshot, ColumnSelection(("A",), "Y"))
     data_snapshot.write_record(tmp_path, data, record)
