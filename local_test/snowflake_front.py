@@ -347,7 +347,8 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     for statement in (
                         "CREATE DATABASE IF NOT EXISTS FRONT_HELD",
                         "CREATE SCHEMA IF NOT EXISTS FRONT_HELD.RESULTS",
-                        f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{parquet}')",
+                        f"CREATE OR REPLACE TABLE {table} AS "
+                        f"SELECT * FROM read_parquet('{parquet}')",
                     ):
                         self._upstream(json.dumps({"sqlText": statement}).encode(), path, True)
                     front.held_tables[table] = True

@@ -27,7 +27,6 @@ from ..model_files.encoding import Encoding, too_many_categories
 from . import data_snapshot
 from .data_snapshot import DataSnapshot, Record
 from .queries import (
-    stored_result_source,
     distinct_count_sql,
     distinct_values_sql,
     group_sizes_sql,
@@ -35,6 +34,7 @@ from .queries import (
     select_columns,
     selection_sql,
     source_sql,
+    stored_result_source,
 )
 from .snowflake_session import SnowflakeSession, open_session
 
