@@ -138,17 +138,30 @@ def pin_rows(session: SnowflakeSession, data: DataSpec, columns: ColumnSelection
     return dataclasses.replace(data, source=stored_result_source(query_id))
 
 
-def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> QueryPlan:
-    """Coordinator only: check the source, resolve the columns and submit the queries once."""
+def submit_queries(
+    session: SnowflakeSession,
+    data: DataSpec,
+    mode: str,
+    recorded: ColumnSelection | None = None,
+) -> QueryPlan:
+    """Coordinator only: check the source, resolve the columns and submit the queries once.
+
+    ``recorded``: the columns and encoding an earlier attempt trained with (a resumed job):
+    kept as they are, so a category that appeared since is missing rather than shifting every
+    later code under the checkpoint's trees.
+    """
     described = session.describe(source_sql(data.source), data.source.describe())
     columns = select_columns(described, data)
+    if recorded is not None:
+        columns = recorded
     as_of = next((s.as_of for s in data.sources if s.as_of), None)
     data = pin_rows(session, data, columns)
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
     rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
-    columns = read_categories(session, columns, rows_sql, data.max_categories)
+    if recorded is None:
+        columns = read_categories(session, columns, rows_sql, data.max_categories)
     group_sizes = {}
     if columns.query_group:
         group_sizes[TRAINING] = read_group_sizes(
@@ -194,7 +207,7 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
             record.point,
         )
     try:
-        return submit_queries(session, data.read_as_of(record.point), mode)
+        return submit_queries(session, data.read_as_of(record.point), mode, record.columns)
     except UserError as error:
         if mode != data_snapshot.TIME_TRAVEL:
             raise

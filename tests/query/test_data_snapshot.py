@@ -228,3 +228,37 @@ def test_no_record_without_a_checkpoint_folder(jobs: JobRunner, housing_params: 
     snapshot = _metadata(run)["data_snapshot"]
     assert snapshot["mode"] == "submitted" and snapshot["as_of"] is None
     assert set(snapshot["query_ids"]) == {"training", "validation"}
+
+
+def test_a_rerun_keeps_the_recorded_encoding_when_new_categories_appeared(
+    jobs: JobRunner, standins: StandIns, tmp_path: Path
+) -> None:
+    """A category value that sorts first appears after the first attempt: the resumed job keeps
+    the recorded category list (the new value is missing), so no code shifts under the trees."""
+    table = _copy_table(standins, "RESUME_ENCODING")
+    kind = "CASE WHEN HOUSEAGE > 100 THEN 'a' WHEN MEDINC > 5 THEN 'b' ELSE 'c' END AS KIND"
+    params = {**PARAMS, "query": f"SELECT *, {kind} FROM {table}", "num_round": 300,
+              "categorical": "KIND"}  # fmt: skip
+    folder = tmp_path / "checkpoints"
+    _kill_after_first_checkpoint(jobs, params, 1, folder)
+    record = json.loads((folder / "host1" / data_snapshot.RECORD_FILE_NAME).read_text())
+    standins.execute(f"UPDATE {table} SET HOUSEAGE = 200 WHERE MEDINC < 2")
+    for query_id in record["query_ids"].values():
+        standins.front.forget(query_id)
+    resumed = jobs.run(params, checkpoints=folder)
+    _succeeded(resumed)
+    assert _metadata(resumed)["data_snapshot"]["mode"] == "rerun"
+
+    def categories(document: object) -> list | None:
+        """The category list of the feature named KIND, wherever it sits in the document."""
+        if isinstance(document, dict):
+            if document.get("name") == "KIND" and "categories" in document:
+                return document["categories"]
+            document = list(document.values())
+        if isinstance(document, list):
+            found = [c for c in (categories(item) for item in document) if c is not None]
+            return found[0] if found else None
+        return None
+
+    assert categories(record["columns"]) == ["b", "c"]
+    assert categories(_metadata(resumed)) == ["b", "c"]
