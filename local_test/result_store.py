@@ -41,6 +41,19 @@ class ChunkSettings:
     fail_times: {batch index: downloads answered 503 before it succeeds}.
     hang_batches: batch indexes whose download never answers.
     chunk_headers: send ``chunkHeaders`` instead of ``qrmk`` (Azure/GCS style).
+    result_scan_shuffles: ``RESULT_SCAN('<id>')`` answers as Snowflake may: a new query (new id,
+        its own chunks) whose rows come in a different order each time. False: the held
+        result as it is (a kindness Snowflake does not promise).
+    result_lifetime_seconds: a held result is forgotten this long after it was made (Snowflake:
+        24 hours); later reads get Snowflake's expired-result answer (0: kept).
+    statuses_before_success: the statuses ``/monitoring/queries/{id}`` reports for a query, one
+        per call, before SUCCESS (e.g. QUEUED, RESUMING_WAREHOUSE, RESTARTED).
+    login_session_parameters: the login reply carries the session parameters, as Snowflake's
+        does (False: fakesnow's reply, without them).
+    table_changes: statements run just before a statement of the job, as another session
+        changing a table between two statements would: each ``{"before": text, "nth": n,
+        "sql": statement}`` runs once, before the n-th (default 1st) statement containing
+        ``text`` (case-insensitive).
     """
 
     first_chunk_rows: int = 1000
@@ -54,6 +67,11 @@ class ChunkSettings:
     fail_times: dict[int, int] = field(default_factory=dict)
     hang_batches: list[int] = field(default_factory=list)
     chunk_headers: bool = False
+    result_scan_shuffles: bool = True
+    result_lifetime_seconds: float = 0.0
+    statuses_before_success: list[str] = field(default_factory=list)
+    login_session_parameters: bool = True
+    table_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def updated(self, changes: dict[str, Any]) -> ChunkSettings:
         known = {f.name for f in fields(self)}
@@ -63,6 +81,7 @@ class ChunkSettings:
         merged = {**asdict(self), **changes}
         merged["fail_times"] = {int(k): int(v) for k, v in merged["fail_times"].items()}
         merged["hang_batches"] = [int(i) for i in merged["hang_batches"]]
+        merged["statuses_before_success"] = [str(s) for s in merged["statuses_before_success"]]
         return ChunkSettings(**merged)
 
     def chunk_sizes(self, total: int) -> list[int]:
@@ -92,12 +111,28 @@ class HeldResult:
     uncompressed: list[int]
     compressed: list[int]
     qrmk: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    made: float = field(default_factory=time.monotonic)
 
     def inline(self) -> str:
         return (self.folder / "inline.b64").read_text()
 
     def chunk_path(self, batch: int) -> Path:
         return self.folder / f"{batch:05d}.arrow.gz"
+
+    def table(self) -> pa.Table:
+        """Every row, in result order."""
+        with pa.memory_map(str(self.folder / "all.arrow")) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def parquet(self) -> Path:
+        """Every row as a Parquet file, for DuckDB (fakesnow) to read in a query."""
+        path = self.folder / "all.parquet"
+        if not path.exists():
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.table(), str(path.with_suffix(".tmp")))
+            path.with_suffix(".tmp").rename(path)
+        return path
 
 
 def _ipc_stream(table: pa.Table) -> bytes:
@@ -129,7 +164,10 @@ class ResultStore:
             self.downloads: list[dict[str, Any]] = []
             self.attempts: dict[tuple[str, int], int] = {}
             self.max_in_flight = self.in_flight  # downloads still running stay counted
-            self.reopens = 0
+            self.reopens = 0  # RESULT_SCANs answered: each a new query materializing a result
+            self.result_reads = 0  # GET /queries/{id}/result answered: nothing run again
+            self.status_calls: dict[str, int] = {}
+            self.matches: dict[int, int] = {}  # table change -> statements it matched
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
@@ -137,6 +175,7 @@ class ResultStore:
                 "downloads": list(self.downloads),
                 "max_in_flight": self.max_in_flight,
                 "reopens": self.reopens,
+                "result_reads": self.result_reads,
                 "results": {qid: {"rows": held.rows} for qid, held in self._results.items()},
             }
 
@@ -160,27 +199,80 @@ class ResultStore:
             return self._aliases.get(query_id, query_id) in self._results
 
     def was_forgotten(self, query_id: str) -> bool:
+        self._get(query_id)  # forgets it when its lifetime is over
         with self._lock:
             return query_id in self._forgotten
 
     def _get(self, query_id: str) -> HeldResult | None:
         with self._lock:
-            return self._results.get(self._aliases.get(query_id, query_id))
+            held = self._results.get(self._aliases.get(query_id, query_id))
+        lifetime = self.settings.result_lifetime_seconds
+        if held is not None and lifetime and time.monotonic() - held.made > lifetime:
+            self.forget(held.query_id)
+            return None
+        return held
+
+    def table_changes_before(self, sql: str) -> list[str]:
+        """The table changes due before statement ``sql`` (each is handed out once)."""
+        due = []
+        with self._lock:
+            for number, change in enumerate(self.settings.table_changes):
+                if str(change["before"]).lower() in sql.lower():
+                    self.matches[number] = self.matches.get(number, 0) + 1
+                    if self.matches[number] == int(change.get("nth", 1)):
+                        due.append(str(change["sql"]))
+        return due
+
+    def parquet_of(self, query_id: str) -> Path | None:
+        held = self._get(query_id)
+        return held.parquet() if held is not None and (held.folder / "all.arrow").exists() else None
+
+    def status(self, query_id: str) -> str:
+        """What ``/monitoring/queries/{id}`` reports now: the next configured one, else SUCCESS."""
+        before = self.settings.statuses_before_success
+        with self._lock:
+            calls = self.status_calls[query_id] = self.status_calls.get(query_id, 0) + 1
+        return before[calls - 1] if calls <= len(before) else "SUCCESS"
 
     def hold(self, data: dict[str, Any]) -> HeldResult:
         """Keep an Arrow result from upstream's ``data``, cut as the settings say."""
-        settings = self.settings
         rowset = data.get("rowsetBase64") or ""
         table = pa.ipc.open_stream(base64.b64decode(rowset)).read_all() if rowset else None
+        response = {k: v for k, v in data.items() if k not in ("rowsetBase64", "chunks")}
+        return self._hold_table(data["queryId"], response, table, rowset)
+
+    def result_scan(self, query_id: str, new_query_id: str) -> HeldResult | None:
+        """``RESULT_SCAN`` as Snowflake may answer it: a new result, rows in a new order."""
+        held = self._get(query_id)
+        if held is None:
+            return None
+        table = held.table()
+        order = list(range(table.num_rows))
+        secrets.SystemRandom().shuffle(order)
+        shuffled = table.take(pa.array(order, pa.int64()))
+        with self._lock:
+            self.reopens += 1
+        return self._hold_table(new_query_id, {**held.response, "queryId": new_query_id},
+                                shuffled, None)  # fmt: skip
+
+    def _hold_table(
+        self, query_id: str, response: dict[str, Any], table: pa.Table | None, rowset: str | None
+    ) -> HeldResult:
+        settings = self.settings
         total = table.num_rows if table is not None else 0
         sizes = settings.chunk_sizes(total) if table is not None else [0]
-        query_id = data["queryId"]
         folder = self.spool / f"{query_id}-{secrets.token_hex(4)}"
         folder.mkdir(parents=True)
-        response = {k: v for k, v in data.items() if k not in ("rowsetBase64", "chunks")}
         held = HeldResult(query_id, response, folder, sizes, [0] * len(sizes), [0] * len(sizes))
+        if table is not None:
+            path = str(folder / "all.arrow")
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         if len(sizes) == 1:
-            (folder / "inline.b64").write_text(rowset)
+            whole = rowset if rowset is not None or table is None else None
+            if whole is None:
+                whole = base64.b64encode(_ipc_stream(table)).decode()
+            (folder / "inline.b64").write_text(whole or "")
         else:
             first = _ipc_stream(table.slice(0, sizes[0]))
             (folder / "inline.b64").write_text(base64.b64encode(first).decode())
@@ -229,6 +321,14 @@ class ResultStore:
                 data["chunkHeaders"] = {"x-ms-snowflake-chunk": held.qrmk[:12]}
             else:
                 data["qrmk"] = held.qrmk
+        return data
+
+    def read_by_id(self, query_id: str, base_url: str, reader: int) -> dict[str, Any] | None:
+        """``GET /queries/{id}/result``: the original result, its chunks in order, fresh URLs."""
+        data = self.answer(query_id, base_url, reader)
+        if data is not None:
+            with self._lock:
+                self.result_reads += 1
         return data
 
     # -- downloads --------------------------------------------------------------------------

@@ -23,7 +23,9 @@ import gzip
 import http.client
 import json
 import re
+import sys
 import threading
+import traceback
 import urllib.request
 import uuid
 from dataclasses import asdict
@@ -44,12 +46,35 @@ NO_WAREHOUSE = {
     "message": "No active warehouse selected in the current session.  Select an active "
     "warehouse with the 'use warehouse' command.\n",
 }
-RESULT_GONE = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
+# What Snowflake answers for a result it no longer holds (snowflake-connector-python issue 1596).
+RESULT_GONE = {"code": "000710", "sqlState": "02000", "message": "Result for query {} has expired"}
+# The session parameters Snowflake's login reply carries (the connector reads them at sign-in);
+# the account defaults, as documented (TIMEZONE: America/Los_Angeles), and the client's own.
+STATEMENT_NOT_FOUND = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
+LOGIN_SESSION_PARAMETERS = {
+    "TIMEZONE": "America/Los_Angeles",
+    "TIMESTAMP_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM",
+    "TIMESTAMP_NTZ_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3",
+    "TIMESTAMP_LTZ_OUTPUT_FORMAT": "",
+    "TIMESTAMP_TZ_OUTPUT_FORMAT": "",
+    "DATE_OUTPUT_FORMAT": "YYYY-MM-DD",
+    "TIME_OUTPUT_FORMAT": "HH24:MI:SS",
+    "BINARY_OUTPUT_FORMAT": "HEX",
+    "CLIENT_PREFETCH_THREADS": 4,
+    "CLIENT_RESULT_CHUNK_SIZE": 160,
+    "CLIENT_SESSION_KEEP_ALIVE": False,
+    "CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY": 3600,
+    "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "ARROW",
+    "ABORT_DETACHED_QUERY": False,
+    "STATEMENT_TIMEOUT_IN_SECONDS": 172800,
+}
 CONTROL = "/__front/"
 RESULT_SCAN = re.compile(
     r"^\s*select\s+\*\s+from\s+table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)\s*;?\s*$",
     re.IGNORECASE,
 )
+# RESULT_SCAN inside a larger statement (aggregates, filters over a stored result).
+NESTED_RESULT_SCAN = re.compile(r"table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)", re.I)
 RESULT_ROUTE = re.compile(r"^/queries/([^/]+)/result$")
 MONITORING_ROUTE = re.compile(r"^/monitoring/queries/+([^/]+)$")
 CHUNK_ROUTE = re.compile(r"^/results/([^/]+)/(\d+)$")
@@ -85,6 +110,7 @@ class SnowflakeFront:
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
         self.forwarded_queries = 0
+        self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -181,12 +207,14 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _gone(self, query_id: str) -> None:
             self._failure({**RESULT_GONE, "message": RESULT_GONE["message"].format(query_id)})
 
-        def _upstream(self, raw: bytes, path: str) -> tuple[int, list, bytes]:
+        def _upstream(self, raw: bytes, path: str, plain: bool = False) -> tuple[int, list, bytes]:
+            """Forward to fakesnow; ``plain``: a body of our own (not gzip, new length)."""
             upstream = http.client.HTTPConnection("127.0.0.1", front.upstream_port, timeout=600)
+            dropped = ("host", "connection") + (
+                ("content-encoding", "content-length") if plain else ()
+            )
             try:
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                }
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 upstream.request(self.command, path, body=raw or None, headers=headers)
                 response = upstream.getresponse()
                 return response.status, response.getheaders(), response.read()
@@ -215,6 +243,27 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             self._answer({"data": data, "code": None, "message": None, "success": True})
             return True
 
+        def _result_scan(self, query_id: str) -> bool:
+            """A RESULT_SCAN: a new query; its rows reordered when the settings say so."""
+            new_query_id = str(uuid.uuid4())
+            if not front.store.settings.result_scan_shuffles:
+                return self._result_answer(query_id, new_query_id)
+            if front.store.result_scan(query_id, new_query_id) is None:
+                return False
+            return self._result_answer(new_query_id)
+
+        def _by_id(self, query_id: str) -> None:
+            """``GET /queries/{id}/result``: the original result as it was stored."""
+            data = front.store.read_by_id(query_id, self._base_url(), self._reader())
+            if data is None and front.store.was_forgotten(query_id):
+                self._gone(query_id)
+                return
+            if data is None:
+                message = STATEMENT_NOT_FOUND["message"].format(query_id)
+                self._failure({**STATEMENT_NOT_FOUND, "message": message}, query_id)
+                return
+            self._answer({"data": data, "code": None, "message": None, "success": True})
+
         def _login(self, raw: bytes, url: Any) -> None:
             front.logins.append(self._json(raw))
             front.login_parameters.append(dict(parse_qsl(url.query)))
@@ -236,6 +285,8 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 data.setdefault("sessionId", reader)
                 data.setdefault("validityInSeconds", 3600)
                 data.setdefault("masterValidityInSeconds", 14400)
+                if front.store.settings.login_session_parameters:
+                    data["parameters"] = _login_parameters(self._json(raw), data)
                 body = json.dumps(document).encode()
             self._relay(status, headers, body)
 
@@ -247,27 +298,63 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 return
             if match := RESULT_SCAN.match(sql):
                 reopened = match.group(1)
-                if self._result_answer(reopened, new_query_id=str(uuid.uuid4())):
+                if self._result_scan(reopened):
                     return
                 if front.store.was_forgotten(reopened):
                     self._gone(reopened)
                     return
+            plain = False  # the body is still the client's
+            if NESTED_RESULT_SCAN.search(sql):
+                rewritten = self._nested_result_scans(sql, path)
+                if rewritten is None:
+                    return
+                raw, plain = json.dumps({**request, "sqlText": rewritten}).encode(), True
+            for change in front.store.table_changes_before(sql):
+                self._upstream(json.dumps({"sqlText": change}).encode(), path, plain=True)
             with front._lock:
                 front.forwarded_queries += 1
-            status, headers, body = self._upstream(raw, path)
+            status, headers, body = self._upstream(raw, path, plain)
             document = json.loads(body) if body else {}
             data = document.get("data") or {}
+            if document.get("success") is False:  # in the front's log, for whoever debugs a test
+                print(f"upstream refused: {document.get('message')!r}", file=sys.stderr, flush=True)
             if (
                 status == 200
                 and document.get("success")
                 and data.get("queryResultFormat") == "arrow"
-                and data.get("rowsetBase64")
+                and "rowtype" in data
                 and not request.get("describeOnly")
             ):
                 front.store.hold(data)
                 if self._result_answer(data["queryId"]):
                     return
             self._relay(status, headers, body)
+
+        def _nested_result_scans(self, sql: str, path: str) -> str | None:
+            """``TABLE(RESULT_SCAN('<id>'))`` inside a statement reads the held result (as
+            Snowflake reads its stored result): fakesnow only knows the bare form, so the front
+            copies the held rows into a table of its own once and names that instead. None: the
+            answer (result gone) was sent."""
+            for query_id in set(NESTED_RESULT_SCAN.findall(sql)):
+                parquet = front.store.parquet_of(query_id)
+                if parquet is None:
+                    if front.store.was_forgotten(query_id):
+                        self._gone(query_id)
+                        return None
+                    continue
+                table = f"FRONT_HELD.RESULTS.R_{query_id.replace('-', '_').upper()}"
+                if front.held_tables.setdefault(table, False) is False:
+                    for statement in (
+                        "CREATE DATABASE IF NOT EXISTS FRONT_HELD",
+                        "CREATE SCHEMA IF NOT EXISTS FRONT_HELD.RESULTS",
+                        f"CREATE OR REPLACE TABLE {table} AS "
+                        f"SELECT * FROM read_parquet('{parquet}')",
+                    ):
+                        self._upstream(json.dumps({"sqlText": statement}).encode(), path, True)
+                    front.held_tables[table] = True
+                pattern = rf"table\s*\(\s*result_scan\s*\(\s*'{re.escape(query_id)}'\s*\)\s*\)"
+                sql = re.sub(pattern, table, sql, flags=re.I)
+            return sql
 
         def _control(self, raw: bytes, name: str) -> None:
             try:
@@ -293,21 +380,36 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         else "application/xml", rate),
                 )  # fmt: skip
             elif match := RESULT_ROUTE.match(url.path):
-                if not self._result_answer(match.group(1)):
-                    self._gone(match.group(1))
+                self._by_id(match.group(1))
             elif match := MONITORING_ROUTE.match(url.path):
                 query_id = match.group(1)
                 if front.store.holds(query_id):
-                    queries = [{"id": query_id, "status": "SUCCESS"}]
+                    queries = [{"id": query_id, "status": front.store.status(query_id)}]
                     self._answer({"data": {"queries": queries}, "success": True})
                 else:
                     self._relay(*self._upstream(raw, f"/monitoring/queries/{query_id}"))
             else:
                 self._relay(*self._upstream(raw, self.path))
 
-        do_GET = do_POST = _handle
+        def _handle_logged(self) -> None:
+            try:
+                self._handle()
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                raise
+
+        do_GET = do_POST = _handle_logged
 
     return Handler
+
+
+def _login_parameters(request: dict, data: dict) -> list[dict[str, Any]]:
+    """The login reply's ``parameters``: the defaults, upstream's, then those the client set."""
+    parameters = dict(LOGIN_SESSION_PARAMETERS)
+    parameters.update({p["name"]: p["value"] for p in data.get("parameters") or []})
+    asked = (request.get("data") or {}).get("SESSION_PARAMETERS") or {}
+    parameters.update({str(name).upper(): value for name, value in asked.items()})
+    return [{"name": name, "value": value} for name, value in parameters.items()]
 
 
 class FrontControl:

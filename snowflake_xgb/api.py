@@ -332,7 +332,7 @@ def _open_query(
     env = _environment()
 
     def submit() -> tuple[str, tuple[str, ...]]:
-        with open_session(env, timeout) as session:
+        with open_session(env, timeout, keeps_queries=True) as session:
             session.check_context()
             columns = session.describe(sql, "the query")
             return session.submit(sql, "the query"), tuple(c.name for c in columns)

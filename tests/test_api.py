@@ -225,3 +225,40 @@ def test_group_settings_come_from_hyperparameters(
         api.join_host_group(),
     ):
         pass
+
+
+POINT_TABLE = "DEMO.PUBLIC.POINT_IN_TIME"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        f"UPDATE {POINT_TABLE} SET X = X + 1000",  # every row's split hash changes
+        f"INSERT INTO {POINT_TABLE} SELECT range, range * 0.5 FROM range(2000, 2600)",
+        f"DELETE FROM {POINT_TABLE} WHERE ID < 500",
+    ],
+)
+def test_splits_are_cut_from_one_point_in_time(job: Path, standins: StandIns, change: str) -> None:
+    """The table changes between the job's statements (before the validation side is read):
+    training and validation are still disjoint and together the rows of one point in time."""
+    standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {POINT_TABLE} (ID NUMBER, X FLOAT)",
+        f"INSERT INTO {POINT_TABLE} SELECT range, range * 0.5 FROM range(2000)",
+    )
+    front = standins.front
+    front.reset()
+    front.settings(table_changes=[{"before": "HASH(", "nth": 2, "sql": change}])
+    try:
+        data = api.load_quantile_dmatrix(
+            f"SELECT ID, X FROM {POINT_TABLE}", "ID", features=["X"], validation_fraction=0.3
+        )
+        changed = front.counters()
+    finally:
+        front.reset()
+    assert changed["reopens"] == 0  # no data read through RESULT_SCAN
+    train = sorted(int(i) for i in data.train.get_label())
+    validation = sorted(int(i) for i in data.validation.get_label())
+    assert not set(train) & set(validation)
+    assert sorted(train + validation) == list(range(2000))
+    assert 0.2 < len(validation) / 2000 < 0.4

@@ -119,6 +119,56 @@ def test_script_in_the_code_folder_reads_disjoint_slices(
     assert TEST_PASSWORD.encode() not in run.all_bytes()
 
 
+@pytest.mark.parametrize("hosts", [1, 2, 3, 4])
+def test_every_row_is_read_once_by_id_when_result_scan_reorders(
+    jobs: JobRunner, standins: StandIns, monkeypatch: pytest.MonkeyPatch, hosts: int
+) -> None:
+    """Snowflake's RESULT_SCAN may return rows in another order (the front's does, and cuts the
+    results into chunks): by unique ID, every row is read exactly once through each API."""
+    rows = 3000
+    standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {IDS_TABLE} (ID NUMBER, X FLOAT, G NUMBER)",
+        f"INSERT INTO {IDS_TABLE} SELECT range, range * 0.5, FLOOR(range / 7) FROM range({rows})",
+    )
+    front = standins.front
+    front.reset()
+    assert front.settings()["result_scan_shuffles"]
+    front.settings(first_chunk_rows=100, chunk_rows=150, chunk_growth=1.05)
+    _code_in_base_dir(monkeypatch, USER_SCRIPTS)
+    try:
+        run = jobs.run(
+            {"query": f"SELECT ID, X, G FROM {IDS_TABLE}", "matrices": "yes"},
+            hosts=hosts,
+            environ={"SAGEMAKER_PROGRAM": "read_slices.py"},
+        )
+        counters = front.counters()
+    finally:
+        front.reset()
+    reports = []
+    for host in run.hosts:
+        assert host.returncode == 0, host.output[-3000:]
+        reports.append(
+            json.loads((host.output_dir / "data" / f"slices-{host.name}.json").read_text())
+        )
+    every = list(range(rows))
+    for key in ("ids", "batch_ids"):
+        assert sorted(i for r in reports for i in r[key]) == every, key
+    matrices = [r["matrices"] for r in reports]
+    train = [i for m in matrices for i in m["train"]]
+    validation = [i for m in matrices for i in m["validation"]]
+    assert len(train) == len(set(train)) and len(validation) == len(set(validation))
+    assert not set(train) & set(validation) and sorted(train + validation) == every
+    assert 0.2 < len(validation) / rows < 0.3
+    ranked = [m["ranked"] for m in matrices]
+    assert sorted(i for ids in ranked for i in ids) == every
+    groups = [{i // 7 for i in ids} for ids in ranked]
+    assert sum(len(g) for g in groups) == len(set().union(*groups))  # no group on two hosts
+    # The hosts read each result by id; no RESULT_SCAN ran, and the results were chunked.
+    assert counters["reopens"] == 0
+    assert max(len(r["rows"]) for r in counters["results"].values()) > 10
+
+
 def test_a_user_error_in_the_script_is_the_failure_reason(
     jobs: JobRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ RESERVED_PREFIXES = ("sagemaker_", "_")
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -212,9 +213,20 @@ def _parse_bool(value: Any, where: str) -> bool:
 
 
 def validate_snapshot(value: str, where: str) -> str:
-    """A query id or an ISO 8601 time (both are pasted into SQL: only these shapes pass)."""
+    """A query id or an ISO 8601 time with its offset (both are pasted into SQL: only these
+    shapes pass). A time without an offset is refused: Snowflake would read it in the
+    session's TIMEZONE (an account default such as America/Los_Angeles), not in UTC."""
     value = value.strip()
-    if QUERY_ID.fullmatch(value) or _TIMESTAMP.fullmatch(value):
+    if QUERY_ID.fullmatch(value):
+        return value
+    if _TIMESTAMP.fullmatch(value):
+        if not _OFFSET.search(value):
+            raise UserError(
+                f"{where}={value!r} has no UTC offset: Snowflake reads such a time in the "
+                "session's TIMEZONE (an account default such as America/Los_Angeles), not in "
+                f"UTC. Add one, e.g. {value if 'T' in value else value + 'T00:00:00'}+00:00 "
+                "(or Z)."
+            )
         return value
     raise UserError(
         f"{where}={value!r} is neither a Snowflake query id (like "

@@ -9,8 +9,8 @@ few worker threads download ahead while the caller converts. Bounds:
   the one the caller holds;
 - time: a download that has not finished ``download_timeout_seconds`` after it started ends
   the load with a reason naming the query and the chunk; a failed one is retried (with
-  exponential backoff), each retry with fresh URLs from reopening the result by query id
-  (expired URLs answer 403);
+  exponential backoff), each retry with fresh URLs from reading the stored result by query id
+  again (expired URLs answer 403; the same chunks, in the same order);
 - work: each chunk is downloaded once by this host unless a download fails.
 """
 
@@ -60,7 +60,8 @@ class ChunkDownload:
 
 
 class ResultBatches:
-    """One query's result batches; ``renew`` swaps in fresh ones (new URLs) by reopening it."""
+    """One query's result batches; ``renew`` swaps in fresh ones (new URLs) by reading the
+    stored result by id again."""
 
     def __init__(
         self,
@@ -86,8 +87,8 @@ class ResultBatches:
             fresh = list(self._reopen())
             if [b.rowcount for b in fresh] != [b.rowcount for b in self._batches]:
                 raise UserError(
-                    f"Reopening the result of query {self.query_id} gave different batches than "
-                    "before: the result changed while it was read. Run the job again."
+                    f"Reading the result of query {self.query_id} again gave different batches "
+                    "than before: the result changed while it was read. Run the job again."
                 )
             self._batches = fresh
             self._generation += 1

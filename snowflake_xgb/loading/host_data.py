@@ -1,13 +1,15 @@
 """This host's data: its exactly-once slice of each planned result, as XGBoost matrices.
 
-Every host reopens the results the coordinator submitted (``query_plan``) by their ids, plans
-its slice of each (``sharding``) and streams it into a matrix (``loading``). With
+Every host reads the results the coordinator submitted (``query_plan``) by their ids, checks
+that every host sees the same chunk list (one allgather), plans its slice of each
+(``sharding``) and streams it into a matrix (``loading``). With
 cross-validation, each host reads its slice of every fold once (``FoldData``). Used by the
 training job and the public API alike.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -131,6 +133,30 @@ def _slice_report(host_slice: HostSlice, groups: QueryGroups | None) -> dict[str
     return report
 
 
+def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
+    """A number that differs, but for a 2**-48 chance, between two different chunk lists (count
+    and rows per chunk); exact in a float64, so one allgather compares every host's."""
+    digest = hashlib.sha256(",".join(str(int(n)) for n in row_counts).encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[int]) -> None:
+    """Fail loudly unless every host listed the same chunks for ``query_id``.
+
+    Slices are cut at row positions, so hosts that saw different chunk lists would read some
+    rows twice and others never.
+    """
+    fingerprints = group.gather(float(chunk_list_fingerprint(row_counts)))
+    if len(set(fingerprints)) > 1:
+        differing = [rank for rank, f in enumerate(fingerprints) if f != fingerprints[0]]
+        raise UserError(
+            f"The hosts see different chunk lists for the result of query {query_id} (hosts "
+            f"{differing} differ from host 0; this host: {len(row_counts)} chunks, "
+            f"{sum(row_counts):,} rows): Snowflake must hand every session the same stored "
+            "result. Run the job again; if it recurs, report it with the query id."
+        )
+
+
 def open_slice(
     group: HostGroup,
     session: SnowflakeSession,
@@ -139,14 +165,15 @@ def open_slice(
     reopen: Callable[[], list] | None = None,
     group_sizes: Sequence[int] | None = None,
 ) -> tuple[ResultBatches, HostSlice]:
-    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet);
+    """Read a result by id and plan this host's slice of it (nothing is downloaded yet);
     with ``group_sizes`` the slice holds whole query groups.
 
-    When their URLs must be renewed, the batches call ``reopen`` (default: reopen the result
-    through ``session`` again, which must then stay open while they are downloaded).
+    When their URLs must be renewed, the batches call ``reopen`` (default: read the result by
+    id through ``session`` again, which must then stay open while they are downloaded).
     """
     what = f"the {name} query"
     batches = session.result_batches(query_id, what)
+    check_same_chunk_list(group, query_id, [batch.rowcount for batch in batches])
     if reopen is None:
 
         def reopen() -> list:

@@ -36,6 +36,15 @@ def time_travel_clause(point: str) -> str:
     return f"AT(TIMESTAMP => '{point}'::TIMESTAMP_TZ)"
 
 
+def stored_result_source(query_id: str) -> Source:
+    """The stored result of query ``query_id`` as a source (``RESULT_SCAN``): its rows as they
+    were when that query ran. Only aggregates and filters read it, which do not depend on the
+    order RESULT_SCAN returns rows in."""
+    if not QUERY_ID.fullmatch(query_id):
+        raise ValueError(f"not a Snowflake query id: {query_id!r}")
+    return Source(query=f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
+
+
 def source_sql(source: Source) -> str:
     """A SELECT over the source: the table's rows (as of a point, when set) or the user's query."""
     if source.table:

@@ -34,6 +34,7 @@ from .queries import (
     select_columns,
     selection_sql,
     source_sql,
+    stored_result_source,
 )
 from .snowflake_session import SnowflakeSession, open_session
 
@@ -109,15 +110,58 @@ def read_group_sizes(
     return tuple(int(count) for _, count in rows)
 
 
-def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> QueryPlan:
-    """Coordinator only: check the source, resolve the columns and submit the queries once."""
+def reads_source_more_than_once(data: DataSpec, columns: ColumnSelection) -> bool:
+    """Whether the job's statements read the source more than once (splits, folds, category
+    lists, class lists or query group sizes besides the data itself)."""
+    encoding = columns.encoding
+    return bool(
+        data.validation_fraction is not None
+        or data.cv_folds is not None
+        or columns.query_group
+        or encoding.label.is_text
+        or any(feature.needs_category_discovery for feature in encoding.features)
+    )
+
+
+def pin_rows(session: SnowflakeSession, data: DataSpec, columns: ColumnSelection) -> DataSpec:
+    """``data`` read from one point in time: the selection runs once, and every later statement
+    (splits, folds, category lists, group sizes) reads that stored result.
+
+    Without this, a table that changes between two statements (or a query that is not
+    deterministic: SAMPLE, LIMIT without ORDER BY, RANDOM()) could put a row in training and
+    validation, in two folds or in none, and shift group sizes under the hosts' cuts.
+    """
+    if not reads_source_more_than_once(data, columns):
+        return data
+    query_id = session.run(selection_sql(data.source, columns), "the job's rows")
+    logger.info("The job's rows: query %s; every data set is cut from its result", query_id)
+    return dataclasses.replace(data, source=stored_result_source(query_id))
+
+
+def submit_queries(
+    session: SnowflakeSession,
+    data: DataSpec,
+    mode: str,
+    recorded: ColumnSelection | None = None,
+) -> QueryPlan:
+    """Coordinator only: check the source, resolve the columns and submit the queries once.
+
+    ``recorded``: the columns and encoding an earlier attempt trained with (a resumed job):
+    kept as they are, so a category that appeared since is missing rather than shifting every
+    later code under the checkpoint's trees.
+    """
     described = session.describe(source_sql(data.source), data.source.describe())
     columns = select_columns(described, data)
+    if recorded is not None:
+        columns = recorded
+    as_of = next((s.as_of for s in data.sources if s.as_of), None)
+    data = pin_rows(session, data, columns)
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
     rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
-    columns = read_categories(session, columns, rows_sql, data.max_categories)
+    if recorded is None:
+        columns = read_categories(session, columns, rows_sql, data.max_categories)
     group_sizes = {}
     if columns.query_group:
         group_sizes[TRAINING] = read_group_sizes(
@@ -135,7 +179,6 @@ def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> Quer
         query_ids[VALIDATION] = session.submit(queries.validation, "the validation query")
     for fold, sql in enumerate(queries.folds):
         query_ids[fold_name(fold)] = session.submit(sql, f"the query of fold {fold + 1}")
-    as_of = next((s.as_of for s in data.sources if s.as_of), None)
     logger.info("Query ids: %s (submitted at %s)", query_ids, started_at)
     return QueryPlan(columns, DataSnapshot(mode, query_ids, started_at, as_of), group_sizes)
 
@@ -164,7 +207,7 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
             record.point,
         )
     try:
-        return submit_queries(session, data.read_as_of(record.point), mode)
+        return submit_queries(session, data.read_as_of(record.point), mode, record.columns)
     except UserError as error:
         if mode != data_snapshot.TIME_TRAVEL:
             raise
@@ -201,7 +244,7 @@ def share_query_plan(
     """Run the planning on the coordinator; every host gets the plan or the same error."""
 
     def plan() -> QueryPlan:
-        with open_session(env, query_timeout) as session:
+        with open_session(env, query_timeout, keeps_queries=True) as session:
             return plan_queries(session, data, record_dir)
 
     return group.decide(plan, "planning the queries")

@@ -1,8 +1,10 @@
 """Snowflake access: connect with the job's credentials, describe, submit and reopen queries.
 
 Every host opens its own session. The coordinator describes and submits the training query;
-every host then reopens that one result by its query id and lists its Arrow result batches
-(descriptors with a row count and a download location; nothing is downloaded here).
+every host then reads that one stored result by its query id (``cursor.query_result``: the
+original query's result and chunk list, never a new query) and lists its Arrow result batches
+(descriptors with a row count and a download location; nothing is downloaded here). What this
+relies on of Snowflake and the connector is in docs/snowflake-contract.md.
 Connector errors become :class:`UserError` messages that say what to fix; connector messages
 are quoted because Snowflake writes them about the SQL, never about credentials.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 import snowflake.connector
 from cryptography.hazmat.primitives import serialization
-from snowflake.connector.constants import FIELD_ID_TO_NAME
+from snowflake.connector.constants import FIELD_ID_TO_NAME, QueryStatus
 from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.result_batch import ResultBatch
 
@@ -35,6 +37,13 @@ DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
 NETWORK_TIMEOUT_SECONDS = 300
 RESULT_WAIT_MARGIN_SECONDS = 60
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
+RESULT_EXPIRED = 710  # Snowflake: "Result for query <id> has expired" (kept 24 hours)
+# Session parameters every session of a job sets (docs/snowflake-contract.md): results in Arrow
+# whatever the account's default, and asynchronous queries that outlive their session.
+JOB_SESSION_PARAMETERS = {
+    "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT": "ARROW",
+    "ABORT_DETACHED_QUERY": False,
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,10 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
         # request of ours answers at once (the query is submitted asynchronously).
         "socket_timeout": min(env.login_timeout, DEFAULT_SOCKET_TIMEOUT_SECONDS),
         "network_timeout": NETWORK_TIMEOUT_SECONDS,
-        "session_parameters": {"STATEMENT_TIMEOUT_IN_SECONDS": query_timeout},
+        "session_parameters": {
+            **JOB_SESSION_PARAMETERS,
+            "STATEMENT_TIMEOUT_IN_SECONDS": query_timeout,
+        },
     }
     for name in ("warehouse", "database", "schema", "role", "host", "port", "protocol"):
         if getattr(env, name):
@@ -141,7 +153,7 @@ def explain_query_error(
 
 
 def _check_query_id(query_id: str) -> None:
-    """Query ids are pasted into ``RESULT_SCAN('...')``: only ever Snowflake's own shape."""
+    """Query ids go into request paths and ``AT(STATEMENT => '...')``: only Snowflake's shape."""
     if not QUERY_ID.fullmatch(query_id):
         raise ValueError(f"not a Snowflake query id: {query_id!r}")
 
@@ -157,6 +169,7 @@ class SnowflakeSession:
     ) -> None:
         self._connection = connection
         self._env = env
+        self._query_timeout = query_timeout
         # Snowflake stops a statement at STATEMENT_TIMEOUT_IN_SECONDS and says so; waiting a
         # little longer lets its own message arrive first.
         self._wait_timeout = query_timeout + RESULT_WAIT_MARGIN_SECONDS
@@ -190,7 +203,8 @@ class SnowflakeSession:
     def fetch(self, sql: str, what: str) -> list[tuple]:
         """Run a statement with a small result (counts, distinct values) and return its rows."""
         try:
-            return self._connection.cursor().execute(sql).fetchall()
+            # ``timeout``: connector 4.x otherwise cancels the statement after network_timeout.
+            return self._connection.cursor().execute(sql, timeout=self._query_timeout).fetchall()
         except snowflake.connector.errors.Error as error:
             raise self._explain(error, what) from None
 
@@ -202,16 +216,18 @@ class SnowflakeSession:
     def holds_result(self, query_id: str) -> bool:
         """Whether Snowflake still holds a query's result (it keeps results for 24 hours).
 
-        The statement is the one the connector runs to reopen a result by id, so it costs what
-        one more host's reopen costs, and fails at once (error 709) when the result is gone.
+        Reads the stored result's description by id (nothing runs, nothing is materialized).
+        Only Snowflake's "result has expired" answer means gone; any other error is reported.
         """
         _check_query_id(query_id)
         cursor = self._connection.cursor()
         try:
-            cursor.execute(f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
-        except snowflake.connector.errors.ProgrammingError as error:
-            logger.info("The result of query %s is gone: %s", query_id, getattr(error, "msg", ""))
-            return False
+            cursor.query_result(query_id)
+        except snowflake.connector.errors.Error as error:
+            if getattr(error, "errno", None) == RESULT_EXPIRED:
+                logger.info("The result of query %s is gone: %s", query_id, error.msg)
+                return False
+            raise self._explain(error, f"reading the stored result of query {query_id}") from None
         finally:
             cursor.close()
         return True
@@ -225,16 +241,30 @@ class SnowflakeSession:
             raise self._explain(error, what) from None
         return cursor.sfqid
 
+    def run(self, sql: str, what: str) -> str:
+        """Submit ``sql``, wait until it has succeeded and return its query id."""
+        query_id = self.submit(sql, what)
+        self.wait_for(query_id, what, self._wait_timeout)
+        return query_id
+
     def wait_for(self, query_id: str, what: str, timeout: float) -> None:
-        """Wait (at most ``timeout`` seconds) until a submitted query has finished."""
+        """Wait (at most ``timeout`` seconds) until a submitted query has succeeded.
+
+        Only SUCCESS ends the wait; a failed query raises Snowflake's message; every other
+        status (RUNNING, QUEUED, RESUMING_WAREHOUSE, RESTARTED, NO_DATA, one the connector does
+        not know) keeps waiting.
+        """
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:
             try:
                 status = self._connection.get_query_status_throw_if_error(query_id)
+            except KeyError as unknown:  # a status newer than the connector's QueryStatus
+                status = None
+                logger.info("query %s: status %s, waiting", query_id, unknown)
             except snowflake.connector.errors.Error as error:
                 raise self._explain(error, what) from None
-            if not self._connection.is_still_running(status):
+            if status == QueryStatus.SUCCESS:
                 return
             if time.monotonic() + delay > deadline:
                 raise UserError(
@@ -245,20 +275,32 @@ class SnowflakeSession:
             delay = min(2 * delay, 5.0)
 
     def result_batches(self, query_id: str, what: str) -> list[ResultBatch]:
-        """Wait for a query to finish, reopen its result by id and list its batches, in order.
+        """Wait for a query to succeed and list its stored result's batches, in order.
 
-        The reopen (``RESULT_SCAN``) reads the stored result; it runs nothing again. Public
-        connector API only, the same on connector 4.x and 5.x; each call hands out fresh chunk
-        URLs (they expire).
+        ``cursor.query_result`` reads the original query's result by id (connector 4.x:
+        ``GET /queries/{id}/result``; 5.x: the same call through its core): the same chunk list
+        in the same order in every session of the user, with fresh chunk URLs on each call. A
+        ``RESULT_SCAN`` would be a new query whose rows may come in another order.
         """
         _check_query_id(query_id)
         self.wait_for(query_id, what, self._wait_timeout)
         cursor = self._connection.cursor()
         try:
-            cursor.execute(f"SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))")
-            return list(cursor.get_result_batches() or [])
+            cursor.query_result(query_id)
+            batches = list(cursor.get_result_batches() or [])
         except snowflake.connector.errors.Error as error:
             raise self._explain(error, f"reading the result of {what}") from None
+        for batch in batches:
+            # Connector 4.x hands a JSON result as JSONResultBatch (whose to_arrow raises);
+            # 5.x's core converts every result to Arrow itself.
+            if type(batch).__name__ == "JSONResultBatch":
+                raise UserError(
+                    f"Snowflake sent the result of {what} (query {query_id}) as "
+                    f"{type(batch).__name__}, not Arrow: the session asks for "
+                    "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT=ARROW; check that no user or account "
+                    "policy overrides it."
+                )
+        return batches
 
     def close(self) -> None:
         self._connection.close()
@@ -286,10 +328,28 @@ def _connect(arguments: dict[str, Any]) -> snowflake.connector.SnowflakeConnecti
             continue
 
 
+def _logout_arguments(keeps_queries: bool) -> dict[str, Any]:
+    """Whether closing the session logs out, which cancels the session's running queries.
+
+    A session that submits queries the hosts read after it closed never logs out (it expires on
+    its own); every other session always does. Connector 5.x also asks for the auto-detection
+    flag to be explicit (its default will change); 4.x does not know it.
+    """
+    arguments: dict[str, Any] = {"server_session_keep_alive": keeps_queries}
+    if int(snowflake.connector.__version__.split(".")[0]) >= 5:
+        arguments["enable_server_session_keep_alive_auto_detection"] = False
+    return arguments
+
+
 @contextmanager
-def open_session(env: SnowflakeEnvironment, query_timeout: int) -> Iterator[SnowflakeSession]:
-    """Connect (bounded by the login timeout) and close the connection afterwards."""
-    arguments = connection_arguments(env, query_timeout)
+def open_session(
+    env: SnowflakeEnvironment, query_timeout: int, keeps_queries: bool = False
+) -> Iterator[SnowflakeSession]:
+    """Connect (bounded by the login timeout) and close the connection afterwards.
+
+    ``keeps_queries``: the session submits queries that must outlive it (no logout on close).
+    """
+    arguments = {**connection_arguments(env, query_timeout), **_logout_arguments(keeps_queries)}
     logger.info("Signing in to Snowflake at %s", env.endpoint)
     try:
         connection = _connect(arguments)

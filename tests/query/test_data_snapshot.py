@@ -185,7 +185,9 @@ def test_snapshot_setting_sends_time_travel(jobs: JobRunner) -> None:
     [
         ({"snapshot": "yesterday"}, "neither a Snowflake query id"),
         ({"snapshot": "2026-01-01'; DROP TABLE T; --"}, "neither a Snowflake query id"),
-        ({"query": "SELECT 1", "table": None, "snapshot": "2026-01-01"}, "table and"),
+        ({"query": "SELECT 1", "table": None, "snapshot": "2026-01-01T00:00:00Z"}, "table and"),
+        ({"snapshot": "2026-11-27T09:30:00"}, "no UTC offset.*2026-11-27T09:30:00\\+00:00"),
+        ({"snapshot": "2026-11-27"}, "no UTC offset.*2026-11-27T00:00:00\\+00:00"),
     ],
 )
 def test_bad_snapshot_settings_are_refused(values: dict, message: str) -> None:
@@ -207,7 +209,7 @@ def test_snapshot_setting_reads_tables_as_of_it() -> None:
 def test_a_record_of_other_data_is_refused(tmp_path: Path) -> None:
     data = DataSpec(Source(table="T"), "Y", validation_fraction=0.2)
     snapshot = data_snapshot.DataSnapshot(
-        "submitted", {"training": "01b2c3d4-0000-1234-0000-00012345abcd"}, "2026-11-27T09:30:00"
+        "submitted", {"training": "01b2c3d4-0000-1234-0000-00012345abcd"}, "2026-11-27T09:30:00Z"
     )
     record = data_snapshot.Record(snapshot, ColumnSelection(("A",), "Y"))
     data_snapshot.write_record(tmp_path, data, record)
@@ -226,3 +228,37 @@ def test_no_record_without_a_checkpoint_folder(jobs: JobRunner, housing_params: 
     snapshot = _metadata(run)["data_snapshot"]
     assert snapshot["mode"] == "submitted" and snapshot["as_of"] is None
     assert set(snapshot["query_ids"]) == {"training", "validation"}
+
+
+def test_a_rerun_keeps_the_recorded_encoding_when_new_categories_appeared(
+    jobs: JobRunner, standins: StandIns, tmp_path: Path
+) -> None:
+    """A category value that sorts first appears after the first attempt: the resumed job keeps
+    the recorded category list (the new value is missing), so no code shifts under the trees."""
+    table = _copy_table(standins, "RESUME_ENCODING")
+    kind = "CASE WHEN HOUSEAGE > 100 THEN 'a' WHEN MEDINC > 5 THEN 'b' ELSE 'c' END AS KIND"
+    params = {**PARAMS, "query": f"SELECT *, {kind} FROM {table}", "num_round": 300,
+              "categorical": "KIND"}  # fmt: skip
+    folder = tmp_path / "checkpoints"
+    _kill_after_first_checkpoint(jobs, params, 1, folder)
+    record = json.loads((folder / "host1" / data_snapshot.RECORD_FILE_NAME).read_text())
+    standins.execute(f"UPDATE {table} SET HOUSEAGE = 200 WHERE MEDINC < 2")
+    for query_id in record["query_ids"].values():
+        standins.front.forget(query_id)
+    resumed = jobs.run(params, checkpoints=folder)
+    _succeeded(resumed)
+    assert _metadata(resumed)["data_snapshot"]["mode"] == "rerun"
+
+    def categories(document: object) -> list | None:
+        """The category list of the feature named KIND, wherever it sits in the document."""
+        if isinstance(document, dict):
+            if document.get("name") == "KIND" and "categories" in document:
+                return document["categories"]
+            document = list(document.values())
+        if isinstance(document, list):
+            found = [c for c in (categories(item) for item in document) if c is not None]
+            return found[0] if found else None
+        return None
+
+    assert categories(record["columns"]) == ["b", "c"]
+    assert categories(_metadata(resumed)) == ["b", "c"]

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 import boto3
+import pyarrow as pa
 import snowflake.connector
 from offline_env import offline_environment
 from snowflake_front import FrontControl
@@ -72,3 +73,10 @@ class StandIns:
             for statement in statements:
                 cursor.execute(statement)
             return cursor.fetchall()
+
+    def result_by_id(self, query_id: str) -> pa.Table:
+        """A query's stored result, read by id as the hosts read it (not a RESULT_SCAN)."""
+        with self.connect() as connection:
+            cursor = connection.cursor()
+            cursor.query_result(query_id)
+            return cursor.fetch_arrow_all()

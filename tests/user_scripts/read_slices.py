@@ -14,11 +14,27 @@ logging.basicConfig(level=logging.INFO)
 parser = argparse.ArgumentParser()
 parser.add_argument("--query", required=True)
 parser.add_argument("--marker", default="")
+parser.add_argument("--matrices", default="", help="also read ID-labelled matrices (ID, X, G)")
 args, unknown = parser.parse_known_args()
 
+
+def label_ids(matrix: object) -> list[int]:
+    return sorted(int(value) for value in matrix.get_label()) if matrix is not None else []
+
+
+matrices = {}
 with api.join_host_group() as group:
     batches = list(api.iter_record_batches(args.query))
     frame = api.load_dataframe(args.query)
+    if args.matrices:
+        split = api.load_quantile_dmatrix(args.query, "ID", features=["X"],
+                                          validation_fraction=0.25)  # fmt: skip
+        ranked = api.load_quantile_dmatrix(args.query, "ID", features=["X"], query_group="G")
+        matrices = {
+            "train": label_ids(split.train),
+            "validation": label_ids(split.validation),
+            "ranked": label_ids(ranked.train),
+        }
 
 report = {
     "rank": group.rank,
@@ -28,6 +44,8 @@ report = {
     "frame_rows": len(frame),
     "frame_columns": list(frame.columns),
     "ids": sorted(int(value) for value in frame["ID"]),
+    "batch_ids": sorted(int(v) for batch in batches for v in batch.column("ID").to_pylist()),
+    "matrices": matrices,
     "marker": args.marker,
     "unknown_args": unknown,
     "sm_hp_marker": os.environ.get("SM_HP_MARKER"),
