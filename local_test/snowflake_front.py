@@ -9,7 +9,10 @@ any credentials and speaks only what connector 4.x needs. This front forwards to
   ``/monitoring/queries/{id}``) is answered from what the front holds, without running anything;
 - what connector 5.x needs: ``masterToken`` in the login reply, the monitoring route (5.x asks
   for ``/monitoring/queries//{id}``) and the result route;
-- Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse.
+- Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse;
+- ``WORKLOAD_IDENTITY`` logins verified as Snowflake does for AWS (``workload_identity_check``):
+  the signed ``GetCallerIdentity`` is executed against the STS stand-in (``sts_url``) and only
+  the service user whose registered ARN matches is signed in (``workload_identities``).
 
 Tests in another process read and change it through ``/__front/`` (settings, counters, reset,
 forget). Standard library and pyarrow only: it runs in the stand-ins' own environment, as a
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import workload_identity_check
 from result_store import ChunkSettings, ResultStore, write_throttled
 
 # What Snowflake answers to a login with a wrong password (and, for JWT, with a key it does not
@@ -43,6 +47,11 @@ NO_WAREHOUSE = {
     "sqlState": "57P03",
     "message": "No active warehouse selected in the current session.  Select an active "
     "warehouse with the 'use warehouse' command.\n",
+}
+# Snowflake's generic sign-in refusal; its code for a refused workload identity is not documented.
+WORKLOAD_IDENTITY_REFUSED = {
+    "code": "390100",
+    "message": "Incorrect username or password was specified.",
 }
 RESULT_GONE = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
 CONTROL = "/__front/"
@@ -63,6 +72,9 @@ class SnowflakeFront:
         opens a session without a database when the named one does not exist or may not be used.
     query_failure: answer every statement that needs a warehouse with this failure.
     settings: how results are cut and served (``ChunkSettings``; default: whole, inline).
+    sts_url: the STS stand-in that ``WORKLOAD_IDENTITY`` attestations are executed against.
+    workload_identities: service user -> registered ARN (``WORKLOAD_IDENTITY = (TYPE = AWS ARN
+        = ...)``); also set through ``/__front/workload_identities``.
     """
 
     def __init__(
@@ -75,12 +87,17 @@ class SnowflakeFront:
         host: str = "127.0.0.1",
         port: int = 0,
         spool: Path | None = None,
+        sts_url: str | None = None,
+        workload_identities: dict[str, str] | None = None,
     ) -> None:
         self.upstream_port = upstream_port
         self.login_failure = login_failure
         self.unknown_databases = {name.upper() for name in unknown_databases}
         self.query_failure = query_failure
         self.store = ResultStore(settings or ChunkSettings(), spool)
+        self.sts_url = sts_url
+        self.workload_identities = {k.upper(): v for k, v in (workload_identities or {}).items()}
+        self.workload_identity_refusals: list[str] = []  # why each refused attestation failed
         self.logins: list[dict] = []  # each login request's JSON body
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
@@ -132,6 +149,10 @@ class SnowflakeFront:
             with self._lock:
                 self.forwarded_queries = 0
             return asdict(self.store.settings)
+        if name == "workload_identities":
+            if body:
+                self.workload_identities = {k.upper(): v for k, v in body.items()}
+            return {"users": self.workload_identities, "refusals": self.workload_identity_refusals}
         if name == "forget":
             return {"forgotten": self.store.forget(body["query_id"])}
         raise KeyError(name)
@@ -185,7 +206,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             upstream = http.client.HTTPConnection("127.0.0.1", front.upstream_port, timeout=600)
             try:
                 headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "connection", "content-length")
                 }
                 upstream.request(self.command, path, body=raw or None, headers=headers)
                 response = upstream.getresponse()
@@ -222,6 +245,11 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 data = {"nextAction": "RETRY_LOGIN", "signInOptions": {}}
                 self._answer({**front.login_failure, "data": data, "success": False})
                 return
+            login = self._json(raw)
+            if login.get("data", {}).get("AUTHENTICATOR") == "WORKLOAD_IDENTITY":
+                raw = self._workload_identity_login(login)
+                if raw is None:
+                    return
             query = parse_qsl(url.query)
             if any(k == "databaseName" and v.upper() in front.unknown_databases for k, v in query):
                 query = [(k, v) for k, v in query if k != "databaseName"]
@@ -238,6 +266,30 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 data.setdefault("masterValidityInSeconds", 14400)
                 body = json.dumps(document).encode()
             self._relay(status, headers, body)
+
+        def _workload_identity_login(self, login: dict) -> bytes | None:
+            """Verify the attestation; the login to forward as the matched user, or None."""
+            data = login["data"]
+            try:
+                if data.get("PROVIDER") != "AWS" or not front.sts_url:
+                    raise workload_identity_check.Refused("only AWS attestations are checked")
+                arn = workload_identity_check.caller_arn(
+                    data.get("TOKEN", ""), front.sts_url, urlsplit(front.sts_url).hostname or ""
+                )
+                user = workload_identity_check.matching_user(
+                    arn, data.get("LOGIN_NAME"), front.workload_identities
+                )
+            except workload_identity_check.Refused as refusal:
+                with front._lock:
+                    front.workload_identity_refusals.append(str(refusal))
+                failure = {**WORKLOAD_IDENTITY_REFUSED, "data": {"nextAction": "RETRY_LOGIN"}}
+                self._answer({**failure, "success": False})
+                return None
+            # fakesnow signs anyone in: forward as the matched user, without the attestation.
+            forwarded = {k: v for k, v in data.items() if k not in ("TOKEN", "PROVIDER")}
+            forwarded.update(LOGIN_NAME=user, AUTHENTICATOR="SNOWFLAKE", PASSWORD="-")
+            body = json.dumps({**login, "data": forwarded}).encode()
+            return gzip.compress(body) if self.headers.get("Content-Encoding") == "gzip" else body
 
         def _query(self, raw: bytes, path: str) -> None:
             request = self._json(raw)
@@ -344,11 +396,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--settings", default="{}", help="ChunkSettings as JSON")
     parser.add_argument("--spool", type=Path, help="where chunks are kept (default: a temp dir)")
+    parser.add_argument("--sts-url", help="the STS stand-in for WORKLOAD_IDENTITY logins")
+    parser.add_argument(
+        "--workload-identities", default="{}", help="service user -> registered ARN, as JSON"
+    )
     args = parser.parse_args()
     settings = ChunkSettings().updated(json.loads(args.settings))
     front = SnowflakeFront(
-        args.upstream_port, settings=settings, host=args.host, port=args.port, spool=args.spool
-    )
+        args.upstream_port, settings=settings, host=args.host, port=args.port, spool=args.spool,
+        sts_url=args.sts_url, workload_identities=json.loads(args.workload_identities),
+    )  # fmt: skip
     front.serve_forever()
 
 
