@@ -385,6 +385,10 @@ class FrontControl:
         """Settings back to the front's start, counters to zero."""
         return self._call("reset", {})
 
+    def workload_identities(self, users: dict[str, str] | None = None) -> dict[str, Any]:
+        """Register service users' ARNs (none: read them), with the refusals so far."""
+        return self._call("workload_identities", users or None)
+
     def forget(self, query_id: str) -> bool:
         return self._call("forget", {"query_id": query_id})["forgotten"]
 
