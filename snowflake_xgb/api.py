@@ -61,17 +61,20 @@ from .credentials.snowflake_environment import (
     SECRET_ID_ENV,
     SnowflakeCredentials,
     SnowflakeEnvironment,
+    variable,
 )
+from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .errors import UserError
 from .hosts.host_group import HostGroup
 from .loading.host_data import load_host_data, open_slice
 from .loading.slices import iter_arrow
 from .model_files import outputs
+from .model_files.columns import ColumnSelection
 from .model_files.encoding import Encoding
 from .query.query_plan import share_query_plan
 from .query.snowflake_session import open_session
 from .sagemaker import failure
-from .sagemaker.job_environment import JobEnvironment
+from .sagemaker.job_environment import JobEnvironment, sdk_string
 
 __all__ = [
     "HostGroup",
@@ -113,14 +116,12 @@ def _job_setting(job: JobEnvironment, name: str, value: Any) -> Any:
     if value is not None:
         return settings.parse(name, value, _ARGUMENT)
     raw = job.raw_hyperparameters.get(name)
-    if raw is not None and raw.startswith('"'):  # SDK v2 JSON-quotes string hyperparameters
-        raw = json.loads(raw)
-    return settings.parse(name, raw)
+    return settings.parse(name, sdk_string(raw) if raw is not None else None)
 
 
 def _environment() -> SnowflakeEnvironment:
     """The Snowflake environment, bootstrapping the credentials from the secret if needed."""
-    if not os.environ.get("SNOWFLAKE_USER") and os.environ.get(SECRET_ID_ENV):
+    if not os.environ.get(variable("user")) and os.environ.get(SECRET_ID_ENV):
         bootstrap_credentials()
     env = SnowflakeEnvironment.from_environ()
     redaction.remember(env.credentials.secret_values())
@@ -210,23 +211,22 @@ class TrainingData:
     """Snowflake query ids (``training``, ``validation``), to find the queries in Snowflake."""
     encoding: Encoding
     """How each column became a number: kinds, category lists, label classes (serving needs it)."""
+    columns: ColumnSelection
+    """Which columns were read, in what role, and their encoding (what ``metadata`` records)."""
 
     @property
     def evals(self) -> list[tuple[xgb.DMatrix, str]]:
         """``evals=`` for ``xgb.train``: ``train`` and, when present, ``validation``."""
-        pairs = [(self.train, "train")]
+        pairs = [(self.train, TRAIN_EVAL)]
         if self.validation is not None:
-            pairs.append((self.validation, "validation"))
+            pairs.append((self.validation, VALIDATION_EVAL))
         return pairs
 
     @property
     def metadata(self) -> dict[str, Any]:
         """What :func:`save_model` should record about the data (no per-host numbers)."""
         return {
-            "feature_names": list(self.feature_names),
-            "feature_types": self.encoding.feature_types,
-            "label": self.label,
-            "encoding": self.encoding.to_metadata(),
+            **self.columns.to_metadata(),
             "rows": self.total_rows,
             "query_ids": dict(self.query_ids),
         }
@@ -318,6 +318,7 @@ def load_quantile_dmatrix(
         total_rows=host_data.train_slice.total_rows,
         query_ids=plan.query_ids,
         encoding=plan.columns.encoding,
+        columns=plan.columns,
     )
 
 

@@ -135,22 +135,56 @@ class JobConfig:
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def objective(self) -> str:
+        return str(self.xgboost_params.get("objective", ""))
+
+    @property
+    def num_class(self) -> int | None:
+        """XGBoost's ``num_class`` (multi-class objectives), when set."""
+        value = self.xgboost_params.get("num_class")
+        return int(value) if value is not None else None
+
 
 DATA_SETTINGS = (
-    "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
-    "validation_fraction", "snapshot", "cv_folds", "weight", "group", "categorical", "numeric",
+    "table",
+    "query",
+    "label",
+    "features",
+    "exclude",
+    "validation_table",
+    "validation_query",
+    "validation_fraction",
+    "snapshot",
+    "cv_folds",
+    "weight",
+    "group",
+    "categorical",
+    "numeric",
     "max_categories",
-)  # fmt: skip
+)
 # Which columns to read and how: passed to DataSpec as they are.
 COLUMN_SETTINGS = (
-    "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
-)  # fmt: skip
+    "label",
+    "features",
+    "exclude",
+    "weight",
+    "group",
+    "categorical",
+    "numeric",
+    "max_categories",
+)
 HOST_GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
-    "num_round", "early_stopping_rounds", "checkpoint_frequency",
-    "query_timeout_seconds", "model_format", "report", "cv_final_model",
-)  # fmt: skip
+    "num_round",
+    "early_stopping_rounds",
+    "checkpoint_frequency",
+    "query_timeout_seconds",
+    "model_format",
+    "report",
+    "cv_final_model",
+)
 
 
 def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source | None:

@@ -174,8 +174,11 @@ class HostGroup:
             )
         logger.info(
             "Host %s joined as rank %d of %d in %.1fs",
-            self.current_host, self.rank, self.world, time.monotonic() - started,
-        )  # fmt: skip
+            self.current_host,
+            self.rank,
+            self.world,
+            time.monotonic() - started,
+        )
 
     def _on_lost_peers(self, lost: list[str]) -> None:
         seconds = WATCHDOG_MISSES * WATCHDOG_INTERVAL_SECONDS

@@ -247,9 +247,13 @@ def build_matrix(
     elapsed = time.monotonic() - started
     logger.info(
         "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
-        name, matrix.kind, f"{data_iter.rows:,}", len(columns.features), elapsed,
+        name,
+        matrix.kind,
+        f"{data_iter.rows:,}",
+        len(columns.features),
+        elapsed,
         data_iter.times.summary(elapsed),
-    )  # fmt: skip
+    )
     return built
 
 
