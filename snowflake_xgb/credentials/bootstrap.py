@@ -224,6 +224,20 @@ PASSWORD_WARNING = (
 )
 
 
+def remember_aws_credentials() -> None:
+    """Mask the AWS credentials the connector signs the attestation with in every log record.
+
+    Connector 5.x's core logs the signed STS request, session token included, at DEBUG. The
+    credentials are read once here from boto3's chain (the container's, in a SageMaker job);
+    credentials the chain refreshes later are not known to the mask.
+    """
+    with quiet_http_logs():
+        found = boto3.Session().get_credentials()
+    if found is not None:
+        frozen = found.get_frozen_credentials()
+        redaction.remember([value for value in (frozen.secret_key, frozen.token) if value])
+
+
 def _keyless_from_environment() -> SnowflakeCredentials | None:
     """The job's IAM role as its credentials, when the environment asks for that."""
     if (os.environ.get(variable("authenticator")) or "").lower() != WORKLOAD_IDENTITY:
@@ -248,6 +262,7 @@ def bootstrap_credentials() -> SnowflakeCredentials:
     secret_id = os.environ.get(SECRET_ID_ENV, "").strip()
     keyless = _keyless_from_environment()
     if keyless is not None and not secret_id:
+        remember_aws_credentials()
         snowflake_environment.export(keyless, {})
         logger.info("Snowflake sign-in by the job's IAM role (workload identity); no secret")
         return keyless
@@ -267,6 +282,8 @@ def bootstrap_credentials() -> SnowflakeCredentials:
         credentials, context = parse_secret(secret, secret_id)
     unused = (_first(secret, keys) for keys in (_PASSWORD_KEYS, _PRIVATE_KEY_KEYS, _TOKEN_KEYS))
     redaction.remember([*credentials.secret_values(), *(value for value in unused if value)])
+    if credentials.is_workload_identity:
+        remember_aws_credentials()
     snowflake_environment.export(credentials, context)
     logger.info(
         "Snowflake credentials for user %s (%s) loaded from secret %s",

@@ -163,3 +163,14 @@ def test_registered_arn_is_the_role_of_an_assumed_role_session() -> None:
     assert (
         registered_arn("arn:aws:iam::123456789012:user/ci") == "arn:aws:iam::123456789012:user/ci"
     )
+
+
+def test_no_aws_credential_or_attestation_in_debug_logs(
+    jobs: JobRunner, standins: StandIns, housing_params: dict, training_role: AssumedRole
+) -> None:
+    """DEBUG logs of boto3 and the connector print request bodies and headers."""
+    params = {**housing_params, "num_round": 3, "sagemaker_container_log_level": "10"}
+    run = jobs.run(params, hosts=1, environ=keyless_environ(standins, training_role))
+    assert run.coordinator.returncode == 0, run.coordinator.output
+    assert " DEBUG " in run.coordinator.output  # the level took effect
+    assert_no_aws_credential(run, training_role)
