@@ -19,6 +19,12 @@ names it with the ``sagemaker_program``/``sagemaker_submit_directory`` hyperpara
 image's own entry point still runs first). No data is staged in S3: the hosts read Snowflake
 directly. The role needs the permissions in ``iam/training-role-policy.json``.
 
+``--keyless`` (instead of ``--secret-id``) signs in with the training role itself (Snowflake
+workload identity federation, ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY``): no secret, and
+``iam/training-role-policy-keyless.json`` is enough. ``--snowflake-user`` names the service user
+registered with the role (connector 4.x sends it; 5.x lets Snowflake find it by the role);
+``--impersonation-path`` chains roles (comma-separated role ARNs).
+
 ``--local`` runs the job on this machine with the SDK's local mode (docker compose; no role,
 no S3): the job's files and its ``model.tar.gz`` (path printed) go under ``--local-root``.
 ``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
@@ -83,7 +89,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-uri", required=True, help="the image in your ECR (make push)")
     parser.add_argument("--role", help="the training role's ARN (see iam/); not with --local")
-    parser.add_argument("--secret-id", required=True, help="Secrets Manager secret (name/ARN)")
+    parser.add_argument("--secret-id", help="Secrets Manager secret (name/ARN); or --keyless")
+    parser.add_argument(
+        "--keyless",
+        action="store_true",
+        help="sign in with the training role (workload identity), no secret",
+    )
+    parser.add_argument("--snowflake-user", help="the service user (optional with --keyless)")
+    parser.add_argument(
+        "--impersonation-path", help="--keyless: role ARNs to chain, comma-separated"
+    )
     parser.add_argument("--account", required=True, help="Snowflake account identifier")
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--database", default="DEMO")
@@ -112,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.local and not (args.role and args.output):
         parser.error("--role and --output are required unless --local")
+    if not (args.secret_id or args.keyless):
+        parser.error("--secret-id (the Snowflake secret) or --keyless (the role) is required")
     return args
 
 
@@ -130,12 +147,19 @@ def chosen_sdk(flag: str) -> str:
 def job_environment(args: argparse.Namespace) -> dict[str, str]:
     """The hosts' environment: where the credentials are and the Snowflake session context."""
     environment = {
-        "SNOWFLAKE_SECRET_ID": args.secret_id,
         "SNOWFLAKE_ACCOUNT": args.account,
         "SNOWFLAKE_WAREHOUSE": args.warehouse,
         "SNOWFLAKE_DATABASE": args.database,
         "SNOWFLAKE_SCHEMA": args.schema,
     }
+    if args.secret_id:
+        environment["SNOWFLAKE_SECRET_ID"] = args.secret_id
+    if args.keyless:
+        environment["SNOWFLAKE_AUTHENTICATOR"] = "WORKLOAD_IDENTITY"
+    if args.impersonation_path:
+        environment["SNOWFLAKE_WORKLOAD_IDENTITY_IMPERSONATION_PATH"] = args.impersonation_path
+    if args.snowflake_user:
+        environment["SNOWFLAKE_USER"] = args.snowflake_user
     if args.role_name:
         environment["SNOWFLAKE_ROLE"] = args.role_name
     return {**environment, **_pairs(args.env, "--env")}

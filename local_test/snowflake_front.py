@@ -9,7 +9,10 @@ any credentials and speaks only what connector 4.x needs. This front forwards to
   ``/monitoring/queries/{id}``) is answered from what the front holds, without running anything;
 - what connector 5.x needs: ``masterToken`` in the login reply, the monitoring route (5.x asks
   for ``/monitoring/queries//{id}``) and the result route;
-- Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse.
+- Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse;
+- ``WORKLOAD_IDENTITY`` logins verified as Snowflake does for AWS (``workload_identity_check``):
+  the signed ``GetCallerIdentity`` is executed against the STS stand-in (``sts_url``) and only
+  the service user whose registered ARN matches is signed in (``workload_identities``).
 
 Tests in another process read and change it through ``/__front/`` (settings, counters, reset,
 forget). Standard library and pyarrow only: it runs in the stand-ins' own environment, as a
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import workload_identity_check
 from result_store import ChunkSettings, ResultStore, write_throttled
 
 # What Snowflake answers to a login with a wrong password (and, for JWT, with a key it does not
@@ -68,6 +72,11 @@ LOGIN_SESSION_PARAMETERS = {
     "ABORT_DETACHED_QUERY": False,
     "STATEMENT_TIMEOUT_IN_SECONDS": 172800,
 }
+# Snowflake's generic sign-in refusal; its code for a refused workload identity is not documented.
+WORKLOAD_IDENTITY_REFUSED = {
+    "code": "390100",
+    "message": "Incorrect username or password was specified.",
+}
 CONTROL = "/__front/"
 RESULT_SCAN = re.compile(
     r"^\s*select\s+\*\s+from\s+table\s*\(\s*result_scan\s*\(\s*'([^']+)'\s*\)\s*\)\s*;?\s*$",
@@ -88,6 +97,9 @@ class SnowflakeFront:
         opens a session without a database when the named one does not exist or may not be used.
     query_failure: answer every statement that needs a warehouse with this failure.
     settings: how results are cut and served (``ChunkSettings``; default: whole, inline).
+    sts_url: the STS stand-in that ``WORKLOAD_IDENTITY`` attestations are executed against.
+    workload_identities: service user -> registered ARN (``WORKLOAD_IDENTITY = (TYPE = AWS ARN
+        = ...)``); also set through ``/__front/workload_identities``.
     """
 
     def __init__(
@@ -100,12 +112,17 @@ class SnowflakeFront:
         host: str = "127.0.0.1",
         port: int = 0,
         spool: Path | None = None,
+        sts_url: str | None = None,
+        workload_identities: dict[str, str] | None = None,
     ) -> None:
         self.upstream_port = upstream_port
         self.login_failure = login_failure
         self.unknown_databases = {name.upper() for name in unknown_databases}
         self.query_failure = query_failure
         self.store = ResultStore(settings or ChunkSettings(), spool)
+        self.sts_url = sts_url
+        self.workload_identities = {k.upper(): v for k, v in (workload_identities or {}).items()}
+        self.workload_identity_refusals: list[str] = []  # why each refused attestation failed
         self.logins: list[dict] = []  # each login request's JSON body
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
@@ -158,6 +175,10 @@ class SnowflakeFront:
             with self._lock:
                 self.forwarded_queries = 0
             return asdict(self.store.settings)
+        if name == "workload_identities":
+            if body:
+                self.workload_identities = {k.upper(): v for k, v in body.items()}
+            return {"users": self.workload_identities, "refusals": self.workload_identity_refusals}
         if name == "forget":
             return {"forgotten": self.store.forget(body["query_id"])}
         raise KeyError(name)
@@ -210,8 +231,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _upstream(self, raw: bytes, path: str, plain: bool = False) -> tuple[int, list, bytes]:
             """Forward to fakesnow; ``plain``: a body of our own (not gzip, new length)."""
             upstream = http.client.HTTPConnection("127.0.0.1", front.upstream_port, timeout=600)
-            dropped = ("host", "connection") + (
-                ("content-encoding", "content-length") if plain else ()
+            # http.client sets Content-Length from the body, which a login check may rewrite.
+            dropped = ("host", "connection", "content-length") + (
+                ("content-encoding",) if plain else ()
             )
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
@@ -271,6 +293,11 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 data = {"nextAction": "RETRY_LOGIN", "signInOptions": {}}
                 self._answer({**front.login_failure, "data": data, "success": False})
                 return
+            login = self._json(raw)
+            if login.get("data", {}).get("AUTHENTICATOR") == "WORKLOAD_IDENTITY":
+                raw = self._workload_identity_login(login)
+                if raw is None:
+                    return
             query = parse_qsl(url.query)
             if any(k == "databaseName" and v.upper() in front.unknown_databases for k, v in query):
                 query = [(k, v) for k, v in query if k != "databaseName"]
@@ -289,6 +316,30 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     data["parameters"] = _login_parameters(self._json(raw), data)
                 body = json.dumps(document).encode()
             self._relay(status, headers, body)
+
+        def _workload_identity_login(self, login: dict) -> bytes | None:
+            """Verify the attestation; the login to forward as the matched user, or None."""
+            data = login["data"]
+            try:
+                if data.get("PROVIDER") != "AWS" or not front.sts_url:
+                    raise workload_identity_check.Refused("only AWS attestations are checked")
+                arn = workload_identity_check.caller_arn(
+                    data.get("TOKEN", ""), front.sts_url, urlsplit(front.sts_url).hostname or ""
+                )
+                user = workload_identity_check.matching_user(
+                    arn, data.get("LOGIN_NAME"), front.workload_identities
+                )
+            except workload_identity_check.Refused as refusal:
+                with front._lock:
+                    front.workload_identity_refusals.append(str(refusal))
+                failure = {**WORKLOAD_IDENTITY_REFUSED, "data": {"nextAction": "RETRY_LOGIN"}}
+                self._answer({**failure, "success": False})
+                return None
+            # fakesnow signs anyone in: forward as the matched user, without the attestation.
+            forwarded = {k: v for k, v in data.items() if k not in ("TOKEN", "PROVIDER")}
+            forwarded.update(LOGIN_NAME=user, AUTHENTICATOR="SNOWFLAKE", PASSWORD="-")
+            body = json.dumps({**login, "data": forwarded}).encode()
+            return gzip.compress(body) if self.headers.get("Content-Encoding") == "gzip" else body
 
         def _query(self, raw: bytes, path: str) -> None:
             request = self._json(raw)
@@ -435,6 +486,10 @@ class FrontControl:
         """Settings back to the front's start, counters to zero."""
         return self._call("reset", {})
 
+    def workload_identities(self, users: dict[str, str] | None = None) -> dict[str, Any]:
+        """Register service users' ARNs (none: read them), with the refusals so far."""
+        return self._call("workload_identities", users or None)
+
     def forget(self, query_id: str) -> bool:
         return self._call("forget", {"query_id": query_id})["forgotten"]
 
@@ -446,11 +501,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--settings", default="{}", help="ChunkSettings as JSON")
     parser.add_argument("--spool", type=Path, help="where chunks are kept (default: a temp dir)")
+    parser.add_argument("--sts-url", help="the STS stand-in for WORKLOAD_IDENTITY logins")
+    parser.add_argument(
+        "--workload-identities", default="{}", help="service user -> registered ARN, as JSON"
+    )
     args = parser.parse_args()
     settings = ChunkSettings().updated(json.loads(args.settings))
     front = SnowflakeFront(
-        args.upstream_port, settings=settings, host=args.host, port=args.port, spool=args.spool
-    )
+        args.upstream_port, settings=settings, host=args.host, port=args.port, spool=args.spool,
+        sts_url=args.sts_url, workload_identities=json.loads(args.workload_identities),
+    )  # fmt: skip
     front.serve_forever()
 
 

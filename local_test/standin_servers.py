@@ -1,8 +1,8 @@
 """Starts the Snowflake and Secrets Manager stand-ins (tests, benchmarks, the stand-ins image).
 
 Snowflake is ``fakesnow -s`` behind our front (``snowflake_front.py``), which serves results as
-Snowflake does (chunks, reopen by id, connector 5.x's routes); Secrets Manager is
-``moto_server``. The real connector and boto3 reach them over HTTP. They run in the stand-ins'
+Snowflake does (chunks, reopen by id, connector 5.x's routes); Secrets Manager and STS
+are ``moto_server``. The real connector and boto3 reach them over HTTP. They run in the stand-ins'
 own environment (fakesnow keeps its own connector pin there): ``$SNOWFLAKE_XGB_STANDINS_VENV``,
 else ``.work/standins-venv`` (``make standins-venv``), else this interpreter's when it has
 fakesnow. As a library: ``standin_servers(log_dir)`` starts all three on free loopback ports
@@ -90,14 +90,19 @@ def snowflake_standin(
     host: str = "127.0.0.1",
     settings: dict[str, Any] | None = None,
     bin_dir: Path | None = None,
+    sts_url: str | None = None,
 ) -> Iterator[int]:
-    """fakesnow on a free loopback port and the front on ``port``; yields the front's port."""
+    """fakesnow on a free loopback port and the front on ``port``; yields the front's port.
+
+    ``sts_url``: the STS stand-in that the front executes ``WORKLOAD_IDENTITY`` attestations
+    against (moto; none: every such login is refused)."""
     bin_dir = bin_dir or standins_bin()
     upstream, port = free_port(), port or free_port()
     fakesnow = [str(bin_dir / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(upstream)]
     front = [
         str(bin_dir / "python"), str(HERE / "snowflake_front.py"), "--upstream-port", str(upstream),
         "--host", host, "--port", str(port), "--settings", json.dumps(settings or {}),
+        *(["--sts-url", sts_url] if sts_url else []),
     ]  # fmt: skip
     with ExitStack() as stack:
         stack.enter_context(serve(fakesnow, upstream, log_dir and log_dir / "fakesnow.log"))
@@ -123,10 +128,13 @@ def standin_servers(
     bin_dir = standins_bin()
     secrets_port = free_port()
     moto = [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(secrets_port)]
+    moto_url = f"http://127.0.0.1:{secrets_port}"
     with ExitStack() as stack:
-        port = stack.enter_context(snowflake_standin(log_dir, settings=settings, bin_dir=bin_dir))
         stack.enter_context(serve(moto, secrets_port, log_dir / "moto.log"))
-        yield StandinEndpoints(port, f"http://127.0.0.1:{secrets_port}")
+        port = stack.enter_context(
+            snowflake_standin(log_dir, settings=settings, bin_dir=bin_dir, sts_url=moto_url)
+        )
+        yield StandinEndpoints(port, moto_url)
 
 
 def main() -> None:
@@ -135,10 +143,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--settings", default="{}", help="the front's ChunkSettings as JSON")
+    parser.add_argument("--sts-url", help="the STS stand-in for WORKLOAD_IDENTITY logins (moto)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bin_dir = Path(sys.executable).parent
-    with snowflake_standin(None, args.port, args.host, json.loads(args.settings), bin_dir):
+    settings = json.loads(args.settings)
+    with snowflake_standin(None, args.port, args.host, settings, bin_dir, args.sts_url):
         signal.pause()
 
 

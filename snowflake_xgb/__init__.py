@@ -26,6 +26,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``hosts.host_group``               the hosts: tracker, collective, bounded waits
 ``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
 ``credentials.bootstrap``          Secrets Manager -> Snowflake credentials in the environment
+``credentials.workload_identity``  keyless sign-in: the role presented, why it was refused
 ``query.snowflake_session``        connecting, describing and running queries
 ``query.queries``                  the SQL the job runs (columns, validation split, folds)
 ``query.data_snapshot``            the rows a job trained on, recorded so a resume reads them

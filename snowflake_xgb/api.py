@@ -56,7 +56,7 @@ from .config.job_config import (
     data_spec,
     host_group_settings,
 )
-from .credentials.bootstrap import bootstrap_credentials
+from .credentials.bootstrap import bootstrap_credentials, remember_aws_credentials
 from .credentials.snowflake_environment import (
     SECRET_ID_ENV,
     SnowflakeCredentials,
@@ -125,6 +125,8 @@ def _environment() -> SnowflakeEnvironment:
         bootstrap_credentials()
     env = SnowflakeEnvironment.from_environ()
     redaction.remember(env.credentials.secret_values())
+    if env.credentials.is_workload_identity:
+        remember_aws_credentials()
     return env
 
 

@@ -73,3 +73,16 @@ def test_the_documented_script_mode_snippets_are_the_examples_own_lines() -> Non
     assert len(blocks) == 2
     for block in blocks:
         assert block in example, block
+
+
+def test_the_launchers_keyless_flag_asks_for_no_secret() -> None:
+    from support.metrics import launch_example
+
+    common = ["--image-uri", "img", "--account", "acct", "--warehouse", "WH", "--local"]
+    args = launch_example().parse_args([*common, "--keyless", "--snowflake-user", "SVC_XGB"])
+    environment = launch_example().job_environment(args)
+    assert environment["SNOWFLAKE_AUTHENTICATOR"] == "WORKLOAD_IDENTITY"
+    assert environment["SNOWFLAKE_USER"] == "SVC_XGB"
+    assert "SNOWFLAKE_SECRET_ID" not in environment
+    with pytest.raises(SystemExit):
+        launch_example().parse_args(common)  # neither a secret nor --keyless

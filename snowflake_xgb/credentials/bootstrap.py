@@ -3,7 +3,10 @@
 The secret named by ``SNOWFLAKE_SECRET_ID`` may use any of the layouts teams store in practice
 (see ``README.md``): user + password, key pair (PEM, optionally encrypted), token (programmatic
 access token or OAuth), including the blog's, AWS's managed Snowflake key-pair and AWS Glue's
-layouts. The resolved credentials are written to the process environment as ``SNOWFLAKE_*``
+layouts. With ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY`` (environment, or ``authenticator``
+in the secret) there is no Snowflake credential at all: the job signs in with its IAM role and
+the secret, when there is one, only names the account, user and session context. The resolved
+credentials are written to the process environment as ``SNOWFLAKE_*``
 variables, so a user's own script sees them too, and nowhere else: values never enter a log
 line, an exception message or a ``repr``.
 """
@@ -24,7 +27,13 @@ import botocore.exceptions
 from .. import redaction
 from ..errors import UserError
 from . import snowflake_environment
-from .snowflake_environment import CONTEXT_NAMES, SECRET_ID_ENV, SnowflakeCredentials
+from .snowflake_environment import (
+    CONTEXT_NAMES,
+    SECRET_ID_ENV,
+    WORKLOAD_IDENTITY,
+    SnowflakeCredentials,
+    variable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,20 +69,29 @@ def parse_secret(secret: dict, secret_id: str) -> tuple[SnowflakeCredentials, di
     private_key = _first(secret, _PRIVATE_KEY_KEYS)
     token = _first(secret, _TOKEN_KEYS)
     password = _first(secret, _PASSWORD_KEYS)
-    if not user or not (private_key or token or password):
+    authenticator = (_first(secret, ("authenticator",)) or "").lower()
+    if authenticator == WORKLOAD_IDENTITY:
+        credentials = SnowflakeCredentials(
+            user=user,
+            authenticator=WORKLOAD_IDENTITY,
+            workload_identity_impersonation_path=_first(
+                secret, ("workload_identity_impersonation_path",)
+            ),
+        )
+    elif not user or not (private_key or token or password):
         present = ", ".join(sorted(secret)) or "none"
         raise UserError(
             f"Secret {secret_id} has no usable Snowflake credentials (keys present: {present}). "
             'Store {"user", "private_key"} (key pair), {"user", "token"} or {"user", "password"}.'
         )
-    if private_key:
+    elif private_key:
         credentials = SnowflakeCredentials(
             user=user,
             private_key=_as_pem(private_key),
             private_key_passphrase=_first(secret, _PASSPHRASE_KEYS),
         )
     elif token:
-        authenticator = (_first(secret, ("authenticator",)) or "programmatic_access_token").lower()
+        authenticator = authenticator or "programmatic_access_token"
         credentials = SnowflakeCredentials(user=user, token=token, authenticator=authenticator)
     else:
         credentials = SnowflakeCredentials(user=user, password=password)
@@ -113,7 +131,7 @@ _BODY_LOGGERS = ("botocore", "boto3", "urllib3")
 
 
 @contextmanager
-def _quiet_http_logs() -> Iterator[None]:
+def quiet_http_logs() -> Iterator[None]:
     """No DEBUG records from the AWS SDK while the secret is fetched."""
     loggers = [logging.getLogger(name) for name in _BODY_LOGGERS]
     levels = [one.level for one in loggers]
@@ -135,7 +153,7 @@ def fetch_secret(secret_id: str) -> dict:
     )
     try:
         client = boto3.client("secretsmanager", region_name=region, config=client_config)
-        with _quiet_http_logs():
+        with quiet_http_logs():
             response = client.get_secret_value(SecretId=secret_id)
     except botocore.exceptions.NoRegionError:
         raise UserError(
@@ -199,25 +217,80 @@ def fetch_secret(secret_id: str) -> dict:
     return secret
 
 
+PASSWORD_WARNING = (
+    "Snowflake is phasing out single-factor password sign-in for service users: move this job "
+    "to a key pair (private_key in the secret) or to its IAM role (SNOWFLAKE_AUTHENTICATOR="
+    "WORKLOAD_IDENTITY, no secret at all); see README.md."
+)
+
+
+def remember_aws_credentials() -> None:
+    """Mask the AWS credentials the connector signs the attestation with in every log record.
+
+    Connector 5.x's core logs the signed STS request, session token included, at DEBUG. The
+    credentials are read once here from boto3's chain (the container's, in a SageMaker job);
+    credentials the chain refreshes later are not known to the mask.
+    """
+    with quiet_http_logs():
+        found = boto3.Session().get_credentials()
+    if found is not None:
+        frozen = found.get_frozen_credentials()
+        redaction.remember([value for value in (frozen.secret_key, frozen.token) if value])
+
+
+def _keyless_from_environment() -> SnowflakeCredentials | None:
+    """The job's IAM role as its credentials, when the environment asks for that."""
+    if (os.environ.get(variable("authenticator")) or "").lower() != WORKLOAD_IDENTITY:
+        return None
+    return SnowflakeCredentials(
+        user=os.environ.get(variable("user")) or None,
+        authenticator=WORKLOAD_IDENTITY,
+        workload_identity_impersonation_path=os.environ.get(
+            variable("workload_identity_impersonation_path")
+        )
+        or None,
+    )
+
+
 def bootstrap_credentials() -> SnowflakeCredentials:
     """Fetch the secret named by ``SNOWFLAKE_SECRET_ID`` and export it as ``SNOWFLAKE_*``.
 
     Session context from the secret (account, warehouse, ...) fills only what the environment
-    leaves unset: the environment wins.
+    leaves unset: the environment wins. With ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY`` in
+    the environment the secret is optional and its credentials, if any, are not used.
     """
     secret_id = os.environ.get(SECRET_ID_ENV, "").strip()
+    keyless = _keyless_from_environment()
+    if keyless is not None and not secret_id:
+        remember_aws_credentials()
+        snowflake_environment.export(keyless, {})
+        logger.info("Snowflake sign-in by the job's IAM role (workload identity); no secret")
+        return keyless
     if not secret_id:
         raise UserError(
             f"Set the environment variable {SECRET_ID_ENV} to the name or ARN of the AWS "
-            "Secrets Manager secret that holds the Snowflake credentials."
+            "Secrets Manager secret that holds the Snowflake credentials, or set "
+            "SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY to sign in with the job's IAM role."
         )
-    credentials, context = parse_secret(fetch_secret(secret_id), secret_id)
-    redaction.remember(credentials.secret_values())
+    secret = fetch_secret(secret_id)
+    if keyless is not None:
+        _, context = parse_secret({**secret, "authenticator": WORKLOAD_IDENTITY}, secret_id)
+        credentials = SnowflakeCredentials(
+            **{**keyless.__dict__, "user": keyless.user or _first(secret, _USER_KEYS)}
+        )
+    else:
+        credentials, context = parse_secret(secret, secret_id)
+    unused = (_first(secret, keys) for keys in (_PASSWORD_KEYS, _PRIVATE_KEY_KEYS, _TOKEN_KEYS))
+    redaction.remember([*credentials.secret_values(), *(value for value in unused if value)])
+    if credentials.is_workload_identity:
+        remember_aws_credentials()
     snowflake_environment.export(credentials, context)
     logger.info(
         "Snowflake credentials for user %s (%s) loaded from secret %s",
-        credentials.user,
+        credentials.user or "(the one Snowflake matches to the role)",
         credentials.method,
         secret_id,
     )
+    if credentials.method == "password":
+        logger.warning(PASSWORD_WARNING)
     return credentials

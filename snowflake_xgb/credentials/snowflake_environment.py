@@ -23,6 +23,7 @@ from ..errors import UserError
 SECRET_ID_ENV = "SNOWFLAKE_SECRET_ID"
 LOGIN_TIMEOUT_ENV = "SNOWFLAKE_LOGIN_TIMEOUT"
 LOGIN_TIMEOUT_SECONDS = 60
+WORKLOAD_IDENTITY = "workload_identity"  # SNOWFLAKE_AUTHENTICATOR's value for keyless sign-in
 CONTEXT_NAMES = ("account", "warehouse", "database", "schema", "role")
 ENDPOINT_NAMES = ("host", "port", "protocol")
 
@@ -34,17 +35,31 @@ def variable(name: str) -> str:
 
 @dataclass(frozen=True)
 class SnowflakeCredentials:
-    """Who connects and how. Exactly one of password, private_key or token is set."""
+    """Who connects and how: one of password, private_key or token, or none of them for the
+    job's IAM role (``authenticator`` workload_identity, where ``user`` is optional)."""
 
-    user: str
+    user: str | None
     password: str | None = field(default=None, repr=False)
     private_key: str | None = field(default=None, repr=False)
     private_key_passphrase: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     authenticator: str | None = None
+    workload_identity_impersonation_path: str | None = None
+
+    @property
+    def is_workload_identity(self) -> bool:
+        return (self.authenticator or "").lower() == WORKLOAD_IDENTITY
+
+    @property
+    def impersonation_path(self) -> list[str]:
+        """The role ARNs to chain from the job's role, in order (empty: the job's role itself)."""
+        text = self.workload_identity_impersonation_path or ""
+        return [arn.strip() for arn in text.split(",") if arn.strip()]
 
     @property
     def method(self) -> str:
+        if self.is_workload_identity:
+            return "workload identity (the job's IAM role)"
         if self.private_key:
             return "key pair"
         if self.token:
@@ -65,10 +80,12 @@ class SnowflakeCredentials:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> SnowflakeCredentials:
         """The credentials a bootstrap (ours, or the user's own) left in the environment."""
         environ = os.environ if environ is None else environ
-        if not environ.get(variable("user")):
+        keyless = (environ.get(variable("authenticator")) or "").lower() == WORKLOAD_IDENTITY
+        if not keyless and not environ.get(variable("user")):
             raise UserError(
                 "No Snowflake credentials in the environment: set SNOWFLAKE_SECRET_ID so the "
-                "job can fetch them from AWS Secrets Manager."
+                "job can fetch them from AWS Secrets Manager, or SNOWFLAKE_AUTHENTICATOR="
+                "WORKLOAD_IDENTITY to sign in with the job's IAM role."
             )
         return cls(**{f.name: environ.get(variable(f.name)) or None for f in fields(cls)})
 

@@ -27,6 +27,7 @@ from snowflake.connector.constants import FIELD_ID_TO_NAME, QueryStatus
 from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.result_batch import ResultBatch
 
+from ..credentials import workload_identity
 from ..credentials.snowflake_environment import SnowflakeCredentials, SnowflakeEnvironment
 from ..errors import UserError
 from ..identifiers import QUERY_ID, stored_name
@@ -78,7 +79,6 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
     credentials = env.credentials
     arguments: dict[str, Any] = {
         "account": env.account,
-        "user": credentials.user,
         "application": "snowflake_xgb",
         "login_timeout": env.login_timeout,
         # One login request waits up to the socket timeout (connector default 60 s) before the
@@ -95,7 +95,14 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
         if getattr(env, name):
             arguments[name] = getattr(env, name)
 
-    if credentials.private_key:
+    if credentials.user:
+        arguments["user"] = credentials.user
+    if credentials.is_workload_identity:
+        arguments["authenticator"] = "WORKLOAD_IDENTITY"
+        arguments["workload_identity_provider"] = "AWS"
+        if credentials.impersonation_path:
+            arguments["workload_identity_impersonation_path"] = credentials.impersonation_path
+    elif credentials.private_key:
         arguments["private_key"] = _private_key(credentials)
         arguments["authenticator"] = "SNOWFLAKE_JWT"
     elif credentials.token:
@@ -111,6 +118,10 @@ def explain_connect_error(error: Exception, env: SnowflakeEnvironment) -> UserEr
     """Turn a failed sign-in into a message that says what to check."""
     errno = getattr(error, "errno", None)
     text = str(getattr(error, "msg", "") or error)
+    if env.credentials.is_workload_identity and (
+        explained := workload_identity.explain_refusal(errno, text, env)
+    ):
+        return explained
     unreachable = errno in (250001, 250003) or isinstance(
         error, snowflake.connector.errors.OperationalError
     )

@@ -9,6 +9,7 @@ public key).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -317,3 +318,46 @@ def test_context_from_the_secret_is_used_and_the_environment_wins(
     assert run.coordinator.returncode == 0, run.coordinator.output
     assert proxy.login_parameters
     assert all(p.get("databaseName") == "DEMO" for p in proxy.login_parameters)
+
+
+# --- keyless and the password warning (issue 19) ------------------------------------------------
+
+
+def test_a_password_sign_in_logs_one_phasing_out_warning(
+    standins: StandIns, job_env: dict, key_pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        _bootstrap(standins, "warn-password", {"user": TEST_USER, "password": TEST_PASSWORD})
+    warnings = [r.getMessage() for r in caplog.records if "phasing out" in r.getMessage()]
+    assert len(warnings) == 1 and "key pair" in warnings[0] and "WORKLOAD_IDENTITY" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _bootstrap(standins, "warn-key", {"user": TEST_USER, "private_key": key_pair.pem})
+    assert not [r for r in caplog.records if "phasing out" in r.getMessage()]
+
+
+def test_keyless_needs_no_secret_and_exports_no_credential(job_env: dict) -> None:
+    os.environ.pop("SNOWFLAKE_SECRET_ID")
+    os.environ["SNOWFLAKE_AUTHENTICATOR"] = "WORKLOAD_IDENTITY"
+    credentials = bootstrap_credentials()
+    assert credentials.is_workload_identity and credentials.secret_values() == []
+    env = SnowflakeEnvironment.from_environ()
+    from snowflake_xgb.query.snowflake_session import connection_arguments
+
+    arguments = connection_arguments(env, 60)
+    assert arguments["authenticator"] == "WORKLOAD_IDENTITY"
+    assert arguments["workload_identity_provider"] == "AWS"
+    assert "user" not in arguments and "password" not in arguments
+
+
+def test_keyless_secret_gives_context_and_its_password_is_not_used(
+    standins: StandIns, job_env: dict
+) -> None:
+    os.environ["SNOWFLAKE_AUTHENTICATOR"] = "WORKLOAD_IDENTITY"
+    for name in CONTEXT_VARIABLES:
+        os.environ.pop(name, None)
+    secret = {"user": TEST_USER, "password": TEST_PASSWORD, "account": "acct", "warehouse": "WH"}
+    credentials = _bootstrap(standins, "keyless-context", secret)
+    assert credentials.is_workload_identity and credentials.user == TEST_USER
+    assert "SNOWFLAKE_PASSWORD" not in os.environ
+    assert os.environ["SNOWFLAKE_ACCOUNT"] == "acct" and os.environ["SNOWFLAKE_WAREHOUSE"] == "WH"
