@@ -21,8 +21,8 @@ from .server_config import CONTRIBUTIONS, EXPLANATIONS, INTERACTIONS, NO_EXPLANA
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 # The most explanation values one answer may hold (rows x classes x features, squared for
-# interactions): about 12 MB of JSON text, double SageMaker's 6 MB response limit.
-MAX_EXPLANATION_VALUES = 1_000_000
+# interactions): about 3 MB of JSON text, within SageMaker's 6 MB limit for a real-time answer.
+MAX_EXPLANATION_VALUES = 250_000
 
 
 @dataclass(frozen=True)
