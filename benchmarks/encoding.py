@@ -66,7 +66,7 @@ def _typed_table(rows: int, seed: int) -> pa.Table:
 
 def _as_floats(typed: pa.Table) -> pa.Table:
     """The same rows as a query that converts every column to a number would return them."""
-    from snowflake_xgb.encoding import FeatureEncoding, Kind
+    from snowflake_xgb.model_files.encoding import FeatureEncoding, Kind
 
     kinds = {"REGION": Kind.CATEGORY, "ACTIVE": Kind.BOOLEAN, "OPENED": Kind.DATE}
     kinds |= {"SEEN": Kind.TIMESTAMP, "AMOUNT": Kind.NUMBER}
@@ -87,7 +87,7 @@ def ensure_dataset(root: Path, rows: int, variant: str) -> list[IpcBatch]:
 
 
 def _encoding(variant: str):
-    from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
+    from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 
     if variant == "floats":
         features = tuple(FeatureEncoding(name, Kind.NUMBER) for name in FEATURES)
@@ -126,8 +126,9 @@ def worker(case: str, data_dir: Path, rows: int) -> None:
         )
         matrix = xgb.QuantileDMatrix(features, frame["Y"], enable_categorical=True)
     else:
-        from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
-        from snowflake_xgb.queries import ColumnSelection
+        from snowflake_xgb.loading.matrices import build_matrix
+        from snowflake_xgb.loading.slices import HostSlice, iter_arrow
+        from snowflake_xgb.model_files.columns import ColumnSelection
 
         encoding = _encoding(variant)
         columns = ColumnSelection(FEATURES, "Y", encoding=encoding)

@@ -60,7 +60,7 @@ def make_model(model_dir: Path) -> np.ndarray:
     import xgboost as xgb
 
     sys.path.insert(0, str(REPO))
-    from snowflake_xgb.outputs import save_model
+    from snowflake_xgb.model_files.outputs import save_model
 
     rng = np.random.default_rng(0)
     data = rng.normal(size=(20_000, len(FEATURES))).astype(np.float32)

@@ -130,8 +130,9 @@ def case_fetch_arrow(args: argparse.Namespace) -> dict:
 
 
 def case_ours_loader(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
-    from snowflake_xgb.queries import ColumnSelection
+    from snowflake_xgb.loading.matrices import build_matrix
+    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
+    from snowflake_xgb.model_files.columns import ColumnSelection
 
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with PeakWindow() as window, work as work_dir, connect(args.port) as connection:
@@ -165,7 +166,7 @@ def _chunked(args: argparse.Namespace, rows: int | None = None, seed: int = 0):
 def _columns(extra: int = 0):
     from chunked_source import LABEL, feature_names
 
-    from snowflake_xgb.queries import ColumnSelection
+    from snowflake_xgb.model_files.columns import ColumnSelection
 
     return ColumnSelection(feature_names(extra), LABEL)
 
@@ -190,7 +191,8 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+    from snowflake_xgb.loading.matrices import build_matrix
+    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
@@ -217,7 +219,8 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
 
 
 def case_extmem(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+    from snowflake_xgb.loading.matrices import build_matrix
+    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
@@ -261,9 +264,10 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config import GroupSettings
-    from snowflake_xgb.host_group import HostGroup
-    from snowflake_xgb.loading import HostSlice, build_matrix, iter_arrow
+    from snowflake_xgb.config.job_config import GroupSettings
+    from snowflake_xgb.hosts.host_group import HostGroup
+    from snowflake_xgb.loading.matrices import build_matrix
+    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     hosts = args.hosts.split(",")
     train_batches = _chunked(args)

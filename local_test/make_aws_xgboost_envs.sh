@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Virtual environments with the XGBoost versions in AWS's SageMaker XGBoost serving images
-# (1.7.4 in its 1.7-1 image, 3.0.5 in 3.0-5), for tests/test_aws_model_format.py.
+# (1.7.4 in its 1.7-1 image, 3.0.5 in 3.0-5), for tests/model_files/test_aws_model_format.py.
 # Made under .work/aws-xgboost/<version>; an existing one is kept. Prints how long each took.
 #   usage: local_test/make_aws_xgboost_envs.sh [PYTHON]   (default: python3)
 set -euo pipefail

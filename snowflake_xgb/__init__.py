@@ -1,48 +1,52 @@
 """snowflake_xgb: distributed XGBoost training on Amazon SageMaker, straight from Snowflake.
 
-The training job (``snowflake_xgb.training:main``) flows one way:
+The training job (``snowflake_xgb.training:main``) flows one way, and the folders follow it:
 
     config -> credentials -> query -> this host's slice -> matrix -> training -> outputs
 
-The job (``training``) and the public API (``api``) both build on the shared steps; the API
-never imports the job. Each concern lives in one module:
+Imports point down this table, never up; the job (``training``) and the public API (``api``)
+both build on the shared steps, and neither imports the other. Each concern lives in one module:
 
-========================  ==================================================================
-``job_environment``       the SageMaker contract: folders, hosts, input files
-``settings``              the table of the job's settings: kind, default, bounds, doc
-``config``                settings -> what data (``DataSpec``), how to train (``JobConfig``)
-``xgboost_params``        XGBoost's learning parameters, validated by XGBoost itself
-``redaction``             what a secret looks like; keeping secrets out of logs and outputs
-``credentials``           Secrets Manager -> Snowflake credentials in the environment
-``snowflake_environment`` the ``SNOWFLAKE_*`` environment, read once
-``snowflake_session``     connecting, describing and running queries
-``encoding``              column values -> float32 features (kinds, units, categories, labels)
-``queries``               the SQL the job runs (columns, validation split)
-``query_plan``            the coordinator plans and submits the queries once, for all hosts
-``data_snapshot``         the rows a job trained on, recorded so a resumed job reads them again
-``sharding``              which rows of a result belong to which host
-``downloads``             this host's result chunks, several in flight, in order, bounded
-``loading``               Arrow batches -> XGBoost quantized matrix
-``host_data``             this host's slice of each result, as matrices
-``host_group``            the hosts: tracker, collective, bounded waits
-``liveness``              noticing a lost host within seconds
-``callbacks``             the per-round metric lines
-``cross_validation``      k-fold cross-validation: k boosters round by round, ``cv.json``
-``checkpoints``           saving and resuming boosters
-``interruption``          SIGTERM: stop after the round, checkpoint, exit in time
-``outputs``               model, metadata, shard reports
-``validation_scores``     confusion matrix and ROC counts that add up over the hosts
-``report``                the training report page (HTML) from a plain summary
-``report_charts``         the report's charts (matplotlib, inline SVG)
-``job_report``            the report's step in the job: sums over the hosts, the page
-``aws_model_format``      the opt-in model file AWS's SageMaker XGBoost images predict right
-``errors``                ``UserError``: a failure the person running the job can fix
-``failure``               the failure reason and the non-zero exit, for every failure
-``training``              the job: its steps in order, and the entry point
-``api``                   the public API for user scripts (script mode)
-``script_mode``           running the user's entry point after the bootstrap
-``serving``               ``serve``: the SageMaker hosting contract, reading the model folder
-========================  ==================================================================
+=================================  =========================================================
+``errors``                         ``UserError``: a failure the person running the job can fix
+``redaction``                      what a secret looks like; keeping secrets out of logs, outputs
+``identifiers``                    Snowflake name rules: table, column, query id; quoting
+``model_files.encoding``           column values -> float32 features (kinds, units, categories)
+``model_files.columns``            which columns a model reads, in what role (``ColumnSelection``)
+``model_files.aws_model_format``   the opt-in model file AWS's SageMaker XGBoost images predict
+``model_files.outputs``            model, metadata, shard reports (what serving reads)
+``config.settings``                the table of the job's settings: kind, default, bounds, doc
+``config.job_config``              settings -> what data (``DataSpec``), how (``JobConfig``)
+``config.xgboost_params``          XGBoost's learning parameters, validated by XGBoost itself
+``sagemaker.job_environment``      the SageMaker contract: folders, hosts, input files
+``sagemaker.failure``              the failure reason and the non-zero exit, for every failure
+``hosts.liveness``                 noticing a lost host within seconds
+``hosts.host_group``               the hosts: tracker, collective, bounded waits
+``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
+``credentials.bootstrap``          Secrets Manager -> Snowflake credentials in the environment
+``query.snowflake_session``        connecting, describing and running queries
+``query.queries``                  the SQL the job runs (columns, validation split, folds)
+``query.data_snapshot``            the rows a job trained on, recorded so a resume reads them
+``query.query_plan``               the coordinator plans and submits the queries once
+``loading.sharding``               which rows of a result belong to which host
+``loading.downloads``              this host's result chunks, several in flight, bounded
+``loading.slices``                 this host's slice of a result, as Arrow tables
+``loading.blocks``                 Arrow tables -> float32 blocks (checks, query groups)
+``loading.matrices``               blocks -> XGBoost matrices (quantized, external, folds)
+``loading.host_data``              this host's slice of each result, as matrices
+``boosting.callbacks``             the per-round metric lines
+``boosting.checkpoints``           saving and resuming boosters
+``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
+``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
+``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
+``report.charts``                  the report's charts (matplotlib, inline SVG)
+``report.page``                    the training report page (HTML) from a plain summary
+``report.job_report``              the report's step in the job: sums over the hosts, the page
+``script_mode``                    running the user's entry point after the bootstrap
+``api``                            the public API for user scripts (script mode)
+``training``                       the job: its steps in order, and the entry point
+``serving``                        ``serve``: the SageMaker hosting contract, the model folder
+=================================  =========================================================
 """
 
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ and shares its query id; each host then reads only its own contiguous slice of t
 (exactly once across the hosts). Loading functions take ``group=``; left out, they use the
 group joined by :func:`join_host_group` (required when the job has more than one host).
 Settings (``tracker_port``, ``query_timeout_seconds``, ...) are the job's settings of the same
-name (``snowflake_xgb.settings``): an argument wins, else the job's hyperparameter, else the
+name (``snowflake_xgb.config.settings``): an argument wins, else the job's hyperparameter, else the
 default; they are checked the same way.
 
 A :class:`UserError` (bad column, SQL error, missing secret, lost host...) carries a short
@@ -45,19 +45,26 @@ import pandas as pd
 import pyarrow as pa
 import xgboost as xgb
 
-from . import failure, outputs, redaction, settings
-from .callbacks import MetricPrinter
-from .config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
-from .credentials import bootstrap_credentials
-from .encoding import Encoding
+from . import redaction
+from .boosting.callbacks import MetricPrinter
+from .config import settings
+from .config.job_config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
+from .credentials.bootstrap import bootstrap_credentials
+from .credentials.snowflake_environment import (
+    SECRET_ID_ENV,
+    SnowflakeCredentials,
+    SnowflakeEnvironment,
+)
 from .errors import UserError
-from .host_data import load_host_data, open_slice
-from .host_group import HostGroup
-from .job_environment import JobEnvironment
-from .loading import iter_arrow
-from .query_plan import share_query_plan
-from .snowflake_environment import SECRET_ID_ENV, SnowflakeCredentials, SnowflakeEnvironment
-from .snowflake_session import open_session
+from .hosts.host_group import HostGroup
+from .loading.host_data import load_host_data, open_slice
+from .loading.slices import iter_arrow
+from .model_files import outputs
+from .model_files.encoding import Encoding
+from .query.query_plan import share_query_plan
+from .query.snowflake_session import open_session
+from .sagemaker import failure
+from .sagemaker.job_environment import JobEnvironment
 
 __all__ = [
     "HostGroup",

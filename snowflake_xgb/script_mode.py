@@ -39,10 +39,11 @@ from pathlib import Path
 
 import psutil
 
-from . import failure, redaction
-from .credentials import bootstrap_credentials
+from . import redaction
+from .credentials.bootstrap import bootstrap_credentials
 from .errors import UserError
-from .job_environment import JobEnvironment
+from .sagemaker import failure
+from .sagemaker.job_environment import JobEnvironment
 
 logger = logging.getLogger(__name__)
 

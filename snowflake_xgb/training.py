@@ -18,28 +18,23 @@ from typing import Any
 
 import xgboost as xgb
 
-from . import (
-    checkpoints,
-    cross_validation,
-    failure,
-    interruption,
-    job_report,
-    outputs,
-    redaction,
-    script_mode,
-)
-from .aws_model_format import AWS_XGBOOST
-from .callbacks import MetricPrinter
-from .config import JobConfig, parse_hyperparameters
-from .credentials import bootstrap_credentials
-from .cross_validation import CVResult
-from .host_data import FoldData, load_fold_data, load_host_data
-from .host_group import HostGroup
-from .job_environment import JobEnvironment
-from .query_plan import QueryPlan, share_query_plan
-from .snowflake_environment import SnowflakeEnvironment
-from .snowflake_session import open_session
-from .xgboost_params import check_xgboost_params
+from . import redaction, script_mode
+from .boosting import checkpoints, cross_validation, interruption
+from .boosting.callbacks import MetricPrinter
+from .boosting.cross_validation import CVResult
+from .config.job_config import JobConfig, parse_hyperparameters
+from .config.xgboost_params import check_xgboost_params
+from .credentials.bootstrap import bootstrap_credentials
+from .credentials.snowflake_environment import SnowflakeEnvironment
+from .hosts.host_group import HostGroup
+from .loading.host_data import FoldData, load_fold_data, load_host_data
+from .model_files import outputs
+from .model_files.aws_model_format import AWS_XGBOOST
+from .query.query_plan import QueryPlan, share_query_plan
+from .query.snowflake_session import open_session
+from .report import job_report
+from .sagemaker import failure
+from .sagemaker.job_environment import JobEnvironment
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, TEST_PASSWORD, StandIns
+from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 from snowflake_xgb import api
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from sagemaker_front import SageMakerFront
 from standin_servers import free_port, serve, standins_bin  # local_test/, via conftest
+from support.sagemaker_front import SageMakerFront
 
 REPO = Path(__file__).resolve().parents[1]
 SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-venv"}

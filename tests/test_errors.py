@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 import boto3
 import pytest
-from conftest import HOUSING_TABLE, REGION, TEST_PASSWORD, TEST_USER, JobRunner, StandIns, free_port
 from snowflake_front import NO_WAREHOUSE, WRONG_PASSWORD, SnowflakeFront
+from standin_servers import free_port, standins_bin
 from standin_servers import serve as server_process
-from standin_servers import standins_bin
+from support.jobs import JobRunner
+from support.standins import HOUSING_TABLE, REGION, TEST_PASSWORD, TEST_USER, StandIns
 
 pytestmark = pytest.mark.timeout(180)
 

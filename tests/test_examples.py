@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import JobRunner, metric_values
+from support.jobs import JobRunner
+from support.metrics import metric_values
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

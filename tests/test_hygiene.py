@@ -14,17 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
-    HOUSING_TABLE,
-    PASSPHRASE,
-    TEST_USER,
-    TOKEN,
-    JobRun,
-    JobRunner,
-    KeyPair,
-    StandIns,
-)
 from snowflake_front import WRONG_PASSWORD, SnowflakeFront
+from support.jobs import JobRun, JobRunner
+from support.keys import PASSPHRASE, TOKEN, KeyPair
+from support.standins import HOUSING_TABLE, TEST_USER, StandIns
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -215,7 +208,7 @@ def test_log_records_are_redacted_once_credentials_are_known(
     import logging
     import os
 
-    from snowflake_xgb.credentials import bootstrap_credentials
+    from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

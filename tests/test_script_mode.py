@@ -14,7 +14,9 @@ from pathlib import Path
 import conftest
 import pytest
 import xgboost as xgb
-from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns, metric_values
+from support.jobs import JobRunner
+from support.metrics import metric_values
+from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 from snowflake_xgb import redaction
 

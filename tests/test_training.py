@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import xgboost as xgb
-from conftest import HOUSING_TABLE, TEST_PASSWORD, JobRunner, StandIns
+from support.jobs import JobRunner
+from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 TRAIN_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) <> 0"
 VALIDATION_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) = 0"

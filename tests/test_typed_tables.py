@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from conftest import HostRun, JobRunner, StandIns
-from report_dom import ReportDom
+from support.jobs import HostRun, JobRunner
+from support.report_dom import ReportDom
+from support.standins import StandIns
 
 from snowflake_xgb.serving.model import load_model, predict
 from snowflake_xgb.serving.payloads import JSON, parse

@@ -4,7 +4,7 @@ Every request format ends here, as columns either by position (features in train
 by name (matched by Snowflake's rule: unquoted names case-insensitively, ``"quoted"`` exactly;
 columns the model does not use are ignored). Number features are read as numbers; the others
 (text categories, booleans, dates, timestamps, times) are encoded by the model's
-``metadata.json`` through ``snowflake_xgb.encoding``, the rules training used.
+``metadata.json`` through ``snowflake_xgb.model_files.encoding``, the rules training used.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..config import stored_name
-from ..encoding import EncodingError, FeatureEncoding, Kind
+from ..identifiers import stored_name
+from ..model_files.encoding import EncodingError, FeatureEncoding, Kind
 from .bad_request import BadRequest
 from .model import ServedModel
 

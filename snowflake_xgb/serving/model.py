@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from ..encoding import Encoding
-from ..outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
+from ..model_files.encoding import Encoding
+from ..model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 
 DEFAULT_OUTPUT = "score"  # what Booster.predict returns, for any objective
 

@@ -46,7 +46,7 @@ def _metric_definitions() -> list[dict[str, str]]:
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.METRIC_DEFINITIONS
+    return module.metric_definitions()
 
 
 # Each SDK's venv, as local_test/make_sdk_venv.sh makes them (.ci/run makes both).

@@ -11,16 +11,14 @@ import json
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.served_models import http_request, make_models, read_predictions, request_bodies
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-from served_models import http_request, make_models, read_predictions, request_bodies  # noqa: E402
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from served_models import ServedCase, make_models
 from standin_servers import free_port
+from support.served_models import ServedCase, make_models
 
 from snowflake_xgb.serving.model import ServedModel, load_model
 

@@ -1,5 +1,5 @@
 """Serving a model with text, boolean and date features: request values are encoded by the
-model's metadata.json exactly as training encoded the result batches (``snowflake_xgb.encoding``).
+model's metadata.json exactly as training encoded the result batches (``model_files.encoding``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
-from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
-from snowflake_xgb.outputs import save_model
+from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
+from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.model import load_model, predict
 from snowflake_xgb.serving.payloads import CSV, JSON, parse

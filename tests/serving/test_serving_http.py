@@ -14,7 +14,7 @@ import time
 from urllib.parse import urlparse
 
 import numpy as np
-from served_models import http_request, read_predictions, request_bodies
+from support.served_models import http_request, read_predictions, request_bodies
 
 
 def request(url: str, method: str, path: str, body: bytes | None = None, **headers: str):

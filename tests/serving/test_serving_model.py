@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from served_models import FEATURES
+from support.served_models import FEATURES
 
 from snowflake_xgb.serving.model import ModelNotServable, load_model, predict
 

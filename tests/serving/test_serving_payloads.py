@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from served_models import FEATURES
+from support.served_models import FEATURES
 
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.payloads import (

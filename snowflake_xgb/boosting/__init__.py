@@ -1,0 +1,1 @@
+"""Training itself: metric lines, checkpoints, interruption (SIGTERM, spot) and cross-validation."""

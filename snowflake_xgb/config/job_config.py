@@ -1,0 +1,241 @@
+"""Validated settings: what data to read (:class:`DataSpec`) and how to train (:class:`JobConfig`).
+
+Values are parsed by the settings table (``settings``); this module checks how they fit
+together (a table or a query, not both; early stopping needs validation data) and builds the
+objects the job and the public API pass on. It does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import UserError
+from ..model_files.aws_model_format import AWS_XGBOOST, check_single_output
+from ..redaction import refuse_credential_names
+from . import settings
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from: a (qualified) table name or the user's own SELECT.
+
+    ``as_of`` (a query id or an ISO 8601 time, tables only) reads the table as it was then
+    (Snowflake's Time Travel).
+    """
+
+    table: str | None = None
+    query: str | None = None
+    as_of: str | None = None
+
+    def describe(self) -> str:
+        if not self.table:
+            return "the query"
+        return f"table {self.table}" + (f" as of {self.as_of}" if self.as_of else "")
+
+    def read_as_of(self, point: str) -> Source:
+        """This source as it was at ``point``: a table through Time Travel; a query as it is."""
+        return replace(self, as_of=point) if self.table else self
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What data to read: the source, the columns and the validation rows."""
+
+    source: Source
+    label: str
+    features: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    validation_source: Source | None = None
+    validation_fraction: float | None = None
+    cv_folds: int | None = None
+    weight: str | None = None
+    group: str | None = None
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    max_categories: int = settings.BY_NAME["max_categories"].default
+
+    @property
+    def has_validation(self) -> bool:
+        return self.validation_source is not None or self.validation_fraction is not None
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return tuple(s for s in (self.source, self.validation_source) if s is not None)
+
+    def read_as_of(self, point: str) -> DataSpec:
+        """The same rows as they were at ``point``: tables through Time Travel (``Source``)."""
+        validation = self.validation_source
+        return replace(
+            self,
+            source=self.source.read_as_of(point),
+            validation_source=validation.read_as_of(point) if validation else None,
+        )
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    """How long the hosts wait for each other, and where the first host's tracker listens."""
+
+    tracker_port: int = settings.BY_NAME["tracker_port"].default
+    host_timeout_seconds: int = settings.BY_NAME["host_timeout_seconds"].default
+    collective_timeout_seconds: int = settings.BY_NAME["collective_timeout_seconds"].default
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """How each host downloads its result chunks: how many at once, and the bound on each."""
+
+    download_threads: int = settings.BY_NAME["download_threads"].default
+    download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything the algorithm-mode job was asked to do, validated."""
+
+    data: DataSpec
+    num_round: int
+    early_stopping_rounds: int | None
+    checkpoint_frequency: int
+    external_memory: bool
+    cv_final_model: bool
+    query_timeout_seconds: int
+    model_format: str
+    group: GroupSettings
+    report: bool = settings.BY_NAME["report"].default
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    xgboost_params: dict[str, Any] = field(default_factory=dict)
+
+
+DATA_SETTINGS = (
+    "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
+    "validation_fraction", "snapshot", "cv_folds", "weight", "group", "categorical", "numeric",
+    "max_categories",
+)  # fmt: skip
+# Which columns to read and how: passed to DataSpec as they are.
+COLUMN_SETTINGS = (
+    "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
+)  # fmt: skip
+GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
+DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
+TRAINING_SETTINGS = (
+    "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
+    "query_timeout_seconds", "model_format", "report", "cv_final_model",
+)  # fmt: skip
+
+
+def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source | None:
+    table, query = parsed.get(table_key), parsed.get(query_key)
+    if table and query:
+        raise UserError(f"Set either {table_key} or {query_key}, not both.")
+    if table:
+        return Source(table=table)
+    if query:
+        return Source(query=query)
+    return None
+
+
+def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
+    source = _source(parsed, "table", "query")
+    if source is None:
+        raise UserError(f"Set the training data: {origin} table (a table name) or query.")
+    if not parsed["label"]:
+        raise UserError(f"Set {origin} label to the name of the label column.")
+    validation_source = _source(parsed, "validation_table", "validation_query")
+    if parsed["validation_fraction"] is not None and validation_source is not None:
+        raise UserError(
+            "Set either validation_query (or validation_table) or validation_fraction, not both."
+        )
+    if parsed["cv_folds"] is not None and (
+        validation_source is not None or parsed["validation_fraction"] is not None
+    ):
+        raise UserError(
+            "cv_folds validates on each fold in turn: leave out validation_fraction, "
+            "validation_table and validation_query."
+        )
+    columns = {name: parsed[name] for name in COLUMN_SETTINGS}
+    spec = DataSpec(
+        source=source,
+        validation_source=validation_source,
+        validation_fraction=parsed["validation_fraction"],
+        cv_folds=parsed["cv_folds"],
+        **columns,
+    )
+    snapshot = parsed["snapshot"]
+    if snapshot is None:
+        return spec
+    if any(s.query for s in spec.sources):
+        raise UserError(
+            "snapshot reads tables as they were (Time Travel) and applies to table and "
+            "validation_table only: for a query, write AT(TIMESTAMP => ...) in its FROM clause."
+        )
+    return spec.read_as_of(snapshot)
+
+
+def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> DataSpec:
+    """A :class:`DataSpec` from raw values (the API's arguments, or hyperparameters)."""
+    return _data_spec(
+        {name: settings.parse(name, values.get(name), origin) for name in DATA_SETTINGS}, origin
+    )
+
+
+def group_settings(values: Mapping[str, Any], origin: str = "hyperparameter") -> GroupSettings:
+    """:class:`GroupSettings` from raw values; a missing one takes its default."""
+    return GroupSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in GROUP_SETTINGS}
+    )
+
+
+def _check_ranking(data: DataSpec, objective: str) -> None:
+    """Query groups and ranking objectives go together."""
+    if data.group and not objective.startswith("rank:"):
+        raise UserError(
+            f"group={data.group} is for learning to rank: set objective=rank:ndcg (or "
+            "rank:pairwise, rank:map), or remove group."
+        )
+    if objective.startswith("rank:") and not data.group:
+        raise UserError(
+            f"objective={objective} ranks rows within query groups: set group to the column "
+            "that holds the query id."
+        )
+    if data.group and data.cv_folds is not None:
+        raise UserError(
+            "cv_folds does not support learning to rank (group) yet: validate with "
+            "validation_fraction or validation_table instead."
+        )
+
+
+def download_settings(
+    values: Mapping[str, Any], origin: str = "hyperparameter"
+) -> DownloadSettings:
+    """:class:`DownloadSettings` from raw values; a missing one takes its default."""
+    return DownloadSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in DOWNLOAD_SETTINGS}
+    )
+
+
+def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
+    """Validate SageMaker's string hyperparameters and build the job's configuration."""
+    refuse_credential_names(hyperparameters)
+    parsed = settings.parse_all(hyperparameters)
+    data = _data_spec(parsed, "hyperparameter")
+    if parsed["num_round"] is None:
+        raise UserError("Set hyperparameter num_round (the number of boosting rounds).")
+    if parsed["early_stopping_rounds"] is not None and not (data.has_validation or data.cv_folds):
+        raise UserError(
+            "early_stopping_rounds needs validation data: set validation_fraction, "
+            "validation_table, validation_query or cv_folds."
+        )
+    xgboost_params = settings.xgboost_params(hyperparameters)
+    _check_ranking(data, str(xgboost_params.get("objective", "")))
+    if parsed["model_format"] == AWS_XGBOOST:
+        check_single_output(xgboost_params)
+    return JobConfig(
+        data=data,
+        group=GroupSettings(**{name: parsed[name] for name in GROUP_SETTINGS}),
+        downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
+        xgboost_params=xgboost_params,
+        **{name: parsed[name] for name in TRAINING_SETTINGS},
+    )

@@ -1,0 +1,206 @@
+"""This host's chunks of a query result, downloaded several at a time, handed out in result order.
+
+Snowflake answers a large query with a list of result batches: the first inline, the others
+gzip-compressed Arrow chunks in cloud storage behind presigned URLs that expire. Downloading
+them one after another is latency-bound (tens of milliseconds before each first byte), so a
+few worker threads download ahead while the caller converts. Bounds:
+
+- memory: at most ``download_threads`` chunks are downloading or waiting to be taken, plus
+  the one the caller holds;
+- time: a download that has not finished ``download_timeout_seconds`` after it started ends
+  the load with a reason naming the query and the chunk; a failed one is retried (with
+  exponential backoff), each retry with fresh URLs from reopening the result by query id
+  (expired URLs answer 403);
+- work: each chunk is downloaded once by this host unless a download fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+from ..config.job_config import DownloadSettings
+from ..errors import UserError
+from .sharding import BatchSlice
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+ATTEMPTS = 3  # per chunk; each attempt includes the connector's own retries
+BACKOFF_SECONDS = 1.0  # before the second attempt; doubled before each later one
+URL = re.compile(r"https?://\S+")
+
+
+class ArrowBatch(Protocol):
+    """What a download needs of a result batch (the connector's ``ResultBatch`` has both)."""
+
+    rowcount: int
+
+    def to_arrow(self) -> pa.Table: ...
+
+
+@dataclass
+class ChunkDownload:
+    """One unit of work: download result batch ``part.batch_index`` for this host's slice."""
+
+    part: BatchSlice
+    result: Future = field(default_factory=Future)
+    started: float | None = None  # when the current attempt began (None: not downloading)
+
+
+class ResultBatches:
+    """One query's result batches; ``renew`` swaps in fresh ones (new URLs) by reopening it."""
+
+    def __init__(
+        self,
+        query_id: str,
+        batches: Sequence[ArrowBatch],
+        reopen: Callable[[], Sequence[ArrowBatch]] | None = None,
+    ) -> None:
+        self.query_id = query_id
+        self._batches = list(batches)
+        self._reopen = reopen
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, index: int) -> tuple[int, ArrowBatch]:
+        with self._lock:
+            return self._generation, self._batches[index]
+
+    def renew(self, seen_generation: int) -> None:
+        """Reopen the result, unless another download already did since ``seen_generation``."""
+        with self._lock:
+            if self._reopen is None or self._generation != seen_generation:
+                return
+            fresh = list(self._reopen())
+            if [b.rowcount for b in fresh] != [b.rowcount for b in self._batches]:
+                raise UserError(
+                    f"Reopening the result of query {self.query_id} gave different batches than "
+                    "before: the result changed while it was read. Run the job again."
+                )
+            self._batches = fresh
+            self._generation += 1
+            logger.info("query %s: result reopened for fresh download URLs", self.query_id)
+
+
+def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event) -> None:
+    """Download one chunk (retrying, renewing URLs) into ``work.result``."""
+    index = work.part.batch_index
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            generation, batch = batches.get(index)
+            work.started = time.monotonic()
+            table = batch.to_arrow()
+            work.result.set_result(table)
+            return
+        except Exception as error:  # the connector's and the network's, on any line
+            work.started = None
+            if attempt == ATTEMPTS or stop.is_set() or isinstance(error, UserError):
+                work.result.set_exception(error)
+                return
+            delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
+            logger.warning(
+                "query %s: chunk %d failed (attempt %d of %d; again in %.1fs with fresh "
+                "URLs): %s", batches.query_id, index, attempt, ATTEMPTS, delay,
+                _reason(error),
+            )  # fmt: skip
+            if stop.wait(delay):
+                work.result.set_exception(error)
+                return
+            try:
+                batches.renew(generation)
+            except Exception as renew_error:
+                work.result.set_exception(renew_error)
+                return
+
+
+def _reason(error: BaseException) -> str:
+    """The error in one line, without URLs (presigned URLs carry signatures)."""
+    text = " ".join(str(getattr(error, "msg", "") or error).split())
+    return URL.sub("<url>", text)[:300] or type(error).__name__
+
+
+def _worker(todo: queue.Queue, batches: ResultBatches, stop: threading.Event) -> None:
+    while (work := todo.get()) is not None and not stop.is_set():
+        _download(work, batches, stop)
+
+
+def _take(work: ChunkDownload, batches: ResultBatches, what: str, timeout: float) -> pa.Table:
+    """Wait for one chunk, at most ``timeout`` seconds after its current attempt began."""
+    index = work.part.batch_index
+    while True:
+        try:
+            return work.result.result(timeout=POLL_SECONDS)
+        except FutureTimeout:
+            started = work.started
+            if started is not None and time.monotonic() - started > timeout:
+                raise UserError(
+                    f"Chunk {index} of the {what} result (query {batches.query_id}) did not "
+                    f"download within {timeout:g}s. Check the network path from the training "
+                    "hosts to Snowflake's result storage (NAT or VPC endpoint for its cloud "
+                    "storage), or raise download_timeout_seconds."
+                ) from None
+        except UserError:
+            raise
+        except Exception as error:
+            raise UserError(
+                f"Chunk {index} of the {what} result (query {batches.query_id}) could not be "
+                f"downloaded: {_reason(error)}. Check the network path from the training hosts "
+                "to Snowflake's result storage (NAT or VPC endpoint for its cloud storage)."
+            ) from None
+
+
+def download_parts(
+    batches: ResultBatches,
+    parts: Sequence[BatchSlice],
+    what: str,
+    settings: DownloadSettings | None = None,
+) -> Iterator[pa.Table]:
+    """The whole batches behind ``parts``, downloaded ahead by worker threads, in ``parts`` order.
+
+    Worker threads are daemons: a download that never answers cannot keep the process alive
+    after the load has given up on it.
+    """
+    settings = settings or DownloadSettings()
+    stop = threading.Event()
+    todo: queue.Queue[ChunkDownload | None] = queue.Queue()
+    waiting: deque[ChunkDownload] = deque()
+    upcoming = iter(parts)
+    threads = max(1, min(settings.download_threads, len(parts)))
+    arguments = (todo, batches, stop)
+    workers = [
+        threading.Thread(target=_worker, args=arguments, daemon=True, name=f"download-{n}")
+        for n in range(threads)
+    ]
+
+    def submit_next() -> None:
+        part = next(upcoming, None)
+        if part is not None:
+            waiting.append(ChunkDownload(part))
+            todo.put(waiting[-1])
+
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in range(threads):
+            submit_next()
+        while waiting:
+            table = _take(waiting.popleft(), batches, what, settings.download_timeout_seconds)
+            submit_next()  # keep ``download_threads`` downloads going while the caller converts
+            yield table
+            table = None
+    finally:
+        stop.set()
+        for _ in workers:
+            todo.put(None)

@@ -1,0 +1,236 @@
+"""This host's data: its exactly-once slice of each planned result, as XGBoost matrices.
+
+Every host reopens the results the coordinator submitted (``query_plan``) by their ids, plans
+its slice of each (``sharding``) and streams it into a matrix (``loading``). With
+cross-validation, each host reads its slice of every fold once (``FoldData``). Used by the
+training job and the public API alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+
+from ..config.job_config import DownloadSettings
+from ..errors import UserError
+from ..hosts.host_group import HostGroup
+from ..query.query_plan import QueryPlan
+from ..query.snowflake_session import SnowflakeSession
+from .blocks import QueryGroups
+from .downloads import ResultBatches
+from .matrices import FoldCache, build_matrix
+from .slices import HostSlice, iter_arrow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HostData:
+    """This host's matrices and the slices they were built from."""
+
+    train: xgb.DMatrix
+    train_slice: HostSlice
+    validation: xgb.DMatrix | None
+    validation_slice: HostSlice | None
+    load_seconds: dict[str, float] = field(default_factory=dict)  # per data set: list + build
+    # The query groups this host read, by data name (learning to rank only).
+    groups: dict[str, QueryGroups] = field(default_factory=dict)
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The data sets the model trains on."""
+        return ("training",)
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        """This host's slice of each data set, by name."""
+        slices = {"training": self.train_slice}
+        if self.validation_slice is not None:
+            slices["validation"] = self.validation_slice
+        return slices
+
+    def shard_report(self) -> dict[str, Any]:
+        """Which rows of which result this host read (``shard-<host>.json``)."""
+        report = _slice_report(self.train_slice, self.groups.get("training"))
+        if self.validation_slice is not None:
+            report["validation"] = _slice_report(
+                self.validation_slice, self.groups.get("validation")
+            )
+        return report
+
+
+@dataclass
+class FoldData:
+    """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
+
+    slices: list[HostSlice]
+    cache: FoldCache
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        return self.cache.load_seconds
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The final model trains on every fold."""
+        return tuple(s.name for s in self.slices)
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        return {s.name: s for s in self.slices}
+
+    def shard_report(self) -> dict[str, Any]:
+        rows = sum(s.rows.rows for s in self.slices)
+        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
+
+    def fold_matrices(
+        self, params: dict[str, Any], external_memory: bool
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        """(training, validation) of each fold: all other folds' rows, and the fold's own."""
+        folds = range(len(self.slices))
+        matrices = []
+        for fold in folds:
+            name = self.slices[fold].name
+            train = self.cache.matrix([f for f in folds if f != fold], f"{name}-train", params,
+                                      external_memory)  # fmt: skip
+            validation = self.cache.matrix([fold], f"{name}-validation", params,
+                                           external_memory, reference=train)  # fmt: skip
+            matrices.append((train, validation))
+        return matrices
+
+    def all_rows(self, params: dict[str, Any], external_memory: bool) -> xgb.DMatrix:
+        """Every fold's rows: the final model's training matrix."""
+        return self.cache.matrix(range(len(self.slices)), "all-folds", params, external_memory)
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+def _json_value(value: Any) -> Any:
+    """A group id as JSON: numbers and text as they are, anything else (dates) as text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value if isinstance(value, int | float | str | None) else str(value)
+
+
+def _slice_report(host_slice: HostSlice, groups: QueryGroups | None) -> dict[str, Any]:
+    report = {
+        "row_start": host_slice.rows.start,
+        "row_end": host_slice.rows.end,
+        "rows": host_slice.rows.rows,
+        "total_rows": host_slice.total_rows,
+        "query_id": host_slice.query_id,
+    }
+    if groups is not None:  # read from the data: no group id appears on two hosts
+        report["groups"] = {
+            "count": groups.count,
+            "first": _json_value(groups.first),
+            "last": _json_value(groups.last),
+        }
+    return report
+
+
+def open_slice(
+    group: HostGroup,
+    session: SnowflakeSession,
+    query_id: str,
+    name: str,
+    reopen: Callable[[], list] | None = None,
+    group_sizes: Sequence[int] | None = None,
+) -> tuple[ResultBatches, HostSlice]:
+    """Reopen a result by id and plan this host's slice of it (nothing is downloaded yet);
+    with ``group_sizes`` the slice holds whole query groups.
+
+    When their URLs must be renewed, the batches call ``reopen`` (default: reopen the result
+    through ``session`` again, which must then stay open while they are downloaded).
+    """
+    what = f"the {name} query"
+    batches = session.result_batches(query_id, what)
+    if reopen is None:
+
+        def reopen() -> list:
+            return session.result_batches(query_id, what)
+
+    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
+    logger.info(
+        "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
+        name, query_id, f"{host_slice.total_rows:,}", len(batches),
+        host_slice.rows.start, host_slice.rows.end,
+    )  # fmt: skip
+    return ResultBatches(query_id, batches, reopen), host_slice
+
+
+def load_host_data(
+    group: HostGroup,
+    session: SnowflakeSession,
+    plan: QueryPlan,
+    xgboost_params: dict[str, Any],
+    external_memory: bool,
+    work_dir: Path,
+    downloads: DownloadSettings,
+) -> HostData:
+    """Read this host's exact slice of each result into XGBoost matrices."""
+
+    load_seconds: dict[str, float] = {}
+    groups: dict[str, QueryGroups] = {}
+
+    def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
+        started = time.monotonic()
+        sizes = plan.group_sizes.get(name)
+        batches, host_slice = open_slice(group, session, query_id, name, group_sizes=sizes)
+        if sizes is not None:
+            groups[name] = QueryGroups()
+        if host_slice.total_rows == 0:
+            raise UserError(
+                f"The {name} query returned no rows: check the table, the query's filters and "
+                "the role's row access policies (and validation_fraction on small tables)."
+            )
+        with group.step(f"Loading {name} data"):
+            matrix = build_matrix(
+                lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
+                plan.columns, name, xgboost_params, work_dir, external_memory, reference,
+                groups.get(name),
+            )  # fmt: skip
+        load_seconds[name] = time.monotonic() - started
+        return matrix, host_slice
+
+    if plan.train_query_id is None:
+        raise ValueError("a cross-validation plan has fold queries: use load_fold_data")
+    train, train_slice = load(plan.train_query_id, "training", None)
+    validation, validation_slice = None, None
+    if plan.validation_query_id:
+        validation, validation_slice = load(plan.validation_query_id, "validation", train)
+    return HostData(train, train_slice, validation, validation_slice, load_seconds, groups)
+
+
+def load_fold_data(
+    group: HostGroup,
+    session: SnowflakeSession,
+    plan: QueryPlan,
+    work_dir: Path,
+    downloads: DownloadSettings,
+) -> FoldData:
+    """Read this host's exact slice of each fold's result once, into a local cache."""
+    opened = [
+        open_slice(group, session, query_id, name) for name, query_id in plan.query_ids.items()
+    ]
+    for _, host_slice in opened:
+        if host_slice.total_rows == 0:
+            raise UserError(
+                f"Cross-validation {host_slice.name} has no rows: the table has too few rows "
+                "for this many folds (cv_folds), or the query's filters leave none."
+            )
+    with group.step("Loading the folds"):
+        cache = FoldCache(
+            [lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
+             for batches, host_slice in opened],
+            [host_slice.name for _, host_slice in opened],
+            plan.columns,
+            work_dir,
+        )  # fmt: skip
+    return FoldData([host_slice for _, host_slice in opened], cache)

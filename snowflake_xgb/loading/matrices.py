@@ -1,0 +1,349 @@
+"""Blocks -> an XGBoost matrix, streamed through a ``DataIter`` (``build_matrix``, ``FoldCache``).
+
+XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
+converted block to a local cache folder and later passes read from there: one download, one
+block in memory at a time. For cross-validation, each fold's slice is cached once and the folds'
+matrices are built from the cache (``FoldCache``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import xgboost as xgb
+
+from ..errors import UserError
+from ..model_files.columns import ColumnSelection
+from .blocks import Block, QueryGroups, block_rows_for, iter_blocks
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadTimes:
+    """Where a matrix build's time went: ``waiting`` for downloads is part of ``reading``
+    (downloading and converting the first pass); the rest of the build is XGBoost's."""
+
+    waiting: float = 0.0
+    reading: float = 0.0
+
+    def summary(self, total: float) -> str:
+        converting = max(0.0, self.reading - self.waiting)
+        xgboost = max(0.0, total - self.reading)
+        share = lambda part: 100.0 * part / total if total > 0 else 0.0  # noqa: E731
+        return (
+            f"{self.waiting:.1f}s ({share(self.waiting):.0f}%) waiting for downloads, "
+            f"{converting:.1f}s ({share(converting):.0f}%) converting, "
+            f"{xgboost:.1f}s ({share(xgboost):.0f}%) in XGBoost (sketching, quantizing)"
+        )
+
+
+def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
+    """``tables``, adding the time spent waiting for each to ``times.waiting``."""
+    while True:
+        started = time.monotonic()
+        table = next(tables, None)
+        times.waiting += time.monotonic() - started
+        if table is None:
+            return
+        yield table
+
+
+def _hand_over(input_data: Callable[..., None], block: Block, columns: ColumnSelection) -> None:
+    """Give XGBoost one block, through a ``DataIter``'s ``input_data``."""
+    input_data(
+        data=block.features,
+        label=block.label,
+        weight=block.weight,
+        qid=block.qid,
+        feature_names=list(columns.features),
+        feature_types=columns.encoding.feature_types,
+    )
+
+
+class SliceIter(xgb.DataIter):
+    """Feeds XGBoost this host's slice in blocks, downloading each batch only once.
+
+    XGBoost reads the data several times (4 passes for a ``QuantileDMatrix`` on CPU). The
+    first pass converts the downloaded Arrow batches into blocks and writes each block to
+    ``cache_dir`` (raw arrays, read back with one copy); later passes read the blocks from
+    there. A slice that fits in one block stays in memory instead, and XGBoost reuses it
+    without converting it again. Only one block is in memory at a time.
+    """
+
+    def __init__(
+        self,
+        tables: Callable[[], Iterator[pa.Table]],
+        columns: ColumnSelection,
+        name: str,
+        cache_dir: Path,
+        cache_prefix: str | None = None,
+        block_rows: int | None = None,
+        groups: QueryGroups | None = None,
+    ) -> None:
+        self._tables = tables
+        self._columns = columns
+        self._name = name
+        self._cache_dir = cache_dir
+        cache_dir.mkdir(parents=True)
+        self._block_rows = block_rows or block_rows_for(columns)
+        self._blocks: Iterator[Block] | None = None
+        self._cached = 0
+        self._lengths: list[int] = []  # rows of each cached block
+        self._complete = False
+        self._single: Block | None = None  # the only block, kept
+        self._position = 0
+        self.rows = 0
+        self.groups = groups or QueryGroups()  # complete once the first pass is done
+        self.times = LoadTimes()
+        super().__init__(cache_prefix=cache_prefix)
+
+    def _cache_path(self, index: int) -> Path:
+        return self._cache_dir / f"{index:06d}.block"
+
+    def _next_block(self) -> Block | None:
+        """The block at the current position: from the cache, else converted (and cached)."""
+        if self._complete or self._position < self._cached:
+            if self._position >= self._cached:
+                return None
+            if self._single is not None:
+                return self._single
+            return self._read(self._position)
+        if self._blocks is None:
+            tables = _timed(self._tables(), self.times)
+            self._blocks = iter_blocks(
+                tables, self._columns, self._name, self._block_rows, self.groups
+            )
+        started = time.monotonic()
+        block = next(self._blocks, None)
+        self.times.reading += time.monotonic() - started
+        if block is None:
+            self._complete = True
+            self._blocks = None
+            if self._cached == 0:  # an empty slice still takes part, as one empty block
+                self._single = Block.allocate(0, self._columns)
+                self._cached = 1
+                return self._single
+            if self._cached == 1:  # one block: keep it for the later passes
+                self._single = self._read(0)
+            return None
+        with self._cache_path(self._cached).open("wb") as out:
+            for array in block.arrays():
+                out.write(memoryview(array).cast("B"))
+        self._lengths.append(block.rows)
+        self._cached += 1
+        self.rows += block.rows
+        return block
+
+    def _read(self, index: int) -> Block:
+        block = Block.allocate(self._lengths[index], self._columns)
+        with self._cache_path(index).open("rb", buffering=0) as cached:
+            for array in block.arrays():
+                view = memoryview(array).cast("B")
+                if cached.readinto(view) != len(view):
+                    raise RuntimeError(f"cache file {self._cache_path(index)} is truncated")
+        return block
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        block = self._next_block()
+        if block is None:
+            return False
+        self._position += 1
+        _hand_over(input_data, block, self._columns)
+        return True
+
+    def reset(self) -> None:
+        # A rewind in the middle of the first pass is fine: the next pass reads the cached
+        # blocks, then goes on converting where the first one stopped.
+        self._position = 0
+
+    def all_blocks(self) -> Iterator[Block]:
+        """One pass over the slice, for matrices built from whole arrays."""
+        self.reset()
+        while (block := self._next_block()) is not None:
+            self._position += 1
+            yield block
+
+    def close(self) -> None:
+        self._single = None
+        shutil.rmtree(self._cache_dir, ignore_errors=True)
+
+
+def matrix_kind(params: dict[str, Any], external_memory: bool) -> str:
+    """Which XGBoost matrix the chosen tree method and booster can train on."""
+    tree_method = str(params.get("tree_method", "hist")).lower()
+    booster = str(params.get("booster", "gbtree")).lower()
+    if tree_method in ("hist", "auto") and booster != "gblinear":
+        return "external" if external_memory else "quantile"
+    if external_memory:
+        raise UserError(
+            "external_memory=true needs tree_method=hist (the default) and a tree booster."
+        )
+    return "dmatrix"
+
+
+def _matrix(
+    data_iter: SliceIter | ConcatIter,
+    kind: str,
+    columns: ColumnSelection,
+    max_bin: int | None,
+    reference: xgb.DMatrix | None,
+) -> xgb.DMatrix:
+    categorical = columns.encoding.has_categories
+    if kind == "quantile":
+        return xgb.QuantileDMatrix(
+            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+        )
+    if kind == "external":
+        return xgb.ExtMemQuantileDMatrix(
+            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+        )
+    blocks = list(data_iter.all_blocks())
+
+    def joined(field: str) -> np.ndarray | None:
+        parts = [getattr(block, field) for block in blocks]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    return xgb.DMatrix(
+        joined("features"),
+        label=joined("label"),
+        weight=joined("weight"),
+        qid=joined("qid"),
+        feature_names=list(columns.features),
+        feature_types=columns.encoding.feature_types,
+        enable_categorical=categorical,
+    )
+
+
+def _pages_prefix(work_dir: Path, name: str, kind: str) -> str | None:
+    """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
+    if kind != "external":
+        return None
+    (work_dir / f"{name}-pages").mkdir(parents=True)
+    return str(work_dir / f"{name}-pages" / "cache")
+
+
+def build_matrix(
+    tables: Callable[[], Iterator[pa.Table]],
+    columns: ColumnSelection,
+    name: str,
+    params: dict[str, Any],
+    work_dir: Path,
+    external_memory: bool = False,
+    reference: xgb.DMatrix | None = None,
+    groups: QueryGroups | None = None,
+) -> xgb.DMatrix:
+    """Stream ``tables`` into the matrix the training parameters need.
+
+    ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
+    memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
+    matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
+    the query groups read.
+    """
+    kind = matrix_kind(params, external_memory)
+    max_bin = int(params["max_bin"]) if "max_bin" in params else None
+    started = time.monotonic()
+    logger.info("%s data: building %s matrix", name, kind)
+    cache_prefix = _pages_prefix(work_dir, name, kind)
+    data_iter = SliceIter(
+        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
+    )
+    try:
+        matrix = _matrix(data_iter, kind, columns, max_bin, reference)
+    finally:
+        data_iter.close()
+        # Arrow's allocator keeps freed download buffers for reuse; the download is over.
+        pa.default_memory_pool().release_unused()
+    elapsed = time.monotonic() - started
+    logger.info(
+        "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
+        name, kind, f"{data_iter.rows:,}", len(columns.features), elapsed,
+        data_iter.times.summary(elapsed),
+    )  # fmt: skip
+    return matrix
+
+
+class ConcatIter(xgb.DataIter):
+    """Several downloaded slices, one after the other, as one XGBoost input (read from cache)."""
+
+    def __init__(
+        self, parts: Sequence[SliceIter], columns: ColumnSelection, cache_prefix: str | None = None
+    ) -> None:
+        self._parts = list(parts)
+        self._columns = columns
+        self._blocks: Iterator[Block] | None = None
+        super().__init__(cache_prefix=cache_prefix)
+
+    def all_blocks(self) -> Iterator[Block]:
+        for part in self._parts:
+            yield from part.all_blocks()
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        if self._blocks is None:
+            self._blocks = self.all_blocks()
+        block = next(self._blocks, None)
+        if block is None:
+            return False
+        _hand_over(input_data, block, self._columns)
+        return True
+
+    def reset(self) -> None:
+        self._blocks = None
+
+
+class FoldCache:
+    """This host's slice of each cross-validation fold, downloaded once into a local cache.
+
+    Each fold's rows are converted to float32 blocks on local disk (``SliceIter``'s cache), so
+    the matrices of any set of folds (a fold's training rows are all the other folds) are built
+    from there without downloading again. The cache stays until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        fold_tables: Sequence[Callable[[], Iterator[pa.Table]]],
+        names: Sequence[str],
+        columns: ColumnSelection,
+        work_dir: Path,
+    ) -> None:
+        self.columns = columns
+        self.work_dir = work_dir
+        self.parts: list[SliceIter] = []
+        self.load_seconds: dict[str, float] = {}  # per fold: download and convert
+        for tables, name in zip(fold_tables, names, strict=True):
+            started = time.monotonic()
+            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches")
+            self.parts.append(part)
+            for _ in part.all_blocks():  # download and convert once
+                pass
+            self.load_seconds[name] = time.monotonic() - started
+        pa.default_memory_pool().release_unused()
+
+    def matrix(
+        self,
+        folds: Sequence[int],
+        name: str,
+        params: dict[str, Any],
+        external_memory: bool = False,
+        reference: xgb.DMatrix | None = None,
+    ) -> xgb.DMatrix:
+        """The matrix of the rows of ``folds`` (0-based), named ``name`` in logs and pages."""
+        kind = matrix_kind(params, external_memory)
+        max_bin = int(params["max_bin"]) if "max_bin" in params else None
+        parts = [self.parts[fold] for fold in folds]
+        data_iter = ConcatIter(parts, self.columns, _pages_prefix(self.work_dir, name, kind))
+        matrix = _matrix(data_iter, kind, self.columns, max_bin, reference)
+        logger.info("%s: %s matrix of %s rows", name, kind, f"{matrix.num_row():,}")
+        return matrix
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()

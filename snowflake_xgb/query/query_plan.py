@@ -1,0 +1,207 @@
+"""The queries of a job, decided once: the coordinator checks the source, resolves the columns,
+submits each query a single time and shares the plan (query ids and columns) with every host.
+
+The plan also fixes what every host must encode alike: each categorical column's sorted
+category list and a text label's classes, read from the training rows with bounded
+``SELECT DISTINCT`` statements, and, for learning to rank, the rows per query group in result
+order, which the hosts cut their slices at. With a record folder (the job's checkpoint folder),
+the plan is recorded there, and a resumed attempt reads the recorded rows again rather than
+submitting anew (``data_snapshot``).
+Used by the training job and the public API alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config.job_config import DataSpec
+from ..credentials.snowflake_environment import SnowflakeEnvironment
+from ..errors import UserError
+from ..hosts.host_group import HostGroup
+from ..model_files.columns import ColumnSelection
+from ..model_files.encoding import Encoding, too_many_categories
+from . import data_snapshot
+from .data_snapshot import DataSnapshot, Record
+from .queries import (
+    distinct_count_sql,
+    distinct_values_sql,
+    group_sizes_sql,
+    job_queries,
+    select_columns,
+    selection_sql,
+    source_sql,
+)
+from .snowflake_session import SnowflakeSession, open_session
+
+logger = logging.getLogger(__name__)
+
+TRAINING, VALIDATION = "training", "validation"
+
+
+def fold_name(fold: int) -> str:
+    """Data set name of cross-validation fold ``fold`` (0-based): ``fold-1``, ``fold-2``, ..."""
+    return f"fold-{fold + 1}"
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What the coordinator decided and submitted (or reopened), shared with every host."""
+
+    columns: ColumnSelection
+    snapshot: DataSnapshot
+    # Rows per query group in result order, by data name ("training", "validation").
+    group_sizes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def query_ids(self) -> dict[str, str]:
+        """Each data set's query id: ``training`` and ``validation``, or ``fold-<k>``."""
+        return self.snapshot.query_ids
+
+    @property
+    def train_query_id(self) -> str | None:
+        return self.query_ids.get(TRAINING)
+
+    @property
+    def validation_query_id(self) -> str | None:
+        return self.query_ids.get(VALIDATION)
+
+    @property
+    def fold_query_ids(self) -> tuple[str, ...]:
+        return tuple(q for name, q in self.query_ids.items() if name.startswith("fold-"))
+
+
+def read_categories(
+    session: SnowflakeSession, columns: ColumnSelection, rows_sql: str, max_categories: int
+) -> ColumnSelection:
+    """``columns`` with every category list and a text label's classes, from ``rows_sql``."""
+
+    def distinct(name: str) -> list:
+        limited = distinct_values_sql(rows_sql, name, max_categories + 1)
+        values = [row[0] for row in session.fetch(limited, f"the distinct values of {name}")]
+        if len(values) > max_categories:
+            ((count,),) = session.fetch(
+                distinct_count_sql(rows_sql, name), f"the count of distinct values of {name}"
+            )
+            raise too_many_categories(name, f"{count:,}", max_categories)
+        return values
+
+    features = tuple(
+        feature.with_categories(distinct(feature.name), max_categories)
+        if feature.needs_category_discovery
+        else feature
+        for feature in columns.encoding.features
+    )
+    label = columns.encoding.label
+    if label.is_text:
+        label = label.with_classes(distinct(label.name))
+    return dataclasses.replace(columns, encoding=Encoding(features, label))
+
+
+def read_group_sizes(
+    session: SnowflakeSession, rows_sql: str, group: str, name: str
+) -> tuple[int, ...]:
+    """Rows per query group of ``rows_sql``, in the order the job reads them."""
+    rows = session.fetch(group_sizes_sql(rows_sql, group), f"the {name} query groups")
+    nulls = sum(int(count) for is_null, count in rows if is_null)
+    if nulls:
+        raise UserError(
+            f"The {name} data has {nulls} row(s) with a NULL group id ({group}): every row "
+            f"needs its query group; filter them out (WHERE {group} IS NOT NULL) or fill them."
+        )
+    return tuple(int(count) for _, count in rows)
+
+
+def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> QueryPlan:
+    """Coordinator only: check the source, resolve the columns and submit the queries once."""
+    described = session.describe(source_sql(data.source), data.source.describe())
+    columns = select_columns(described, data)
+    queries = job_queries(data, columns)
+    if queries.validation and data.validation_source:
+        session.describe(queries.validation, data.validation_source.describe() + " (validation)")
+    rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
+    columns = read_categories(session, columns, rows_sql, data.max_categories)
+    group_sizes = {}
+    if columns.group:
+        group_sizes[TRAINING] = read_group_sizes(session, queries.train, columns.group, TRAINING)
+        if queries.validation:
+            group_sizes[VALIDATION] = read_group_sizes(
+                session, queries.validation, columns.group, VALIDATION
+            )
+    started_at = session.current_time()
+    query_ids = {}
+    if queries.train:
+        query_ids[TRAINING] = session.submit(queries.train, "the training query")
+    if queries.validation:
+        query_ids[VALIDATION] = session.submit(queries.validation, "the validation query")
+    for fold, sql in enumerate(queries.folds):
+        query_ids[fold_name(fold)] = session.submit(sql, f"the query of fold {fold + 1}")
+    as_of = next((s.as_of for s in data.sources if s.as_of), None)
+    logger.info("Query ids: %s (submitted at %s)", query_ids, started_at)
+    return QueryPlan(columns, DataSnapshot(mode, query_ids, started_at, as_of), group_sizes)
+
+
+def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) -> QueryPlan:
+    """Coordinator only: the rows an earlier attempt recorded, read again as closely as can be."""
+    recorded = record.snapshot
+    if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
+        logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
+        snapshot = DataSnapshot(data_snapshot.REOPENED, recorded.query_ids, recorded.started_at,
+                                recorded.as_of)  # fmt: skip
+        return QueryPlan(record.columns, snapshot, record.group_sizes)
+    mode = data_snapshot.mode_when_gone(data)
+    if mode == data_snapshot.RERUN:
+        logger.warning(
+            "Snowflake no longer holds the results of %s: running the query again. Its rows "
+            "may differ from those the checkpoint was trained on (tables are read as of %s).",
+            recorded.query_ids, record.point,
+        )  # fmt: skip
+    else:
+        logger.info(
+            "Snowflake no longer holds the results of %s: reading the tables as of %s",
+            recorded.query_ids, record.point,
+        )  # fmt: skip
+    try:
+        return submit_queries(session, data.read_as_of(record.point), mode)
+    except UserError as error:
+        if mode != data_snapshot.TIME_TRAVEL:
+            raise
+        raise UserError(
+            f"{error} Resuming needs the tables as they were at {record.point} (Time Travel "
+            "keeps them for the table's DATA_RETENTION_TIME_IN_DAYS): to train on the tables "
+            "as they are now, empty the checkpoint location and start again."
+        ) from None
+
+
+def plan_queries(
+    session: SnowflakeSession, data: DataSpec, record_dir: Path | None = None
+) -> QueryPlan:
+    """Coordinator only: submit the queries, or on resume read the recorded rows again."""
+    session.check_context()
+    record = data_snapshot.read_record(record_dir, data) if record_dir is not None else None
+    if record is None:
+        plan = submit_queries(session, data, data_snapshot.first_mode(data))
+    else:
+        plan = resume_queries(session, data, record)
+    if record_dir is not None:
+        record = Record(plan.snapshot, plan.columns, plan.group_sizes)
+        data_snapshot.write_record(record_dir, data, record)
+    return plan
+
+
+def share_query_plan(
+    group: HostGroup,
+    env: SnowflakeEnvironment,
+    data: DataSpec,
+    query_timeout: int,
+    record_dir: Path | None = None,
+) -> QueryPlan:
+    """Run the planning on the coordinator; every host gets the plan or the same error."""
+
+    def plan() -> QueryPlan:
+        with open_session(env, query_timeout) as session:
+            return plan_queries(session, data, record_dir)
+
+    return group.decide(plan, "planning the queries")

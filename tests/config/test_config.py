@@ -1,0 +1,76 @@
+"""Hyperparameters -> JobConfig: how settings fit together, checked before any I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from snowflake_xgb.config.job_config import (
+    DataSpec,
+    GroupSettings,
+    Source,
+    data_spec,
+    parse_hyperparameters,
+)
+from snowflake_xgb.errors import UserError
+
+BASE = {"table": "DEMO.PUBLIC.T", "label": "Y", "num_round": "10"}
+
+
+def test_a_minimal_job_takes_the_defaults() -> None:
+    config = parse_hyperparameters(BASE)
+    assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
+    assert config.num_round == 10 and config.early_stopping_rounds is None
+    assert config.checkpoint_frequency == 10 and config.external_memory is False
+    assert config.group == GroupSettings(9099, 600, 120)
+    assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
+
+
+def test_a_full_job() -> None:
+    config = parse_hyperparameters(
+        {
+            **BASE,
+            "features": "A,B",
+            "validation_fraction": "0.2",
+            "early_stopping_rounds": "5",
+            "tracker_port": "7000",
+            "max_depth": "4",
+            "eval_metric": "rmse,mae",
+        }
+    )
+    assert config.data.features == ("A", "B") and config.data.validation_fraction == 0.2
+    assert config.early_stopping_rounds == 5 and config.group.tracker_port == 7000
+    assert config.xgboost_params == {"max_depth": "4", "eval_metric": ["rmse", "mae"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"query": "SELECT 1"}, "Set either table or query, not both."),
+        ({"table": None}, "Set the training data: hyperparameter table"),
+        ({"label": None}, "Set hyperparameter label"),
+        ({"num_round": None}, "Set hyperparameter num_round"),
+        ({"early_stopping_rounds": "3"}, "early_stopping_rounds needs validation data"),
+        (
+            {"validation_fraction": "0.1", "validation_table": "V"},
+            "either validation_query (or validation_table) or validation_fraction",
+        ),
+        ({"snowflake_password": "x"}, "looks like a credential (password)"),
+        ({"api_token": "x"}, "looks like a credential (token)"),
+    ],
+)
+def test_settings_that_do_not_fit_together_are_refused(change: dict, message: str) -> None:
+    hyperparameters = {k: v for k, v in {**BASE, **change}.items() if v is not None}
+    with pytest.raises(UserError) as raised:
+        parse_hyperparameters(hyperparameters)
+    assert message in str(raised.value)
+
+
+def test_a_credential_named_hyperparameter_is_refused_without_echoing_its_value() -> None:
+    with pytest.raises(UserError) as raised:
+        parse_hyperparameters({**BASE, "password": "hunter2-value"})
+    assert "hunter2-value" not in str(raised.value)
+
+
+def test_the_api_describes_data_from_arguments() -> None:
+    spec = data_spec({"query": "SELECT * FROM T", "label": "Y", "exclude": "ID,AGE"}, "argument")
+    assert spec.source == Source(query="SELECT * FROM T") and spec.exclude == ("ID", "AGE")

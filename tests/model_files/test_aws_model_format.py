@@ -1,0 +1,185 @@
+"""model_format=aws-xgboost: a model AWS's SageMaker XGBoost images (1.7-1, 3.0-5) predict right.
+
+The compatibility cases load the model folder with XGBoost 1.7.4 and 3.0.5 (the versions in
+those images), in their own virtual environments (``local_test/make_aws_xgboost_envs.sh``,
+which ``.ci/run`` calls), the way that image's serving code does: every non-dot file in the
+folder is loaded with ``Booster.load_model`` and predicted with ``validate_features=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from support.served_models import FEATURES, make_models
+
+from snowflake_xgb.config.job_config import parse_hyperparameters
+from snowflake_xgb.errors import UserError
+from snowflake_xgb.model_files.aws_model_format import aws_xgboost_model, check_single_output
+from snowflake_xgb.model_files.outputs import save_model_for_aws_xgboost
+
+REPO = Path(__file__).resolve().parents[2]
+AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5")
+
+# What AWS's image does with a model folder (sagemaker_xgboost_container serve_utils:
+# get_loaded_booster and predict), reduced to the steps that decide the predictions.
+AWS_IMAGE_PREDICT = """
+import json, os, pickle, sys
+import numpy as np, xgboost as xgb
+model_dir, rows_file = sys.argv[1:3]
+models = []
+for name in sorted(os.listdir(model_dir)):
+    path = os.path.join(model_dir, name)
+    if name.startswith(".") or not os.path.isfile(path):
+        continue
+    try:
+        booster = pickle.load(open(path, "rb"))
+    except Exception:
+        booster = xgb.Booster()
+        try:
+            booster.load_model(path)
+        except Exception as error:
+            print(json.dumps({"error": f"{name}: {str(error).splitlines()[0][:200]}"}))
+            sys.exit(0)
+    booster.set_param("nthread", 1)
+    models.append(booster)
+rows = np.load(rows_file)
+predictions = [b.predict(xgb.DMatrix(rows), validate_features=False) for b in models]
+print(json.dumps({"version": xgb.__version__, "predictions": np.mean(predictions, 0).tolist()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    return make_models(tmp_path_factory.mktemp("aws-format"))
+
+
+def aws_image_predict(version: str, model_dir: Path, rows: np.ndarray, tmp_path: Path) -> dict:
+    python = REPO / ".work" / "aws-xgboost" / version / "bin" / "python"
+    if not python.exists():
+        message = f"no XGBoost {version} environment: run local_test/make_aws_xgboost_envs.sh"
+        if os.environ.get("SNOWFLAKE_XGB_REQUIRE_AWS_XGBOOST") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    rows_file = tmp_path / "rows.npy"
+    np.save(rows_file, rows)
+    result = subprocess.run(
+        [str(python), "-c", AWS_IMAGE_PREDICT, str(model_dir), str(rows_file)],
+        capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_intercept_is_a_scalar_and_predictions_unchanged(served):
+    booster = served["regression"].booster
+    content = aws_xgboost_model(booster)
+    intercept = json.loads(content)["learner"]["learner_model_param"]["base_score"]
+    assert not intercept.startswith("[")
+    assert abs(float(intercept) - 100) < 5  # the labels are near 100
+    reread = xgb.Booster()
+    reread.load_model(bytearray(content))
+    rows = xgb.DMatrix(served["regression"].rows, feature_names=list(FEATURES))
+    np.testing.assert_array_equal(reread.predict(rows), booster.predict(rows))
+
+
+def test_multi_output_models_are_refused(served):
+    with pytest.raises(UserError, match="model_format=aws-xgboost writes single-output models"):
+        aws_xgboost_model(served["multiclass"].booster)
+    with pytest.raises(UserError, match=r"a multi-class model \(multi:softprob\)"):
+        check_single_output({"objective": "multi:softprob", "num_class": "3"})
+    check_single_output({"objective": "binary:logistic"})
+
+
+def test_model_folder_holds_only_the_model(served, tmp_path):
+    model_dir, data_dir = tmp_path / "model", tmp_path / "output" / "data"
+    save_model_for_aws_xgboost(model_dir, data_dir, served["binary"].booster, {"label": "Y"})
+    assert [p.name for p in model_dir.iterdir()] == ["xgboost-model"]
+    metadata = json.loads((data_dir / "metadata.json").read_text())
+    assert metadata["model_format"] == "aws-xgboost" and metadata["label"] == "Y"
+    with pytest.raises(UserError):
+        save_model_for_aws_xgboost(tmp_path / "multi", data_dir, served["multiclass"].booster, {})
+    assert not (tmp_path / "multi").exists()
+
+
+@pytest.mark.parametrize("version", AWS_XGBOOST_VERSIONS)
+@pytest.mark.parametrize("model", ["regression", "binary"])
+def test_aws_image_xgboost_predicts_like_ours(served, tmp_path, version, model):
+    case = served[model]
+    base = tmp_path / "opt-ml"
+    save_model_for_aws_xgboost(base / "model", base / "output" / "data", case.booster, {})
+    result = aws_image_predict(version, base / "model", case.rows, tmp_path)
+    assert result["version"] == version
+    np.testing.assert_allclose(result["predictions"], case.expected(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", AWS_XGBOOST_VERSIONS)
+def test_default_model_folder_is_what_the_readme_warns_about(served, tmp_path, version):
+    """The default layout under AWS's image: metadata.json fails to load as a model, and the
+    model file alone predicts with the wrong intercept (labels near 100, predictions near 0)."""
+    case = served["regression"]
+    result = aws_image_predict(version, case.model_dir, case.rows, tmp_path)
+    assert result["error"].startswith("metadata.json")
+    only_model = tmp_path / "only-model"
+    only_model.mkdir()
+    (only_model / "xgboost-model").write_bytes((case.model_dir / "xgboost-model").read_bytes())
+    result = aws_image_predict(version, only_model, case.rows, tmp_path)
+    wrong = np.array(result["predictions"]) - case.expected()
+    assert np.all(np.abs(wrong) > 50), wrong[:5]
+
+
+def test_the_hyperparameter_is_checked_before_anything_runs():
+    base = {"table": "T", "label": "Y", "num_round": "5"}
+    assert parse_hyperparameters(base).model_format == "native"
+    assert parse_hyperparameters({**base, "model_format": "AWS-XGBoost"}).model_format == (
+        "aws-xgboost"
+    )
+    with pytest.raises(UserError, match="model_format must be one of native, aws-xgboost"):
+        parse_hyperparameters({**base, "model_format": "onnx"})
+    with pytest.raises(UserError, match="single-output models only"):
+        parse_hyperparameters(
+            {**base, "model_format": "aws-xgboost", "objective": "multi:softprob",
+             "num_class": "3"}
+        )  # fmt: skip
+
+
+def test_a_job_with_model_format_aws_xgboost(jobs, housing_params, tmp_path):
+    """The real ``train`` command: the model folder holds the model alone; AWS's image's
+    XGBoost (3.0.5) predicts what XGBoost 3.2 does with it."""
+    run = jobs.run({**housing_params, "model_format": "aws-xgboost"})
+    host = run.coordinator
+    assert host.returncode == 0, host.output
+    assert [p.name for p in host.model_dir.iterdir()] == ["xgboost-model"]
+    metadata = json.loads((host.output_dir / "data" / "metadata.json").read_text())
+    assert metadata["model_format"] == "aws-xgboost"
+    ours = xgb.Booster()
+    ours.load_model(bytearray((host.model_dir / "xgboost-model").read_bytes()))
+    rows = np.random.default_rng(0).normal(3, 1, size=(50, len(metadata["feature_names"])))
+    expected = ours.predict(xgb.DMatrix(rows, feature_names=metadata["feature_names"]))
+    result = aws_image_predict("3.0.5", host.model_dir, rows, tmp_path)
+    np.testing.assert_allclose(result["predictions"], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", AWS_XGBOOST_VERSIONS)
+def test_aws_image_xgboost_predicts_categorical_codes_like_ours(tmp_path, version):
+    """Text columns train as categories on codes (issue 12) and the category lists stay in
+    metadata.json, so the model carries no category table: AWS's images load it and, given the
+    codes, predict as we do."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 12, 2000).astype(np.float32)
+    codes[::17] = np.nan
+    other = rng.normal(size=2000).astype(np.float32)
+    effect = rng.normal(0, 5, 12)
+    label = np.where(np.isnan(codes), 1.0, effect[np.nan_to_num(codes).astype(int)]) + other
+    rows = np.column_stack([codes, other])
+    matrix = xgb.DMatrix(rows, label, feature_types=["c", "q"], enable_categorical=True)
+    booster = xgb.train({"max_depth": 4, "max_cat_to_onehot": 1}, matrix, 10)
+    base = tmp_path / "opt-ml"
+    save_model_for_aws_xgboost(base / "model", base / "output" / "data", booster, {})
+    result = aws_image_predict(version, base / "model", rows[:50], tmp_path)
+    np.testing.assert_allclose(result["predictions"], booster.inplace_predict(rows[:50]), atol=1e-6)

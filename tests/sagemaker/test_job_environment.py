@@ -1,0 +1,37 @@
+"""The SageMaker folder layout and host list, read from SAGEMAKER_BASE_DIR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from snowflake_xgb.sagemaker.job_environment import JobEnvironment
+
+
+def test_outside_a_job_there_is_one_host_and_no_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    job = JobEnvironment.from_environ()
+    assert job.hosts == ("algo-1",) and job.current_host == "algo-1" and job.is_coordinator
+    assert job.raw_hyperparameters == {} and job.checkpoint_dir is None
+    assert job.model_dir == tmp_path / "model"
+    assert job.output_data_dir == tmp_path / "output" / "data"
+
+
+def test_a_job_reads_hosts_hyperparameters_and_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "input" / "config"
+    config.mkdir(parents=True)
+    resources = {"current_host": "algo-1", "hosts": ["algo-2", "algo-1", "algo-3"]}
+    (config / "resourceconfig.json").write_text(json.dumps(resources))
+    (config / "hyperparameters.json").write_text(json.dumps({"num_round": "5", "eta": 0.1}))
+    (config / "checkpointconfig.json").write_text(json.dumps({"LocalPath": "/ckpt"}))
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    job = JobEnvironment.from_environ()
+    assert job.hosts == ("algo-1", "algo-2", "algo-3") and job.rank == 0
+    assert job.raw_hyperparameters == {"num_round": "5", "eta": "0.1"}
+    assert job.checkpoint_dir == Path("/ckpt")

@@ -1,0 +1,71 @@
+"""Where the stand-ins listen and how a test or a job reaches them (``StandIns``).
+
+The stand-ins are real servers over HTTP: ``fakesnow -s`` behind our Snowflake-shaped front
+(reached by the real Snowflake connector) and ``moto_server`` (reached by real boto3).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+import snowflake.connector
+from snowflake_front import FrontControl
+
+HOUSING_TABLE = "DEMO.PUBLIC.CALIFORNIA_HOUSING"
+SECRET_ID = "snowflake-xgb/test"
+# Distinctive values, so that a leak is found by a plain byte search of everything a job wrote.
+TEST_PASSWORD = "pw-7f3c1e9a-LEAKCHECK-d41d8cd9"
+TEST_USER = "svc_xgb_test"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class StandIns:
+    """Where the stand-ins listen, and the environment a job needs to use them."""
+
+    snowflake_port: int
+    secrets_url: str
+
+    @property
+    def front(self) -> FrontControl:
+        """The Snowflake stand-in's front: how it serves results, and what it served."""
+        return FrontControl(f"http://127.0.0.1:{self.snowflake_port}")
+
+    def job_environ(self, secret_id: str = SECRET_ID) -> dict[str, str]:
+        return {
+            "SNOWFLAKE_SECRET_ID": secret_id,
+            "SNOWFLAKE_ACCOUNT": "local",
+            "SNOWFLAKE_HOST": "127.0.0.1",
+            "SNOWFLAKE_PORT": str(self.snowflake_port),
+            "SNOWFLAKE_PROTOCOL": "http",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets_url,
+        }
+
+    def connect(self) -> snowflake.connector.SnowflakeConnection:
+        return snowflake.connector.connect(
+            user=TEST_USER, password=TEST_PASSWORD, account="local", host="127.0.0.1",
+            port=self.snowflake_port, protocol="http", login_timeout=30, network_timeout=120,
+        )  # fmt: skip
+
+    def put_secret(self, secret_id: str, secret: dict | str) -> None:
+        client = boto3.client(
+            "secretsmanager", endpoint_url=self.secrets_url, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        text = secret if isinstance(secret, str) else json.dumps(secret)
+        try:
+            client.create_secret(Name=secret_id, SecretString=text)
+        except client.exceptions.ResourceExistsException:
+            client.put_secret_value(SecretId=secret_id, SecretString=text)
+
+    def execute(self, *statements: str) -> list[tuple]:
+        with self.connect() as connection:
+            cursor = connection.cursor()
+            for statement in statements:
+                cursor.execute(statement)
+            return cursor.fetchall()
