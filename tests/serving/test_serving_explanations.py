@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 import xgboost as xgb
-from served_models import FEATURES
+from support.served_models import FEATURES
 
-from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
-from snowflake_xgb.outputs import save_model
+from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
+from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.explanations import MAX_EXPLANATION_VALUES, explain, requested
 from snowflake_xgb.serving.model import load_model, predict

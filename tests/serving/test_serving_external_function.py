@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import xgboost as xgb
-from served_models import http_request
+from support.served_models import http_request
 
-from snowflake_xgb.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
-from snowflake_xgb.outputs import save_model
+from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
+from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.explanations import explain
 from snowflake_xgb.serving.model import load_model, predict
