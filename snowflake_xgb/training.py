@@ -11,6 +11,7 @@ orders them.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,8 @@ from .query.snowflake_session import open_session
 from .report import job_report
 from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment
+from .tracking import mlflow_run
+from .tracking.mlflow_run import TrackedRun
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def train_booster(
     validation: xgb.DMatrix | None,
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
+    tracking: TrackedRun | None = None,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
     """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
     evals = [(train, "train")]
@@ -71,6 +75,8 @@ def train_booster(
     callbacks: list[xgb.callback.TrainingCallback] = []
     if group.is_coordinator:
         callbacks.append(MetricPrinter())
+        if tracking is not None:
+            callbacks.append(mlflow_run.MetricLogger(tracking))
         if checkpoint_dir is not None:
             callbacks.append(
                 checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
@@ -119,8 +125,9 @@ def save_final_model(
     evals_result: dict[str, Any],
     start: xgb.Booster | None,
     cv_result: CVResult | None = None,
-) -> None:
-    """Coordinator only: write the model (cut at the best round) and its metadata."""
+    tracking: TrackedRun | None = None,
+) -> tuple[xgb.Booster, dict[str, Any]]:
+    """Coordinator only: write the model (cut at the best round) and its metadata; both."""
     rounds_trained = booster.num_boosted_rounds()
     first_round = start.num_boosted_rounds() if start is not None else 0
     best_iteration = best_iteration_of(booster)
@@ -146,6 +153,7 @@ def save_final_model(
         "query_ids": plan.query_ids,
         "data_snapshot": plan.snapshot.to_json(),
         "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
+        "mlflow_run_id": tracking.run_id if tracking is not None else None,
     }
     if cv_result is not None:
         metadata["cross_validation"] = _cv_summary(cv_result)
@@ -156,6 +164,18 @@ def save_final_model(
     else:
         path = outputs.save_model(job.model_dir, model, metadata)
     logger.info("Model written to %s", path)
+    return model, metadata
+
+
+def record_outputs(
+    tracking: TrackedRun, job: JobEnvironment, model: xgb.Booster, metadata: dict[str, Any]
+) -> None:
+    """Coordinator only: the data's provenance, the output files and the model, in MLflow."""
+    tracking.set_tags(mlflow_run.data_tags(metadata))
+    files = sorted(p for p in [*job.model_dir.glob("*.json"), *job.output_data_dir.rglob("*")])
+    tracking.log_artifacts([p for p in files if p.is_file()])
+    tracking.log_model(model, metadata["feature_names"])
+    tracking.finish()
 
 
 def _cv_summary(result: CVResult) -> dict[str, Any]:
@@ -188,6 +208,11 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
     """Everything after configuration and credentials, on one host of the group."""
     group = HostGroup(job.hosts, job.current_host, config.group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
+        tracking = None
+        if group.is_coordinator:  # before any Snowflake statement: a bad URI fails first
+            tracking = mlflow_run.start_run(
+                job.checkpoint_dir, os.environ.get("TRAINING_JOB_NAME"), job.raw_hyperparameters
+            )
         with group.step("Planning the queries"):
             plan = share_query_plan(
                 group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
@@ -221,8 +246,13 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
         if isinstance(data, FoldData):
             with group.step("Cross-validation"):
                 cv_result = run_cross_validation(group, job, config, plan, data)
+            if tracking is not None:
+                mlflow_run.log_cv_history(tracking, cv_result.folds)
             if not config.cv_final_model:
                 logger.info("cv_final_model=false: cross-validation only, no model written")
+                if tracking is not None:
+                    tracking.log_artifacts(sorted(job.output_data_dir.rglob("*.json")))
+                    tracking.finish()
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
@@ -238,7 +268,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
             booster, evals_result = train_booster(
-                group, config, train, validation, start, job.checkpoint_dir
+                group, config, train, validation, start, job.checkpoint_dir, tracking
             )
         counts = None
         if config.report and job_report.wants_validation_counts(config.xgboost_params, validation):
@@ -249,9 +279,10 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
         if group.is_coordinator:
             # Still inside the group: the other hosts leave, and exit, once the model and
             # report are written (SageMaker's local mode stops every host as soon as one exits).
-            save_final_model(
-                job, config, plan, rows_per_host, booster, evals_result, start, cv_result
-            )
+            model, metadata = save_final_model(
+                job, config, plan, rows_per_host, booster, evals_result, start, cv_result,
+                tracking,
+            )  # fmt: skip
             if config.report:
                 title = (
                     f"Training report: {plan.columns.label} from {config.data.source.describe()}"
@@ -259,6 +290,8 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 curves = {**cv_result.evals_result(), **evals_result} if cv_result else evals_result
                 path = job_report.write_job_report(job, title, curves, host_rows, counts)
                 logger.info("Report written to %s", path)
+            if tracking is not None:
+                record_outputs(tracking, job, model, metadata)
 
 
 def _train() -> None:
