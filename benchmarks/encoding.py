@@ -126,6 +126,7 @@ def worker(case: str, data_dir: Path, rows: int) -> None:
         )
         matrix = xgb.QuantileDMatrix(features, frame["Y"], enable_categorical=True)
     else:
+        from snowflake_xgb.config.job_config import MatrixSettings
         from snowflake_xgb.loading.matrices import build_matrix
         from snowflake_xgb.loading.slices import HostSlice, iter_arrow
         from snowflake_xgb.model_files.columns import ColumnSelection
@@ -136,7 +137,7 @@ def worker(case: str, data_dir: Path, rows: int) -> None:
         with tempfile.TemporaryDirectory() as work:
             matrix = build_matrix(
                 lambda: iter_arrow(batches, host_slice, columns.all),
-                columns, "training", {}, Path(work),
+                columns, "training", MatrixSettings(), Path(work),
             )  # fmt: skip
     print("BENCH_RESULT " + json.dumps({"rows": matrix.num_row()}), flush=True)
 

@@ -130,6 +130,7 @@ def case_fetch_arrow(args: argparse.Namespace) -> dict:
 
 
 def case_ours_loader(args: argparse.Namespace) -> dict:
+    from snowflake_xgb.config.job_config import MatrixSettings
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
     from snowflake_xgb.model_files.columns import ColumnSelection
@@ -146,7 +147,7 @@ def case_ours_loader(args: argparse.Namespace) -> dict:
             lambda: iter_arrow(batches, host_slice, columns.all),
             columns,
             "training",
-            {},
+            MatrixSettings(),
             Path(work_dir),
         )
         rows = matrix.num_row()
@@ -191,19 +192,20 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
+    from snowflake_xgb.config.job_config import QUANTILE, MatrixSettings
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
-    params = {"max_bin": args.max_bin} if args.max_bin else {}
+    matrix_settings = MatrixSettings(QUANTILE, args.max_bin or None)
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
         matrix = build_matrix(
             lambda: iter_arrow(batches, host_slice, columns.all),
             columns,
             "training",
-            params,
+            matrix_settings,
             Path(work_dir),
         )
         rows = matrix.num_row()
@@ -264,7 +266,7 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config.job_config import GroupSettings
+    from snowflake_xgb.config.job_config import HostGroupSettings, MatrixSettings
     from snowflake_xgb.hosts.host_group import HostGroup
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
@@ -273,7 +275,7 @@ def case_host(args: argparse.Namespace) -> dict:
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns(args.extra_features)
-    settings = GroupSettings(args.tracker_port, 120, 300)
+    settings = HostGroupSettings(args.tracker_port, 120, 300)
     group = HostGroup(hosts, hosts[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with work as work_dir, group, PeakWindow() as window:
@@ -282,7 +284,7 @@ def case_host(args: argparse.Namespace) -> dict:
             lambda: iter_arrow(train_batches, train_slice, columns.all),
             columns,
             "training",
-            {},
+            MatrixSettings(),
             Path(work_dir),
         )
         valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
@@ -290,7 +292,7 @@ def case_host(args: argparse.Namespace) -> dict:
             lambda: iter_arrow(valid_batches, valid_slice, columns.all),
             columns,
             "validation",
-            {},
+            MatrixSettings(),
             Path(work_dir),
             reference=train,
         )

@@ -10,9 +10,11 @@ both build on the shared steps, and neither imports the other. Each concern live
 =================================  =========================================================
 ``errors``                         ``UserError``: a failure the person running the job can fix
 ``redaction``                      what a secret looks like; keeping secrets out of logs, outputs
+``data_sets``                      the names of a job's data sets (read, and in metric lines)
 ``identifiers``                    Snowflake name rules: table, column, query id; quoting
 ``model_files.encoding``           column values -> float32 features (kinds, units, categories)
 ``model_files.columns``            which columns a model reads, in what role (``ColumnSelection``)
+``model_files.margins``              raw margins -> class probabilities (the report and serving)
 ``model_files.aws_model_format``   the opt-in model file AWS's SageMaker XGBoost images predict
 ``model_files.outputs``            model, metadata, shard reports (what serving reads)
 ``config.settings``                the table of the job's settings: kind, default, bounds, doc
@@ -35,6 +37,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``loading.matrices``               blocks -> XGBoost matrices (quantized, external, folds)
 ``loading.host_data``              this host's slice of each result, as matrices
 ``boosting.callbacks``             the per-round metric lines
+``boosting.trained``                the booster as trained; the model as saved (its best round)
 ``boosting.checkpoints``           saving and resuming boosters
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
@@ -42,6 +45,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``report.charts``                  the report's charts (matplotlib, inline SVG)
 ``report.page``                    the training report page (HTML) from a plain summary
 ``report.job_report``              the report's step in the job: sums over the hosts, the page
+``tracking.mlflow_run``            the job as one MLflow run (coordinator; ``MLFLOW_TRACKING_URI``)
 ``script_mode``                    running the user's entry point after the bootstrap
 ``api``                            the public API for user scripts (script mode)
 ``training``                       the job: its steps in order, and the entry point

@@ -48,23 +48,33 @@ import xgboost as xgb
 from . import redaction
 from .boosting.callbacks import MetricPrinter
 from .config import settings
-from .config.job_config import DOWNLOAD_SETTINGS, DownloadSettings, data_spec, group_settings
+from .config.job_config import (
+    DOWNLOAD_SETTINGS,
+    QUANTILE,
+    DownloadSettings,
+    MatrixSettings,
+    data_spec,
+    host_group_settings,
+)
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import (
     SECRET_ID_ENV,
     SnowflakeCredentials,
     SnowflakeEnvironment,
+    variable,
 )
+from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .errors import UserError
 from .hosts.host_group import HostGroup
 from .loading.host_data import load_host_data, open_slice
 from .loading.slices import iter_arrow
 from .model_files import outputs
+from .model_files.columns import ColumnSelection
 from .model_files.encoding import Encoding
 from .query.query_plan import share_query_plan
 from .query.snowflake_session import open_session
 from .sagemaker import failure
-from .sagemaker.job_environment import JobEnvironment
+from .sagemaker.job_environment import JobEnvironment, sdk_string
 
 __all__ = [
     "HostGroup",
@@ -106,14 +116,12 @@ def _job_setting(job: JobEnvironment, name: str, value: Any) -> Any:
     if value is not None:
         return settings.parse(name, value, _ARGUMENT)
     raw = job.raw_hyperparameters.get(name)
-    if raw is not None and raw.startswith('"'):  # SDK v2 JSON-quotes string hyperparameters
-        raw = json.loads(raw)
-    return settings.parse(name, raw)
+    return settings.parse(name, sdk_string(raw) if raw is not None else None)
 
 
 def _environment() -> SnowflakeEnvironment:
     """The Snowflake environment, bootstrapping the credentials from the secret if needed."""
-    if not os.environ.get("SNOWFLAKE_USER") and os.environ.get(SECRET_ID_ENV):
+    if not os.environ.get(variable("user")) and os.environ.get(SECRET_ID_ENV):
         bootstrap_credentials()
     env = SnowflakeEnvironment.from_environ()
     redaction.remember(env.credentials.secret_values())
@@ -146,7 +154,7 @@ def join_host_group(
             "collective_timeout_seconds": collective_timeout_seconds,
         }
         values = {name: _job_setting(job, name, value) for name, value in explicit.items()}
-        with HostGroup(job.hosts, job.current_host, group_settings(values)) as group:
+        with HostGroup(job.hosts, job.current_host, host_group_settings(values)) as group:
             token = _active_group.set(group)
             try:
                 with group.step("the training script"):
@@ -169,7 +177,7 @@ def _resolve_group(group: HostGroup | None) -> HostGroup:
             "`with snowflake_xgb.api.join_host_group():` so that the hosts share one query "
             "and each reads only its own rows."
         )
-    return HostGroup(job.hosts, job.current_host, group_settings({}))  # one host: never joins
+    return HostGroup(job.hosts, job.current_host, host_group_settings({}))  # one host: never joins
 
 
 def _query_timeout(value: int | None) -> int:
@@ -203,26 +211,33 @@ class TrainingData:
     """Snowflake query ids (``training``, ``validation``), to find the queries in Snowflake."""
     encoding: Encoding
     """How each column became a number: kinds, category lists, label classes (serving needs it)."""
+    columns: ColumnSelection
+    """Which columns were read, in what role, and their encoding (what ``metadata`` records)."""
 
     @property
     def evals(self) -> list[tuple[xgb.DMatrix, str]]:
         """``evals=`` for ``xgb.train``: ``train`` and, when present, ``validation``."""
-        pairs = [(self.train, "train")]
+        pairs = [(self.train, TRAIN_EVAL)]
         if self.validation is not None:
-            pairs.append((self.validation, "validation"))
+            pairs.append((self.validation, VALIDATION_EVAL))
         return pairs
 
     @property
     def metadata(self) -> dict[str, Any]:
         """What :func:`save_model` should record about the data (no per-host numbers)."""
         return {
-            "feature_names": list(self.feature_names),
-            "feature_types": self.encoding.feature_types,
-            "label": self.label,
-            "encoding": self.encoding.to_metadata(),
+            **self.columns.to_metadata(),
             "rows": self.total_rows,
             "query_ids": dict(self.query_ids),
         }
+
+
+def _max_bin(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise UserError(f"Argument max_bin={value!r} must be a whole number of at least 2.")
+    return value
 
 
 def _sql(query: str) -> str:
@@ -280,17 +295,17 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
+    matrix = MatrixSettings(QUANTILE, _max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
     group = _resolve_group(group)
     env = _environment()
     plan = share_query_plan(group, env, data, timeout)
-    params = {"max_bin": int(max_bin)} if max_bin is not None else {}
     with (
         tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir,
         open_session(env, timeout) as session,
     ):
         host_data = load_host_data(
-            group, session, plan, params, False, Path(work_dir), _download_settings()
+            group, session, plan, matrix, Path(work_dir), _download_settings()
         )
     validation_slice = host_data.validation_slice
     return TrainingData(
@@ -303,6 +318,7 @@ def load_quantile_dmatrix(
         total_rows=host_data.train_slice.total_rows,
         query_ids=plan.query_ids,
         encoding=plan.columns.encoding,
+        columns=plan.columns,
     )
 
 

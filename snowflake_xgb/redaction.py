@@ -23,9 +23,18 @@ from .errors import UserError
 MIN_SECRET_LENGTH = 6
 MASK = "****"
 CREDENTIAL_WORDS = (
-    "password", "passwd", "pwd", "passphrase", "private_key", "privatekey", "token",
-    "secret", "credential", "api_key", "apikey",
-)  # fmt: skip
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "private_key",
+    "privatekey",
+    "token",
+    "secret",
+    "credential",
+    "api_key",
+    "apikey",
+)
 
 _remembered: list[str] = []
 

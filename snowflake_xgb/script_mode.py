@@ -31,7 +31,6 @@ on to the script, so that a script that handles it can checkpoint and stop in ti
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -43,7 +42,7 @@ from . import redaction
 from .credentials.bootstrap import bootstrap_credentials
 from .errors import UserError
 from .sagemaker import failure
-from .sagemaker.job_environment import JobEnvironment
+from .sagemaker.job_environment import JobEnvironment, sdk_string
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +50,10 @@ PROGRAM_HYPERPARAMETER = "sagemaker_program"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 
 
-def _decoded(value: str) -> str:
-    """The SDK JSON-encodes hyperparameter values ('"train.py"'); hand-written ones are plain."""
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return value
-    return decoded if isinstance(decoded, str) else value
-
-
 def user_entry_point(job: JobEnvironment) -> str | None:
     """The user's script (relative to the code folder), or ``None`` for algorithm mode."""
     value = os.environ.get(PROGRAM_ENV) or job.raw_hyperparameters.get(PROGRAM_HYPERPARAMETER)
-    program = _decoded(value).strip() if value else ""
+    program = sdk_string(value).strip() if value else ""
     return program or None
 
 
@@ -99,8 +89,12 @@ def run_user_script(job: JobEnvironment) -> None:
         )
     logger.info(
         "Script mode: running %s from %s on host %s (%d of %d hosts)",
-        program, module_dir, job.current_host, job.rank + 1, len(job.hosts),
-    )  # fmt: skip
+        program,
+        module_dir,
+        job.current_host,
+        job.rank + 1,
+        len(job.hosts),
+    )
     signal.signal(signal.SIGTERM, _pass_on_signal)
     try:
         entry_point.run(

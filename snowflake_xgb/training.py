@@ -23,17 +23,19 @@ from . import redaction, script_mode
 from .boosting import checkpoints, cross_validation, interruption
 from .boosting.callbacks import MetricPrinter
 from .boosting.cross_validation import CVResult
+from .boosting.trained import TrainedBooster
 from .config.job_config import JobConfig, parse_hyperparameters
 from .config.xgboost_params import check_xgboost_params
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import SnowflakeEnvironment
+from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .hosts.host_group import HostGroup
 from .loading.host_data import FoldData, load_fold_data, load_host_data
 from .model_files import outputs
-from .model_files.aws_model_format import AWS_XGBOOST
 from .query.query_plan import QueryPlan, share_query_plan
 from .query.snowflake_session import open_session
 from .report import job_report
+from .report.page import write_report
 from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment
 from .tracking import mlflow_run
@@ -66,11 +68,11 @@ def train_booster(
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
     tracking: TrackedRun | None = None,
-) -> tuple[xgb.Booster, dict[str, Any]]:
+) -> TrainedBooster:
     """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
-    evals = [(train, "train")]
+    evals = [(train, TRAIN_EVAL)]
     if validation is not None:
-        evals.append((validation, "validation"))
+        evals.append((validation, VALIDATION_EVAL))
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
     if group.is_coordinator:
@@ -83,11 +85,11 @@ def train_booster(
             )
     # Every host: on SIGTERM all stop at the same round; the coordinator saves a checkpoint.
     callbacks.append(interruption.StopOnSignal(checkpoint_dir if group.is_coordinator else None))
-    evals_result: dict[str, Any] = {}
     remaining = config.num_round - done
     if remaining <= 0:
         logger.info("The checkpoint already has %d rounds; nothing left to train", done)
-        return start, evals_result
+        return TrainedBooster(start, {}, done)
+    evals_result: dict[str, Any] = {}
     booster = xgb.train(
         config.xgboost_params,
         train,
@@ -99,72 +101,36 @@ def train_booster(
         xgb_model=start,
         callbacks=callbacks,
     )
-    return booster, evals_result
+    return TrainedBooster(booster, evals_result, done)
 
 
-def _final_metrics(evals_result: dict[str, Any], index: int) -> dict[str, float]:
-    return {
-        f"{data_name}-{metric}": float(values[max(0, min(index, len(values) - 1))])
-        for data_name, metrics in evals_result.items()
-        for metric, values in metrics.items()
-        if values
-    }
-
-
-def best_iteration_of(booster: xgb.Booster) -> int:
-    """The round the saved model ends at: early stopping's best, else the last."""
-    return int(booster.attr("best_iteration") or booster.num_boosted_rounds() - 1)
-
-
-def save_final_model(
-    job: JobEnvironment,
+def model_metadata(
     config: JobConfig,
     plan: QueryPlan,
     rows_per_host: dict[str, int],
-    booster: xgb.Booster,
-    evals_result: dict[str, Any],
-    start: xgb.Booster | None,
-    cv_result: CVResult | None = None,
-    tracking: TrackedRun | None = None,
-) -> tuple[xgb.Booster, dict[str, Any]]:
-    """Coordinator only: write the model (cut at the best round) and its metadata; both."""
-    rounds_trained = booster.num_boosted_rounds()
-    first_round = start.num_boosted_rounds() if start is not None else 0
-    best_iteration = best_iteration_of(booster)
-    model = booster[: best_iteration + 1] if best_iteration + 1 < rounds_trained else booster
-    columns = plan.columns
+    trained: TrainedBooster,
+    cv_result: CVResult | None,
+    tracking_run_id: str | None = None,
+) -> dict[str, Any]:
+    """What ``metadata.json`` says about the model: its data, parameters, rounds and metrics."""
     metadata = {
-        "feature_names": list(columns.features),
-        "feature_types": columns.encoding.feature_types,
-        "label": columns.label,
-        "weight": columns.weight,
-        "group": columns.group,
-        # Category lists and label classes live here, not in the model: XGBoost 3.2 drops a
-        # model's category table when it is sliced (early stopping), and 1.7 cannot read it.
-        "encoding": columns.encoding.to_metadata(),
+        **plan.columns.to_metadata(),
         "xgboost_params": config.xgboost_params,
         "num_round": config.num_round,
-        "rounds_trained": rounds_trained,
-        "best_iteration": best_iteration,
-        "resumed_from_round": first_round or None,
+        "rounds_trained": trained.rounds_trained,
+        "best_iteration": trained.best_iteration,
+        "resumed_from_round": trained.first_round or None,
         "hosts": list(rows_per_host),
         "rows_per_host": rows_per_host,
         "rows": sum(rows_per_host.values()),
         "query_ids": plan.query_ids,
         "data_snapshot": plan.snapshot.to_json(),
-        "final_metrics": _final_metrics(evals_result, best_iteration - first_round),
-        "mlflow_run_id": tracking.run_id if tracking is not None else None,
+        "final_metrics": trained.final_metrics(),
+        "mlflow_run_id": tracking_run_id,
     }
     if cv_result is not None:
-        metadata["cross_validation"] = _cv_summary(cv_result)
-    if config.model_format == AWS_XGBOOST:
-        path = outputs.save_model_for_aws_xgboost(
-            job.model_dir, job.output_data_dir, model, metadata
-        )
-    else:
-        path = outputs.save_model(job.model_dir, model, metadata)
-    logger.info("Model written to %s", path)
-    return model, metadata
+        metadata["cross_validation"] = cv_result.summary()
+    return metadata
 
 
 def record_outputs(
@@ -172,30 +138,24 @@ def record_outputs(
 ) -> None:
     """Coordinator only: the data's provenance, the output files and the model, in MLflow."""
     tracking.set_tags(mlflow_run.data_tags(metadata))
-    files = sorted(p for p in [*job.model_dir.glob("*.json"), *job.output_data_dir.rglob("*")])
+    files = sorted([*job.model_dir.glob("*.json"), *job.output_data_dir.rglob("*")])
     tracking.log_artifacts([p for p in files if p.is_file()])
     tracking.log_model(model, metadata["feature_names"])
     tracking.finish()
-
-
-def _cv_summary(result: CVResult) -> dict[str, Any]:
-    return {
-        "folds": len(result.folds),
-        "best_rounds": result.best_rounds,
-        "best_scores": result.best_scores(),
-        "results": f"output/data/{cross_validation.CV_FILE_NAME}",
-    }
 
 
 def run_cross_validation(
     group: HostGroup, job: JobEnvironment, config: JobConfig, plan: QueryPlan, data: FoldData
 ) -> CVResult:
     """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
-    fold_matrices = data.fold_matrices(config.xgboost_params, config.external_memory)
     result = cross_validation.cross_validate(
-        config.xgboost_params, fold_matrices, [s.name for s in data.slices], config.num_round,
-        config.early_stopping_rounds, group.is_coordinator,
-    )  # fmt: skip
+        config.xgboost_params,
+        data.fold_matrices(config.matrix),
+        [s.name for s in data.slices],
+        config.num_round,
+        config.early_stopping_rounds,
+        group.is_coordinator,
+    )
     if group.is_coordinator:
         rows = {s.name: s.total_rows for s in data.slices}
         cross_validation.write_cv_results(
@@ -206,7 +166,7 @@ def run_cross_validation(
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
     """Everything after configuration and credentials, on one host of the group."""
-    group = HostGroup(job.hosts, job.current_host, config.group)
+    group = HostGroup(job.hosts, job.current_host, config.host_group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
         tracking = None
         if group.is_coordinator:  # before any Snowflake statement: a bad URI fails first
@@ -217,31 +177,20 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             plan = share_query_plan(
                 group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
             )
-            plan.columns.encoding.label.check_num_class(
-                str(config.xgboost_params.get("objective", "")),
-                int(config.xgboost_params["num_class"])
-                if "num_class" in config.xgboost_params
-                else None,
-            )
+            plan.columns.encoding.label.check_num_class(config.objective, config.num_class)
         with group.step("Loading data"):
             with open_session(env, config.query_timeout_seconds) as session:
                 if config.data.cv_folds:
                     data = load_fold_data(group, session, plan, Path(work_dir), config.downloads)
                 else:
                     data = load_host_data(
-                        group, session, plan, config.xgboost_params, config.external_memory,
-                        Path(work_dir), config.downloads,
-                    )  # fmt: skip
+                        group, session, plan, config.matrix, Path(work_dir), config.downloads
+                    )
             report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
             outputs.write_shard_report(
                 job.output_data_dir, job.current_host, {**report, **data.shard_report()}
             )
             host_rows = job_report.gather_host_rows(group, data)
-            rows_per_host = {
-                host: sum(r.rows for r in host_rows if r.host == host
-                          and r.data_set in data.training_sets)
-                for host in group.hosts
-            }  # fmt: skip
         cv_result = None
         if isinstance(data, FoldData):
             with group.step("Cross-validation"):
@@ -256,7 +205,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
-            train = data.all_rows(config.xgboost_params, config.external_memory)
+            train = data.all_rows(config.matrix)
             validation = None
             data.close()
         else:
@@ -267,31 +216,37 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 checkpoints.check_resumable(
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
-            booster, evals_result = train_booster(
+            trained = train_booster(
                 group, config, train, validation, start, job.checkpoint_dir, tracking
             )
         counts = None
-        if config.report and job_report.wants_validation_counts(config.xgboost_params, validation):
+        if config.report and job_report.wants_validation_counts(config.objective, validation):
             with group.step("Counting validation predictions"):
                 counts = job_report.gather_validation_counts(
-                    group, booster, best_iteration_of(booster), validation, config.xgboost_params
+                    group, trained, validation, config.num_class
                 )
         if group.is_coordinator:
             # Still inside the group: the other hosts leave, and exit, once the model and
             # report are written (SageMaker's local mode stops every host as soon as one exits).
-            model, metadata = save_final_model(
-                job, config, plan, rows_per_host, booster, evals_result, start, cv_result,
-                tracking,
+            rows_per_host = job_report.training_rows_per_host(
+                host_rows, group.hosts, data.training_sets
+            )
+            metadata = model_metadata(
+                config, plan, rows_per_host, trained, cv_result,
+                tracking.run_id if tracking is not None else None,
             )  # fmt: skip
+            path, written = outputs.write_model(
+                job.model_dir, job.output_data_dir, trained.model(), metadata, config.model_format
+            )
+            logger.info("Model written to %s", path)
             if config.report:
-                title = (
-                    f"Training report: {plan.columns.label} from {config.data.source.describe()}"
+                summary = job_report.training_summary(
+                    config.data.source, trained, written, host_rows, counts, cv_result
                 )
-                curves = {**cv_result.evals_result(), **evals_result} if cv_result else evals_result
-                path = job_report.write_job_report(job, title, curves, host_rows, counts)
+                path = write_report(job.output_data_dir, summary)
                 logger.info("Report written to %s", path)
             if tracking is not None:
-                record_outputs(tracking, job, model, metadata)
+                record_outputs(tracking, job, trained.model(), metadata)
 
 
 def _train() -> None:

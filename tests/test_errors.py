@@ -356,3 +356,29 @@ def test_user_error_is_one_short_paragraph() -> None:
     error = UserError("Columns available:\n" + ", ".join(f"COLUMN_{i}" for i in range(500)))
     assert len(str(error)) < FAILURE_LIMIT and str(error).endswith("...")
     assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"tree_method": "exact"}, {"booster": "gblinear"}, {"cv_folds": 3, "tree_method": "approx"}],
+    ids=["exact", "gblinear", "cv_folds"],
+)
+def test_a_matrix_the_parameters_cannot_use_is_refused_before_any_statement(
+    jobs: JobRunner, housing_params: dict, settings: dict
+) -> None:
+    """external_memory needs hist: refused at configuration, before Snowflake sees the job."""
+    params = {**housing_params, **settings, "external_memory": "true"}
+    if "cv_folds" in settings:
+        params.pop("validation_fraction")
+    front = jobs.standins.front
+    before = front.counters()
+    run = jobs.run(params)
+    host = run.coordinator
+    assert host.returncode != 0
+    assert host.failure.startswith("external_memory=true needs tree_method=hist"), host.failure
+    after = front.counters()
+    assert (after["logins"], after["forwarded_queries"]) == (
+        before["logins"],
+        before["forwarded_queries"],
+    )
+    assert not any(host.model_dir.iterdir())

@@ -7,6 +7,7 @@ are imported outside a container, so the package may import those only where it 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pkgutil
@@ -70,3 +71,59 @@ def test_every_module_says_what_it_owns() -> None:
         if hasattr(module, "__path__") or table_name.startswith("serving."):
             continue  # a folder's docstring is its row; serving's modules are listed in serving
         assert f"``{table_name}``" in snowflake_xgb.__doc__, f"{name} not in the module table"
+
+
+# The package's stages, lowest first: a module imports only from its own stage or one below.
+STAGES = (
+    ("errors", "redaction", "identifiers", "data_sets"),
+    ("model_files",),
+    ("config",),
+    ("sagemaker",),
+    ("hosts",),
+    ("credentials",),
+    ("query",),
+    ("loading",),
+    ("boosting",),
+    ("report",),
+    ("tracking",),
+    ("script_mode",),
+    ("api", "training"),
+)
+SERVING_MAY_IMPORT = {"errors", "identifiers", "model_files", "serving"}
+
+
+def _stage(top: str) -> int:
+    return next(i for i, names in enumerate(STAGES) if top in names)
+
+
+def _imported_tops(path: Path, module: str) -> set[str]:
+    """The package's top-level names (``query``, ``errors``...) that ``module`` imports."""
+    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    tops = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - node.level + 1]
+            target = [*base, *(node.module.split(".") if node.module else [])]
+            names = [target] if node.module else [[*target, a.name] for a in node.names]
+            tops.update(name[1] for name in names if len(name) > 1)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snowflake_xgb."):
+            tops.add(node.module.split(".")[1])
+    return tops
+
+
+def test_imports_run_down_the_flow_and_serving_reads_only_model_files() -> None:
+    root = Path(snowflake_xgb.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(("snowflake_xgb", *path.relative_to(root).with_suffix("").parts))
+        own = module.split(".")[1] if module.count(".") else None
+        if own in (None, "__init__"):
+            continue
+        tops = _imported_tops(path, module) - {own}
+        if own == "serving":
+            assert tops <= SERVING_MAY_IMPORT, (module, tops - SERVING_MAY_IMPORT)
+            continue
+        assert "serving" not in tops, module
+        above = {top for top in tops if _stage(top) > _stage(own)}
+        assert not above, f"{module} imports {above}, a later stage of the flow"
+        if own in ("api", "training"):
+            assert not tops & {"api", "training"}, f"{module}: the API and the job share steps"

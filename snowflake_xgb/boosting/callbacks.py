@@ -6,7 +6,25 @@ as ``<data set>-<metric>-mean`` and ``-std`` (``xgboost.cv``'s column names).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import xgboost as xgb
+
+
+def value_at_round(values: Sequence[float], index: int) -> float:
+    """A metric's value at round ``index`` of its history (clamped to the rounds it has: a
+    resumed job's history starts at the checkpoint, early stopping's ends past the best)."""
+    return float(values[max(0, min(index, len(values) - 1))])
+
+
+def final_metrics(evals_result: dict[str, dict[str, list[float]]], index: int) -> dict[str, float]:
+    """``<data set>-<metric>`` -> its value at round ``index`` of the histories."""
+    return {
+        f"{data_set}-{metric}": value_at_round(values, index)
+        for data_set, metrics in evals_result.items()
+        for metric, values in metrics.items()
+        if values
+    }
 
 
 class MetricPrinter(xgb.callback.TrainingCallback):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from ..model_files.outputs import write_json
 from . import interruption
 from .callbacks import CVMetricPrinter, cv_metric_line
@@ -34,7 +35,6 @@ RESTART_AFTER_STOP = (
     "Cross-validation saves no checkpoints: a restarted job cross-validates again (on the same "
     "rows when a checkpoint folder is configured)."
 )
-TRAIN, VALIDATION = "train", "validation"
 
 # One data set's history: metric name -> value per round.
 History = dict[str, list[float]]
@@ -76,6 +76,15 @@ class CVResult:
             scores[f"{key}-std"] = self.std[key][self.best_iteration]
         return scores
 
+    def summary(self) -> dict[str, Any]:
+        """What ``metadata.json`` says of the cross-validation (the rest is in ``cv.json``)."""
+        return {
+            "folds": len(self.folds),
+            "best_rounds": self.best_rounds,
+            "best_scores": self.best_scores(),
+            "results": f"output/data/{CV_FILE_NAME}",
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "folds": len(self.folds),
@@ -110,8 +119,9 @@ class _Fold:
         self.history: dict[str, History] = {}
 
     def eval(self, iteration: int) -> str:
-        line = self.booster.eval_set([(self.train, TRAIN), (self.validation, VALIDATION)],
-                                     iteration)  # fmt: skip
+        line = self.booster.eval_set(
+            [(self.train, TRAIN_EVAL), (self.validation, VALIDATION_EVAL)], iteration
+        )
         for data_set, metrics in parse_eval_line(line).items():
             for metric, value in metrics.items():
                 self.history.setdefault(data_set, {}).setdefault(metric, []).append(value)
@@ -196,18 +206,25 @@ def cross_validate(
         # The chosen round's line once more, last: the value a metric definition (and so
         # automatic model tuning) takes from the log is the chosen round's.
         print(cv_metric_line(best_iteration, history), flush=True)
-    mean = {f"{d}-{m}": [v[0] for v in values] for d, ms in history.items()
-            for m, values in ms.items()}  # fmt: skip
-    std = {f"{d}-{m}": [v[1] for v in values] for d, ms in history.items()
-           for m, values in ms.items()}  # fmt: skip
+    mean = {
+        f"{d}-{m}": [v[0] for v in values] for d, ms in history.items() for m, values in ms.items()
+    }
+    std = {
+        f"{d}-{m}": [v[1] for v in values] for d, ms in history.items() for m, values in ms.items()
+    }
     result = CVResult(
-        tuple(fold_names), tuple(fold.history for fold in folds.folds), mean, std,
-        best_iteration, stopped,
-    )  # fmt: skip
+        tuple(fold_names),
+        tuple(fold.history for fold in folds.folds),
+        mean,
+        std,
+        best_iteration,
+        stopped,
+    )
     logger.info(
-        "Cross-validation chose %d rounds: %s", result.best_rounds,
+        "Cross-validation chose %d rounds: %s",
+        result.best_rounds,
         ", ".join(f"{k} {v:.5f}" for k, v in result.best_scores().items() if math.isfinite(v)),
-    )  # fmt: skip
+    )
     return result
 
 

@@ -51,7 +51,7 @@ class DataSpec:
     validation_fraction: float | None = None
     cv_folds: int | None = None
     weight: str | None = None
-    group: str | None = None
+    query_group: str | None = None  # the ``group`` setting: ranking's query id column
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     max_categories: int = settings.BY_NAME["max_categories"].default
@@ -75,7 +75,7 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class GroupSettings:
+class HostGroupSettings:
     """How long the hosts wait for each other, and where the first host's tracker listens."""
 
     tracker_port: int = settings.BY_NAME["tracker_port"].default
@@ -91,6 +91,33 @@ class DownloadSettings:
     download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
 
 
+QUANTILE, EXTERNAL, DMATRIX = "quantile", "external", "dmatrix"
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    """Which XGBoost matrix the hosts build (``quantile``: ``QuantileDMatrix``; ``external``:
+    ``ExtMemQuantileDMatrix``; ``dmatrix``: a plain ``DMatrix`` for the exact and approx tree
+    methods and gblinear), and the ``max_bin`` a quantized one is cut with."""
+
+    kind: str = QUANTILE
+    max_bin: int | None = None
+
+
+def matrix_settings(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
+    """The matrix the chosen tree method and booster can train on; refused before any query."""
+    tree_method = str(xgboost_params.get("tree_method", "hist")).lower()
+    booster = str(xgboost_params.get("booster", "gbtree")).lower()
+    max_bin = int(xgboost_params["max_bin"]) if "max_bin" in xgboost_params else None
+    if tree_method in ("hist", "auto") and booster != "gblinear":
+        return MatrixSettings(EXTERNAL if external_memory else QUANTILE, max_bin)
+    if external_memory:
+        raise UserError(
+            "external_memory=true needs tree_method=hist (the default) and a tree booster."
+        )
+    return MatrixSettings(DMATRIX, max_bin)
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """Everything the algorithm-mode job was asked to do, validated."""
@@ -99,31 +126,65 @@ class JobConfig:
     num_round: int
     early_stopping_rounds: int | None
     checkpoint_frequency: int
-    external_memory: bool
+    matrix: MatrixSettings
     cv_final_model: bool
     query_timeout_seconds: int
     model_format: str
-    group: GroupSettings
+    host_group: HostGroupSettings
     report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def objective(self) -> str:
+        return str(self.xgboost_params.get("objective", ""))
+
+    @property
+    def num_class(self) -> int | None:
+        """XGBoost's ``num_class`` (multi-class objectives), when set."""
+        value = self.xgboost_params.get("num_class")
+        return int(value) if value is not None else None
+
 
 DATA_SETTINGS = (
-    "table", "query", "label", "features", "exclude", "validation_table", "validation_query",
-    "validation_fraction", "snapshot", "cv_folds", "weight", "group", "categorical", "numeric",
+    "table",
+    "query",
+    "label",
+    "features",
+    "exclude",
+    "validation_table",
+    "validation_query",
+    "validation_fraction",
+    "snapshot",
+    "cv_folds",
+    "weight",
+    "group",
+    "categorical",
+    "numeric",
     "max_categories",
-)  # fmt: skip
+)
 # Which columns to read and how: passed to DataSpec as they are.
 COLUMN_SETTINGS = (
-    "label", "features", "exclude", "weight", "group", "categorical", "numeric", "max_categories",
-)  # fmt: skip
-GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
+    "label",
+    "features",
+    "exclude",
+    "weight",
+    "group",
+    "categorical",
+    "numeric",
+    "max_categories",
+)
+HOST_GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
-    "num_round", "early_stopping_rounds", "checkpoint_frequency", "external_memory",
-    "query_timeout_seconds", "model_format", "report", "cv_final_model",
-)  # fmt: skip
+    "num_round",
+    "early_stopping_rounds",
+    "checkpoint_frequency",
+    "query_timeout_seconds",
+    "model_format",
+    "report",
+    "cv_final_model",
+)
 
 
 def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source | None:
@@ -156,6 +217,7 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
             "validation_table and validation_query."
         )
     columns = {name: parsed[name] for name in COLUMN_SETTINGS}
+    columns["query_group"] = columns.pop("group")
     spec = DataSpec(
         source=source,
         validation_source=validation_source,
@@ -181,39 +243,32 @@ def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> Data
     )
 
 
-def group_settings(values: Mapping[str, Any], origin: str = "hyperparameter") -> GroupSettings:
-    """:class:`GroupSettings` from raw values; a missing one takes its default."""
-    return GroupSettings(
-        **{name: settings.parse(name, values.get(name), origin) for name in GROUP_SETTINGS}
+def host_group_settings(
+    values: Mapping[str, Any], origin: str = "hyperparameter"
+) -> HostGroupSettings:
+    """:class:`HostGroupSettings` from raw values; a missing one takes its default."""
+    return HostGroupSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in HOST_GROUP_SETTINGS}
     )
 
 
 def _check_ranking(data: DataSpec, objective: str) -> None:
     """Query groups and ranking objectives go together."""
-    if data.group and not objective.startswith("rank:"):
+    if data.query_group and not objective.startswith("rank:"):
         raise UserError(
-            f"group={data.group} is for learning to rank: set objective=rank:ndcg (or "
+            f"group={data.query_group} is for learning to rank: set objective=rank:ndcg (or "
             "rank:pairwise, rank:map), or remove group."
         )
-    if objective.startswith("rank:") and not data.group:
+    if objective.startswith("rank:") and not data.query_group:
         raise UserError(
             f"objective={objective} ranks rows within query groups: set group to the column "
             "that holds the query id."
         )
-    if data.group and data.cv_folds is not None:
+    if data.query_group and data.cv_folds is not None:
         raise UserError(
             "cv_folds does not support learning to rank (group) yet: validate with "
             "validation_fraction or validation_table instead."
         )
-
-
-def download_settings(
-    values: Mapping[str, Any], origin: str = "hyperparameter"
-) -> DownloadSettings:
-    """:class:`DownloadSettings` from raw values; a missing one takes its default."""
-    return DownloadSettings(
-        **{name: settings.parse(name, values.get(name), origin) for name in DOWNLOAD_SETTINGS}
-    )
 
 
 def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
@@ -234,8 +289,9 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
         check_single_output(xgboost_params)
     return JobConfig(
         data=data,
-        group=GroupSettings(**{name: parsed[name] for name in GROUP_SETTINGS}),
+        host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
+        matrix=matrix_settings(xgboost_params, parsed["external_memory"]),
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

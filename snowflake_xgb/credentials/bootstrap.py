@@ -160,9 +160,13 @@ def fetch_secret(secret_id: str) -> dict:
                 "SNOWFLAKE_SECRET_ID and the job's region."
             ) from None
         if code in (
-            "UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
-            "InvalidSignatureException", "ExpiredTokenException", "ExpiredToken",
-        ):  # fmt: skip
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "InvalidSignatureException",
+            "ExpiredTokenException",
+            "ExpiredToken",
+        ):
             raise UserError(
                 f"AWS did not accept the job's own credentials when reading secret {secret_id} "
                 f"({code}): run the job with its IAM role and do not set AWS_ACCESS_KEY_ID / "

@@ -24,7 +24,7 @@ import xgboost as xgb
 from xgboost import collective
 from xgboost.tracker import RabitTracker
 
-from ..config.job_config import GroupSettings
+from ..config.job_config import HostGroupSettings
 from ..errors import UserError
 from ..sagemaker import failure
 from .liveness import (
@@ -81,7 +81,9 @@ def _lost_hosts_message(lost: Sequence[str], current_host: str, during: str) -> 
 class HostGroup:
     """This host's membership in the job: rank, world size and the collective operations."""
 
-    def __init__(self, hosts: Sequence[str], current_host: str, settings: GroupSettings) -> None:
+    def __init__(
+        self, hosts: Sequence[str], current_host: str, settings: HostGroupSettings
+    ) -> None:
         self.hosts = tuple(sorted(hosts))
         self.current_host = current_host
         self.rank = self.hosts.index(current_host)
@@ -172,8 +174,11 @@ class HostGroup:
             )
         logger.info(
             "Host %s joined as rank %d of %d in %.1fs",
-            self.current_host, self.rank, self.world, time.monotonic() - started,
-        )  # fmt: skip
+            self.current_host,
+            self.rank,
+            self.world,
+            time.monotonic() - started,
+        )
 
     def _on_lost_peers(self, lost: list[str]) -> None:
         seconds = WATCHDOG_MISSES * WATCHDOG_INTERVAL_SECONDS

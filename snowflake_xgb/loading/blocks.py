@@ -71,7 +71,7 @@ class Block:
             _unheaped((rows, len(columns.features))),
             _unheaped((rows,)),
             _unheaped((rows,)) if columns.weight else None,
-            _unheaped((rows,), np.uint32) if columns.group else None,
+            _unheaped((rows,), np.uint32) if columns.query_group else None,
         )
 
     @property
@@ -127,7 +127,7 @@ def _fill(
             table.column(columns.weight)
         )
     if block.qid is not None:
-        block.qid[:] = groups.number(table.column(columns.group))
+        block.qid[:] = groups.number(table.column(columns.query_group))
 
 
 def _unheaped(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:

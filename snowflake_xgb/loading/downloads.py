@@ -111,10 +111,14 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
                 return
             delay = BACKOFF_SECONDS * 2 ** (attempt - 1)
             logger.warning(
-                "query %s: chunk %d failed (attempt %d of %d; again in %.1fs with fresh "
-                "URLs): %s", batches.query_id, index, attempt, ATTEMPTS, delay,
+                "query %s: chunk %d failed (attempt %d of %d; again in %.1fs with fresh URLs): %s",
+                batches.query_id,
+                index,
+                attempt,
+                ATTEMPTS,
+                delay,
                 _reason(error),
-            )  # fmt: skip
+            )
             if stop.wait(delay):
                 work.result.set_exception(error)
                 return

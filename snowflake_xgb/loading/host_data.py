@@ -18,7 +18,8 @@ from typing import Any
 
 import xgboost as xgb
 
-from ..config.job_config import DownloadSettings
+from ..config.job_config import DownloadSettings, MatrixSettings
+from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
 from ..hosts.host_group import HostGroup
 from ..query.query_plan import QueryPlan
@@ -46,22 +47,20 @@ class HostData:
     @property
     def training_sets(self) -> tuple[str, ...]:
         """The data sets the model trains on."""
-        return ("training",)
+        return (TRAINING,)
 
     def named_slices(self) -> dict[str, HostSlice]:
         """This host's slice of each data set, by name."""
-        slices = {"training": self.train_slice}
+        slices = {TRAINING: self.train_slice}
         if self.validation_slice is not None:
-            slices["validation"] = self.validation_slice
+            slices[VALIDATION] = self.validation_slice
         return slices
 
     def shard_report(self) -> dict[str, Any]:
         """Which rows of which result this host read (``shard-<host>.json``)."""
-        report = _slice_report(self.train_slice, self.groups.get("training"))
+        report = _slice_report(self.train_slice, self.groups.get(TRAINING))
         if self.validation_slice is not None:
-            report["validation"] = _slice_report(
-                self.validation_slice, self.groups.get("validation")
-            )
+            report[VALIDATION] = _slice_report(self.validation_slice, self.groups.get(VALIDATION))
         return report
 
 
@@ -88,24 +87,21 @@ class FoldData:
         rows = sum(s.rows.rows for s in self.slices)
         return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
 
-    def fold_matrices(
-        self, params: dict[str, Any], external_memory: bool
-    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
         folds = range(len(self.slices))
         matrices = []
         for fold in folds:
             name = self.slices[fold].name
-            train = self.cache.matrix([f for f in folds if f != fold], f"{name}-train", params,
-                                      external_memory)  # fmt: skip
-            validation = self.cache.matrix([fold], f"{name}-validation", params,
-                                           external_memory, reference=train)  # fmt: skip
+            others = [f for f in folds if f != fold]
+            train = self.cache.matrix(others, f"{name}-train", matrix)
+            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, params: dict[str, Any], external_memory: bool) -> xgb.DMatrix:
+    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
         """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", params, external_memory)
+        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
 
     def close(self) -> None:
         self.cache.close()
@@ -159,9 +155,13 @@ def open_slice(
     host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
-        name, query_id, f"{host_slice.total_rows:,}", len(batches),
-        host_slice.rows.start, host_slice.rows.end,
-    )  # fmt: skip
+        name,
+        query_id,
+        f"{host_slice.total_rows:,}",
+        len(batches),
+        host_slice.rows.start,
+        host_slice.rows.end,
+    )
     return ResultBatches(query_id, batches, reopen), host_slice
 
 
@@ -169,8 +169,7 @@ def load_host_data(
     group: HostGroup,
     session: SnowflakeSession,
     plan: QueryPlan,
-    xgboost_params: dict[str, Any],
-    external_memory: bool,
+    matrix: MatrixSettings,
     work_dir: Path,
     downloads: DownloadSettings,
 ) -> HostData:
@@ -191,20 +190,24 @@ def load_host_data(
                 "the role's row access policies (and validation_fraction on small tables)."
             )
         with group.step(f"Loading {name} data"):
-            matrix = build_matrix(
+            built = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
-                plan.columns, name, xgboost_params, work_dir, external_memory, reference,
+                plan.columns,
+                name,
+                matrix,
+                work_dir,
+                reference,
                 groups.get(name),
-            )  # fmt: skip
+            )
         load_seconds[name] = time.monotonic() - started
-        return matrix, host_slice
+        return built, host_slice
 
     if plan.train_query_id is None:
         raise ValueError("a cross-validation plan has fold queries: use load_fold_data")
-    train, train_slice = load(plan.train_query_id, "training", None)
+    train, train_slice = load(plan.train_query_id, TRAINING, None)
     validation, validation_slice = None, None
     if plan.validation_query_id:
-        validation, validation_slice = load(plan.validation_query_id, "validation", train)
+        validation, validation_slice = load(plan.validation_query_id, VALIDATION, train)
     return HostData(train, train_slice, validation, validation_slice, load_seconds, groups)
 
 
@@ -227,10 +230,12 @@ def load_fold_data(
             )
     with group.step("Loading the folds"):
         cache = FoldCache(
-            [lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
-             for batches, host_slice in opened],
+            [
+                lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
+                for batches, host_slice in opened
+            ],
             [host_slice.name for _, host_slice in opened],
             plan.columns,
             work_dir,
-        )  # fmt: skip
+        )
     return FoldData([host_slice for _, host_slice in opened], cache)

@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from ..errors import UserError
+from ..config.job_config import EXTERNAL, QUANTILE, MatrixSettings
 from ..model_files.columns import ColumnSelection
 from .blocks import Block, QueryGroups, block_rows_for, iter_blocks
 
@@ -177,34 +176,20 @@ class SliceIter(xgb.DataIter):
         shutil.rmtree(self._cache_dir, ignore_errors=True)
 
 
-def matrix_kind(params: dict[str, Any], external_memory: bool) -> str:
-    """Which XGBoost matrix the chosen tree method and booster can train on."""
-    tree_method = str(params.get("tree_method", "hist")).lower()
-    booster = str(params.get("booster", "gbtree")).lower()
-    if tree_method in ("hist", "auto") and booster != "gblinear":
-        return "external" if external_memory else "quantile"
-    if external_memory:
-        raise UserError(
-            "external_memory=true needs tree_method=hist (the default) and a tree booster."
-        )
-    return "dmatrix"
-
-
 def _matrix(
     data_iter: SliceIter | ConcatIter,
-    kind: str,
+    matrix: MatrixSettings,
     columns: ColumnSelection,
-    max_bin: int | None,
     reference: xgb.DMatrix | None,
 ) -> xgb.DMatrix:
     categorical = columns.encoding.has_categories
-    if kind == "quantile":
+    if matrix.kind == QUANTILE:
         return xgb.QuantileDMatrix(
-            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+            data_iter, max_bin=matrix.max_bin, ref=reference, enable_categorical=categorical
         )
-    if kind == "external":
+    if matrix.kind == EXTERNAL:
         return xgb.ExtMemQuantileDMatrix(
-            data_iter, max_bin=max_bin, ref=reference, enable_categorical=categorical
+            data_iter, max_bin=matrix.max_bin, ref=reference, enable_categorical=categorical
         )
     blocks = list(data_iter.all_blocks())
 
@@ -223,9 +208,9 @@ def _matrix(
     )
 
 
-def _pages_prefix(work_dir: Path, name: str, kind: str) -> str | None:
+def _pages_prefix(work_dir: Path, name: str, matrix: MatrixSettings) -> str | None:
     """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
-    if kind != "external":
+    if matrix.kind != EXTERNAL:
         return None
     (work_dir / f"{name}-pages").mkdir(parents=True)
     return str(work_dir / f"{name}-pages" / "cache")
@@ -235,9 +220,8 @@ def build_matrix(
     tables: Callable[[], Iterator[pa.Table]],
     columns: ColumnSelection,
     name: str,
-    params: dict[str, Any],
+    matrix: MatrixSettings,
     work_dir: Path,
-    external_memory: bool = False,
     reference: xgb.DMatrix | None = None,
     groups: QueryGroups | None = None,
 ) -> xgb.DMatrix:
@@ -248,16 +232,14 @@ def build_matrix(
     matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
     the query groups read.
     """
-    kind = matrix_kind(params, external_memory)
-    max_bin = int(params["max_bin"]) if "max_bin" in params else None
     started = time.monotonic()
-    logger.info("%s data: building %s matrix", name, kind)
-    cache_prefix = _pages_prefix(work_dir, name, kind)
+    logger.info("%s data: building %s matrix", name, matrix.kind)
+    cache_prefix = _pages_prefix(work_dir, name, matrix)
     data_iter = SliceIter(
         tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
     )
     try:
-        matrix = _matrix(data_iter, kind, columns, max_bin, reference)
+        built = _matrix(data_iter, matrix, columns, reference)
     finally:
         data_iter.close()
         # Arrow's allocator keeps freed download buffers for reuse; the download is over.
@@ -265,10 +247,14 @@ def build_matrix(
     elapsed = time.monotonic() - started
     logger.info(
         "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
-        name, kind, f"{data_iter.rows:,}", len(columns.features), elapsed,
+        name,
+        matrix.kind,
+        f"{data_iter.rows:,}",
+        len(columns.features),
+        elapsed,
         data_iter.times.summary(elapsed),
-    )  # fmt: skip
-    return matrix
+    )
+    return built
 
 
 class ConcatIter(xgb.DataIter):
@@ -331,18 +317,15 @@ class FoldCache:
         self,
         folds: Sequence[int],
         name: str,
-        params: dict[str, Any],
-        external_memory: bool = False,
+        matrix: MatrixSettings,
         reference: xgb.DMatrix | None = None,
     ) -> xgb.DMatrix:
         """The matrix of the rows of ``folds`` (0-based), named ``name`` in logs and pages."""
-        kind = matrix_kind(params, external_memory)
-        max_bin = int(params["max_bin"]) if "max_bin" in params else None
         parts = [self.parts[fold] for fold in folds]
-        data_iter = ConcatIter(parts, self.columns, _pages_prefix(self.work_dir, name, kind))
-        matrix = _matrix(data_iter, kind, self.columns, max_bin, reference)
-        logger.info("%s: %s matrix of %s rows", name, kind, f"{matrix.num_row():,}")
-        return matrix
+        data_iter = ConcatIter(parts, self.columns, _pages_prefix(self.work_dir, name, matrix))
+        built = _matrix(data_iter, matrix, self.columns, reference)
+        logger.info("%s: %s matrix of %s rows", name, matrix.kind, f"{built.num_row():,}")
+        return built
 
     def close(self) -> None:
         for part in self.parts:

@@ -87,12 +87,3 @@ def host_group_range(group_sizes: Sequence[int], rank: int, world: int) -> RowRa
         return edges[above]
 
     return RowRange(nearest_edge(even.start), nearest_edge(even.end))
-
-
-def groups_in(group_sizes: Sequence[int], rows: RowRange) -> range:
-    """The group numbers (positions in result order) whose rows make up ``rows``."""
-    edges = group_edges(group_sizes)
-    first, end = bisect.bisect_left(edges, rows.start), bisect.bisect_left(edges, rows.end)
-    if edges[first] != rows.start or edges[end] != rows.end:
-        raise ValueError(f"rows [{rows.start}, {rows.end}) are not cut at group edges")
-    return range(first, end)

@@ -83,9 +83,15 @@ class _Progress:
         share = 100.0 * self.rows / self.expected_rows if self.expected_rows else 100.0
         logger.info(
             "%s data: %s %s of %s rows (%.1f%%), %.1f MB in %.1fs (%.1f MB/s)",
-            self.name, verb, f"{self.rows:,}", f"{self.expected_rows:,}", share,
-            self.bytes / 1e6, elapsed, self.bytes / 1e6 / elapsed,
-        )  # fmt: skip
+            self.name,
+            verb,
+            f"{self.rows:,}",
+            f"{self.expected_rows:,}",
+            share,
+            self.bytes / 1e6,
+            elapsed,
+            self.bytes / 1e6 / elapsed,
+        )
 
 
 def iter_arrow(

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 
@@ -17,7 +19,7 @@ class ColumnSelection:
     features: tuple[str, ...]
     label: str
     weight: str | None = None
-    group: str | None = None
+    query_group: str | None = None
     encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
 
     def __post_init__(self) -> None:
@@ -25,7 +27,30 @@ class ColumnSelection:
             numbers = tuple(FeatureEncoding(name, Kind.NUMBER) for name in self.features)
             object.__setattr__(self, "encoding", Encoding(numbers, LabelEncoding(self.label)))
 
+    def to_metadata(self) -> dict[str, Any]:
+        """The columns as ``metadata.json`` and the data snapshot record hold them. Category
+        lists and label classes live in ``encoding``, not in the model: XGBoost 3.2 drops a
+        model's category table when it is sliced (early stopping), and 1.7 cannot read it."""
+        return {
+            "feature_names": list(self.features),
+            "feature_types": self.encoding.feature_types,
+            "label": self.label,
+            "weight": self.weight,
+            "group": self.query_group,
+            "encoding": self.encoding.to_metadata(),
+        }
+
+    @classmethod
+    def from_metadata(cls, document: Mapping[str, Any]) -> ColumnSelection:
+        return cls(
+            tuple(str(name) for name in document["feature_names"]),
+            str(document["label"]),
+            document.get("weight"),
+            document.get("group"),
+            Encoding.from_metadata(document["encoding"]),
+        )
+
     @property
     def all(self) -> tuple[str, ...]:
-        extra = tuple(name for name in (self.weight, self.group) if name is not None)
+        extra = tuple(name for name in (self.weight, self.query_group) if name is not None)
         return (*self.features, self.label, *extra)

@@ -17,7 +17,7 @@ from typing import Any
 
 import xgboost as xgb
 
-from .aws_model_format import AWS_XGBOOST, aws_xgboost_model
+from .aws_model_format import AWS_XGBOOST, NATIVE, aws_xgboost_model
 
 MODEL_FILE_NAME = "xgboost-model"  # what SageMaker's XGBoost inference container loads
 METADATA_FILE_NAME = "metadata.json"
@@ -44,9 +44,15 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in (
-        "snowflake-xgb", "xgboost", "snowflake-connector-python", "pyarrow", "numpy",
-        "sagemaker-training", "boto3", "matplotlib",
-    ):  # fmt: skip
+        "snowflake-xgb",
+        "xgboost",
+        "snowflake-connector-python",
+        "pyarrow",
+        "numpy",
+        "sagemaker-training",
+        "boto3",
+        "matplotlib",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -54,27 +60,36 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def save_model(model_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]) -> Path:
-    """Write ``xgboost-model`` (XGBoost's native format) and ``metadata.json``."""
-    model_path = model_dir / MODEL_FILE_NAME
-    write_atomically(model_path, bytes(booster.save_raw(raw_format="ubj")))
-    write_json(model_dir / METADATA_FILE_NAME, {**metadata, "versions": library_versions()})
-    return model_path
+def write_model(
+    model_dir: Path,
+    output_data_dir: Path,
+    booster: xgb.Booster,
+    metadata: dict[str, Any],
+    model_format: str = NATIVE,
+) -> tuple[Path, dict[str, Any]]:
+    """Write the model file and ``metadata.json``; the model's path and the metadata as written.
 
-
-def save_model_for_aws_xgboost(
-    model_dir: Path, output_data_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]
-) -> Path:
-    """``model_format=aws-xgboost``: the model alone in ``model_dir`` (AWS's XGBoost image loads
-    every file there), in a form its XGBoost reads right; ``metadata.json`` in ``output/data``."""
-    content = aws_xgboost_model(booster)  # refuses a multi-output model before writing anything
+    ``native``: ``xgboost-model`` (XGBoost's native format, UBJSON) with ``metadata.json``
+    beside it. ``aws-xgboost``: the model alone in ``model_dir`` (AWS's XGBoost image loads every
+    file there), in a form its XGBoost reads right, and ``metadata.json`` in ``output/data``.
+    """
+    document = {**metadata, "versions": library_versions()}
+    if model_format == AWS_XGBOOST:
+        content = aws_xgboost_model(booster)  # refuses a multi-output model before any write
+        document["model_format"] = AWS_XGBOOST
+        metadata_dir = output_data_dir
+    else:
+        content = bytes(booster.save_raw(raw_format="ubj"))
+        metadata_dir = model_dir
     model_path = model_dir / MODEL_FILE_NAME
     write_atomically(model_path, content)
-    write_json(
-        output_data_dir / METADATA_FILE_NAME,
-        {**metadata, "model_format": AWS_XGBOOST, "versions": library_versions()},
-    )
-    return model_path
+    write_json(metadata_dir / METADATA_FILE_NAME, document)
+    return model_path, document
+
+
+def save_model(model_dir: Path, booster: xgb.Booster, metadata: dict[str, Any]) -> Path:
+    """Write ``xgboost-model`` (XGBoost's native format) and ``metadata.json`` beside it."""
+    return write_model(model_dir, model_dir, booster, metadata)[0]
 
 
 def write_shard_report(output_data_dir: Path, host: str, report: dict[str, Any]) -> Path:

@@ -29,7 +29,6 @@ from ..config.settings import validate_snapshot
 from ..errors import UserError
 from ..identifiers import QUERY_ID
 from ..model_files.columns import ColumnSelection
-from ..model_files.encoding import Encoding
 from ..model_files.outputs import write_json
 
 logger = logging.getLogger(__name__)
@@ -95,13 +94,7 @@ def write_record(directory: Path, data: DataSpec, record: Record) -> Path:
         path,
         {
             "data": data_fingerprint(data),
-            "columns": {
-                "features": list(record.columns.features),
-                "label": record.columns.label,
-                "weight": record.columns.weight,
-                "group": record.columns.group,
-                "encoding": record.columns.encoding.to_metadata(),
-            },
+            "columns": record.columns.to_metadata(),
             "group_sizes": {name: list(sizes) for name, sizes in record.group_sizes.items()},
             **record.snapshot.to_json(),
         },
@@ -124,14 +117,7 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
     try:
         document = json.loads(path.read_text())
         query_ids = {str(k): str(v) for k, v in document["query_ids"].items()}
-        recorded = document["columns"]
-        columns = ColumnSelection(
-            tuple(recorded["features"]),
-            str(recorded["label"]),
-            recorded.get("weight"),
-            recorded.get("group"),
-            Encoding.from_metadata(recorded["encoding"]),
-        )
+        columns = ColumnSelection.from_metadata(document["columns"])
         group_sizes = {
             str(name): tuple(int(n) for n in sizes)
             for name, sizes in document.get("group_sizes", {}).items()

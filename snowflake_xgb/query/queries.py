@@ -61,9 +61,9 @@ def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
 def _role_columns(columns: list[Column], data: DataSpec) -> dict[str, Column]:
     """The label, and the weight and group columns when set, by role."""
     roles = {"label": _find(data.label, columns, "label")}
-    for role in ("weight", "group"):
-        if getattr(data, role):
-            roles[role] = _find(getattr(data, role), columns, role)
+    for role, column in (("weight", data.weight), ("group", data.query_group)):
+        if column:
+            roles[role] = _find(column, columns, role)
     weight = roles.get("weight")
     if weight is not None and feature_encoding(weight.name, weight.type_name).kind != Kind.NUMBER:
         raise UserError(
@@ -125,7 +125,7 @@ def select_columns(columns: list[Column], data: DataSpec) -> ColumnSelection:
         features=tuple(f.name for f in features),
         label=roles["label"].name,
         weight=roles["weight"].name if "weight" in roles else None,
-        group=roles["group"].name if "group" in roles else None,
+        query_group=roles["group"].name if "group" in roles else None,
         encoding=encoding,
     )
 
@@ -142,7 +142,7 @@ def _row_bucket(columns: ColumnSelection, buckets: int) -> str:
     With query groups, the group column alone is hashed, so that a group lands whole on one
     side of a split (in one fold).
     """
-    hashed = [columns.group] if columns.group else columns.all
+    hashed = [columns.query_group] if columns.query_group else columns.all
     listed = ", ".join(quote(name) for name in hashed)
     return f"MOD(ABS(HASH({listed})), {buckets})"
 
@@ -166,9 +166,9 @@ def _ordered(sql: str, columns: ColumnSelection) -> str:
     """With query groups, rows come ordered by group, so each group's rows are contiguous,
     then by every other column: XGBoost's ranking objectives depend on the order of rows
     within a group, so this order makes the model the same on every run."""
-    if not columns.group:
+    if not columns.query_group:
         return sql
-    keys = [columns.group, *(name for name in columns.all if name != columns.group)]
+    keys = [columns.query_group, *(name for name in columns.all if name != columns.query_group)]
     return f"{sql} ORDER BY {', '.join(quote(name) for name in keys)}"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
+from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
 from ..hosts.host_group import HostGroup
 from ..model_files.columns import ColumnSelection
@@ -37,8 +38,6 @@ from .queries import (
 from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)
-
-TRAINING, VALIDATION = "training", "validation"
 
 
 def fold_name(fold: int) -> str:
@@ -67,10 +66,6 @@ class QueryPlan:
     @property
     def validation_query_id(self) -> str | None:
         return self.query_ids.get(VALIDATION)
-
-    @property
-    def fold_query_ids(self) -> tuple[str, ...]:
-        return tuple(q for name, q in self.query_ids.items() if name.startswith("fold-"))
 
 
 def read_categories(
@@ -124,11 +119,13 @@ def submit_queries(session: SnowflakeSession, data: DataSpec, mode: str) -> Quer
     rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
     columns = read_categories(session, columns, rows_sql, data.max_categories)
     group_sizes = {}
-    if columns.group:
-        group_sizes[TRAINING] = read_group_sizes(session, queries.train, columns.group, TRAINING)
+    if columns.query_group:
+        group_sizes[TRAINING] = read_group_sizes(
+            session, queries.train, columns.query_group, TRAINING
+        )
         if queries.validation:
             group_sizes[VALIDATION] = read_group_sizes(
-                session, queries.validation, columns.group, VALIDATION
+                session, queries.validation, columns.query_group, VALIDATION
             )
     started_at = session.current_time()
     query_ids = {}
@@ -148,21 +145,24 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
     recorded = record.snapshot
     if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
         logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
-        snapshot = DataSnapshot(data_snapshot.REOPENED, recorded.query_ids, recorded.started_at,
-                                recorded.as_of)  # fmt: skip
+        snapshot = DataSnapshot(
+            data_snapshot.REOPENED, recorded.query_ids, recorded.started_at, recorded.as_of
+        )
         return QueryPlan(record.columns, snapshot, record.group_sizes)
     mode = data_snapshot.mode_when_gone(data)
     if mode == data_snapshot.RERUN:
         logger.warning(
             "Snowflake no longer holds the results of %s: running the query again. Its rows "
             "may differ from those the checkpoint was trained on (tables are read as of %s).",
-            recorded.query_ids, record.point,
-        )  # fmt: skip
+            recorded.query_ids,
+            record.point,
+        )
     else:
         logger.info(
             "Snowflake no longer holds the results of %s: reading the tables as of %s",
-            recorded.query_ids, record.point,
-        )  # fmt: skip
+            recorded.query_ids,
+            record.point,
+        )
     try:
         return submit_queries(session, data.read_as_of(record.point), mode)
     except UserError as error:

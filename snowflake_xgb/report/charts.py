@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .validation_scores import RocCurve
 
 if TYPE_CHECKING:
@@ -83,21 +84,34 @@ def learning_curve(
     from matplotlib.ticker import MaxNLocator
 
     figure, (axes,) = _figure(4.4, 3.0)
-    known = ["train", "validation"]
+    known = [TRAIN_EVAL, VALIDATION_EVAL]
     with matplotlib.rc_context(STYLE):
         for name, values in lines.items():
-            axes.plot(rounds[: len(values)], values, linewidth=1.6, label=name,
-                      color=_color(name, known))  # fmt: skip
+            axes.plot(
+                rounds[: len(values)], values, linewidth=1.6, label=name, color=_color(name, known)
+            )
         for role, fold_values in folds.items():
             color = _color(role, known)
             for k, values in enumerate(fold_values):
-                axes.plot(rounds[: len(values)], values, linewidth=0.7, alpha=0.4, color=color,
-                          label=f"folds ({role})" if k == 0 else None)  # fmt: skip
+                axes.plot(
+                    rounds[: len(values)],
+                    values,
+                    linewidth=0.7,
+                    alpha=0.4,
+                    color=color,
+                    label=f"folds ({role})" if k == 0 else None,
+                )
             shortest = min(len(v) for v in fold_values)
             stacked = np.array([v[:shortest] for v in fold_values], dtype=float)
             mean, std = stacked.mean(axis=0), stacked.std(axis=0)
-            axes.plot(rounds[:shortest], mean, linewidth=1.6, linestyle="--", color=color,
-                      label=f"folds' mean ({role})")  # fmt: skip
+            axes.plot(
+                rounds[:shortest],
+                mean,
+                linewidth=1.6,
+                linestyle="--",
+                color=color,
+                label=f"folds' mean ({role})",
+            )
             axes.fill_between(rounds[:shortest], mean - std, mean + std, color=color, alpha=0.15)
         if best_round is not None:
             axes.axvline(best_round, color="0.4", linestyle=":", linewidth=1, label="best round")
@@ -153,9 +167,14 @@ def host_split(
                 split.barh(y, end - start, left=start, color=color, edgecolor="white")
                 if end > start:
                     split.text(
-                        (start + end) / 2, y, f"{end - start:,}", ha="center", va="center",
-                        fontsize=7, color="white",
-                    )  # fmt: skip
+                        (start + end) / 2,
+                        y,
+                        f"{end - start:,}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white",
+                    )
         split.set_yticks(range(len(names)), names)
         split.xaxis.set_major_locator(MaxNLocator(5, integer=True))
         split.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
@@ -187,9 +206,13 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
         threshold = matrix.max() / 2 if matrix.size else 0
         for (row, column), count in np.ndenumerate(matrix):
             axes.text(
-                column + 0.5, row + 0.5, f"{count:,}", ha="center", va="center",
+                column + 0.5,
+                row + 0.5,
+                f"{count:,}",
+                ha="center",
+                va="center",
                 color="white" if count > threshold else "black",
-            )  # fmt: skip
+            )
         ticks = np.arange(len(class_names)) + 0.5
         axes.set_xticks(ticks, class_names)
         axes.set_yticks(ticks, class_names)
@@ -212,9 +235,11 @@ def roc(curves: Sequence[RocCurve], class_names: Sequence[str]) -> str:
     with matplotlib.rc_context(STYLE):
         for curve in curves:
             axes.plot(
-                curve.false_positive_rate, curve.true_positive_rate, linewidth=1.6,
+                curve.false_positive_rate,
+                curve.true_positive_rate,
+                linewidth=1.6,
                 label=f"class {class_names[curve.positive_class]} (AUC {curve.area:.4f})",
-            )  # fmt: skip
+            )
         axes.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 1.01)

@@ -4,35 +4,34 @@ Every host takes part in two collective steps: :func:`gather_host_rows` (each da
 range and load time per host, one sum over the hosts) and :func:`gather_validation_counts`
 (for classification, each host predicts its own validation slice and counts; one sum gives
 the counts of all validation rows, and no row leaves its host). The coordinator then builds the
-:class:`~snowflake_xgb.report.page.TrainingSummary` from what the job wrote, ``metadata.json`` and
-the model itself, plus the per-round metrics and those sums, and writes ``report.html``.
+:class:`~snowflake_xgb.report.page.TrainingSummary` from what the job holds (the model and the
+metadata it wrote), the per-round metrics and those sums; ``report.page`` writes the page.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
+from ..boosting.cross_validation import CVResult
+from ..boosting.trained import TrainedBooster
+from ..config.job_config import Source
 from ..hosts.host_group import HostGroup
 from ..loading.host_data import FoldData, HostData
-from ..model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
+from ..model_files.margins import class_probabilities
 from ..query.data_snapshot import DataSnapshot
-from ..sagemaker.job_environment import JobEnvironment
 from .page import (
     IMPORTANCE_TYPES,
     Classification,
     HostRows,
     QueryRecord,
     TrainingSummary,
-    write_report,
 )
 from .validation_scores import (
     ScoreCounts,
-    class_probabilities,
     count_scores,
     is_classification,
     sum_over_hosts,
@@ -54,46 +53,44 @@ def gather_host_rows(group: HostGroup, data: HostData | FoldData) -> list[HostRo
     ]
 
 
-def wants_validation_counts(params: dict[str, Any], validation: xgb.DMatrix | None) -> bool:
+def training_rows_per_host(
+    host_rows: list[HostRows], hosts: Sequence[str], training_sets: Sequence[str]
+) -> dict[str, int]:
+    """Rows each host trained on: its rows of every training data set (all folds with CV)."""
+    return {
+        host: sum(r.rows for r in host_rows if r.host == host and r.data_set in training_sets)
+        for host in hosts
+    }
+
+
+def wants_validation_counts(objective: str, validation: xgb.DMatrix | None) -> bool:
     """Classification with validation data: the confusion matrix and ROC have rows to count."""
-    return validation is not None and is_classification(str(params.get("objective", "")))
+    return validation is not None and is_classification(objective)
 
 
 def gather_validation_counts(
-    group: HostGroup, booster: xgb.Booster, best_iteration: int, validation: xgb.DMatrix,
-    params: dict[str, Any],
-) -> ScoreCounts:  # fmt: skip
-    """Every host: predict its own validation rows with the model as saved (cut at
-    ``best_iteration``), count them, and sum the counts over the hosts."""
-    margins = booster.predict(
-        validation, output_margin=True, iteration_range=(0, best_iteration + 1)
+    group: HostGroup, trained: TrainedBooster, validation: xgb.DMatrix, num_class: int | None
+) -> ScoreCounts:
+    """Every host: predict its own validation rows with the model as saved (cut at its best
+    round), count them, and sum the counts over the hosts. Margins serve every objective, so
+    that ``binary:hinge``, ``binary:logitraw`` and ``multi:softmax`` rank rows too."""
+    margins = trained.booster.predict(
+        validation, output_margin=True, iteration_range=(0, trained.best_iteration + 1)
     )
-    classes = int(params.get("num_class", 2))
-    counts = count_scores(class_probabilities(margins, classes), validation.get_label())
+    counts = count_scores(class_probabilities(margins, num_class or 2), validation.get_label())
     return sum_over_hosts(counts, group.sum)
 
 
-def _written_metadata(job: JobEnvironment) -> dict[str, Any]:
-    """``metadata.json`` where the job wrote it: beside the model, or in ``output/data`` (with
-    ``model_format=aws-xgboost``, whose model folder holds the model alone)."""
-    for folder in (job.model_dir, job.output_data_dir):
-        path = folder / METADATA_FILE_NAME
-        if path.is_file():
-            return json.loads(path.read_text())
-    raise FileNotFoundError(f"no {METADATA_FILE_NAME} in {job.model_dir} or {job.output_data_dir}")
-
-
-def summary_from_outputs(
-    job: JobEnvironment,
-    title: str,
-    evals_result: dict[str, dict[str, list[float]]],
+def training_summary(
+    source: Source,
+    trained: TrainedBooster,
+    metadata: dict[str, Any],
     host_rows: list[HostRows],
     counts: ScoreCounts | None,
+    cv_result: CVResult | None = None,
 ) -> TrainingSummary:
-    """The summary of what the job wrote: its metadata and model, with curves and host sums."""
-    metadata = _written_metadata(job)
-    model = xgb.Booster()
-    model.load_model(bytearray((job.model_dir / MODEL_FILE_NAME).read_bytes()))  # UBJSON or JSON
+    """The report's summary: the model and the metadata the job wrote, its per-round metrics
+    (the folds' too, with cross-validation) and the sums over the hosts."""
     params = metadata["xgboost_params"]
     snapshot = DataSnapshot(**metadata["data_snapshot"])
     queries = [
@@ -103,34 +100,26 @@ def summary_from_outputs(
     classification = None
     if counts is not None:
         # A text label's classes are in the encoding (training coded them 0..n-1 in order).
-        classes = metadata.get("encoding", {}).get("label", {}).get("classes")
+        classes = metadata["encoding"].get("label", {}).get("classes")
         names = classes if classes else [str(c) for c in range(counts.num_class)]
         classification = Classification(counts, names)
+    model = trained.model()
+    curves = trained.evals_result
+    if cv_result is not None:
+        curves = {**cv_result.evals_result(), **curves}
     return TrainingSummary(
-        title=title,
+        title=f"Training report: {metadata['label']} from {source.describe()}",
         objective=str(params.get("objective", "reg:squarederror")),
         label=metadata["label"],
         features=metadata["feature_names"],
-        evals_result=evals_result,
-        best_iteration=metadata["best_iteration"],
-        rounds_trained=metadata["rounds_trained"],
+        evals_result=curves,
+        best_iteration=trained.best_iteration,
+        rounds_trained=trained.rounds_trained,
         importance={kind: model.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES},
         host_slices=host_rows,
         queries=queries,
         parameters={**params, "num_round": metadata["num_round"]},
         versions=metadata["versions"],
-        first_round=metadata.get("resumed_from_round") or 0,
+        first_round=trained.first_round,
         classification=classification,
     )
-
-
-def write_job_report(
-    job: JobEnvironment,
-    title: str,
-    evals_result: dict[str, dict[str, list[float]]],
-    host_rows: list[HostRows],
-    counts: ScoreCounts | None,
-) -> Path:
-    """Coordinator only, after the model is written: ``output/data/report.html``."""
-    summary = summary_from_outputs(job, title, evals_result, host_rows, counts)
-    return write_report(job.output_data_dir, summary)

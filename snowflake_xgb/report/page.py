@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..boosting.callbacks import value_at_round
 from ..model_files.outputs import write_atomically
 from . import charts as report_charts
 from .validation_scores import ScoreCounts, roc_curves
@@ -122,10 +123,6 @@ def _chart(svg: str) -> str:
     return f'<div class="chart">{svg}</div>'
 
 
-def _metric_at(values: Sequence[float], index: int) -> float:
-    return float(values[max(0, min(index, len(values) - 1))])
-
-
 def final_metrics(summary: TrainingSummary) -> dict[tuple[str, str], float]:
     """(data set, metric) -> its value at the best round (the model's last round)."""
     index = (
@@ -134,7 +131,7 @@ def final_metrics(summary: TrainingSummary) -> dict[tuple[str, str], float]:
         else summary.rounds_trained - summary.first_round - 1
     )
     return {
-        (data_set, metric): _metric_at(values, index)
+        (data_set, metric): value_at_round(values, index)
         for data_set, metrics in summary.evals_result.items()
         for metric, values in metrics.items()
         if values
@@ -156,13 +153,16 @@ def _overview(summary: TrainingSummary) -> str:
     metrics = sorted(final_metrics(summary).items())
     notes = "".join(f"<p class='note'>{html.escape(note)}</p>" for note in summary.notes)
     return _section(
-        "overview", "Overview",
+        "overview",
+        "Overview",
         notes,
         _table(None, facts),
-        _table(["data set", "metric", "value at the best round"],
-               [(data_set, metric, value) for (data_set, metric), value in metrics],
-               "Final metrics"),
-    )  # fmt: skip
+        _table(
+            ["data set", "metric", "value at the best round"],
+            [(data_set, metric, value) for (data_set, metric), value in metrics],
+            "Final metrics",
+        ),
+    )
 
 
 def _learning_curves(summary: TrainingSummary) -> str:
@@ -184,25 +184,30 @@ def _learning_curves(summary: TrainingSummary) -> str:
             else:
                 lines[data_set] = values[metric]
         charts.append(
-            _chart(report_charts.learning_curve(metric, rounds, lines, folds,
-                                                summary.best_iteration))
-        )  # fmt: skip
+            _chart(
+                report_charts.learning_curve(metric, rounds, lines, folds, summary.best_iteration)
+            )
+        )
     columns = [(d, m) for d, ms in summary.evals_result.items() for m in ms]
     per_round = _table(
         ["round"] + [f"{d}-{m}" for d, m in columns],
         (
-            [rounds[i]] + [
-                float(summary.evals_result[d][m][i]) if i < len(summary.evals_result[d][m])
-                else "" for d, m in columns
+            [rounds[i]]
+            + [
+                float(summary.evals_result[d][m][i]) if i < len(summary.evals_result[d][m]) else ""
+                for d, m in columns
             ]
             for i in range(length)
         ),
-    )  # fmt: skip
+    )
     return _section(
-        "learning-curves", "Learning curves",
-        '<div class="row">', *charts, "</div>",
+        "learning-curves",
+        "Learning curves",
+        '<div class="row">',
+        *charts,
+        "</div>",
         f"<details><summary>Values per round</summary>{per_round}</details>",
-    )  # fmt: skip
+    )
 
 
 def _feature_importance(summary: TrainingSummary) -> str:
@@ -213,13 +218,13 @@ def _feature_importance(summary: TrainingSummary) -> str:
     order = np.argsort(-np.asarray(values["gain"]), kind="stable")
     rows = [(summary.features[i], values["gain"][i], values["cover"][i]) for i in order]
     return _section(
-        "feature-importance", "Feature importance",
+        "feature-importance",
+        "Feature importance",
         "<p>XGBoost's <em>gain</em> (average loss reduction of the splits on a feature) and "
         "<em>cover</em> (average number of rows those splits decide); 0 for unused features.</p>",
-        _chart(report_charts.feature_importance(summary.features, values["gain"],
-                                                values["cover"])),
+        _chart(report_charts.feature_importance(summary.features, values["gain"], values["cover"])),
         _table(["feature", "gain", "cover"], rows),
-    )  # fmt: skip
+    )
 
 
 def _host_slices(summary: TrainingSummary) -> str:
@@ -233,25 +238,27 @@ def _host_slices(summary: TrainingSummary) -> str:
         for s in summary.host_slices
     ]
     return _section(
-        "hosts", "Rows and load time per host",
+        "hosts",
+        "Rows and load time per host",
         "<p>Each host reads its own contiguous range of each query's result, every row exactly "
         "once.</p>",
         _chart(report_charts.host_split(data_sets, seconds)) if data_sets else "",
         _table(["data set", "host", "rows", "row range", "load seconds"], rows),
-    )  # fmt: skip
+    )
 
 
 def _snapshot(summary: TrainingSummary) -> str:
     rows = [
         (q.data_set, q.query_id, q.started_at or "not recorded", q.read_as or "as submitted")
         for q in summary.queries
-    ]  # fmt: skip
+    ]
     return _section(
-        "snapshot", "Data snapshot",
+        "snapshot",
+        "Data snapshot",
         "<p>The Snowflake queries the model was trained on; a query id opens its result (for "
         "24 hours) and its history in Snowflake.</p>",
         _table(["data set", "query id", "started by Snowflake", "read"], rows),
-    )  # fmt: skip
+    )
 
 
 def _classification(classification: Classification) -> str:
@@ -272,7 +279,8 @@ def _classification(classification: Classification) -> str:
     accuracy = correct / counts.rows if counts.rows else float("nan")
     rule = "P(class 1) >= 0.5" if counts.num_class == 2 else "the most probable class"
     return _section(
-        "classification", "Validation: confusion matrix and ROC",
+        "classification",
+        "Validation: confusion matrix and ROC",
         f"<p>All {counts.rows:,} validation rows, predicted on the host that read them; the "
         f"predicted class is {html.escape(rule)}. Accuracy {number(accuracy)}.</p>",
         '<div class="row">',
@@ -281,7 +289,7 @@ def _classification(classification: Classification) -> str:
         "</div>",
         matrix,
         areas,
-    )  # fmt: skip
+    )
 
 
 def _parameter_text(value: Any) -> str:
@@ -291,12 +299,15 @@ def _parameter_text(value: Any) -> str:
 
 def _parameters(summary: TrainingSummary) -> str:
     return _section(
-        "parameters", "Parameters and library versions",
-        _table(["parameter", "value"],
-               sorted((k, _parameter_text(v)) for k, v in summary.parameters.items()),
-               "Parameters"),
+        "parameters",
+        "Parameters and library versions",
+        _table(
+            ["parameter", "value"],
+            sorted((k, _parameter_text(v)) for k, v in summary.parameters.items()),
+            "Parameters",
+        ),
         _table(["library", "version"], sorted(summary.versions.items()), "Library versions"),
-    )  # fmt: skip
+    )
 
 
 STYLE = """

@@ -24,22 +24,6 @@ def is_classification(objective: str) -> bool:
     return objective.startswith(("binary:", "multi:"))
 
 
-def class_probabilities(margins: np.ndarray, num_class: int = 2) -> np.ndarray:
-    """Raw margins (``predict(output_margin=True)``) -> one probability column per class.
-
-    Two classes: the sigmoid of the margin gives columns (P(0), P(1)); more: the softmax of
-    each row's margins. Margins are used for every objective so that ``binary:hinge``,
-    ``binary:logitraw`` and ``multi:softmax`` rank rows too, not only the probability objectives.
-    """
-    margins = np.asarray(margins, dtype=np.float64)
-    if num_class == 2:
-        positive = 1.0 / (1.0 + np.exp(-margins.reshape(-1)))
-        return np.column_stack([1.0 - positive, positive])
-    margins = margins.reshape(-1, num_class)
-    shifted = np.exp(margins - margins.max(axis=1, keepdims=True, initial=-np.inf))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 @dataclass(frozen=True)
 class ScoreCounts:
     """Counts over some validation rows; counts of disjoint rows add up.

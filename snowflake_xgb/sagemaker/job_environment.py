@@ -24,6 +24,16 @@ def base_dir() -> Path:
     return Path(os.environ.get("SAGEMAKER_BASE_DIR", DEFAULT_BASE_DIR))
 
 
+def sdk_string(value: str) -> str:
+    """A string hyperparameter as the user wrote it: SDK v2 JSON-quotes them (``'"train.py"'``),
+    v3 and hand-written ones are plain."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
+
+
 def _read_json(path: Path) -> Any:
     with path.open() as f:
         return json.load(f)

@@ -36,8 +36,11 @@ def create_app(config: ServerConfig) -> falcon.App:
         problem = None
         logger.info(
             "Worker %d loaded the model: %s, %d features, %d XGBoost thread(s).",
-            os.getpid(), model.objective, model.num_features, config.threads_per_worker,
-        )  # fmt: skip
+            os.getpid(),
+            model.objective,
+            model.num_features,
+            config.threads_per_worker,
+        )
     app = falcon.App(cors_enable=False)
     app.req_options.auto_parse_form_urlencoded = False
     app.set_error_serializer(_one_line_error)

@@ -70,7 +70,11 @@ def main() -> None:
         sys.exit(2)
     logger.info(
         "Serving %s on port %d: %d worker(s), %d s timeout, batch transform %s, outputs %s.",
-        config.model_dir, config.port, config.workers, config.timeout_seconds,
-        "on" if config.batch else "off", ",".join(config.outputs) or "score",
-    )  # fmt: skip
+        config.model_dir,
+        config.port,
+        config.workers,
+        config.timeout_seconds,
+        "on" if config.batch else "off",
+        ",".join(config.outputs) or "score",
+    )
     _Server(config).run()

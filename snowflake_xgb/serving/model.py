@@ -19,6 +19,7 @@ import numpy as np
 import xgboost as xgb
 
 from ..model_files.encoding import Encoding
+from ..model_files.margins import class_probabilities
 from ..model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 
 DEFAULT_OUTPUT = "score"  # what Booster.predict returns, for any objective
@@ -183,10 +184,9 @@ def predict(model: ServedModel, matrix: np.ndarray, outputs: Sequence[str]) -> d
 
 def _class_probabilities(values: np.ndarray, from_margin: bool) -> np.ndarray:
     """(rows, classes) probabilities from a binary or multi-class prediction or margin."""
-    if values.ndim == 1:  # binary: the positive class
-        positive = 1.0 / (1.0 + np.exp(-values)) if from_margin else values
-        return np.stack([1.0 - positive, positive], axis=1).astype(np.float32)
     if from_margin:
-        shifted = np.exp(values - values.max(axis=1, keepdims=True))
-        return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+        num_class = 2 if values.ndim == 1 else values.shape[1]
+        return class_probabilities(values, num_class).astype(np.float32)
+    if values.ndim == 1:  # binary: the positive class
+        return np.stack([1.0 - values, values], axis=1).astype(np.float32)
     return values

@@ -6,7 +6,8 @@ import pytest
 
 from snowflake_xgb.config.job_config import (
     DataSpec,
-    GroupSettings,
+    HostGroupSettings,
+    MatrixSettings,
     Source,
     data_spec,
     parse_hyperparameters,
@@ -20,8 +21,8 @@ def test_a_minimal_job_takes_the_defaults() -> None:
     config = parse_hyperparameters(BASE)
     assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
     assert config.num_round == 10 and config.early_stopping_rounds is None
-    assert config.checkpoint_frequency == 10 and config.external_memory is False
-    assert config.group == GroupSettings(9099, 600, 120)
+    assert config.checkpoint_frequency == 10 and config.matrix == MatrixSettings()
+    assert config.host_group == HostGroupSettings(9099, 600, 120)
     assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
 
 
@@ -38,7 +39,7 @@ def test_a_full_job() -> None:
         }
     )
     assert config.data.features == ("A", "B") and config.data.validation_fraction == 0.2
-    assert config.early_stopping_rounds == 5 and config.group.tracker_port == 7000
+    assert config.early_stopping_rounds == 5 and config.host_group.tracker_port == 7000
     assert config.xgboost_params == {"max_depth": "4", "eval_metric": ["rmse", "mae"]}
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from snowflake_xgb.config.job_config import GroupSettings
+from snowflake_xgb.config.job_config import HostGroupSettings
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.hosts.host_group import HostGroup, wait_for_names
 
@@ -25,7 +25,7 @@ def test_unresolvable_host_name_fails_within_the_timeout() -> None:
 def test_joining_a_coordinator_that_never_starts_fails_within_the_timeout() -> None:
     block = random.randrange(16, 250)
     coordinator, me = f"127.{block}.250.1", f"127.{block}.250.2"
-    group = HostGroup([coordinator, me], me, GroupSettings(9099, 5, 5))
+    group = HostGroup([coordinator, me], me, HostGroupSettings(9099, 5, 5))
     started = time.monotonic()
     with pytest.raises(UserError, match="could not join the coordinator"), group:
         pass
@@ -35,10 +35,10 @@ def test_joining_a_coordinator_that_never_starts_fails_within_the_timeout() -> N
 _WORKER = textwrap.dedent(
     """
     import sys
-    from snowflake_xgb.config.job_config import GroupSettings
+    from snowflake_xgb.config.job_config import HostGroupSettings
     from snowflake_xgb.hosts.host_group import HostGroup
     hosts, me = sys.argv[1].split(","), sys.argv[2]
-    with HostGroup(hosts, me, GroupSettings(9099, 60, 30)) as group:
+    with HostGroup(hosts, me, HostGroupSettings(9099, 60, 30)) as group:
         message = group.broadcast({"query_id": "q-42"} if group.is_coordinator else None)
         rows = group.gather(10 * (group.rank + 1))
         print(group.rank, message["query_id"], rows, flush=True)

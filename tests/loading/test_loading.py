@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
+from snowflake_xgb.config.job_config import matrix_settings
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading.blocks import iter_blocks
 from snowflake_xgb.loading.matrices import FoldCache, SliceIter, build_matrix
@@ -65,12 +66,19 @@ def expected_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return features, table.column("Y").to_numpy().astype(np.float32)
 
 
-def load(batches: list[Batch], work_dir: Path, rank: int = 0, world: int = 1, **kwargs):
+def load(
+    batches: list[Batch],
+    work_dir: Path,
+    rank: int = 0,
+    world: int = 1,
+    params: dict | None = None,
+    external_memory: bool = False,
+):
     host_slice = HostSlice.plan("training", "q", batches, rank, world)
+    matrix = matrix_settings(params or {}, external_memory)
     return build_matrix(
-        lambda: iter_arrow(batches, host_slice, COLUMNS.all),
-        COLUMNS, "training", kwargs.pop("params", {}), work_dir, **kwargs,
-    )  # fmt: skip
+        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training", matrix, work_dir
+    )
 
 
 def test_blocks_gather_small_batches_and_split_large_ones() -> None:
@@ -204,7 +212,7 @@ def test_fold_cache_downloads_each_fold_once_and_builds_any_set_of_folds(
     cache = FoldCache(readers, [s.name for s in slices], COLUMNS, tmp_path)
     try:
         for chosen in ([0, 2], [1], [0, 1, 2]):
-            matrix = cache.matrix(chosen, f"m{chosen}", params)
+            matrix = cache.matrix(chosen, f"m{chosen}", matrix_settings(params, False))
             expected = np.concatenate([expected_arrays(tables[k])[1] for k in chosen])
             np.testing.assert_array_equal(matrix.get_label(), expected)
         # Built three times from the cache: each fold downloaded once (an empty one never).
@@ -254,7 +262,7 @@ def test_null_or_negative_weights_are_refused_by_name(weights: list, problem: st
         list(iter_blocks(iter([table]), TYPED, "training", block_rows=10))
 
 
-RANKED = ColumnSelection(("A", "B", "C"), "Y", group="G")
+RANKED = ColumnSelection(("A", "B", "C"), "Y", query_group="G")
 
 
 def ranked_table(group_sizes: list[int], seed: int = 5) -> pa.Table:

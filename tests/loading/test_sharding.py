@@ -3,7 +3,9 @@ real Snowflake sends many, so every edge case of the batch arithmetic is tested 
 
 from __future__ import annotations
 
+import bisect
 import itertools
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from snowflake_xgb.loading.sharding import (
     BatchSlice,
     RowRange,
-    groups_in,
+    group_edges,
     host_group_range,
     host_row_range,
     plan_slices,
@@ -28,6 +30,15 @@ class CountingBatch:
     def to_arrow(self) -> pa.Table:
         self.downloads += 1
         return pa.table({"ROW": pa.array(range(self.first_row, self.first_row + self.rows))})
+
+
+def groups_in(group_sizes: Sequence[int], rows: RowRange) -> range:
+    """The group numbers (positions in result order) whose rows make up ``rows``."""
+    edges = group_edges(group_sizes)
+    first, end = bisect.bisect_left(edges, rows.start), bisect.bisect_left(edges, rows.end)
+    if edges[first] != rows.start or edges[end] != rows.end:
+        raise ValueError(f"rows [{rows.start}, {rows.end}) are not cut at group edges")
+    return range(first, end)
 
 
 def make_batches(counts: list[int]) -> list[CountingBatch]:

@@ -21,8 +21,12 @@ from support.served_models import FEATURES, make_models
 
 from snowflake_xgb.config.job_config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.model_files.aws_model_format import aws_xgboost_model, check_single_output
-from snowflake_xgb.model_files.outputs import save_model_for_aws_xgboost
+from snowflake_xgb.model_files.aws_model_format import (
+    AWS_XGBOOST,
+    aws_xgboost_model,
+    check_single_output,
+)
+from snowflake_xgb.model_files.outputs import write_model
 
 REPO = Path(__file__).resolve().parents[2]
 AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5", "3.2.0")
@@ -101,12 +105,12 @@ def test_multi_output_models_are_refused(served):
 
 def test_model_folder_holds_only_the_model(served, tmp_path):
     model_dir, data_dir = tmp_path / "model", tmp_path / "output" / "data"
-    save_model_for_aws_xgboost(model_dir, data_dir, served["binary"].booster, {"label": "Y"})
+    write_model(model_dir, data_dir, served["binary"].booster, {"label": "Y"}, AWS_XGBOOST)
     assert [p.name for p in model_dir.iterdir()] == ["xgboost-model"]
     metadata = json.loads((data_dir / "metadata.json").read_text())
     assert metadata["model_format"] == "aws-xgboost" and metadata["label"] == "Y"
     with pytest.raises(UserError):
-        save_model_for_aws_xgboost(tmp_path / "multi", data_dir, served["multiclass"].booster, {})
+        write_model(tmp_path / "multi", data_dir, served["multiclass"].booster, {}, AWS_XGBOOST)
     assert not (tmp_path / "multi").exists()
 
 
@@ -115,7 +119,7 @@ def test_model_folder_holds_only_the_model(served, tmp_path):
 def test_aws_image_xgboost_predicts_like_ours(served, tmp_path, version, model):
     case = served[model]
     base = tmp_path / "opt-ml"
-    save_model_for_aws_xgboost(base / "model", base / "output" / "data", case.booster, {})
+    write_model(base / "model", base / "output" / "data", case.booster, {}, AWS_XGBOOST)
     result = aws_image_predict(version, base / "model", case.rows, tmp_path)
     assert result["version"] == version
     np.testing.assert_allclose(result["predictions"], case.expected(), rtol=1e-6, atol=1e-6)
@@ -189,6 +193,6 @@ def test_aws_image_xgboost_predicts_categorical_codes_like_ours(tmp_path, versio
     matrix = xgb.DMatrix(rows, label, feature_types=["c", "q"], enable_categorical=True)
     booster = xgb.train({"max_depth": 4, "max_cat_to_onehot": 1}, matrix, 10)
     base = tmp_path / "opt-ml"
-    save_model_for_aws_xgboost(base / "model", base / "output" / "data", booster, {})
+    write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
     result = aws_image_predict(version, base / "model", rows[:50], tmp_path)
     np.testing.assert_allclose(result["predictions"], booster.inplace_predict(rows[:50]), atol=1e-6)

@@ -57,7 +57,7 @@ def test_a_column_xgboost_cannot_read_is_refused_by_name() -> None:
 
 
 def test_weight_and_group_are_read_but_are_not_features() -> None:
-    chosen = select_columns(COLUMNS, config(weight="age", group="city", exclude=("id",)))
+    chosen = select_columns(COLUMNS, config(weight="age", query_group="city", exclude=("id",)))
     assert chosen.features == ("Income",)
     assert chosen.all == ("Income", "PRICE", "AGE", "CITY")
     with pytest.raises(UserError, match="Column AGE is the weight; remove it from features"):
@@ -67,8 +67,8 @@ def test_weight_and_group_are_read_but_are_not_features() -> None:
 
 
 def test_ranking_reads_rows_ordered_by_group_and_splits_whole_groups() -> None:
-    chosen = select_columns(COLUMNS, config(group="id", exclude=("city",)))
-    queries = job_queries(config(group="id", validation_fraction=0.25), chosen)
+    chosen = select_columns(COLUMNS, config(query_group="id", exclude=("city",)))
+    queries = job_queries(config(query_group="id", validation_fraction=0.25), chosen)
     order = 'ORDER BY "ID", "AGE", "Income", "PRICE"'
     assert queries.train.endswith(f'MOD(ABS(HASH("ID")), 1000000) >= 250000 {order}')
     assert queries.validation.endswith(f'MOD(ABS(HASH("ID")), 1000000) < 250000 {order}')

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from support.report_dom import ReportDom
 
+from snowflake_xgb.model_files.margins import class_probabilities
 from snowflake_xgb.report.page import (
     Classification,
     HostRows,
@@ -17,7 +18,7 @@ from snowflake_xgb.report.page import (
     render_report,
     write_report,
 )
-from snowflake_xgb.report.validation_scores import class_probabilities, count_scores, roc_curves
+from snowflake_xgb.report.validation_scores import count_scores, roc_curves
 
 ODD_FEATURE = "<b>odd</b> & co"
 

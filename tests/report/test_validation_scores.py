@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from snowflake_xgb.model_files.margins import class_probabilities
 from snowflake_xgb.report.validation_scores import (
     SCORE_BINS,
     ScoreCounts,
-    class_probabilities,
     count_scores,
     roc_curves,
     sum_over_hosts,
