@@ -7,7 +7,9 @@ the same gunicorn worker count and kind, on 127.0.0.1, in the same run. For each
 worker) send requests back to back over kept-alive connections; requests per second and
 p50/p99 latency are measured by the clients. Both servers run at once and take turns in short
 slices (``--slices`` per ``--seconds``), so that on a shared machine both meet the same
-background load.
+background load. Then, in the same run, what explanations cost on ours: the 1,000-row requests
+plain and with ``explain=contributions``, taking turns the same way (interactions, seconds
+per 1,000 rows, are timed in-process with the other stages).
 
     python benchmarks/serving.py [--seconds 10] [--slices 10] [--workers N]
 """
@@ -34,6 +36,12 @@ REPO = HERE.parent
 FEATURES = ("MEDINC", "HOUSEAGE", "AVEROOMS", "AVEBEDRMS", "POPULATION", "AVEOCCUP",
             "LATITUDE", "LONGITUDE")  # fmt: skip
 PAYLOADS = ("csv-1-row", "csv-1000-rows", "json-1000-rows")
+EXPLAINED = (  # (payload, explanation asked; None: a plain prediction)
+    ("csv-1000-rows", None),
+    ("csv-1000-rows", "contributions"),
+    ("json-1000-rows", None),
+    ("json-1000-rows", "contributions"),
+)
 TARGETS = {  # (payload, measure): ours / baseline must be at least (rps) or at most (p99)
     ("csv-1000-rows", "rps"): 3.0,
     ("json-1000-rows", "rps"): 3.0,
@@ -121,10 +129,14 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def client(port: int, content_type: str, body: bytes, seconds: float, queue) -> None:
+def client(
+    port: int, content_type: str, body: bytes, seconds: float, queue, explain: str | None
+) -> None:
     """Requests back to back on one kept-alive connection until ``seconds`` have passed."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": content_type, "Accept": content_type}
+    if explain:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = f"explain={explain}"
     latencies, errors = [], 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -157,6 +169,7 @@ def measure(
     body: bytes,
     clients: int,
     seconds: float,
+    explain: str | None = None,
 ) -> dict:
     """One slice: ``clients`` processes at once; their latencies, the slice's duration and the
     CPU time the server's workers spent on it."""
@@ -165,7 +178,7 @@ def measure(
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     processes = [
-        context.Process(target=client, args=(port, content_type, body, seconds, queue))
+        context.Process(target=client, args=(port, content_type, body, seconds, queue, explain))
         for _ in range(clients)
     ]
     for client_process in processes:
@@ -220,44 +233,76 @@ def run(work: Path, seconds: float, slices: int, workers: int) -> dict:
             for kind in results:
                 results[kind][name] = summary(measured[kind])
                 print(f"  {kind:8} {name:15} {results[kind][name]}", flush=True)
+        explained = explanation_costs(servers["ours"], bodies, workers, seconds, slices)
     finally:
         for process, _ in servers.values():
             stop_server(process)
     stages = stage_times(model_dir, bodies["csv-1000-rows"][1])
     return {
         "workers": workers, "seconds": seconds, "slices": slices, "results": results,
-        "stages": stages,
+        "stages": stages, "explained": explained,
     }  # fmt: skip
+
+
+def explanation_costs(
+    server: tuple, bodies: dict, workers: int, seconds: float, slices: int
+) -> list[dict]:
+    """Ours, for each of :data:`EXPLAINED`, the cases taking turns slice by slice."""
+    measured: list[list] = [[] for _ in EXPLAINED]
+    for name, explain in EXPLAINED:
+        measure(server, *bodies[name], workers, 0.5, explain)  # warm up
+    for _ in range(slices):
+        for position, (name, explain) in enumerate(EXPLAINED):
+            measured[position].append(
+                measure(server, *bodies[name], workers, seconds / slices, explain)
+            )
+    costs = []
+    for (name, explain), slices_measured in zip(EXPLAINED, measured, strict=True):
+        costs.append({"payload": name, "explain": explain, **summary(slices_measured)})
+        print(f"  ours     {name:15} explain={explain} {costs[-1]}", flush=True)
+    return costs
 
 
 def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
     """Where a 1,000-row CSV request's time goes in each server, in microseconds (in this
-    process, one thread, garbage collection on, best of 9 runs of 30)."""
+    process, one thread, garbage collection on, best of 9 runs of 30; explanations fewer)."""
     import io
     import timeit
 
     import pandas as pd
     import xgboost as xgb
 
+    from snowflake_xgb.serving.explanations import explain
     from snowflake_xgb.serving.model import load_model, predict
     from snowflake_xgb.serving.payloads import CSV, parse
     from snowflake_xgb.serving.responses import format_predictions
 
-    def best(step) -> float:
-        runs = timeit.repeat(step, setup="import gc; gc.enable()", number=30, repeat=9)
-        return round(min(runs) / 30 * 1e6)
+    def best(step, number: int = 30, repeat: int = 9) -> float:
+        runs = timeit.repeat(step, setup="import gc; gc.enable()", number=number, repeat=repeat)
+        return round(min(runs) / number * 1e6)
 
     model = load_model(model_dir, threads=1)
-    matrix = parse(body, CSV, model)
+    matrix = parse(body, CSV, model).matrix
     predictions = predict(model, matrix, ())
+    contributions = explain(model, matrix, "contributions")
     booster = model.booster
     frame = pd.read_csv(io.StringIO(body.decode()), header=None)
     scores = booster.predict(xgb.DMatrix(frame, nthread=1), validate_features=False)
     return {
         "ours": {
-            "parse into the float32 matrix": best(lambda: parse(body, CSV, model)),
+            "parse into the float32 matrix": best(lambda: parse(body, CSV, model).matrix),
             "inplace_predict": best(lambda: predict(model, matrix, ())),
             "format": best(lambda: format_predictions(predictions, CSV, batch=False)),
+            # TreeSHAP takes far longer than a prediction: fewer runs.
+            "contributions (pred_contribs)": best(
+                lambda: explain(model, matrix, "contributions"), number=1, repeat=3
+            ),
+            "interactions (pred_interactions)": best(
+                lambda: explain(model, matrix, "interactions"), number=1, repeat=1
+            ),
+            "format with contributions": best(
+                lambda: format_predictions(predictions, CSV, False, contributions)
+            ),
         },
         "baseline": {
             "pandas read_csv": best(lambda: pd.read_csv(io.StringIO(body.decode()), header=None)),
@@ -301,8 +346,27 @@ def report(results: dict) -> str:
         else:
             lines.append(f"| {name} p99 <= {target}x | {ratio:.2f}x | "
                          f"{'yes' if ratio <= target else '**no**'} |")  # fmt: skip
-    errors = sum(r["errors"] for side in (ours, baseline) for r in side.values())
+    errors = sum(r["errors"] for side in (ours, baseline) for r in side.values()) + sum(
+        r["errors"] for r in results.get("explained", ())
+    )
     lines += ["", f"Non-200 answers: {errors}."]
+    if "explained" in results:
+        lines += [
+            "",
+            "What explanations cost on ours, same run (1,000 rows per request):",
+            "",
+            "| payload | explain | req/s | p50 / p99 ms | server CPU ms per request "
+            "| CPU against the plain prediction |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        plain = {r["payload"]: r for r in results["explained"] if r["explain"] is None}
+        for r in results["explained"]:
+            cpu, base = r["server_cpu_ms_per_request"], plain[r["payload"]]
+            lines.append(
+                f"| {r['payload']} | {r['explain'] or '-'} | {r['rps']:,.0f} "
+                f"| {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | {cpu:.2f} "
+                f"| {cpu / base['server_cpu_ms_per_request']:.2f}x |"
+            )
     if "stages" in results:
         lines += ["", "Where a 1,000-row CSV request's time goes (us, in-process, one thread):", ""]
         for kind, stages in results["stages"].items():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Virtual environments with the XGBoost versions in AWS's SageMaker XGBoost serving images
-# (1.7.4 in its 1.7-1 image, 3.0.5 in 3.0-5), for tests/model_files/test_aws_model_format.py.
+# (1.7.4 in its 1.7-1 image, 3.0.5 in 3.0-5, 3.2.0 in 3.2-0), for tests/model_files/test_aws_model_format.py.
 # Made under .work/aws-xgboost/<version>; an existing one is kept. Prints how long each took.
 #   usage: local_test/make_aws_xgboost_envs.sh [PYTHON]   (default: python3)
 set -euo pipefail
@@ -26,3 +26,4 @@ make_env() {
 # 1.7.x was built against NumPy 1.x.
 make_env 1.7.4 "xgboost==1.7.4" "numpy<2" "scipy<1.14"
 make_env 3.0.5 "xgboost-cpu==3.0.5"
+make_env 3.2.0 "xgboost-cpu==3.2.0"

@@ -46,6 +46,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``report.charts``                  the report's charts (matplotlib, inline SVG)
 ``report.page``                    the training report page (HTML) from a plain summary
 ``report.job_report``              the report's step in the job: sums over the hosts, the page
+``tracking.mlflow_run``            the job as one MLflow run (coordinator; ``MLFLOW_TRACKING_URI``)
 ``script_mode``                    running the user's entry point after the bootstrap
 ``api``                            the public API for user scripts (script mode)
 ``training``                       the job: its steps in order, and the entry point

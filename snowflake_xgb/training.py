@@ -11,6 +11,7 @@ orders them.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from .report import job_report
 from .report.page import write_report
 from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment
+from .tracking import mlflow_run
+from .tracking.mlflow_run import TrackedRun
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ def train_booster(
     validation: xgb.DMatrix | None,
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
+    tracking: TrackedRun | None = None,
 ) -> TrainedBooster:
     """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
     evals = [(train, TRAIN_EVAL)]
@@ -73,6 +77,8 @@ def train_booster(
     callbacks: list[xgb.callback.TrainingCallback] = []
     if group.is_coordinator:
         callbacks.append(MetricPrinter())
+        if tracking is not None:
+            callbacks.append(mlflow_run.MetricLogger(tracking))
         if checkpoint_dir is not None:
             callbacks.append(
                 checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
@@ -104,6 +110,7 @@ def model_metadata(
     rows_per_host: dict[str, int],
     trained: TrainedBooster,
     cv_result: CVResult | None,
+    tracking_run_id: str | None = None,
 ) -> dict[str, Any]:
     """What ``metadata.json`` says about the model: its data, parameters, rounds and metrics."""
     metadata = {
@@ -119,10 +126,22 @@ def model_metadata(
         "query_ids": plan.query_ids,
         "data_snapshot": plan.snapshot.to_json(),
         "final_metrics": trained.final_metrics(),
+        "mlflow_run_id": tracking_run_id,
     }
     if cv_result is not None:
         metadata["cross_validation"] = cv_result.summary()
     return metadata
+
+
+def record_outputs(
+    tracking: TrackedRun, job: JobEnvironment, model: xgb.Booster, metadata: dict[str, Any]
+) -> None:
+    """Coordinator only: the data's provenance, the output files and the model, in MLflow."""
+    tracking.set_tags(mlflow_run.data_tags(metadata))
+    files = sorted([*job.model_dir.glob("*.json"), *job.output_data_dir.rglob("*")])
+    tracking.log_artifacts([p for p in files if p.is_file()])
+    tracking.log_model(model, metadata["feature_names"])
+    tracking.finish()
 
 
 def run_cross_validation(
@@ -149,6 +168,11 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
     """Everything after configuration and credentials, on one host of the group."""
     group = HostGroup(job.hosts, job.current_host, config.host_group)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
+        tracking = None
+        if group.is_coordinator:  # before any Snowflake statement: a bad URI fails first
+            tracking = mlflow_run.start_run(
+                job.checkpoint_dir, os.environ.get("TRAINING_JOB_NAME"), job.raw_hyperparameters
+            )
         with group.step("Planning the queries"):
             plan = share_query_plan(
                 group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
@@ -171,8 +195,13 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
         if isinstance(data, FoldData):
             with group.step("Cross-validation"):
                 cv_result = run_cross_validation(group, job, config, plan, data)
+            if tracking is not None:
+                mlflow_run.log_cv_history(tracking, cv_result.folds)
             if not config.cv_final_model:
                 logger.info("cv_final_model=false: cross-validation only, no model written")
+                if tracking is not None:
+                    tracking.log_artifacts(sorted(job.output_data_dir.rglob("*.json")))
+                    tracking.finish()
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
@@ -187,7 +216,9 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 checkpoints.check_resumable(
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
-            trained = train_booster(group, config, train, validation, start, job.checkpoint_dir)
+            trained = train_booster(
+                group, config, train, validation, start, job.checkpoint_dir, tracking
+            )
         counts = None
         if config.report and job_report.wants_validation_counts(config.objective, validation):
             with group.step("Counting validation predictions"):
@@ -200,7 +231,10 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             rows_per_host = job_report.training_rows_per_host(
                 host_rows, group.hosts, data.training_sets
             )
-            metadata = model_metadata(config, plan, rows_per_host, trained, cv_result)
+            metadata = model_metadata(
+                config, plan, rows_per_host, trained, cv_result,
+                tracking.run_id if tracking is not None else None,
+            )  # fmt: skip
             path, written = outputs.write_model(
                 job.model_dir, job.output_data_dir, trained.model(), metadata, config.model_format
             )
@@ -211,6 +245,8 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 )
                 path = write_report(job.output_data_dir, summary)
                 logger.info("Report written to %s", path)
+            if tracking is not None:
+                record_outputs(tracking, job, trained.model(), metadata)
 
 
 def _train() -> None:

@@ -85,6 +85,7 @@ STAGES = (
     ("loading",),
     ("boosting",),
     ("report",),
+    ("tracking",),
     ("script_mode",),
     ("api", "training"),
 )

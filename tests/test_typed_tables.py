@@ -152,7 +152,7 @@ def _predict(host: HostRun, rows: list[dict], output: str = "score") -> np.ndarr
     booleans, ISO dates as they are): the model folder read as serving reads it."""
     served = load_model(host.model_dir, threads=1, outputs=() if output == "score" else (output,))
     records = [{name: _json_value(row[name]) for name in served.feature_names} for row in rows]
-    matrix = parse(json.dumps(records).encode(), JSON, served)
+    matrix = parse(json.dumps(records).encode(), JSON, served).matrix
     return predict(served, matrix, () if output == "score" else (output,))[output]
 
 

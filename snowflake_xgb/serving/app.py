@@ -1,7 +1,8 @@
 """The HTTP application: SageMaker's hosting routes on a Falcon WSGI app.
 
 ``GET /ping`` (200 once the model is loaded; 503 with the reason otherwise),
-``POST /invocations`` (predictions) and ``GET /execution-parameters`` (what batch transform
+``POST /invocations`` (predictions, with explanations when asked; also in Snowflake's
+external-function form) and ``GET /execution-parameters`` (what batch transform
 may send). Each worker builds one app and loads the model once. Every refusal is a 4xx whose
 body is one line saying what to fix.
 """
@@ -14,6 +15,7 @@ import os
 import falcon
 import orjson
 
+from . import explanations
 from . import model as served
 from .bad_request import BadRequest
 from .payloads import parse, request_media_type
@@ -73,12 +75,18 @@ class _Invocations:
             raise falcon.HTTPServiceUnavailable(description=self._problem)
         media_type = request_media_type(req.content_type)
         answer_in = response_media_type(req.get_header("Accept"), media_type, req.client_prefers)
+        kind = explanations.requested(
+            req.get_header(explanations.CUSTOM_ATTRIBUTES_HEADER), self._config.explain
+        )
         body = _read_body(req, self._config.max_payload_bytes)
-        matrix = parse(body, media_type, self._model)
+        parsed = parse(body, media_type, self._model)
         del body  # the matrix is all that is needed from here on
-        predictions = served.predict(self._model, matrix, self._config.outputs)
-        resp.content_type = answer_in
-        resp.data = format_predictions(predictions, answer_in, self._config.batch)
+        predictions = served.predict(self._model, parsed.matrix, self._config.outputs)
+        explanation = explanations.explain(self._model, parsed.matrix, kind) if kind else None
+        resp.content_type = falcon.MEDIA_JSON if parsed.row_numbers is not None else answer_in
+        resp.data = format_predictions(
+            predictions, answer_in, self._config.batch, explanation, parsed.row_numbers
+        )
 
 
 class _ExecutionParameters:

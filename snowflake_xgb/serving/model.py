@@ -48,6 +48,7 @@ class ServedModel:
     # How request values become features (category lists, dates, ...): from metadata.json;
     # None for a model without one, whose features are all numbers.
     encoding: Encoding | None = None
+    threads: int = 1  # XGBoost threads of this worker
 
     @property
     def num_features(self) -> int:
@@ -97,6 +98,7 @@ def load_model(model_dir: Path, threads: int, outputs: Sequence[str] = ()) -> Se
         classes=_classes(objective, learner, encoding),
         metadata=metadata,
         encoding=encoding,
+        threads=threads,
     )
     _check_outputs(model, outputs)
     return model

@@ -4,7 +4,8 @@
   parsed by Arrow's CSV reader straight into the feature types (no type guessing), or, for a
   few rows of plain numbers, in Python (the same values, faster for such small bodies).
 - ``application/json``: a list of records keyed by column name, one record, a list of rows in
-  training order, or any of these under ``{"instances": [...]}``.
+  training order, or any of these under ``{"instances": [...]}``; or a Snowflake external
+  function's batch, ``{"data": [[row number, features...], ...]}`` (``external_function``).
 - ``application/jsonlines``: one record (or one row) per line.
 - ``text/libsvm``: ``[label] index:value ...`` per line, indices zero-based in training order
   (XGBoost's own libsvm convention); a leading label is ignored, absent indices are missing.
@@ -15,13 +16,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from . import features
+from . import external_function, features
 from .bad_request import BadRequest
 from .model import ServedModel
 
@@ -57,18 +60,31 @@ def request_media_type(content_type: str | None) -> str:
     return _ALIASES[media]
 
 
-def parse(body: bytes, media_type: str, model: ServedModel) -> np.ndarray:
+@dataclass(frozen=True)
+class ParsedRequest:
+    matrix: np.ndarray  # the model's float32 feature matrix, one row per row sent
+    row_numbers: list[int] | None = None  # a Snowflake external-function batch's; else None
+
+
+def parse(body: bytes, media_type: str, model: ServedModel) -> ParsedRequest:
     """The request's rows as the model's float32 feature matrix."""
     if not body or body.isspace():
         raise BadRequest("the body is empty: send at least one row.")
+    row_numbers = None
     if media_type == CSV:
         columns = _csv_columns(body, model)
     elif media_type == LIBSVM:
         columns = _libsvm_columns(body, model)
-    else:
-        rows = _json_rows(body) if media_type == JSON else _jsonlines_rows(body)
+    elif media_type == JSON:
+        document = _json_document(body)
+        if external_function.is_external_function_request(document):
+            row_numbers, rows = external_function.rows(document)
+        else:
+            rows = _json_rows(document)
         columns = _json_columns(rows)
-    return features.feature_matrix(columns, model)
+    else:
+        columns = _json_columns(_jsonlines_rows(body))
+    return ParsedRequest(features.feature_matrix(columns, model), row_numbers)
 
 
 def _csv_columns(body: bytes, model: ServedModel) -> list:
@@ -131,11 +147,14 @@ def _csv_error(message: str, model: ServedModel) -> BadRequest:
     return BadRequest(f"the body is not CSV this server can read: {message.splitlines()[0]}")
 
 
-def _json_rows(body: bytes) -> list:
+def _json_document(body: bytes) -> Any:
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise BadRequest(f"the body is not valid JSON ({error}).") from None
+
+
+def _json_rows(document: Any) -> list:
     if isinstance(document, dict) and "instances" in document:
         document = document["instances"]
     if isinstance(document, dict):

@@ -1,8 +1,9 @@
 """The serving environment SageMaker sets, read once and validated.
 
 SageMaker hosting and batch transform configure a model server through environment variables
-(``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_MODEL_SERVER_WORKERS``, ...). This module owns their
-names, defaults and checks; nothing else reads them.
+(``SAGEMAKER_BIND_TO_PORT``, ``SAGEMAKER_MODEL_SERVER_WORKERS``, ...); this image adds
+``SNOWFLAKE_XGB_EXPLAIN`` (explanations for every request). This module owns their names,
+defaults and checks; nothing else reads them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit for a real-time request and MaxPayloadInMB's default
+EXPLAIN_ENV = "SNOWFLAKE_XGB_EXPLAIN"  # this image's own: explanations for every request
+CONTRIBUTIONS = "contributions"
+INTERACTIONS = "interactions"
+EXPLANATIONS = (CONTRIBUTIONS, INTERACTIONS)
+NO_EXPLANATION = "none"
 
 
 class ServerConfigError(ValueError):
@@ -32,6 +38,7 @@ class ServerConfig:
     batch: bool
     max_payload_mb: int
     outputs: tuple[str, ...]  # SAGEMAKER_INFERENCE_OUTPUT; empty: what Booster.predict returns
+    explain: str | None = None  # SNOWFLAKE_XGB_EXPLAIN: one of EXPLANATIONS, or None
 
     @property
     def max_payload_bytes(self) -> int:
@@ -59,6 +66,7 @@ class ServerConfig:
                 environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", DEFAULT_MAX_PAYLOAD_MB, 1, 100
             ),
             outputs=_outputs(environ.get("SAGEMAKER_INFERENCE_OUTPUT", "")),
+            explain=_explain(environ.get(EXPLAIN_ENV, "")),
         )
 
 
@@ -95,3 +103,14 @@ def _outputs(text: str) -> tuple[str, ...]:
     if len(set(outputs)) != len(outputs):
         raise ServerConfigError("SAGEMAKER_INFERENCE_OUTPUT names an output twice.")
     return outputs
+
+
+def _explain(text: str) -> str | None:
+    kind = text.strip().lower()
+    if kind in ("", NO_EXPLANATION):
+        return None
+    if kind not in EXPLANATIONS:
+        raise ServerConfigError(
+            f"{EXPLAIN_ENV}={text.strip()!r}: use {', '.join(EXPLANATIONS)} or {NO_EXPLANATION}."
+        )
+    return kind

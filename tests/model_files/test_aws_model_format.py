@@ -1,7 +1,8 @@
-"""model_format=aws-xgboost: a model AWS's SageMaker XGBoost images (1.7-1, 3.0-5) predict right.
+"""model_format=aws-xgboost: a model AWS's SageMaker XGBoost images (1.7-1, 3.0-5, 3.2-0)
+predict right, and what each does with the default (native) model folder.
 
-The compatibility cases load the model folder with XGBoost 1.7.4 and 3.0.5 (the versions in
-those images), in their own virtual environments (``local_test/make_aws_xgboost_envs.sh``,
+The compatibility cases load the model folder with XGBoost 1.7.4, 3.0.5 and 3.2.0 (the versions
+in those images), in their own virtual environments (``local_test/make_aws_xgboost_envs.sh``,
 which ``.ci/run`` calls), the way that image's serving code does: every non-dot file in the
 folder is loaded with ``Booster.load_model`` and predicted with ``validate_features=False``.
 """
@@ -28,7 +29,9 @@ from snowflake_xgb.model_files.aws_model_format import (
 from snowflake_xgb.model_files.outputs import write_model
 
 REPO = Path(__file__).resolve().parents[2]
-AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5")
+AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5", "3.2.0")
+# From XGBoost 3.1 the intercept is saved as a vector ("[4.92E-1]"), which only 3.1+ reads.
+READS_VECTOR_INTERCEPT = {"1.7.4": False, "3.0.5": False, "3.2.0": True}
 
 # What AWS's image does with a model folder (sagemaker_xgboost_container serve_utils:
 # get_loaded_booster and predict), reduced to the steps that decide the predictions.
@@ -124,8 +127,10 @@ def test_aws_image_xgboost_predicts_like_ours(served, tmp_path, version, model):
 
 @pytest.mark.parametrize("version", AWS_XGBOOST_VERSIONS)
 def test_default_model_folder_is_what_the_readme_warns_about(served, tmp_path, version):
-    """The default layout under AWS's image: metadata.json fails to load as a model, and the
-    model file alone predicts with the wrong intercept (labels near 100, predictions near 0)."""
+    """The default layout under AWS's images: metadata.json fails to load as a model in every
+    one (their default SAGEMAKER_INFERENCE_ENSEMBLE=true loads each file). The model file alone
+    predicts with the wrong intercept in 1.7-1 and 3.0-5 (labels near 100, predictions near 0)
+    and right in 3.2-0, whose XGBoost reads the vector intercept."""
     case = served["regression"]
     result = aws_image_predict(version, case.model_dir, case.rows, tmp_path)
     assert result["error"].startswith("metadata.json")
@@ -133,8 +138,12 @@ def test_default_model_folder_is_what_the_readme_warns_about(served, tmp_path, v
     only_model.mkdir()
     (only_model / "xgboost-model").write_bytes((case.model_dir / "xgboost-model").read_bytes())
     result = aws_image_predict(version, only_model, case.rows, tmp_path)
-    wrong = np.array(result["predictions"]) - case.expected()
-    assert np.all(np.abs(wrong) > 50), wrong[:5]
+    assert result["version"] == version
+    if READS_VECTOR_INTERCEPT[version]:
+        np.testing.assert_allclose(result["predictions"], case.expected(), rtol=1e-6, atol=1e-6)
+    else:
+        wrong = np.array(result["predictions"]) - case.expected()
+        assert np.all(np.abs(wrong) > 50), wrong[:5]
 
 
 def test_the_hyperparameter_is_checked_before_anything_runs():

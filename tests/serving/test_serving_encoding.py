@@ -63,12 +63,12 @@ def model(tmp_path_factory):
 
 def test_keyed_json_and_csv_text_values_are_encoded_as_in_training(model):
     for body, media_type in ((json.dumps(RECORDS).encode(), JSON), (CSV_BODY, CSV)):
-        matrix = parse(body, media_type, model)
+        matrix = parse(body, media_type, model).matrix
         np.testing.assert_array_equal(matrix, np.array(EXPECTED, np.float32), err_msg=media_type)
 
 
 def test_predictions_use_the_categories_and_label_names(model):
-    matrix = parse(json.dumps(RECORDS).encode(), JSON, model)
+    matrix = parse(json.dumps(RECORDS).encode(), JSON, model).matrix
     got = predict(model, matrix, ("predicted_label", "probability"))
     assert got["predicted_label"].tolist()[:2] == ["yes", "no"]  # west: yes; north, inactive: no
     assert model.classes.tolist() == ["no", "yes"]

@@ -55,6 +55,33 @@ def test_routes_predictions_and_refusals(start_serve, served):
     assert "Worker" in server.output() and "loaded the model" in server.output()
 
 
+def test_endpoint_explanations_in_csv_and_a_bad_header(start_serve, served):
+    case = served["multiclass"]
+    server = start_serve(case.base_dir, SNOWFLAKE_XGB_EXPLAIN="contributions")
+    content_type, body = request_bodies(case.rows)["csv"]
+    status, _, answer = request(server.url, "POST", "/invocations", body, **{
+        "Content-Type": content_type})  # fmt: skip
+    assert status == 200
+    lines = answer.decode().splitlines()
+    assert len(lines) == len(case.rows)
+    classes, per_class = 3, len(case.rows[0]) + 1  # the features, then the bias
+    fields = np.array([line.split(",") for line in lines], np.float32)
+    assert fields.shape == (len(case.rows), classes + classes * per_class)
+    np.testing.assert_array_equal(fields[:, :classes], case.expected())
+    sums = fields[:, classes:].reshape(len(case.rows), classes, per_class).sum(2)
+    np.testing.assert_allclose(sums, case.expected(output_margin=True), atol=1e-5)
+    status, _, answer = request(
+        server.url, "POST", "/invocations", body,
+        **{"Content-Type": content_type, "X-Amzn-SageMaker-Custom-Attributes": "explain=none"},
+    )  # fmt: skip
+    assert np.array([line.split(",") for line in answer.decode().splitlines()]).shape[1] == 3
+    status, _, answer = request(
+        server.url, "POST", "/invocations", body,
+        **{"Content-Type": content_type, "X-Amzn-SageMaker-Custom-Attributes": "explain=all"},
+    )  # fmt: skip
+    assert status == 400 and answer.count(b"\n") == 1, answer
+
+
 def test_missing_model_fails_ping_with_a_clear_log_line(start_serve, tmp_path):
     (tmp_path / "model").mkdir()
     server = start_serve(tmp_path)

@@ -35,13 +35,13 @@ def records(rows: np.ndarray, names=FEATURES) -> list[dict]:
 
 
 def test_csv_rows_in_training_order_empty_field_missing(loaded):
-    matrix = parse(csv_text(ROWS), CSV, loaded["regression"])
+    matrix = parse(csv_text(ROWS), CSV, loaded["regression"]).matrix
     assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
     np.testing.assert_array_equal(matrix, ROWS)
 
 
 def test_csv_single_row_without_final_newline(loaded):
-    matrix = parse(b"1,2,3,4,5", CSV, loaded["regression"])
+    matrix = parse(b"1,2,3,4,5", CSV, loaded["regression"]).matrix
     np.testing.assert_array_equal(matrix, [[1, 2, 3, 4, 5]])
 
 
@@ -52,40 +52,40 @@ def test_json_records_by_name_any_order_any_case_extra_columns_ignored(loaded):
         for r in records(ROWS)
     ]  # fmt: skip
     for body in (shuffled, {"instances": shuffled}):
-        matrix = parse(json.dumps(body).encode(), JSON, loaded["regression"])
+        matrix = parse(json.dumps(body).encode(), JSON, loaded["regression"]).matrix
         np.testing.assert_array_equal(matrix, ROWS)
 
 
 def test_json_one_record_and_positional_rows(loaded):
     model = loaded["regression"]
     np.testing.assert_array_equal(
-        parse(json.dumps(records(ROWS)[0]).encode(), JSON, model), ROWS[:1]
+        parse(json.dumps(records(ROWS)[0]).encode(), JSON, model).matrix, ROWS[:1]
     )
     rows = [[None if np.isnan(v) else float(v) for v in row] for row in ROWS]
     np.testing.assert_array_equal(
-        parse(json.dumps({"instances": rows}).encode(), JSON, model), ROWS
+        parse(json.dumps({"instances": rows}).encode(), JSON, model).matrix, ROWS
     )
-    np.testing.assert_array_equal(parse(json.dumps(rows[0]).encode(), JSON, model), ROWS[:1])
+    np.testing.assert_array_equal(parse(json.dumps(rows[0]).encode(), JSON, model).matrix, ROWS[:1])
 
 
 def test_jsonlines_records_or_rows(loaded):
     model = loaded["regression"]
     lines = [json.dumps(record) for record in records(ROWS)]
-    np.testing.assert_array_equal(parse("\n\n".join(lines).encode(), JSONLINES, model), ROWS)
+    np.testing.assert_array_equal(parse("\n\n".join(lines).encode(), JSONLINES, model).matrix, ROWS)
     rows = [json.dumps([None if np.isnan(v) else float(v) for v in row]) for row in ROWS]
-    np.testing.assert_array_equal(parse("\n".join(rows).encode(), JSONLINES, model), ROWS)
+    np.testing.assert_array_equal(parse("\n".join(rows).encode(), JSONLINES, model).matrix, ROWS)
 
 
 def test_libsvm_zero_based_label_ignored_absent_is_missing(loaded):
     body = b"1 0:1.5 1:2 3:4.25 4:-5\n0:0 1:-1 2:2.5 4:3\n"
-    np.testing.assert_array_equal(parse(body, LIBSVM, loaded["regression"]), ROWS)
+    np.testing.assert_array_equal(parse(body, LIBSVM, loaded["regression"]).matrix, ROWS)
 
 
 def test_quoted_feature_names_match_exactly(loaded):
     """Snowflake's rule: a "quoted" key matches the stored name exactly, unquoted ignores case."""
     body = json.dumps([{'"MEDINC"': 1, "houseage": 2, "AVEROOMS": 3, "latitude": 4,
                         "LONGITUDE": 5}]).encode()  # fmt: skip
-    np.testing.assert_array_equal(parse(body, JSON, loaded["regression"]), [[1, 2, 3, 4, 5]])
+    np.testing.assert_array_equal(parse(body, JSON, loaded["regression"]).matrix, [[1, 2, 3, 4, 5]])
     wrong_case = body.replace(b'"\\"MEDINC\\""', b'"\\"medinc\\""')
     with pytest.raises(BadRequest, match=r"no column for feature.*MEDINC"):
         parse(wrong_case, JSON, loaded["regression"])
@@ -148,8 +148,8 @@ def test_small_and_large_csv_bodies_read_the_same_values(loaded):
     large = small * (20_000 // len(small) + 1)
     model = loaded["regression"]
     expected = doubles.astype(np.float32)
-    np.testing.assert_array_equal(parse(small, CSV, model), expected)
-    np.testing.assert_array_equal(parse(large, CSV, model)[: len(doubles)], expected)
+    np.testing.assert_array_equal(parse(small, CSV, model).matrix, expected)
+    np.testing.assert_array_equal(parse(large, CSV, model).matrix[: len(doubles)], expected)
     spaced = small.replace(b",", b", ", 1)  # not a plain number: Arrow's reader decides
     with pytest.raises(BadRequest, match="is not a number"):
         parse(spaced, CSV, model)
