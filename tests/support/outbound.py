@@ -75,6 +75,9 @@ def install_guard(log: str | os.PathLike) -> None:
             host, port = address[0], address[1]
         else:
             return
+        if event == "socket.getaddrinfo" and str(host).lower().rstrip(".").endswith(".invalid"):
+            # RFC 6761: "invalid" names never resolve, and resolvers answer so at once.
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if on_this_machine(host):
             if event == "socket.connect":
                 write(event, host, port, refused=False)
