@@ -9,6 +9,8 @@ containers, the tests' jobs and the test process itself, the benchmarks, CI) get
   metadata.google.internal).
 * ``AWS_EC2_METADATA_DISABLED``: boto3 never asks the EC2 metadata service for credentials or
   a region (the stand-ins' credentials come from the environment).
+* ``MLFLOW_DISABLE_TELEMETRY``: MLflow (3.2+; the job's client and the tests' tracking server)
+  otherwise sends usage data to config.mlflow-telemetry.io.
 * every AWS service the code or the connector may call at moto: Secrets Manager, STS (workload
   identity sign-in, the connector's platform detection when it is turned on) and, through
   ``AWS_ENDPOINT_URL``, any other service boto3 is asked for.
@@ -39,6 +41,7 @@ def offline_environment(moto_url: str | None = None) -> dict[str, str]:
     environment = {
         "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
         "AWS_EC2_METADATA_DISABLED": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     if moto_url:
         environment.update(dict.fromkeys(AWS_ENDPOINT_VARIABLES, moto_url))

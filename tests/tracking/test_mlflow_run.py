@@ -76,3 +76,39 @@ def test_an_unreachable_tracking_uri_fails_before_any_statement(jobs, standins, 
     assert "MLflow tracking at http://127.0.0.1:9 cannot be used" in (host.failure or "")
     assert set(standins.front.counters()["results"]) == results_before  # no query ran
     assert not (host.model_dir / "xgboost-model").exists()
+
+
+def test_a_resumed_job_continues_its_run(jobs, housing_params, mlflow_server, tmp_path):
+    """Killed mid-training, started again on its checkpoints: still one run, finished, whose
+    metrics go on from where the checkpoint left off."""
+    import signal
+    import time
+
+    from snowflake_xgb.boosting import checkpoints
+
+    params = {**housing_params, "eta": 0.05, "num_round": 400, "checkpoint_frequency": 50}
+    environ = {"MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": "resumed"}
+    folder = tmp_path / "checkpoints"
+    run, processes = jobs.start(params, environ=environ, checkpoints=folder)
+    deadline = time.monotonic() + 120
+    while not (checkpoints.latest_checkpoint(folder / "host1") or (0,))[0] >= 100:
+        assert processes[0].poll() is None, "the job ended before the test could kill it"
+        assert time.monotonic() < deadline, "no checkpoint at round 100 within 120 s"
+        time.sleep(0.02)
+    processes[0].send_signal(signal.SIGKILL)
+    jobs.wait(run, processes)
+
+    resumed = jobs.run(params, environ=environ, checkpoints=folder)
+    host = resumed.coordinator
+    assert host.returncode == 0, host.output
+    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    resumed_from = metadata["resumed_from_round"]
+    assert resumed_from and resumed_from >= 100
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("resumed")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs] == [metadata["mlflow_run_id"]]
+    assert runs[0].info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train-rmse")]
+    assert steps and max(steps) == 399
+    assert set(range(resumed_from, 400)) <= set(steps)  # the resumed rounds, numbered on
