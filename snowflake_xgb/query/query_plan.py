@@ -155,6 +155,8 @@ def submit_queries(
     if recorded is not None:
         columns = recorded
     as_of = next((s.as_of for s in data.sources if s.as_of), None)
+    # Snowflake's time before the source is read: a resume's Time Travel reads the tables then.
+    started_at = session.current_time()
     data = pin_rows(session, data, columns)
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
@@ -171,7 +173,6 @@ def submit_queries(
             group_sizes[VALIDATION] = read_group_sizes(
                 session, queries.validation, columns.query_group, VALIDATION
             )
-    started_at = session.current_time()
     query_ids = {}
     if queries.train:
         query_ids[TRAINING] = session.submit(queries.train, "the training query")

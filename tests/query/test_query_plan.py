@@ -1,5 +1,7 @@
 """The coordinator's plan over a fake session: which statements run, which query ids the hosts
-read, and how a resumed attempt reads the recorded rows again (reopened, time_travel, rerun).
+read, that a job reading its source more than once reads it at one point in time (the selection
+runs once; every later statement reads its stored result), and how a resumed attempt reads the
+recorded rows again (reopened, time_travel, rerun) with the recorded encoding.
 
 No servers: ``support.fake_session`` answers as Snowflake would and records every call. The
 same branches run through real ``train`` jobs against the stand-ins in ``test_data_snapshot``.
@@ -12,7 +14,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from support.fake_session import NOW, FakeSession
+from support.fake_session import NOW, Call, FakeSession
 
 from snowflake_xgb.config.job_config import DataSpec, Source
 from snowflake_xgb.errors import UserError
@@ -25,6 +27,24 @@ COLUMNS = [Column("ROOMS", "FIXED"), Column("AREA", "REAL"), Column("PRICE", "RE
 BY_TABLE = DataSpec(Source(table=TABLE), label="PRICE", validation_fraction=0.2)
 BY_QUERY = DataSpec(Source(query=f"SELECT * FROM {TABLE}"), label="PRICE", validation_fraction=0.2)
 EARLIER = "2026-12-01T08:00:00.000000+00:00"
+
+
+def _stored_result(query_id: str) -> str:
+    return f"RESULT_SCAN('{query_id}')"
+
+
+def _job_rows(session: FakeSession) -> str:
+    """The query id of the job's rows: the one selection that read the source."""
+    (run,) = session.called("run")
+    assert run.what == "the job's rows"
+    return [q for q, sql in session.submitted_sql.items() if sql == run.argument][-1]
+
+
+def _reads_only(calls: list[Call], query_id: str) -> bool:
+    """Every one of ``calls`` reads the stored result of ``query_id``, none the table itself."""
+    return bool(calls) and all(
+        _stored_result(query_id) in c.argument and TABLE not in c.argument for c in calls
+    )
 
 
 def _record(folder: Path) -> dict:
@@ -48,13 +68,18 @@ def test_a_first_attempt_submits_each_query_once_and_records_them(tmp_path: Path
         "the training query",
         "the validation query",
     ]
-    submitted = list(session.submitted_sql)
+    # The split reads the source twice: the selection runs once, and both sides are cut from
+    # its stored result, so a row changed in between cannot land on both sides or on neither.
+    rows = _job_rows(session)
+    assert [c.method for c in session.calls if TABLE in c.argument] == ["describe", "run"]
+    assert _reads_only(session.called("submit"), rows)
+    submitted = [q for q in session.submitted_sql if q != rows]
     assert plan.query_ids == dict(zip(["training", "validation"], submitted, strict=True))
     assert plan.snapshot.mode == data_snapshot.SUBMITTED and plan.snapshot.as_of is None
-    # The snapshot's time is Snowflake's, read before the first query started.
+    # The snapshot's time is Snowflake's, read before the source was read.
     methods = [call.method for call in session.calls]
     assert methods[0] == "check_context"
-    assert methods.index("current_time") < methods.index("submit")
+    assert methods.index("current_time") < methods.index("run")
     assert plan.snapshot.started_at == NOW
     assert _record(tmp_path)["query_ids"] == plan.query_ids
     assert _record(tmp_path)["mode"] == "submitted"
@@ -67,6 +92,46 @@ def test_a_first_attempt_as_of_a_time_reads_the_tables_then(tmp_path: Path) -> N
     assert plan.snapshot.mode == data_snapshot.TIME_TRAVEL and plan.snapshot.as_of == EARLIER
     (sql,) = session.submitted_sql.values()
     assert f"AT(TIMESTAMP => '{EARLIER}'::TIMESTAMP_TZ)" in sql
+    assert not session.called("run")  # read once anyway: no statement to pin it
+
+
+@pytest.mark.parametrize(
+    ("data", "reads", "data_sets"),
+    [
+        (
+            DataSpec(Source(table=TABLE), label="PRICE", cv_folds=3),
+            ["the distinct values of TOWN"],
+            ["fold-1", "fold-2", "fold-3"],
+        ),
+        (
+            DataSpec(
+                Source(table=TABLE), label="PRICE", validation_fraction=0.2, query_group="QID"
+            ),
+            [
+                "the distinct values of TOWN",
+                "the training query groups",
+                "the validation query groups",
+            ],
+            ["training", "validation"],
+        ),
+    ],
+    ids=["folds", "groups"],
+)
+def test_category_lists_group_sizes_and_folds_read_the_job_rows_stored_result(
+    data: DataSpec, reads: list[str], data_sets: list[str]
+) -> None:
+    session = FakeSession([*COLUMNS, Column("TOWN", "TEXT"), Column("QID", "FIXED")])
+    session.answers["the distinct values of TOWN"] = [("Oslo",)]
+    session.answers["the training query groups"] = [(False, 4), (False, 6)]
+    session.answers["the validation query groups"] = [(False, 2)]
+    plan = plan_queries(session, data)
+
+    rows = _job_rows(session)
+    assert [c.what for c in session.called("fetch")] == reads
+    assert _reads_only(session.called("fetch"), rows)
+    assert _reads_only(session.called("submit"), rows)
+    assert list(plan.query_ids) == data_sets
+    assert rows not in plan.query_ids.values()  # the hosts read each data set's result by id
 
 
 def test_a_resumed_attempt_reopens_results_snowflake_still_holds(tmp_path: Path) -> None:
@@ -79,7 +144,7 @@ def test_a_resumed_attempt_reopens_results_snowflake_still_holds(tmp_path: Path)
     assert plan.snapshot.mode == data_snapshot.REOPENED
     assert plan.snapshot.started_at == EARLIER
     assert sorted(c.argument for c in session.called("holds_result")) == sorted(recorded.values())
-    assert not session.called("submit") and not session.called("describe")
+    assert [c.method for c in session.calls] == ["check_context", "holds_result", "holds_result"]
     assert _record(tmp_path)["mode"] == "reopened"
     assert _record(tmp_path)["query_ids"] == recorded
 
@@ -96,8 +161,11 @@ def test_a_resumed_table_job_whose_results_are_gone_reads_the_tables_as_of_then(
     assert plan.snapshot.mode == data_snapshot.TIME_TRAVEL
     assert plan.snapshot.as_of == EARLIER
     assert set(plan.query_ids.values()).isdisjoint(recorded.values())
+    # The tables as they were then, read once; both sides are cut from that result.
     clause = f"AT(TIMESTAMP => '{EARLIER}'::TIMESTAMP_TZ)"
-    assert [clause in session.submitted_sql[q] for q in plan.query_ids.values()] == [True, True]
+    rows = _job_rows(session)
+    assert clause in session.submitted_sql[rows]
+    assert _reads_only(session.called("submit"), rows)
     assert _record(tmp_path)["mode"] == "time_travel"
     assert _record(tmp_path)["query_ids"] == plan.query_ids
 
@@ -135,7 +203,8 @@ def test_a_resumed_query_job_whose_results_are_gone_runs_the_query_again_and_war
 
     assert plan.snapshot.mode == data_snapshot.RERUN and plan.snapshot.as_of is None
     assert set(plan.query_ids.values()).isdisjoint(recorded.values())
-    assert all("AT(" not in session.submitted_sql[q] for q in plan.query_ids.values())
+    assert "AT(" not in session.submitted_sql[_job_rows(session)]
+    assert _reads_only(session.called("submit"), _job_rows(session))
     assert "running the query again" in caplog.text and "may differ" in caplog.text
     assert _record(tmp_path)["mode"] == "rerun"
 
@@ -151,6 +220,27 @@ def test_a_rerun_snowflake_refuses_fails_with_snowflakes_reason_only(tmp_path: P
     assert "Resuming needs" not in str(raised.value)  # no Time Travel hint for a query
 
 
+@pytest.mark.parametrize("data", [BY_TABLE, BY_QUERY], ids=["time_travel", "rerun"])
+def test_a_resumed_job_whose_results_are_gone_keeps_the_recorded_encoding(
+    tmp_path: Path, data: DataSpec
+) -> None:
+    """A category that appeared since the first attempt (and sorts first) must not shift every
+    later code under the checkpoint's trees: the recorded list is kept, and not read again."""
+    session = FakeSession([*COLUMNS, Column("TOWN", "TEXT")])
+    session.answers["the distinct values of TOWN"] = [("Oslo",), ("Bergen",)]
+    recorded = _first_attempt(session, data, tmp_path)
+    session.expire(*recorded.values())
+    session.answers["the distinct values of TOWN"] = [("Oslo",), ("Bergen",), ("Alta",)]
+
+    plan = plan_queries(session, data, tmp_path)
+
+    assert plan.snapshot.mode != data_snapshot.REOPENED
+    (town,) = [f for f in plan.columns.encoding.features if f.name == "TOWN"]
+    assert town.categories == ("Bergen", "Oslo")
+    assert not session.called("fetch")
+    assert _record(tmp_path)["query_ids"] == plan.query_ids
+
+
 def test_text_features_get_their_categories_from_the_training_rows(tmp_path: Path) -> None:
     session = FakeSession([*COLUMNS, Column("TOWN", "TEXT")])
     session.answers["the distinct values of TOWN"] = [("Oslo",), ("Bergen",)]
@@ -160,6 +250,7 @@ def test_text_features_get_their_categories_from_the_training_rows(tmp_path: Pat
     (read,) = session.called("fetch")
     # Bounded at max_categories + 1: enough to tell that there are too many.
     assert read.argument.endswith(f"LIMIT {BY_TABLE.max_categories + 1}")
+    assert _reads_only([read], _job_rows(session))  # the training side of the stored rows
     assert not data_snapshot.record_path(tmp_path).exists()  # no record folder: nothing written
 
 
@@ -170,7 +261,8 @@ def test_too_many_categories_names_the_column_and_the_count() -> None:
     session.answers["the count of distinct values of TOWN"] = [(4123,)]
     with pytest.raises(UserError, match="Column TOWN has 4,123 distinct values, more than max_"):
         plan_queries(session, data)
-    assert not session.called("submit")
+    assert _reads_only(session.called("fetch"), _job_rows(session))
+    assert not session.called("submit")  # no data set is submitted for the hosts
 
 
 def test_query_groups_with_null_ids_are_refused_by_count() -> None:
