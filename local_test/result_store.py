@@ -227,6 +227,11 @@ class ResultStore:
         held = self._get(query_id)
         return held.parquet() if held is not None and (held.folder / "all.arrow").exists() else None
 
+    def columns_of(self, query_id: str) -> list[dict[str, Any]] | None:
+        """A held result's ``rowtype`` (its columns as Snowflake describes them); None: not held."""
+        held = self._get(query_id)
+        return held.response.get("rowtype") if held is not None else None
+
     def status(self, query_id: str) -> str:
         """What ``/monitoring/queries/{id}`` reports now: the next configured one, else SUCCESS."""
         before = self.settings.statuses_before_success

@@ -392,6 +392,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     if front.store.was_forgotten(query_id):
                         self._gone(query_id)
                         return None
+                    columns = front.store.columns_of(query_id)
+                    if columns is not None:  # held, with no rows: the same columns, empty
+                        sql = re.sub(_nested(query_id), _empty_relation(columns), sql, flags=re.I)
                     continue
                 table = f"FRONT_HELD.RESULTS.R_{query_id.replace('-', '_').upper()}"
                 if front.held_tables.setdefault(table, False) is False:
@@ -403,8 +406,7 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     ):
                         self._upstream(json.dumps({"sqlText": statement}).encode(), path, True)
                     front.held_tables[table] = True
-                pattern = rf"table\s*\(\s*result_scan\s*\(\s*'{re.escape(query_id)}'\s*\)\s*\)"
-                sql = re.sub(pattern, table, sql, flags=re.I)
+                sql = re.sub(_nested(query_id), table, sql, flags=re.I)
             return sql
 
         def _control(self, raw: bytes, name: str) -> None:
@@ -461,6 +463,33 @@ def _login_parameters(request: dict, data: dict) -> list[dict[str, Any]]:
     asked = (request.get("data") or {}).get("SESSION_PARAMETERS") or {}
     parameters.update({str(name).upper(): value for name, value in asked.items()})
     return [{"name": name, "value": value} for name, value in parameters.items()]
+
+
+# Snowflake's rowtype types as DuckDB (fakesnow) names them, for an empty held result.
+_DUCKDB_TYPES = {"real": "DOUBLE", "text": "VARCHAR", "boolean": "BOOLEAN", "date": "DATE"}
+
+
+def _nested(query_id: str) -> str:
+    """The pattern of ``TABLE(RESULT_SCAN('<query_id>'))`` inside a statement."""
+    return rf"table\s*\(\s*result_scan\s*\(\s*'{re.escape(query_id)}'\s*\)\s*\)"
+
+
+def _empty_relation(columns: list[dict[str, Any]]) -> str:
+    """A relation with ``columns`` (a result's rowtype) and no rows."""
+
+    def duckdb_type(column: dict[str, Any]) -> str:
+        kind = str(column.get("type", "text")).lower()
+        if kind == "fixed":
+            return f"DECIMAL({column.get('precision') or 38},{column.get('scale') or 0})"
+        if kind.startswith("timestamp"):
+            return "TIMESTAMPTZ" if kind.endswith(("_tz", "_ltz")) else "TIMESTAMP"
+        return _DUCKDB_TYPES.get(kind, "VARCHAR")
+
+    names = ", ".join(
+        f'CAST(NULL AS {duckdb_type(c)}) AS "{c["name"].replace(chr(34), chr(34) * 2)}"'
+        for c in columns
+    )
+    return f"(SELECT {names} WHERE FALSE)"
 
 
 class FrontControl:
