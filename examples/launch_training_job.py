@@ -25,6 +25,11 @@ workload identity federation, ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY``): no
 registered with the role (connector 4.x sends it; 5.x lets Snowflake find it by the role);
 ``--impersonation-path`` chains roles (comma-separated role ARNs).
 
+``--mlflow-tracking-uri`` records the job as one MLflow run (a SageMaker managed MLflow tracking
+server or MLflow App ARN, or any MLflow server URL; ``--mlflow-experiment`` names the
+experiment): the hosts get ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_NAME``, and only the
+first host talks to MLflow. The role then needs the MLflow permissions in ``iam/README.md``.
+
 ``--local`` runs the job on this machine with the SDK's local mode (docker compose; no role,
 no S3): the job's files and its ``model.tar.gz`` (path printed) go under ``--local-root``.
 ``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
@@ -99,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--impersonation-path", help="--keyless: role ARNs to chain, comma-separated"
     )
+    parser.add_argument("--mlflow-tracking-uri", help="MLflow tracking server ARN or URL")
+    parser.add_argument("--mlflow-experiment", help="MLflow experiment (default: the server's)")
     parser.add_argument("--account", required=True, help="Snowflake account identifier")
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--database", default="DEMO")
@@ -162,6 +169,10 @@ def job_environment(args: argparse.Namespace) -> dict[str, str]:
         environment["SNOWFLAKE_USER"] = args.snowflake_user
     if args.role_name:
         environment["SNOWFLAKE_ROLE"] = args.role_name
+    if args.mlflow_tracking_uri:
+        environment["MLFLOW_TRACKING_URI"] = args.mlflow_tracking_uri
+    if args.mlflow_experiment:
+        environment["MLFLOW_EXPERIMENT_NAME"] = args.mlflow_experiment
     return {**environment, **_pairs(args.env, "--env")}
 
 

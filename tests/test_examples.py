@@ -86,3 +86,17 @@ def test_the_launchers_keyless_flag_asks_for_no_secret() -> None:
     assert "SNOWFLAKE_SECRET_ID" not in environment
     with pytest.raises(SystemExit):
         launch_example().parse_args(common)  # neither a secret nor --keyless
+
+
+def test_the_launchers_tracking_option_reaches_the_hosts_environment() -> None:
+    from support.metrics import launch_example
+
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/team"
+    args = launch_example().parse_args(
+        ["--image-uri", "img", "--account", "acct", "--warehouse", "WH", "--local",
+         "--secret-id", "s", "--mlflow-tracking-uri", arn, "--mlflow-experiment", "housing"]
+    )  # fmt: skip
+    environment = launch_example().job_environment(args)
+    assert environment["MLFLOW_TRACKING_URI"] == arn
+    assert environment["MLFLOW_EXPERIMENT_NAME"] == "housing"
+    assert arn not in json.dumps(launch_example().job_hyperparameters(args))
