@@ -232,9 +232,13 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 host_rows, group.hosts, data.training_sets
             )
             metadata = model_metadata(
-                config, plan, rows_per_host, trained, cv_result,
+                config,
+                plan,
+                rows_per_host,
+                trained,
+                cv_result,
                 tracking.run_id if tracking is not None else None,
-            )  # fmt: skip
+            )
             path, written = outputs.write_model(
                 job.model_dir, job.output_data_dir, trained.model(), metadata, config.model_format
             )

@@ -59,8 +59,9 @@ def format_predictions(
     row's ``explanation`` when asked; in Snowflake's external-function form for a request in
     that form (``row_numbers``)."""
     if row_numbers is not None:
-        return external_function.answer(row_numbers, _external_function_results(
-            predictions, explanation))  # fmt: skip
+        return external_function.answer(
+            row_numbers, _external_function_results(predictions, explanation)
+        )
     if media_type == CSV:
         return b"".join(line + b"\n" for line in _csv_lines(predictions, explanation))
     records = _json_records(predictions, explanation)

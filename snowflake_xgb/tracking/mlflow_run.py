@@ -54,8 +54,9 @@ class TrackedRun:
             self._broken = True
             logger.warning(
                 "MLflow tracking failed (%s): %s; the job goes on without it.",
-                what, redaction.redact(str(error).splitlines()[0][:300] if str(error) else ""),
-            )  # fmt: skip
+                what,
+                redaction.redact(str(error).splitlines()[0][:300] if str(error) else ""),
+            )
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -201,10 +202,13 @@ def log_cv_history(run: TrackedRun, folds: list[dict[str, dict[str, list[float]]
             rounds = min(len(curve) for curve in curves)
             values = np.array([curve[:rounds] for curve in curves])
             for step in range(rounds):
-                run.add_metrics(step, {
-                    f"cv-{data_set}-{metric}-mean": values[:, step].mean(),
-                    f"cv-{data_set}-{metric}-std": values[:, step].std(),
-                })  # fmt: skip
+                run.add_metrics(
+                    step,
+                    {
+                        f"cv-{data_set}-{metric}-mean": values[:, step].mean(),
+                        f"cv-{data_set}-{metric}-std": values[:, step].std(),
+                    },
+                )
     run.flush()
 
 
