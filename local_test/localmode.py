@@ -21,15 +21,15 @@ the same image, as SageMaker hosting does: ``docker run IMAGE serve`` with the f
 as JSON keyed by column name, prints the predictions and stops the server (SIGTERM).
 
 By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
-serves results in chunks as Snowflake does) and AWS Secrets Manager
-(``moto_server``) on the same network, in their own compose project, and seeds them with the
-demo California housing table and a secret (``local_test/seed_standins.py``). Against the
-stand-ins nothing may leave the machine: the job's network is ``internal`` (no route off the
-machine, so a stray call fails at once), and every container gets ``offline_env``'s settings
-(the connector's platform detection off, every AWS endpoint at moto). With
-``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
-settings with ``--env-file``/``--env`` and AWS credentials in the environment (see
-docs/container.md).
+serves results in chunks as Snowflake does, and checks ``WORKLOAD_IDENTITY`` logins against
+moto's STS) and AWS Secrets Manager and STS (``moto_server``) on the same network, in their
+own compose project, and seeds them with the demo California housing table and a secret
+(``local_test/seed_standins.py``). Against the stand-ins nothing may leave the machine: the
+job's network is ``internal`` (no route off the machine, so a stray call fails at once), and
+every container gets ``offline_env``'s settings (the connector's platform detection off, every
+AWS endpoint at moto). With ``--no-standins`` the job talks to a real Snowflake account and
+real AWS instead: pass the settings with ``--env-file``/``--env`` and AWS credentials in the
+environment (see docs/container.md).
 
 Standard library only; works with ``docker compose`` (v2) and ``docker-compose`` (v1).
 
