@@ -1,8 +1,8 @@
 """The stand-ins image holds every ``local_test`` module its scripts import (no Docker needed).
 
-``docker/standins.Dockerfile`` copies the scripts one by one into ``/opt/standins``; a module
-added to ``local_test`` and imported by one of them must be copied too, or the stand-in dies
-at its start and every container test waits for it in vain.
+``docker/standins.Dockerfile`` copies the scripts one by one into ``/opt/standins``, from a
+build context that ``.dockerignore`` allowlists file by file; a module added to ``local_test``
+and imported by one of them must be in both, or the build or the stand-in fails at its start.
 """
 
 from __future__ import annotations
@@ -44,3 +44,5 @@ def test_every_local_module_the_standins_import_is_copied():
         for module in _local_imports(LOCAL_TEST / script) - copied
     }
     assert not missing, sorted(missing)
+    allowed = set((REPO / ".dockerignore").read_text().splitlines())
+    assert not {f"!local_test/{script}" for script in copied} - allowed
