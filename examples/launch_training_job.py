@@ -32,6 +32,11 @@ first host talks to MLflow. The role then needs the MLflow permissions in ``iam/
 
 ``--local`` runs the job on this machine with the SDK's local mode (docker compose; no role,
 no S3): the job's files and its ``model.tar.gz`` (path printed) go under ``--local-root``.
+The SDK hands the containers the AWS credentials this launcher runs with (boto3's chain): for
+``--local --keyless`` run it with the training role's session (a profile with ``role_arn``,
+or ``aws sts assume-role``'s three values). The SDK passes a session's token along only where no
+EC2 metadata service answers, unless ``USE_SHORT_LIVED_CREDENTIALS=1``: ``--local --keyless``
+sets that for the SDK (this process only), so the hosts sign in with the role even on EC2.
 ``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
 local stand-ins' endpoints), ``--hp KEY=VALUE`` overrides hyperparameters.
 
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +180,14 @@ def job_environment(args: argparse.Namespace) -> dict[str, str]:
     if args.mlflow_experiment:
         environment["MLFLOW_EXPERIMENT_NAME"] = args.mlflow_experiment
     return {**environment, **_pairs(args.env, "--env")}
+
+
+def sdk_environment(args: argparse.Namespace) -> dict[str, str]:
+    """Settings for the SDK in this process (not the hosts'): with ``--local --keyless`` it
+    passes this machine's role session, token included, to the containers."""
+    if args.local and args.keyless:
+        return {"USE_SHORT_LIVED_CREDENTIALS": "1"}
+    return {}
 
 
 def job_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -334,6 +348,7 @@ def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    os.environ.update(sdk_environment(args))
     launch = launch_v3 if chosen_sdk(args.sdk) == "v3" else launch_v2
     launch(args, job_environment(args), job_hyperparameters(args))
 

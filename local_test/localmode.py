@@ -21,15 +21,15 @@ the same image, as SageMaker hosting does: ``docker run IMAGE serve`` with the f
 as JSON keyed by column name, prints the predictions and stops the server (SIGTERM).
 
 By default it also starts stand-ins for Snowflake (``fakesnow -s`` behind our front, which
-serves results in chunks as Snowflake does) and AWS Secrets Manager
-(``moto_server``) on the same network, in their own compose project, and seeds them with the
-demo California housing table and a secret (``local_test/seed_standins.py``). Against the
-stand-ins nothing may leave the machine: the job's network is ``internal`` (no route off the
-machine, so a stray call fails at once), and every container gets ``offline_env``'s settings
-(the connector's platform detection off, every AWS endpoint at moto). With
-``--no-standins`` the job talks to a real Snowflake account and real AWS instead: pass the
-settings with ``--env-file``/``--env`` and AWS credentials in the environment (see
-docs/container.md).
+serves results in chunks as Snowflake does, and checks ``WORKLOAD_IDENTITY`` logins against
+moto's STS) and AWS Secrets Manager and STS (``moto_server``) on the same network, in their
+own compose project, and seeds them with the demo California housing table and a secret
+(``local_test/seed_standins.py``). Against the stand-ins nothing may leave the machine: the
+job's network is ``internal`` (no route off the machine, so a stray call fails at once), and
+every container gets ``offline_env``'s settings (the connector's platform detection off, every
+AWS endpoint at moto). With ``--no-standins`` the job talks to a real Snowflake account and
+real AWS instead: pass the settings with ``--env-file``/``--env`` and AWS credentials in the
+environment (see docs/container.md).
 
 Standard library only; works with ``docker compose`` (v2) and ``docker-compose`` (v1).
 
@@ -69,6 +69,7 @@ SNOWFLAKE_PORT = 8080
 # chunks (growing in size) downloaded from the front's own "cloud storage".
 STANDIN_CHUNKS = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
+STANDIN_PORTS = {"snowflake": SNOWFLAKE_PORT, "secretsmanager": SECRETS_PORT}
 
 # A copy of the /opt/ml layout named in snowflake_xgb/sagemaker/job_environment.py (documented
 # there): this script runs with the machine's python (standard library only), where the package
@@ -155,6 +156,10 @@ class Standins:
     # Their host names on the job's network (distinct names let jobs share one network).
     snowflake_host: str = "snowflake"
     secrets_host: str = "secretsmanager"
+    # Also publish both on ephemeral 127.0.0.1 ports (``LocalJob.loopback_port``), for a test
+    # that registers workload identities or assumes a role from the machine itself. Not on an
+    # internal network (Docker publishes no port there).
+    publish_on_loopback: bool = False
 
     @property
     def moto_url(self) -> str:
@@ -315,6 +320,9 @@ class LocalJob:
                         str(SNOWFLAKE_PORT),
                         "--settings",
                         json.dumps(STANDIN_CHUNKS),
+                        # WORKLOAD_IDENTITY logins are checked against moto's STS.
+                        "--sts-url",
+                        s.moto_url,
                     ],
                     "healthcheck": {"test": port_check(SNOWFLAKE_PORT), **health},
                     "networks": {"sagemaker-local": {"aliases": [s.snowflake_host]}},
@@ -339,6 +347,9 @@ class LocalJob:
             },
             "networks": {"sagemaker-local": {"external": True, "name": self.network}},
         }
+        if s.publish_on_loopback:
+            for svc, port in STANDIN_PORTS.items():
+                content["services"][svc]["ports"] = [f"127.0.0.1::{port}"]
         _write_json(self.standins_file, content)
 
     # -- docker ----------------------------------------------------------------------------
@@ -353,6 +364,12 @@ class LocalJob:
 
     def standins_compose(self, compose: list[str]) -> list[str]:
         return [*compose, "-f", str(self.standins_file), "-p", f"{self.project}-standins"]
+
+    def loopback_port(self, compose: list[str], service: str) -> int:
+        """The 127.0.0.1 port a stand-in is published on (``Standins.publish_on_loopback``)."""
+        cmd = [*self.standins_compose(compose), "port", service, str(STANDIN_PORTS[service])]
+        address = _run(cmd, capture=True).stdout.strip()
+        return int(address.rsplit(":", 1)[1])
 
     def job_compose(self, compose: list[str]) -> list[str]:
         return [*compose, "-f", str(self.job_file), "-p", self.project]

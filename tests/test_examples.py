@@ -84,6 +84,10 @@ def test_the_launchers_keyless_flag_asks_for_no_secret() -> None:
     assert environment["SNOWFLAKE_AUTHENTICATOR"] == "WORKLOAD_IDENTITY"
     assert environment["SNOWFLAKE_USER"] == "SVC_XGB"
     assert "SNOWFLAKE_SECRET_ID" not in environment
+    # Local mode: the SDK passes the role session's token to the hosts, metadata service or not.
+    assert launch_example().sdk_environment(args) == {"USE_SHORT_LIVED_CREDENTIALS": "1"}
+    with_secret = launch_example().parse_args([*common, "--secret-id", "snowflake/xgb"])
+    assert launch_example().sdk_environment(with_secret) == {}
     with pytest.raises(SystemExit):
         launch_example().parse_args(common)  # neither a secret nor --keyless
 

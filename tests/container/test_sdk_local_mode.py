@@ -12,6 +12,16 @@ XGBoost loads and its metadata, the metric definitions find the per-round lines 
 and no credential is in any of it. Then the image serves that model as ``make local-serve``
 does (``local_test/localmode.py``): its predictions for CSV and keyed JSON are
 ``Booster.predict``'s, and the server stops cleanly.
+
+Keyless (v3, algorithm mode; one job more): ``--keyless`` and no Snowflake secret. The launcher
+runs with the session of a role assumed in moto (``support.aws_roles``), which the SDK hands to
+the containers; their STS endpoint is moto on ``sagemaker-local``, the front (which executes
+each attestation against that STS) has the role's ARN registered for the service user, and the
+connector may send the attestation to the front's host name there. The stand-ins are published
+on loopback ports for the test to assume the role and register it. Beyond the checks above: the
+hosts said they signed in by workload identity, the front refused nothing, and neither the
+role's secret key, its session token nor an attestation is in the logs or archives. The model
+is not served again: the password runs serve the same kind of model from the same image.
 """
 
 from __future__ import annotations
@@ -30,12 +40,16 @@ from pathlib import Path
 
 import pytest
 import xgboost
+from support.aws_roles import ATTESTATION_PREFIX, assume_role, role_arn
 from support.metrics import metric_values
+from support.standins import StandIns
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_NETWORK = "sagemaker-local"  # fixed by the SDK
 SEED_ROWS = 5000
 ROUNDS = 15
+KEYLESS_ROLE = "xgb-sdk-training"
+KEYLESS_USER = "SVC_XGB_SDK_WIF"
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
@@ -48,11 +62,13 @@ SDK_VENVS = {"v3": REPO / ".work" / "sdk-venv", "v2": REPO / ".work" / "sdk-v2-v
 class SdkRun:
     sdk: str
     mode: str  # "algorithm" or "script"
+    keyless: bool  # signed in with the job's role (workload identity), no secret
     model: Path | None  # the model.tar.gz the launcher printed
     returncode: int
     output: str  # the launcher's stdout and stderr: the SDK streams the hosts' logs there
     host_exit_codes: list[int]
     credentials: list[str]
+    refusals: list[str]  # workload-identity logins the front refused
 
 
 def _ensure_network() -> bool:
@@ -85,14 +101,45 @@ def _host_exit_codes(project: str) -> list[int]:
     return codes
 
 
-# (SDK, mode): algorithm mode with both SDKs; script mode with v3, whose launcher passes the
-# script as the input channel "code" (v2's source_dir is what the other container tests mirror).
-RUNS = [("v3", "algorithm"), ("v2", "algorithm"), ("v3", "script")]
+# (SDK, mode, keyless): algorithm mode with both SDKs; script mode with v3, whose launcher passes
+# the script as the input channel "code" (v2's source_dir is what the other container tests
+# mirror); keyless sign-in with v3 only (the hosts do the same whichever SDK started them).
+RUNS = [("v3", "algorithm", False), ("v2", "algorithm", False), ("v3", "script", False),
+        ("v3", "algorithm", True)]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=RUNS, ids=lambda run: f"sdk-{run[0]}-{run[1]}")
+def _run_id(run: tuple[str, str, bool]) -> str:
+    return f"sdk-{run[0]}-{run[1]}" + ("-keyless" if run[2] else "")
+
+
+def _sign_in_options(
+    job, standins, compose_cmd: list[str], keyless: bool
+) -> tuple[list[str], dict[str, str], list[str], StandIns | None]:
+    """The launcher's sign-in options, its AWS credentials, the values no log may hold and,
+    keyless, where the test reaches the stand-ins: the secret's id and the stand-ins' AWS key,
+    or ``--keyless`` with a role assumed in moto and registered with the front."""
+    if not keyless:
+        return (["--secret-id", standins.secret_id], standins.aws_credentials(),
+                standins.credential_values(), None)  # fmt: skip
+    reachable = StandIns(
+        job.loopback_port(compose_cmd, "snowflake"),
+        f"http://127.0.0.1:{job.loopback_port(compose_cmd, 'secretsmanager')}",
+    )
+    role = assume_role(reachable, KEYLESS_ROLE)
+    reachable.front.workload_identities({KEYLESS_USER: role_arn(KEYLESS_ROLE)})
+    options = [
+        "--keyless", "--snowflake-user", KEYLESS_USER,
+        # The connector sends an attestation only to a host it knows as Snowflake's.
+        f"--env=SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES={standins.snowflake_host}",
+    ]  # fmt: skip
+    leaks = [*standins.credential_values(), role.secret_access_key, role.session_token,
+             ATTESTATION_PREFIX]  # fmt: skip
+    return options, role.environ(), leaks, reachable
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=_run_id)
 def sdk_job(images, compose_cmd, localmode, request):
-    sdk, mode = request.param
+    sdk, mode, keyless = request.param
     python = SDK_VENVS[sdk] / "bin" / "python"
     if not python.exists():
         message = f"no SDK {sdk} venv at {SDK_VENVS[sdk]}: run local_test/make_sdk_venv.sh"
@@ -113,6 +160,7 @@ def sdk_job(images, compose_cmd, localmode, request):
         rows=SEED_ROWS,
         snowflake_host=f"snowflake-{suffix}",
         secrets_host=f"secretsmanager-{suffix}",
+        publish_on_loopback=keyless,
     )
     standins_job.logs_dir.mkdir(parents=True)
     standins_job.write_standins_compose(standins)
@@ -130,10 +178,13 @@ def sdk_job(images, compose_cmd, localmode, request):
             prefix = standins_job.standins_compose(compose_cmd)
             localmode.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
             localmode.seed_standins(prefix, standins_job.logs_dir / "standin-seed.log")
+            sign_in, aws_credentials, leaks, reachable = _sign_in_options(
+                standins_job, standins, compose_cmd, keyless
+            )
             env = {
                 "PATH": os.environ["PATH"],
                 "HOME": str(standins_job.root),
-                **standins.aws_credentials(),
+                **aws_credentials,
                 "AWS_DEFAULT_REGION": standins.region,
                 "AWS_CONFIG_FILE": str(standins_job.root / "no-aws-config"),
                 "SAGEMAKER_USER_CONFIG_OVERRIDE": str(REPO / ".work" / "sagemaker-config.yaml"),
@@ -144,7 +195,7 @@ def sdk_job(images, compose_cmd, localmode, request):
             command = [
                 str(python), str(REPO / "examples" / "launch_training_job.py"),
                 "--sdk", sdk, "--local", "--local-root", str(root), "--instance-count", "2",
-                "--image-uri", images["train"], "--secret-id", standins.secret_id,
+                "--image-uri", images["train"], *sign_in,
                 "--account", job_env["SNOWFLAKE_ACCOUNT"],
                 "--warehouse", job_env["SNOWFLAKE_WAREHOUSE"],
                 *[f"--env={k}={v}" for k, v in job_env.items() if k not in hidden],
@@ -170,9 +221,8 @@ def sdk_job(images, compose_cmd, localmode, request):
                 if model_lines
                 else None
             )
-            yield SdkRun(
-                sdk, mode, model, res.returncode, output, codes, standins.credential_values()
-            )
+            refusals = reachable.front.workload_identities()["refusals"] if reachable else []
+            yield SdkRun(sdk, mode, keyless, model, res.returncode, output, codes, leaks, refusals)
     finally:
         if created_network:
             subprocess.run(["docker", "network", "rm", SDK_NETWORK], capture_output=True)
@@ -196,6 +246,14 @@ def test_launcher_and_both_hosts_succeed(sdk_job):
     assert sdk_job.host_exit_codes == [0, 0], sdk_job.output[-6000:]
     assert sdk_job.model is not None and sdk_job.model.is_file(), sdk_job.output[-3000:]
     assert sdk_job.model.name == "model.tar.gz"
+    # Each host says how it signed in; keyless: by the role, none refused, no password warning.
+    keyless_lines = sdk_job.output.count("(workload identity); no secret")
+    if sdk_job.keyless:
+        assert keyless_lines >= 2, sdk_job.output[-3000:]  # one per host
+        assert sdk_job.refusals == []
+        assert "phasing out" not in sdk_job.output  # the password warning
+    else:
+        assert keyless_lines == 0
 
 
 def _unpack(archive: Path, folder: Path) -> None:
@@ -253,8 +311,14 @@ def test_no_credential_in_logs_or_artifacts(sdk_job):
             assert value.encode() not in data, f"a credential is in {where}"
 
 
+def _served_by_the_password_runs(run: SdkRun) -> None:
+    if run.keyless:
+        pytest.skip("the password runs serve the same kind of model from the same image")
+
+
 def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmode, tmp_path):
     """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
+    _served_by_the_password_runs(sdk_job)
     _unpack(sdk_job.model, tmp_path)
     booster, metadata = _model_files(sdk_job)
     features = metadata["feature_names"]
@@ -272,6 +336,7 @@ def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmo
 
 
 def test_localmode_serve_prints_predictions_and_stops_the_server(sdk_job, images, tmp_path):
+    _served_by_the_password_runs(sdk_job)
     _unpack(sdk_job.model, tmp_path)
     res = subprocess.run(
         [sys.executable, str(REPO / "local_test" / "localmode.py"), "serve", str(tmp_path),

@@ -15,6 +15,8 @@ import boto3
 from .standins import REGION, StandIns
 
 ACCOUNT = "123456789012"
+# base64 of '{"url"', how every workload-identity attestation starts: a leak search looks for it.
+ATTESTATION_PREFIX = "eyJ1cmwi"
 TRUST_POLICY = json.dumps({
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
