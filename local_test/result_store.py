@@ -61,6 +61,8 @@ class ChunkSettings:
         int32, int64 or decimal128, in turn by chunk among those that hold the chunk's values;
         timestamps without a time zone alternately as Snowflake's two-field struct (epoch,
         fraction) and one int64 in units of the column's scale.
+    decfloat_columns: NUMBER columns sent as DECFLOAT (Arrow ``logicalType`` DECFLOAT, a struct
+        of int16 exponent and binary significand), the rest of the column's description kept.
     """
 
     first_chunk_rows: int = 1000
@@ -80,6 +82,7 @@ class ChunkSettings:
     login_session_parameters: bool = True
     table_changes: list[dict[str, Any]] = field(default_factory=list)
     vary_chunk_types: bool = False
+    decfloat_columns: list[str] = field(default_factory=list)
 
     def updated(self, changes: dict[str, Any]) -> ChunkSettings:
         known = {f.name for f in fields(self)}
@@ -90,6 +93,7 @@ class ChunkSettings:
         merged["fail_times"] = {int(k): int(v) for k, v in merged["fail_times"].items()}
         merged["hang_batches"] = [int(i) for i in merged["hang_batches"]]
         merged["statuses_before_success"] = [str(s) for s in merged["statuses_before_success"]]
+        merged["decfloat_columns"] = [str(name) for name in merged["decfloat_columns"]]
         return ChunkSettings(**merged)
 
     def chunk_sizes(self, total: int) -> list[int]:
@@ -215,6 +219,29 @@ def chunk_types(table: pa.Table, batch: int) -> pa.Table:
             column = _one_field_timestamp(column, scale) if batch % 2 else column
         arrays.append(column)
         schema.append(column_field.with_type(column.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
+
+
+def as_decfloat(table: pa.Table, names: list[str]) -> pa.Table:
+    """The NUMBER columns ``names`` of ``table`` encoded as Snowflake sends DECFLOAT."""
+    wanted = {name.upper() for name in names}
+    arrays, schema = [], []
+    for column_field, column in zip(table.schema, table.columns, strict=True):
+        column = column.combine_chunks()
+        unscaled = _unscaled(column) if column_field.name.upper() in wanted else None
+        if unscaled is not None:
+            values, valid = unscaled
+            scale = int(_metadata(column_field).get("scale") or 0)
+            significand = [int(v).to_bytes(16, "big", signed=True) for v in values]
+            column = pa.StructArray.from_arrays(
+                [pa.array([-scale] * len(values), pa.int16()), pa.array(significand, pa.binary())],
+                names=["exponent", "significand"],
+                mask=pa.array(~valid),
+            )
+            meta = {**_metadata(column_field), "logicalType": "DECFLOAT"}
+            column_field = column_field.with_type(column.type).with_metadata(meta)
+        arrays.append(column)
+        schema.append(column_field)
     return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
 
 
@@ -378,11 +405,15 @@ class ResultStore:
             path = str(folder / "all.arrow")
             with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
-        vary = settings.vary_chunk_types and table is not None
+        vary = (settings.vary_chunk_types or settings.decfloat_columns) and table is not None
 
         def chunk(batch: int, start: int) -> pa.Table:
             part = table.slice(start, sizes[batch])
-            return chunk_types(part, batch) if vary else part
+            if settings.vary_chunk_types:
+                part = chunk_types(part, batch)
+            return (
+                as_decfloat(part, settings.decfloat_columns) if settings.decfloat_columns else part
+            )
 
         if len(sizes) == 1:
             whole = rowset if (rowset is not None and not vary) or table is None else None

@@ -336,3 +336,19 @@ def test_chunks_of_different_types_give_one_schema_and_the_same_values(
     big = by_id.loc[ids, "BIG"]
     assert [None if np.isnan(v) else int(v) for v in big] == [expected[i]["BIG"] for i in ids]
     assert list(by_id.loc[ids, "SEEN"]) == [expected[i]["SEEN"] for i in ids]
+
+
+def test_a_decfloat_column_is_refused_with_the_cast_to_write(job: Path, standins: StandIns) -> None:
+    """Both connectors describe DECFLOAT as a NUMBER, and ``to_arrow`` cannot convert it: the
+    first chunk fails at once (no retries) with the cast to write, and it is the failure."""
+    _typed_chunks(standins)
+    standins.front.reset()
+    standins.front.settings(decfloat_columns=["AMOUNT"])
+    try:
+        with pytest.raises(api.UserError, match=r"DECFLOAT column.*cast it in the query"):
+            api.load_dataframe(f"SELECT ID, AMOUNT FROM {TYPED_CHUNKS}")
+        downloads = standins.front.counters()["downloads"]
+    finally:
+        standins.front.reset()
+    assert "DECFLOAT column" in (job / layout.FAILURE_FILE).read_text()
+    assert downloads == []  # the inline chunk failed; nothing was downloaded, nothing retried

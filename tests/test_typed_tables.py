@@ -376,3 +376,19 @@ def test_bad_columns_fail_in_one_paragraph_naming_the_column(
     assert expected in failure, failure
     assert "\n" not in failure.strip() and "Traceback" not in failure
     assert not (host.model_dir / "xgboost-model").exists()
+
+
+def test_a_decfloat_column_fails_the_job_with_the_cast_to_write(
+    jobs: JobRunner, tables: StandIns
+) -> None:
+    tables.front.reset()
+    tables.front.settings(decfloat_columns=["AMOUNT"])  # Snowflake describes it as NUMBER
+    try:
+        host = jobs.run({"table": TYPED, "label": "Y", "exclude": "ID,W", **PARAMS}).coordinator
+    finally:
+        tables.front.reset()
+    assert host.returncode != 0
+    failure = host.failure or ""
+    assert "has a DECFLOAT column" in failure and "cast it in the query" in failure, failure
+    assert "\n" not in failure.strip() and "Traceback" not in failure
+    assert not (host.model_dir / "xgboost-model").exists()

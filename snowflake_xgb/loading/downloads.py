@@ -40,6 +40,9 @@ POLL_SECONDS = 0.2
 ATTEMPTS = 3  # per chunk; each attempt includes the connector's own retries
 BACKOFF_SECONDS = 1.0  # before the second attempt; doubled before each later one
 URL = re.compile(r"https?://\S+")
+# What ``to_arrow`` raises for a column type it cannot convert (DECFLOAT, which both connector
+# lines describe as FIXED): no retry can help.
+UNKNOWN_TYPE = re.compile(r"unknown Snowflake (?:data )?type\s*:\s*(\w+)", re.IGNORECASE)
 
 
 class ArrowBatch(Protocol):
@@ -107,6 +110,9 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
             return
         except Exception as error:  # the connector's and the network's, on any line
             work.started = None
+            if unknown := UNKNOWN_TYPE.search(str(error)):
+                work.result.set_exception(_unreadable_type(batches.query_id, unknown.group(1)))
+                return
             if attempt == ATTEMPTS or stop.is_set() or isinstance(error, UserError):
                 work.result.set_exception(error)
                 return
@@ -128,6 +134,14 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
             except Exception as renew_error:
                 work.result.set_exception(renew_error)
                 return
+
+
+def _unreadable_type(query_id: str, type_name: str) -> UserError:
+    return UserError(
+        f"The result of query {query_id} has a {type_name.upper()} column, which the Snowflake "
+        "connector cannot hand out as Arrow (it describes the column as NUMBER): cast it in the "
+        "query, e.g. SELECT X::FLOAT AS X (or X::NUMBER(38, 10))."
+    )
 
 
 def _reason(error: BaseException) -> str:
