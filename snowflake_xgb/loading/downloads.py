@@ -106,6 +106,7 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
             generation, batch = batches.get(index)
             work.started = time.monotonic()
             table = batch.to_arrow()
+            _check_types(table, batches.query_id)
             work.result.set_result(table)
             return
         except Exception as error:  # the connector's and the network's, on any line
@@ -136,12 +137,28 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
                 return
 
 
-def _unreadable_type(query_id: str, type_name: str) -> UserError:
+def _unreadable_type(query_id: str, type_name: str, column: str = "X") -> UserError:
+    named = f"column {column}" if column != "X" else "column"
     return UserError(
-        f"The result of query {query_id} has a {type_name.upper()} column, which the Snowflake "
+        f"The result of query {query_id} has a {type_name.upper()} {named}, which the Snowflake "
         "connector cannot hand out as Arrow (it describes the column as NUMBER): cast it in the "
-        "query, e.g. SELECT X::FLOAT AS X (or X::NUMBER(38, 10))."
+        f"query, e.g. SELECT {column}::FLOAT AS {column} (or {column}::NUMBER(38, 10))."
     )
+
+
+def _check_types(table: pa.Table, query_id: str) -> None:
+    """Connector 4.8 hands a DECFLOAT column out unconverted (a struct of exponent and
+    significand) where 5.x raises: refuse it by name either way."""
+    for column in table.schema:
+        logical = (column.metadata or {}).get(b"logicalType", b"").decode()
+        is_struct = pa.types.is_struct(column.type)
+        names = (
+            {column.type.field(i).name for i in range(column.type.num_fields)}
+            if is_struct
+            else set()
+        )
+        if logical == "DECFLOAT" or names == {"exponent", "significand"}:
+            raise _unreadable_type(query_id, "DECFLOAT", column.name)
 
 
 def _reason(error: BaseException) -> str:
