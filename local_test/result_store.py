@@ -4,8 +4,8 @@ Snowflake answers a large query with a small inline first chunk (``rowsetBase64`
 chunks in cloud storage, each an Arrow IPC stream, gzip-compressed, behind a presigned URL that
 expires. This store keeps each Arrow result the front has seen (chunks spooled to disk), answers
 a reopen of it without running anything again, and serves the chunks with the latency, bandwidth
-and faults its settings ask for, counting every download. Only the standard library and pyarrow:
-it runs in the stand-ins' own environment.
+and faults its settings ask for, counting every download. Only the standard library, numpy and
+pyarrow: it runs in the stand-ins' own environment.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SSE_C_KEY_HEADER = "x-amz-server-side-encryption-customer-key"
 MAX_HELD_RESULTS = 64  # older results are forgotten, as Snowflake drops results after a day
@@ -54,6 +56,13 @@ class ChunkSettings:
         changing a table between two statements would: each ``{"before": text, "nth": n,
         "sql": statement}`` runs once, before the n-th (default 1st) statement containing
         ``text`` (case-insensitive).
+    vary_chunk_types: each chunk of a result carries its own Arrow physical types, as Snowflake
+        chooses them per chunk (``chunk_types``): NUMBER columns (scaled or not) as int8, int16,
+        int32, int64 or decimal128, in turn by chunk among those that hold the chunk's values;
+        timestamps without a time zone alternately as Snowflake's two-field struct (epoch,
+        fraction) and one int64 in units of the column's scale.
+    decfloat_columns: NUMBER columns sent as DECFLOAT (Arrow ``logicalType`` DECFLOAT, a struct
+        of int16 exponent and binary significand), the rest of the column's description kept.
     """
 
     first_chunk_rows: int = 1000
@@ -72,6 +81,8 @@ class ChunkSettings:
     statuses_before_success: list[str] = field(default_factory=list)
     login_session_parameters: bool = True
     table_changes: list[dict[str, Any]] = field(default_factory=list)
+    vary_chunk_types: bool = False
+    decfloat_columns: list[str] = field(default_factory=list)
 
     def updated(self, changes: dict[str, Any]) -> ChunkSettings:
         known = {f.name for f in fields(self)}
@@ -82,6 +93,7 @@ class ChunkSettings:
         merged["fail_times"] = {int(k): int(v) for k, v in merged["fail_times"].items()}
         merged["hang_batches"] = [int(i) for i in merged["hang_batches"]]
         merged["statuses_before_success"] = [str(s) for s in merged["statuses_before_success"]]
+        merged["decfloat_columns"] = [str(name) for name in merged["decfloat_columns"]]
         return ChunkSettings(**merged)
 
     def chunk_sizes(self, total: int) -> list[int]:
@@ -130,9 +142,134 @@ class HeldResult:
         if not path.exists():
             import pyarrow.parquet as pq
 
-            pq.write_table(self.table(), str(path.with_suffix(".tmp")))
+            pq.write_table(natural_table(self.table()), str(path.with_suffix(".tmp")))
             path.with_suffix(".tmp").rename(path)
         return path
+
+
+def _unscaled(column: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A NUMBER column's unscaled integers (int64) and validity; None: beyond int64."""
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_decimal(column.type):
+        if column.type.bit_width != 128:
+            return None
+        words = np.frombuffer(column.buffers()[1], dtype="<i8")
+        words = words[2 * column.offset : 2 * (column.offset + len(column))].reshape(-1, 2)
+        low, high = words[:, 0], words[:, 1]
+        if np.any((high != (low >> 63))[valid]):
+            return None
+        return np.where(valid, low, 0), valid
+    values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return values, valid
+
+
+def _decimal128(values: np.ndarray, valid: np.ndarray, precision: int, scale: int) -> pa.Array:
+    words = np.stack([values, values >> 63], axis=1).astype("<i8")
+    mask = pa.array(valid, pa.bool_()).buffers()[1] if not valid.all() else None
+    return pa.Array.from_buffers(
+        pa.decimal128(precision, scale), len(values), [mask, pa.py_buffer(words.tobytes())]
+    )
+
+
+def _metadata(field: pa.Field) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+
+
+def _fixed_chunk(column: pa.Array, scale: int, batch: int) -> pa.Array:
+    """A NUMBER column as int8, int16, int32, int64 or decimal128, in turn by chunk among the
+    types that hold its values (Snowflake picks the width per chunk)."""
+    unscaled = _unscaled(column)
+    if unscaled is None:
+        return column
+    values, valid = unscaled
+    low, high = (int(values[valid].min()), int(values[valid].max())) if valid.any() else (0, 0)
+    widths = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+    fitting = [t for t in widths if np.iinfo(t.to_pandas_dtype()).min <= low]
+    fitting = [t for t in fitting if high <= np.iinfo(t.to_pandas_dtype()).max]
+    choices = [*fitting, pa.decimal128(38, scale)]
+    chosen = choices[batch % len(choices)]
+    if pa.types.is_decimal(chosen):
+        return _decimal128(values, valid, 38, scale)
+    return pa.array(values.astype(chosen.to_pandas_dtype()), chosen, mask=~valid)
+
+
+def _one_field_timestamp(column: pa.Array, scale: int) -> pa.Array:
+    """A two-field timestamp (epoch, fraction) as one int64 in units of 10^-scale seconds,
+    when every value fits (Snowflake sends either)."""
+    epoch = column.field("epoch").to_numpy(zero_copy_only=False).astype(np.int64)
+    fraction = column.field("fraction").to_numpy(zero_copy_only=False).astype(np.int64)
+    if not np.all(np.abs(epoch) < np.iinfo(np.int64).max // 10**scale - 1):
+        return column
+    values = epoch * 10**scale + fraction // 10 ** (9 - scale)
+    mask = ~np.asarray(column.is_valid().to_numpy(zero_copy_only=False), bool)
+    return pa.array(values, pa.int64(), mask=mask)
+
+
+def chunk_types(table: pa.Table, batch: int) -> pa.Table:
+    """``table`` (one chunk, as fakesnow encodes it) in the physical types Snowflake may choose
+    for chunk number ``batch``; the values and each column's logical type stay the same."""
+    arrays, schema = [], []
+    for column_field, column in zip(table.schema, table.columns, strict=True):
+        column = column.combine_chunks()
+        meta = _metadata(column_field)
+        logical, scale = meta.get("logicalType", ""), int(meta.get("scale") or 0)
+        if logical == "FIXED":
+            column = _fixed_chunk(column, scale, batch)
+        elif logical in ("TIMESTAMP_NTZ", "TIMESTAMP_LTZ") and pa.types.is_struct(column.type):
+            column = _one_field_timestamp(column, scale) if batch % 2 else column
+        arrays.append(column)
+        schema.append(column_field.with_type(column.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
+
+
+def as_decfloat(table: pa.Table, names: list[str]) -> pa.Table:
+    """The NUMBER columns ``names`` of ``table`` encoded as Snowflake sends DECFLOAT."""
+    wanted = {name.upper() for name in names}
+    arrays, schema = [], []
+    for column_field, column in zip(table.schema, table.columns, strict=True):
+        column = column.combine_chunks()
+        unscaled = _unscaled(column) if column_field.name.upper() in wanted else None
+        if unscaled is not None:
+            values, valid = unscaled
+            scale = int(_metadata(column_field).get("scale") or 0)
+            significand = [int(v).to_bytes(16, "big", signed=True) for v in values]
+            column = pa.StructArray.from_arrays(
+                [pa.array([-scale] * len(values), pa.int16()), pa.array(significand, pa.binary())],
+                names=["exponent", "significand"],
+                mask=pa.array(~valid),
+            )
+            meta = {**_metadata(column_field), "logicalType": "DECFLOAT"}
+            column_field = column_field.with_type(column.type).with_metadata(meta)
+        arrays.append(column)
+        schema.append(column_field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(schema))
+
+
+def natural_table(table: pa.Table) -> pa.Table:
+    """A result in Snowflake's Arrow encoding as plain Arrow types (what a query may read back):
+    timestamps from epoch and fraction, times from nanoseconds, scaled numbers as decimals."""
+    arrays = []
+    for column_field, column in zip(table.schema, table.columns, strict=True):
+        column = column.combine_chunks()
+        meta = _metadata(column_field)
+        logical, scale = meta.get("logicalType", ""), int(meta.get("scale") or 0)
+        if logical.startswith("TIMESTAMP") and pa.types.is_struct(column.type):
+            epoch = column.field("epoch").to_numpy(zero_copy_only=False).astype(np.int64)
+            fraction = column.field("fraction").to_numpy(zero_copy_only=False).astype(np.int64)
+            mask = ~np.asarray(column.is_valid().to_numpy(zero_copy_only=False), bool)
+            tz = "UTC" if column.type.get_field_index("timezone") >= 0 else None
+            column = pa.array(epoch * 10**9 + fraction, pa.timestamp("ns", tz), mask=mask)
+        elif logical.startswith("TIMESTAMP") and pa.types.is_integer(column.type):
+            column = pc.multiply(column.cast(pa.int64()), 10 ** (9 - scale)).cast(
+                pa.timestamp("ns")
+            )
+        elif logical == "TIME" and pa.types.is_integer(column.type):
+            column = pc.multiply(column.cast(pa.int64()), 10 ** (9 - scale)).cast(pa.time64("ns"))
+        elif logical == "FIXED" and scale > 0 and pa.types.is_integer(column.type):
+            values, valid = _unscaled(column)  # type: ignore[misc]
+            column = _decimal128(values, valid, 38, scale)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, names=table.column_names)
 
 
 def _ipc_stream(table: pa.Table) -> bytes:
@@ -273,17 +410,27 @@ class ResultStore:
             path = str(folder / "all.arrow")
             with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
+        vary = (settings.vary_chunk_types or settings.decfloat_columns) and table is not None
+
+        def chunk(batch: int, start: int) -> pa.Table:
+            part = table.slice(start, sizes[batch])
+            if settings.vary_chunk_types:
+                part = chunk_types(part, batch)
+            return (
+                as_decfloat(part, settings.decfloat_columns) if settings.decfloat_columns else part
+            )
+
         if len(sizes) == 1:
-            whole = rowset if rowset is not None or table is None else None
+            whole = rowset if (rowset is not None and not vary) or table is None else None
             if whole is None:
-                whole = base64.b64encode(_ipc_stream(table)).decode()
+                whole = base64.b64encode(_ipc_stream(chunk(0, 0))).decode()
             (folder / "inline.b64").write_text(whole or "")
         else:
-            first = _ipc_stream(table.slice(0, sizes[0]))
+            first = _ipc_stream(chunk(0, 0))
             (folder / "inline.b64").write_text(base64.b64encode(first).decode())
             start = sizes[0]
             for batch in range(1, len(sizes)):
-                raw = _ipc_stream(table.slice(start, sizes[batch]))
+                raw = _ipc_stream(chunk(batch, start))
                 packed = gzip.compress(raw, compresslevel=1)
                 held.chunk_path(batch).write_bytes(packed)
                 held.uncompressed[batch], held.compressed[batch] = len(raw), len(packed)

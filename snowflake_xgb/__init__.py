@@ -34,6 +34,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``loading.sharding``               which rows of a result belong to which host
 ``loading.downloads``              this host's result chunks, several in flight, bounded
 ``loading.slices``                 this host's slice of a result, as Arrow tables
+``loading.result_schema``         one Arrow schema for a result's batches (the public API)
 ``loading.blocks``                 Arrow tables -> float32 blocks (checks, query groups)
 ``loading.matrices``               blocks -> XGBoost matrices (quantized, external, folds)
 ``loading.host_data``              this host's slice of each result, as matrices

@@ -67,6 +67,7 @@ from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .errors import UserError
 from .hosts.host_group import HostGroup
 from .loading.host_data import load_host_data, open_slice
+from .loading.result_schema import one_schema
 from .loading.slices import iter_arrow
 from .model_files import outputs
 from .model_files.columns import ColumnSelection
@@ -347,7 +348,8 @@ def _open_query(
 
     with open_session(env, timeout) as session:
         batches, host_slice = open_slice(group, session, query_id, "query", reopen)
-    return iter_arrow(batches, host_slice, settings=_download_settings()), column_names
+    tables = iter_arrow(batches, host_slice, settings=_download_settings())
+    return one_schema(tables), column_names
 
 
 @_reports_failure
@@ -360,9 +362,13 @@ def iter_record_batches(
     """This host's exactly-once slice of ``query``'s result, as Arrow record batches, in order.
 
     The query runs once (on the first host) when this is called; the batches are downloaded
-    as you iterate, only those that overlap this host's rows. Column names and types are
-    Snowflake's (NUMBER with a scale arrives as Arrow decimal; cast in SQL to FLOAT for
-    floats). A host whose slice is empty gets no batches.
+    as you iterate, only those that overlap this host's rows. Column names are Snowflake's;
+    every batch has the same schema, although Snowflake chooses Arrow types chunk by chunk:
+    integer NUMBER as int64 (one beyond 64 bits is refused, naming the column), scaled NUMBER
+    and FLOAT as float64 (Snowflake sends scaled NUMBER as integers that the connector turns
+    into float64 unless ``arrow_number_to_decimal`` is set, or a chunk as decimal128; DuckDB,
+    the test stand-in, always sends decimal128), timestamps and times in microseconds (a
+    timestamp's time zone kept). A host whose slice is empty gets no batches.
     """
     tables, _ = _open_query(query, query_timeout_seconds, group)
     return (batch for table in tables for batch in table.to_batches())
@@ -378,7 +384,8 @@ def load_dataframe(
     """This host's exactly-once slice of ``query``'s result as one pandas DataFrame.
 
     Convenient for small and medium results (the slice is held in memory); for training
-    matrices prefer :func:`load_quantile_dmatrix`, which streams.
+    matrices prefer :func:`load_quantile_dmatrix`, which streams. Column types as in
+    :func:`iter_record_batches` (one schema for the whole result).
     """
     tables, column_names = _open_query(query, query_timeout_seconds, group)
     loaded = list(tables)

@@ -6,6 +6,7 @@ tested through the real ``train`` command in ``test_script_mode.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,3 +263,92 @@ def test_splits_are_cut_from_one_point_in_time(job: Path, standins: StandIns, ch
     assert not set(train) & set(validation)
     assert sorted(train + validation) == list(range(2000))
     assert 0.2 < len(validation) / 2000 < 0.4
+
+
+TYPED_CHUNKS = "DEMO.PUBLIC.TYPED_CHUNKS"
+
+
+def _typed_chunks(standins: StandIns) -> list[dict]:
+    """A table whose chunks differ in value ranges: small and large integers, scaled numbers,
+    timestamps with fractions; its rows as the connector reads them (whole, one batch)."""
+    standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {TYPED_CHUNKS} (ID NUMBER, SMALL NUMBER, BIG NUMBER, "
+        "AMOUNT NUMBER(12,2), SEEN TIMESTAMP_NTZ)",
+        f"INSERT INTO {TYPED_CHUNKS} SELECT range, range % 100, "
+        "CASE WHEN range % 3 = 0 THEN NULL ELSE range * 3000000000 END, "
+        "CAST(range * 1.25 - 900 AS NUMBER(12,2)), "
+        "DATEADD(millisecond, range * 1234567, '2021-06-01 00:00:00'::TIMESTAMP_NTZ) "
+        "FROM range(3000)",
+    )
+    with standins.connect() as connection:
+        cursor = connection.cursor().execute(f"SELECT * FROM {TYPED_CHUNKS} ORDER BY ID")
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@contextlib.contextmanager
+def _varying(standins: StandIns) -> Iterator[None]:
+    """Many chunks, each with the Arrow types Snowflake may choose for it."""
+    standins.front.reset()
+    standins.front.settings(first_chunk_rows=100, chunk_rows=250, vary_chunk_types=True)
+    try:
+        yield
+    finally:
+        standins.front.reset()
+
+
+@pytest.mark.usefixtures("job")
+def test_chunks_of_different_types_give_one_schema_and_the_same_values(
+    standins: StandIns,
+) -> None:
+    expected = {row["ID"]: row for row in _typed_chunks(standins)}
+    query = f"SELECT * FROM {TYPED_CHUNKS}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_varying(standins))
+        with standins.connect() as connection:  # what the connector hands out, chunk by chunk
+            cursor = connection.cursor()
+            cursor.execute(query)
+            raw = {str(b.to_arrow().schema.types) for b in cursor.get_result_batches()}
+        batches = list(api.iter_record_batches(query))
+        frame = api.load_dataframe(query)
+    assert len(raw) > 1  # the stand-in did send chunks of different types
+
+    assert len({batch.schema for batch in batches}) == 1
+    schema = batches[0].schema
+    assert [str(t) for t in schema.types] == [
+        "int64", "int64", "int64", "double", "timestamp[us]",
+    ]  # fmt: skip
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    assert sorted(row["ID"] for row in rows) == sorted(expected)  # every row once
+    for row in rows:
+        want = expected[row["ID"]]
+        assert (row["SMALL"], row["BIG"], row["SEEN"]) == (want["SMALL"], want["BIG"], want["SEEN"])
+        assert row["AMOUNT"] == pytest.approx(float(want["AMOUNT"]), rel=1e-15)
+
+    assert sorted(frame["ID"]) == sorted(expected)
+    by_id = frame.set_index("ID")
+    ids = sorted(expected)
+    np.testing.assert_array_equal(by_id.loc[ids, "SMALL"], [expected[i]["SMALL"] for i in ids])
+    np.testing.assert_allclose(
+        by_id.loc[ids, "AMOUNT"], [float(expected[i]["AMOUNT"]) for i in ids], rtol=1e-12
+    )
+    big = by_id.loc[ids, "BIG"]
+    assert [None if np.isnan(v) else int(v) for v in big] == [expected[i]["BIG"] for i in ids]
+    assert list(by_id.loc[ids, "SEEN"]) == [expected[i]["SEEN"] for i in ids]
+
+
+def test_a_decfloat_column_is_refused_with_the_cast_to_write(job: Path, standins: StandIns) -> None:
+    """Both connectors describe DECFLOAT as a NUMBER, and ``to_arrow`` cannot convert it: the
+    first chunk fails at once (no retries) with the cast to write, and it is the failure."""
+    _typed_chunks(standins)
+    standins.front.reset()
+    standins.front.settings(decfloat_columns=["AMOUNT"])
+    try:
+        with pytest.raises(api.UserError, match=r"DECFLOAT column.*cast it in the query"):
+            api.load_dataframe(f"SELECT ID, AMOUNT FROM {TYPED_CHUNKS}")
+        downloads = standins.front.counters()["downloads"]
+    finally:
+        standins.front.reset()
+    assert "DECFLOAT column" in (job / layout.FAILURE_FILE).read_text()
+    assert downloads == []  # the inline chunk failed; nothing was downloaded, nothing retried

@@ -4,9 +4,9 @@ weights, ranking groups and text labels, on 1 and 3 hosts, against in-memory XGB
 Every numeric column has fewer distinct values than ``max_bin``, so XGBoost's quantile cuts
 are exact and the 1-host, 3-host and in-memory models can be compared prediction by
 prediction. The 3-host jobs read results served in many chunks, as Snowflake serves them
-(the stand-in's front), so values, categories and query groups cross result batches; the
-1-host jobs read each result whole. fakesnow loses NULL in timestamp columns (it sends the
-epoch), so the tables here have no NULL timestamps.
+(the stand-in's front), each with its own Arrow types, so values, categories and query groups
+cross result batches; the 1-host jobs read each result whole. fakesnow loses NULL in timestamp
+columns (it sends the epoch), so the tables here have no NULL timestamps.
 """
 
 from __future__ import annotations
@@ -103,9 +103,13 @@ def tables(standins: StandIns) -> StandIns:
 
 @contextmanager
 def _chunked(standins: StandIns) -> Iterator[None]:
-    """Results served as Snowflake does: an inline first chunk, then many growing chunks."""
+    """Results served as Snowflake does: an inline first chunk, then many growing chunks, each
+    with the Arrow types Snowflake may choose for it (integers and scaled numbers as int8 to
+    int64 or decimal128, timestamps as one or two fields)."""
     standins.front.reset()
-    standins.front.settings(first_chunk_rows=150, chunk_rows=200, chunk_growth=1.02)
+    standins.front.settings(
+        first_chunk_rows=150, chunk_rows=200, chunk_growth=1.02, vary_chunk_types=True
+    )
     try:
         yield
     finally:
@@ -370,5 +374,21 @@ def test_bad_columns_fail_in_one_paragraph_naming_the_column(
     assert host.returncode != 0
     failure = host.failure or ""
     assert expected in failure, failure
+    assert "\n" not in failure.strip() and "Traceback" not in failure
+    assert not (host.model_dir / "xgboost-model").exists()
+
+
+def test_a_decfloat_column_fails_the_job_with_the_cast_to_write(
+    jobs: JobRunner, tables: StandIns
+) -> None:
+    tables.front.reset()
+    tables.front.settings(decfloat_columns=["AMOUNT"])  # Snowflake describes it as NUMBER
+    try:
+        host = jobs.run({"table": TYPED, "label": "Y", "exclude": "ID,W", **PARAMS}).coordinator
+    finally:
+        tables.front.reset()
+    assert host.returncode != 0
+    failure = host.failure or ""
+    assert "has a DECFLOAT column" in failure and "cast it in the query" in failure, failure
     assert "\n" not in failure.strip() and "Traceback" not in failure
     assert not (host.model_dir / "xgboost-model").exists()

@@ -40,6 +40,9 @@ POLL_SECONDS = 0.2
 ATTEMPTS = 3  # per chunk; each attempt includes the connector's own retries
 BACKOFF_SECONDS = 1.0  # before the second attempt; doubled before each later one
 URL = re.compile(r"https?://\S+")
+# What ``to_arrow`` raises for a column type it cannot convert (DECFLOAT, which both connector
+# lines describe as FIXED): no retry can help.
+UNKNOWN_TYPE = re.compile(r"unknown Snowflake (?:data )?type\s*:\s*(\w+)", re.IGNORECASE)
 
 
 class ArrowBatch(Protocol):
@@ -103,10 +106,14 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
             generation, batch = batches.get(index)
             work.started = time.monotonic()
             table = batch.to_arrow()
+            _check_types(table, batches.query_id)
             work.result.set_result(table)
             return
         except Exception as error:  # the connector's and the network's, on any line
             work.started = None
+            if unknown := UNKNOWN_TYPE.search(str(error)):
+                work.result.set_exception(_unreadable_type(batches.query_id, unknown.group(1)))
+                return
             if attempt == ATTEMPTS or stop.is_set() or isinstance(error, UserError):
                 work.result.set_exception(error)
                 return
@@ -128,6 +135,30 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
             except Exception as renew_error:
                 work.result.set_exception(renew_error)
                 return
+
+
+def _unreadable_type(query_id: str, type_name: str, column: str = "X") -> UserError:
+    named = f"column {column}" if column != "X" else "column"
+    return UserError(
+        f"The result of query {query_id} has a {type_name.upper()} {named}, which the Snowflake "
+        "connector cannot hand out as Arrow (it describes the column as NUMBER): cast it in the "
+        f"query, e.g. SELECT {column}::FLOAT AS {column} (or {column}::NUMBER(38, 10))."
+    )
+
+
+def _check_types(table: pa.Table, query_id: str) -> None:
+    """Connector 4.8 hands a DECFLOAT column out unconverted (a struct of exponent and
+    significand) where 5.x raises: refuse it by name either way."""
+    for column in table.schema:
+        logical = (column.metadata or {}).get(b"logicalType", b"").decode()
+        is_struct = pa.types.is_struct(column.type)
+        names = (
+            {column.type.field(i).name for i in range(column.type.num_fields)}
+            if is_struct
+            else set()
+        )
+        if logical == "DECFLOAT" or names == {"exponent", "significand"}:
+            raise _unreadable_type(query_id, "DECFLOAT", column.name)
 
 
 def _reason(error: BaseException) -> str:
