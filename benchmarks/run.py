@@ -24,6 +24,10 @@ cv        (not in the default) ``cv_folds`` = ``--cv-folds`` (default 3,5) again
           one-host ``train`` process of ``--cv-rounds`` rounds: wall time and peak RSS
           (``--repeat`` runs, the fastest kept).
 
+statements  Statements and full-result materializations of one API job (a validation split,
+          a categorical column) from the Snowflake stand-in's counters
+          (``benchmarks/statement_counts.py``): what a job costs in warehouse work.
+
 network   A result served as Snowflake serves it (the stand-in's front: an inline first chunk,
           then growing gzip'd chunks over HTTP, ``--first-byte-ms`` latency, ``--download-mbps``
           per download; ``--net-rows``, default 10M x 9): the connector's ``fetch_arrow_all``,
@@ -608,6 +612,32 @@ def extmem_report(args: argparse.Namespace, r: dict, targets: list | None) -> li
     return lines
 
 
+def statements_section(args: argparse.Namespace, work: Path) -> dict:
+    print("statements: one API job's statements, from the stand-in's counters", flush=True)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "statement_counts.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **offline_environment()},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"statement_counts.py failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def statements_report(counts: dict) -> list[str]:
+    return [
+        "",
+        "## Statements per job",
+        "",
+        *table(
+            ("statements", "RESULT_SCANs reading data", "reads by id"),
+            [row(counts["statements"], counts["result_scans"], counts["reads_by_id"])],
+        ),
+    ]
+
+
 def serving_section(args: argparse.Namespace, work: Path) -> dict:
     from serving import run as run_serving
 
@@ -639,6 +669,8 @@ def report(args: argparse.Namespace, results: dict) -> str:
         lines += extmem_report(args, results["extmem"]["extmem"], targets)
     if "extmem-wide" in results:
         lines += extmem_report(args, results["extmem-wide"]["extmem"], None)
+    if "statements" in results:
+        lines += statements_report(results["statements"])
     if "serving" in results:
         from serving import report as serving_report
 
@@ -657,7 +689,9 @@ def report(args: argparse.Namespace, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--sections", default="network,standin,chunked,scaling,extmem,serving")
+    parser.add_argument(
+        "--sections", default="network,standin,chunked,scaling,extmem,statements,serving"
+    )
     parser.add_argument("--serving-seconds", type=float, default=10.0, help="section serving")
     parser.add_argument("--serving-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--net-rows", type=int, default=10_000_000, help="section network")
@@ -729,6 +763,7 @@ def main() -> None:
             ("scaling", scaling_section),
             ("extmem", extmem_section),
             ("extmem-wide", extmem_wide_section),
+            ("statements", statements_section),
             ("serving", serving_section),
             ("cv", cv_section),
         ):

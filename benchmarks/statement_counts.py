@@ -50,15 +50,17 @@ def main() -> None:
         from snowflake_xgb import api
 
         api.load_quantile_dmatrix(
-            f"SELECT ID, X, KIND FROM {TABLE}", "ID", validation_fraction=0.2,
-            categorical=["KIND"],
-        )  # fmt: skip
+            f"SELECT ID, X, KIND FROM {TABLE}", "ID", validation_fraction=0.2, categorical=["KIND"]
+        )
         counters = standins.front.counters()
         statements = counters["forwarded_queries"] + counters["reopens"]
-        print(json.dumps({
-            "package": api.__file__, "statements": statements,
-            "result_scans": counters["reopens"], "reads_by_id": counters.get("result_reads"),
-        }))  # fmt: skip
+        counts = {
+            "package": api.__file__,
+            "statements": statements,
+            "result_scans": counters["reopens"],
+            "reads_by_id": counters.get("result_reads"),
+        }
+        print(json.dumps(counts))
 
 
 if __name__ == "__main__":
