@@ -304,6 +304,11 @@ class ResultStore:
         running = time.monotonic() < submission.at + self.settings.running_seconds
         return not (statuses_left or running)
 
+    def running(self, query_id: str) -> bool:
+        """Whether an asynchronous query has not finished yet."""
+        with self._lock:
+            return query_id in self.submissions and not self._finished(query_id)
+
     def logged_out(self, session: str) -> list[str]:
         """A session logged out: cancel its unfinished asynchronous queries (when set to)."""
         with self._lock:

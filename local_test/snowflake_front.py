@@ -65,6 +65,11 @@ QUERY_CANCELLED = {"code": "000604", "sqlState": "57014", "message": "SQL execut
 QUERY_FAILED = {"code": "100038", "sqlState": "22018",
                 "message": "Numeric value 'abc' is not recognized"}  # fmt: skip
 RESULT_FORMAT = "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT"
+# Snowflake's answer to an asynchronous submission (connector network.py: GS code 333334).
+ASYNC_IN_PROGRESS = (
+    "Asynchronous execution in progress. Use provided query id to perform query monitoring and "
+    "management."
+)
 SET_RESULT_FORMAT = re.compile(
     r"^\s*alter\s+session\s+set\s+python_connector_query_result_format\s*=\s*'?(\w+)'?", re.I
 )
@@ -420,6 +425,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 if request.get("asyncExec"):
                     token = _token(self.headers.get("Authorization"))
                     front.store.submitted(data["queryId"], token)
+                    if front.store.running(data["queryId"]):
+                        self._answer(_in_progress(data["queryId"]))
+                        return
                 if self._result_answer(data["queryId"]):
                     return
             self._relay(status, headers, body)
@@ -505,6 +513,13 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
 
 def _token(authorization: str | None) -> str:
     return (authorization or "")[17:-1]  # Snowflake Token="..."
+
+
+def _in_progress(query_id: str) -> dict[str, Any]:
+    """Snowflake's answer to an asynchronous submission still running (GS code 333334)."""
+    data = {"queryId": query_id, "getResultUrl": f"/queries/{query_id}/result",
+            "queryAbortsAfterSecs": 300, "progressDesc": None}  # fmt: skip
+    return {"code": "333334", "message": ASYNC_IN_PROGRESS, "data": data, "success": True}
 
 
 def _status_failure(status: str) -> dict[str, str]:
