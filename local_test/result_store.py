@@ -28,6 +28,19 @@ import pyarrow.compute as pc
 
 SSE_C_KEY_HEADER = "x-amz-server-side-encryption-customer-key"
 MAX_HELD_RESULTS = 64  # older results are forgotten, as Snowflake drops results after a day
+RESULT_FORMATS = ("ARROW", "JSON")
+# Statuses after which a query is over without a result (connector ``is_an_error``).
+ERROR_STATUSES = (
+    "ABORTING", "FAILED_WITH_ERROR", "ABORTED", "FAILED_WITH_INCIDENT", "DISCONNECTED",
+)  # fmt: skip
+
+
+@dataclass
+class Submission:
+    """An asynchronous query: the session that submitted it and when."""
+
+    session: str  # the submitting session's token
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -49,7 +62,16 @@ class ChunkSettings:
     result_lifetime_seconds: a held result is forgotten this long after it was made (Snowflake:
         24 hours); later reads get Snowflake's expired-result answer (0: kept).
     statuses_before_success: the statuses ``/monitoring/queries/{id}`` reports for a query, one
-        per call, before SUCCESS (e.g. QUEUED, RESUMING_WAREHOUSE, RESTARTED).
+        per call, before SUCCESS (e.g. QUEUED, RESUMING_WAREHOUSE, RESTARTED, or a status the
+        connector does not know). An error status (FAILED_WITH_ERROR, ABORTED, ...) ends the
+        query: it stays so, and reading its result answers the error.
+    running_seconds: an asynchronous submission reports RUNNING this long after it was
+        submitted (fakesnow has run it already; 0: done at once).
+    cancel_on_logout: a session's logout (``POST /session?delete=true``) cancels every
+        asynchronous query it submitted that has not finished, as Snowflake does: its status
+        becomes ABORTED and reading its result answers 000604 "SQL execution canceled".
+    account_result_format: the account's PYTHON_CONNECTOR_QUERY_RESULT_FORMAT, for sessions
+        that do not set it (ARROW or JSON); a session answered JSON gets ``rowset`` rows.
     login_session_parameters: the login reply carries the session parameters, as Snowflake's
         does (False: fakesnow's reply, without them).
     table_changes: statements run just before a statement of the job, as another session
@@ -79,6 +101,9 @@ class ChunkSettings:
     result_scan_shuffles: bool = True
     result_lifetime_seconds: float = 0.0
     statuses_before_success: list[str] = field(default_factory=list)
+    running_seconds: float = 0.0
+    cancel_on_logout: bool = True
+    account_result_format: str = "ARROW"
     login_session_parameters: bool = True
     table_changes: list[dict[str, Any]] = field(default_factory=list)
     vary_chunk_types: bool = False
@@ -94,6 +119,9 @@ class ChunkSettings:
         merged["hang_batches"] = [int(i) for i in merged["hang_batches"]]
         merged["statuses_before_success"] = [str(s) for s in merged["statuses_before_success"]]
         merged["decfloat_columns"] = [str(name) for name in merged["decfloat_columns"]]
+        merged["account_result_format"] = str(merged["account_result_format"]).upper()
+        if merged["account_result_format"] not in RESULT_FORMATS:
+            raise ValueError(f"account_result_format must be one of {RESULT_FORMATS}")
         return ChunkSettings(**merged)
 
     def chunk_sizes(self, total: int) -> list[int]:
@@ -304,6 +332,11 @@ class ResultStore:
             self.reopens = 0  # RESULT_SCANs answered: each a new query materializing a result
             self.result_reads = 0  # GET /queries/{id}/result answered: nothing run again
             self.status_calls: dict[str, int] = {}
+            self.submissions: dict[str, Submission] = {}
+            self.ended: dict[str, str] = {}  # query id -> the error status it ended with
+            self.cancelled: list[str] = []  # queries a logout cancelled
+            self.logouts = 0
+            self.json_results = 0  # results answered as JSON rowsets
             self.matches: dict[int, int] = {}  # table change -> statements it matched
 
     def counters(self) -> dict[str, Any]:
@@ -313,6 +346,11 @@ class ResultStore:
                 "max_in_flight": self.max_in_flight,
                 "reopens": self.reopens,
                 "result_reads": self.result_reads,
+                "cancelled": list(self.cancelled),
+                "logouts": self.logouts,
+                "status_calls": dict(self.status_calls),
+                "submissions": len(self.submissions),
+                "json_results": self.json_results,
                 "results": {qid: {"rows": held.rows} for qid, held in self._results.items()},
             }
 
@@ -370,11 +408,65 @@ class ResultStore:
         return held.response.get("rowtype") if held is not None else None
 
     def status(self, query_id: str) -> str:
-        """What ``/monitoring/queries/{id}`` reports now: the next configured one, else SUCCESS."""
-        before = self.settings.statuses_before_success
+        """What ``/monitoring/queries/{id}`` reports now: the error it ended with, else the
+        next configured status, else RUNNING while it is due to run, else SUCCESS."""
+        settings = self.settings
         with self._lock:
+            if query_id in self.ended:
+                return self.ended[query_id]
             calls = self.status_calls[query_id] = self.status_calls.get(query_id, 0) + 1
-        return before[calls - 1] if calls <= len(before) else "SUCCESS"
+            if calls <= len(settings.statuses_before_success):
+                status = settings.statuses_before_success[calls - 1]
+                if status in ERROR_STATUSES:
+                    self.ended[query_id] = status
+                return status
+            submission = self.submissions.get(query_id)
+        if submission and time.monotonic() < submission.at + settings.running_seconds:
+            return "RUNNING"
+        return "SUCCESS"
+
+    def ended_with(self, query_id: str) -> str | None:
+        """The error status a query ended with (None: it did not fail)."""
+        with self._lock:
+            return self.ended.get(query_id)
+
+    def submitted(self, query_id: str, session: str) -> None:
+        """Record an asynchronous submission by the session with token ``session``."""
+        with self._lock:
+            self.submissions[query_id] = Submission(session)
+
+    def _finished(self, query_id: str) -> bool:
+        """Whether a query is over (called with the lock held)."""
+        if query_id in self.ended:
+            return True
+        statuses_left = self.status_calls.get(query_id, 0) < len(
+            self.settings.statuses_before_success
+        )
+        submission = self.submissions[query_id]
+        running = time.monotonic() < submission.at + self.settings.running_seconds
+        return not (statuses_left or running)
+
+    def running(self, query_id: str) -> bool:
+        """Whether an asynchronous query has not finished yet."""
+        with self._lock:
+            return query_id in self.submissions and not self._finished(query_id)
+
+    def logged_out(self, session: str) -> list[str]:
+        """A session logged out: cancel its unfinished asynchronous queries (when set to)."""
+        with self._lock:
+            self.logouts += 1
+        if not self.settings.cancel_on_logout:
+            return []
+        with self._lock:
+            cancelled = [
+                query_id
+                for query_id, submission in self.submissions.items()
+                if submission.session == session and not self._finished(query_id)
+            ]
+            for query_id in cancelled:
+                self.ended[query_id] = "ABORTED"
+            self.cancelled.extend(cancelled)
+        return cancelled
 
     def hold(self, data: dict[str, Any]) -> HeldResult:
         """Keep an Arrow result from upstream's ``data``, cut as the settings say."""
@@ -443,9 +535,15 @@ class ResultStore:
         return held
 
     def answer(
-        self, query_id: str, base_url: str, reader: int, new_query_id: str | None = None
+        self,
+        query_id: str,
+        base_url: str,
+        reader: int,
+        new_query_id: str | None = None,
+        result_format: str = "ARROW",
     ) -> dict[str, Any] | None:
-        """The ``data`` of a response carrying result ``query_id`` (None: not held)."""
+        """The ``data`` of a response carrying result ``query_id`` (None: not held), in Arrow
+        chunks or, for ``result_format`` JSON, as one inline ``rowset`` of strings."""
         held = self._get(query_id)
         if held is None:
             return None
@@ -453,6 +551,13 @@ class ResultStore:
             with self._lock:
                 self._aliases[new_query_id] = held.query_id
                 self.reopens += 1
+        if result_format == "JSON":
+            table = held.table() if (held.folder / "all.arrow").exists() else None
+            rowset = json_rowset(table, held.response.get("rowtype") or [])
+            with self._lock:
+                self.json_results += 1
+            return {**held.response, "queryResultFormat": "json", "rowset": rowset,
+                    "total": len(rowset), "queryId": new_query_id or held.query_id}  # fmt: skip
         data = {**held.response, "rowsetBase64": held.inline(), "total": sum(held.rows)}
         data["queryId"] = new_query_id or held.query_id
         if len(held.rows) > 1:
@@ -475,9 +580,11 @@ class ResultStore:
                 data["qrmk"] = held.qrmk
         return data
 
-    def read_by_id(self, query_id: str, base_url: str, reader: int) -> dict[str, Any] | None:
+    def read_by_id(
+        self, query_id: str, base_url: str, reader: int, result_format: str = "ARROW"
+    ) -> dict[str, Any] | None:
         """``GET /queries/{id}/result``: the original result, its chunks in order, fresh URLs."""
-        data = self.answer(query_id, base_url, reader)
+        data = self.answer(query_id, base_url, reader, result_format=result_format)
         if data is not None:
             with self._lock:
                 self.result_reads += 1
@@ -540,6 +647,33 @@ class ResultStore:
                 {"query_id": query_id, "batch": batch, "reader": reader, "status": status,
                  "bytes": size, "seconds": round(seconds, 4)}
             )  # fmt: skip
+
+
+def json_rowset(table: pa.Table | None, rowtype: list[dict[str, Any]]) -> list[list[str | None]]:
+    """Rows as Snowflake's JSON result format sends them: every value a string (or null);
+    NUMBER as its digits, BOOLEAN as "1"/"0", DATE as days since 1970-01-01, TIMESTAMP_NTZ as
+    seconds since the epoch with the fraction (what the connector's converter reads)."""
+    if table is None:
+        return []
+    columns = []
+    for index, column in enumerate(table.columns):
+        kind = str((rowtype[index] if index < len(rowtype) else {}).get("type", "")).lower()
+        columns.append([_json_value(value, kind) for value in column.to_pylist()])
+    return [list(row) for row in zip(*columns, strict=True)] if columns else []
+
+
+def _json_value(value: Any, kind: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict) and "epoch" in value:  # a timestamp, as Snowflake's Arrow struct
+        return f"{value['epoch']}.{int(value.get('fraction') or 0):09d}"
+    if kind == "date" and hasattr(value, "toordinal"):
+        return str(value.toordinal() - 719163)  # date(1970, 1, 1).toordinal()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
 
 
 def _s3_error(code: str, message: str) -> bytes:

@@ -10,6 +10,9 @@ any credentials and speaks only what connector 4.x needs. This front forwards to
 - what connector 5.x needs: ``masterToken`` in the login reply, the monitoring route (5.x asks
   for ``/monitoring/queries//{id}``) and the result route;
 - Snowflake's refusals a test asks for: a wrong password, an unknown database, no warehouse;
+- query statuses other than RUNNING/SUCCESS, asynchronous queries that run a while and are
+  cancelled when the session that submitted them logs out, and results in JSON for a session
+  whose ``PYTHON_CONNECTOR_QUERY_RESULT_FORMAT`` (or the account's) is JSON;
 - ``WORKLOAD_IDENTITY`` logins verified as Snowflake does for AWS (``workload_identity_check``):
   the signed ``GetCallerIdentity`` is executed against the STS stand-in (``sts_url``) and only
   the service user whose registered ARN matches is signed in (``workload_identities``).
@@ -38,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import workload_identity_check
-from result_store import ChunkSettings, ResultStore, write_throttled
+from result_store import ERROR_STATUSES, ChunkSettings, ResultStore, write_throttled
 
 # What Snowflake answers to a login with a wrong password (and, for JWT, with a key it does not
 # know): ``success`` false, a GS error code and a message; the connector raises DatabaseError.
@@ -55,6 +58,21 @@ RESULT_GONE = {"code": "000710", "sqlState": "02000", "message": "Result for que
 # The session parameters Snowflake's login reply carries (the connector reads them at sign-in);
 # the account defaults, as documented (TIMEZONE: America/Los_Angeles), and the client's own.
 STATEMENT_NOT_FOUND = {"code": "000709", "sqlState": "02000", "message": "Statement {} not found"}
+# What Snowflake reports for a cancelled statement (status ABORTED, connector constants.py
+# QueryStatus), as quoted in public reports: "000604 (57014): SQL execution canceled".
+QUERY_CANCELLED = {"code": "000604", "sqlState": "57014", "message": "SQL execution canceled"}
+# A failed statement (FAILED_WITH_ERROR): one of Snowflake's runtime errors.
+QUERY_FAILED = {"code": "100038", "sqlState": "22018",
+                "message": "Numeric value 'abc' is not recognized"}  # fmt: skip
+RESULT_FORMAT = "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT"
+# Snowflake's answer to an asynchronous submission (connector network.py: GS code 333334).
+ASYNC_IN_PROGRESS = (
+    "Asynchronous execution in progress. Use provided query id to perform query monitoring and "
+    "management."
+)
+SET_RESULT_FORMAT = re.compile(
+    r"^\s*alter\s+session\s+set\s+python_connector_query_result_format\s*=\s*'?(\w+)'?", re.I
+)
 LOGIN_SESSION_PARAMETERS = {
     "TIMEZONE": "America/Los_Angeles",
     "TIMESTAMP_OUTPUT_FORMAT": "YYYY-MM-DD HH24:MI:SS.FF3 TZHTZM",
@@ -126,6 +144,7 @@ class SnowflakeFront:
         self.logins: list[dict] = []  # each login request's JSON body
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
+        self.result_formats: dict[str, str] = {}  # session token -> the format it asked for
         self.forwarded_queries = 0
         self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
         self._lock = threading.Lock()
@@ -154,9 +173,14 @@ class SnowflakeFront:
         return {"SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(self.port)}
 
     def reader(self, authorization: str | None) -> int:
-        token = (authorization or "")[17:-1]  # Snowflake Token="..."
         with self._lock:
-            return self.readers.get(token, 0)
+            return self.readers.get(_token(authorization), 0)
+
+    def result_format(self, authorization: str | None) -> str:
+        """ARROW or JSON: what the session asked for, else the account's default."""
+        with self._lock:
+            asked = self.result_formats.get(_token(authorization))
+        return asked or self.store.settings.account_result_format
 
     def control(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """``/__front/<name>``: settings (read, or change with a body), counters, reset, forget."""
@@ -258,8 +282,13 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _reader(self) -> int:
             return front.reader(self.headers.get("Authorization"))
 
+        def _result_format(self) -> str:
+            return front.result_format(self.headers.get("Authorization"))
+
         def _result_answer(self, query_id: str, new_query_id: str | None = None) -> bool:
-            data = front.store.answer(query_id, self._base_url(), self._reader(), new_query_id)
+            data = front.store.answer(
+                query_id, self._base_url(), self._reader(), new_query_id, self._result_format()
+            )
             if data is None:
                 return False
             self._answer({"data": data, "code": None, "message": None, "success": True})
@@ -276,7 +305,12 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
 
         def _by_id(self, query_id: str) -> None:
             """``GET /queries/{id}/result``: the original result as it was stored."""
-            data = front.store.read_by_id(query_id, self._base_url(), self._reader())
+            if ended := front.store.ended_with(query_id):
+                self._failure(_status_failure(ended), query_id)
+                return
+            data = front.store.read_by_id(
+                query_id, self._base_url(), self._reader(), self._result_format()
+            )
             if data is None and front.store.was_forgotten(query_id):
                 self._gone(query_id)
                 return
@@ -305,15 +339,21 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             document = json.loads(body)
             data = document.get("data") or {}
             if document.get("success") and "token" in data:
+                asked = (login.get("data") or {}).get("SESSION_PARAMETERS") or {}
+                asked = {str(k).upper(): str(v).upper() for k, v in asked.items()}
                 with front._lock:
                     reader = front.readers[data["token"]] = len(front.readers) + 1
+                    if RESULT_FORMAT in asked:
+                        front.result_formats[data["token"]] = asked[RESULT_FORMAT]
                 # Fields Snowflake's login reply has and connector 5.x requires.
                 data.setdefault("masterToken", f"master-{uuid.uuid4()}")
                 data.setdefault("sessionId", reader)
                 data.setdefault("validityInSeconds", 3600)
                 data.setdefault("masterValidityInSeconds", 14400)
                 if front.store.settings.login_session_parameters:
-                    data["parameters"] = _login_parameters(self._json(raw), data)
+                    data["parameters"] = _login_parameters(
+                        self._json(raw), data, front.store.settings.account_result_format
+                    )
                 body = json.dumps(document).encode()
             self._relay(status, headers, body)
 
@@ -347,6 +387,11 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             if front.query_failure and not sql.strip().upper().startswith("SELECT CURRENT_"):
                 self._failure(front.query_failure)
                 return
+            if match := SET_RESULT_FORMAT.match(sql):
+                with front._lock:
+                    front.result_formats[_token(self.headers.get("Authorization"))] = match.group(
+                        1
+                    ).upper()
             if match := RESULT_SCAN.match(sql):
                 reopened = match.group(1)
                 if self._result_scan(reopened):
@@ -377,6 +422,12 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 and not request.get("describeOnly")
             ):
                 front.store.hold(data)
+                if request.get("asyncExec"):
+                    token = _token(self.headers.get("Authorization"))
+                    front.store.submitted(data["queryId"], token)
+                    if front.store.running(data["queryId"]):
+                        self._answer(_in_progress(data["queryId"]))
+                        return
                 if self._result_answer(data["queryId"]):
                     return
             self._relay(status, headers, body)
@@ -432,13 +483,19 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         status, body, "application/octet-stream" if status == 200
                         else "application/xml", rate),
                 )  # fmt: skip
+            elif url.path == "/session" and dict(parse_qsl(url.query)).get("delete") == "true":
+                front.store.logged_out(_token(self.headers.get("Authorization")))
+                self._relay(*self._upstream(raw, self.path))
             elif match := RESULT_ROUTE.match(url.path):
                 self._by_id(match.group(1))
             elif match := MONITORING_ROUTE.match(url.path):
                 query_id = match.group(1)
                 if front.store.holds(query_id):
-                    queries = [{"id": query_id, "status": front.store.status(query_id)}]
-                    self._answer({"data": {"queries": queries}, "success": True})
+                    query = {"id": query_id, "status": front.store.status(query_id)}
+                    if query["status"] in ERROR_STATUSES:
+                        failure = _status_failure(query["status"])
+                        query.update(errorCode=failure["code"], errorMessage=failure["message"])
+                    self._answer({"data": {"queries": [query]}, "success": True})
                 else:
                     self._relay(*self._upstream(raw, f"/monitoring/queries/{query_id}"))
             else:
@@ -456,9 +513,25 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _login_parameters(request: dict, data: dict) -> list[dict[str, Any]]:
+def _token(authorization: str | None) -> str:
+    return (authorization or "")[17:-1]  # Snowflake Token="..."
+
+
+def _in_progress(query_id: str) -> dict[str, Any]:
+    """Snowflake's answer to an asynchronous submission still running (GS code 333334)."""
+    data = {"queryId": query_id, "getResultUrl": f"/queries/{query_id}/result",
+            "queryAbortsAfterSecs": 300, "progressDesc": None}  # fmt: skip
+    return {"code": "333334", "message": ASYNC_IN_PROGRESS, "data": data, "success": True}
+
+
+def _status_failure(status: str) -> dict[str, str]:
+    """What Snowflake says of a query that ended with error status ``status``."""
+    return QUERY_CANCELLED if status in ("ABORTED", "ABORTING") else QUERY_FAILED
+
+
+def _login_parameters(request: dict, data: dict, result_format: str) -> list[dict[str, Any]]:
     """The login reply's ``parameters``: the defaults, upstream's, then those the client set."""
-    parameters = dict(LOGIN_SESSION_PARAMETERS)
+    parameters = {**LOGIN_SESSION_PARAMETERS, RESULT_FORMAT: result_format}
     parameters.update({p["name"]: p["value"] for p in data.get("parameters") or []})
     asked = (request.get("data") or {}).get("SESSION_PARAMETERS") or {}
     parameters.update({str(name).upper(): value for name, value in asked.items()})

@@ -39,6 +39,7 @@ NETWORK_TIMEOUT_SECONDS = 300
 RESULT_WAIT_MARGIN_SECONDS = 60
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
 RESULT_EXPIRED = 710  # Snowflake: "Result for query <id> has expired" (kept 24 hours)
+QUERY_CANCELLED = 604  # Snowflake: "SQL execution canceled"
 # Session parameters every session of a job sets (docs/snowflake-contract.md): results in Arrow
 # whatever the account's default, and asynchronous queries that outlive their session.
 JOB_SESSION_PARAMETERS = {
@@ -156,6 +157,12 @@ def explain_query_error(
         )
     elif errno == 2003:
         hint = "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."
+    elif errno == QUERY_CANCELLED:
+        hint = (
+            "Snowflake cancelled the statement (a logout of the session that submitted it, "
+            "ABORT_DETACHED_QUERY, a statement timeout or SYSTEM$CANCEL_QUERY): run the job again "
+            "and check the account's parameters and query history."
+        )
     elif errno in (1003, 1007, 904, 2040):
         hint = "Fix the SQL (run it in a Snowflake worksheet to check it)."
     else:

@@ -50,10 +50,13 @@ class StandIns:
             **offline_environment(self.secrets_url),
         }
 
-    def connect(self) -> snowflake.connector.SnowflakeConnection:
+    def connect(
+        self, session_parameters: dict | None = None
+    ) -> snowflake.connector.SnowflakeConnection:
         return snowflake.connector.connect(
             user=TEST_USER, password=TEST_PASSWORD, account="local", host="127.0.0.1",
             port=self.snowflake_port, protocol="http", login_timeout=30, network_timeout=120,
+            session_parameters=session_parameters or {},
         )  # fmt: skip
 
     def put_secret(self, secret_id: str, secret: dict | str) -> None:
