@@ -42,10 +42,10 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+    # XGBoost by its module: the image installs the distribution xgboost-cpu (or xgboost).
+    versions = {"python": platform.python_version(), "xgboost": xgb.__version__}
     for package in (
         "snowflake-xgb",
-        "xgboost",
         "snowflake-connector-python",
         "pyarrow",
         "numpy",
