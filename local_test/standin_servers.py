@@ -66,13 +66,16 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 
 
 @contextmanager
-def serve(command: list[str], port: int, log_path: Path | None) -> Iterator[subprocess.Popen]:
-    """Run a server until the block ends; its output goes to ``log_path`` (None: inherited)."""
+def serve(
+    command: list[str], port: int, log_path: Path | None, timeout: float = 60
+) -> Iterator[subprocess.Popen]:
+    """Run a server until the block ends; its output goes to ``log_path`` (None: inherited).
+    ``timeout``: how long it may take to listen on ``port``."""
     with log_path.open("wb") if log_path else open(os.devnull, "wb") as log:
         out = log if log_path else None
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT if out else None)
         try:
-            wait_for_port(port, process)
+            wait_for_port(port, process, timeout)
             yield process
         finally:
             process.terminate()

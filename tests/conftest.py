@@ -88,27 +88,14 @@ def key_pair() -> KeyPair:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real MLflow tracking server (SQLite backend store, artifacts served from a local
     folder) from the stand-ins' environment; its URL."""
-    import subprocess
-
-    from standin_servers import free_port, standins_bin, wait_for_port
+    from standin_servers import free_port, serve, standins_bin
 
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(standins_bin() / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, process, timeout=120)
+    command = [
+        str(standins_bin() / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    with serve(command, port, root / "server.log", timeout=120):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()

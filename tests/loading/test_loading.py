@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import xgboost as xgb
+from support.fake_session import FakeBatch
 
 from snowflake_xgb.config.job_config import matrix_settings
 from snowflake_xgb.errors import UserError
@@ -29,20 +29,6 @@ COLUMNS = ColumnSelection(("A", "B", "C"), "Y")
 PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "eta": 0.3}
 
 
-@dataclass
-class Batch:
-    table: pa.Table
-    downloads: int = 0
-
-    @property
-    def rowcount(self) -> int:
-        return self.table.num_rows
-
-    def to_arrow(self) -> pa.Table:
-        self.downloads += 1
-        return self.table
-
-
 def make_table(rows: int, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng(seed)
     a = rng.random(rows)
@@ -52,10 +38,10 @@ def make_table(rows: int, seed: int = 0) -> pa.Table:
     return pa.table({"A": a, "B": b, "C": c, "Y": y})
 
 
-def split(table: pa.Table, sizes: list[int]) -> list[Batch]:
+def split(table: pa.Table, sizes: list[int]) -> list[FakeBatch]:
     batches, start = [], 0
     for size in sizes:
-        batches.append(Batch(table.slice(start, size)))
+        batches.append(FakeBatch(table.slice(start, size)))
         start += size
     assert start == table.num_rows
     return batches
@@ -67,7 +53,7 @@ def expected_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(
-    batches: list[Batch],
+    batches: list[FakeBatch],
     work_dir: Path,
     rank: int = 0,
     world: int = 1,
