@@ -33,7 +33,7 @@ from .hosts.host_group import HostGroup
 from .loading.host_data import FoldData, load_fold_data, load_host_data
 from .model_files import outputs
 from .query.query_plan import QueryPlan, share_query_plan
-from .query.snowflake_session import open_session
+from .query.snowflake_session import cancelled_on_failure, open_session
 from .report import job_report
 from .report.page import write_report
 from .sagemaker import failure
@@ -178,7 +178,12 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
             )
             plan.columns.encoding.label.check_num_class(config.objective, config.num_class)
-        with group.step("Loading data"):
+        # The coordinator cancels the queries still running when loading fails or is stopped.
+        running = plan.query_ids if group.is_coordinator else {}
+        with (
+            group.step("Loading data"),
+            cancelled_on_failure(env, config.query_timeout_seconds, running),
+        ):
             with open_session(env, config.query_timeout_seconds) as session:
                 if config.data.cv_folds:
                     data = load_fold_data(group, session, plan, Path(work_dir), config.downloads)

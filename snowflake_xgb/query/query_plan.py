@@ -246,6 +246,10 @@ def share_query_plan(
 
     def plan() -> QueryPlan:
         with open_session(env, query_timeout, keeps_queries=True) as session:
-            return plan_queries(session, data, record_dir)
+            try:
+                return plan_queries(session, data, record_dir)
+            except BaseException:  # SIGTERM's included: leave no statement of ours running
+                session.cancel_running(session.submitted)
+                raise
 
     return group.decide(plan, "planning the queries")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -35,11 +35,16 @@ from ..identifiers import QUERY_ID, stored_name
 logger = logging.getLogger(__name__)
 
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 60  # the connector's own default per request
-NETWORK_TIMEOUT_SECONDS = 300
+NETWORK_TIMEOUT_SECONDS = 300  # every request that is not a statement (5.x: request_timeout)
 RESULT_WAIT_MARGIN_SECONDS = 60
+CONNECTOR_MAJOR = int(snowflake.connector.__version__.split(".")[0])
+CANCEL_TIMEOUT_SECONDS = 10  # one cancel request, on the way out of a failed job
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
 RESULT_EXPIRED = 710  # Snowflake: "Result for query <id> has expired" (kept 24 hours)
 QUERY_CANCELLED = 604  # Snowflake: "SQL execution canceled"
+# Snowflake: "Statement reached its statement or warehouse timeout of N second(s) and was
+# canceled." (STATEMENT_TIMEOUT_IN_SECONDS)
+STATEMENT_TIMED_OUT = 630
 # Session parameters every session of a job sets (docs/snowflake-contract.md): results in Arrow
 # whatever the account's default, and asynchronous queries that outlive their session.
 JOB_SESSION_PARAMETERS = {
@@ -86,7 +91,7 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
         # login timeout is even checked: cap it so a shorter login timeout holds. Every later
         # request of ours answers at once (the query is submitted asynchronously).
         "socket_timeout": min(env.login_timeout, DEFAULT_SOCKET_TIMEOUT_SECONDS),
-        "network_timeout": NETWORK_TIMEOUT_SECONDS,
+        **_timeout_arguments(query_timeout),
         "session_parameters": {
             **JOB_SESSION_PARAMETERS,
             "STATEMENT_TIMEOUT_IN_SECONDS": query_timeout,
@@ -113,6 +118,22 @@ def connection_arguments(env: SnowflakeEnvironment, query_timeout: int) -> dict[
     else:
         arguments["password"] = credentials.password
     return arguments
+
+
+def _timeout_arguments(query_timeout: int) -> dict[str, Any]:
+    """Bound every statement by ``query_timeout`` (plus a margin, so that Snowflake's own
+    STATEMENT_TIMEOUT_IN_SECONDS message arrives first), on both connector lines.
+
+    4.x: ``network_timeout`` bounds the other requests, and each statement gets ``timeout=``
+    (``SnowflakeSession.fetch``). 5.x ignores ``execute(timeout=)`` and maps ``network_timeout``
+    onto ``query_timeout`` (its wall-clock bound of every statement), so the two are set apart.
+    """
+    if CONNECTOR_MAJOR >= 5:
+        return {
+            "query_timeout": query_timeout + RESULT_WAIT_MARGIN_SECONDS,
+            "request_timeout": NETWORK_TIMEOUT_SECONDS,
+        }
+    return {"network_timeout": NETWORK_TIMEOUT_SECONDS}
 
 
 def explain_connect_error(error: Exception, env: SnowflakeEnvironment) -> UserError:
@@ -143,12 +164,21 @@ def explain_connect_error(error: Exception, env: SnowflakeEnvironment) -> UserEr
 
 
 def explain_query_error(
-    error: snowflake.connector.errors.Error, what: str, warehouse: str | None
+    error: snowflake.connector.errors.Error,
+    what: str,
+    warehouse: str | None,
+    query_timeout: float | None = None,
 ) -> UserError:
     """Turn a failed statement into a message naming the statement and Snowflake's reason."""
     text = " ".join(str(getattr(error, "msg", "") or error).split())[:400]
     errno = getattr(error, "errno", None)
-    if errno == 606:
+    if errno == STATEMENT_TIMED_OUT or _client_timed_out(text):
+        bound = f" ({query_timeout:g}s)" if query_timeout is not None else ""
+        hint = (
+            f"The statement ran longer than query_timeout_seconds{bound}: raise "
+            "query_timeout_seconds, use a larger warehouse, or reduce the data."
+        )
+    elif errno == 606:
         hint = (
             f"SNOWFLAKE_WAREHOUSE is {warehouse}: check that this warehouse exists and that the "
             "role may use it (GRANT USAGE ON WAREHOUSE ...)."
@@ -168,6 +198,14 @@ def explain_query_error(
     else:
         hint = "Check the query, the session context and the role's grants."
     return UserError(f"Snowflake could not run {what}: {text} {hint}")
+
+
+def _client_timed_out(text: str) -> bool:
+    """Whether the connector itself gave up on a statement at its timeout: 4.x cancels it and
+    says "cancelled by the client due to a timeout"; 5.x's core ends the call at
+    ``query_timeout`` with "000014 (HYT00): Query timed out after Ns"."""
+    lowered = text.lower()
+    return "cancelled by the client due to a timeout" in lowered or "query timed out" in lowered
 
 
 def _check_query_id(query_id: str) -> None:
@@ -191,9 +229,10 @@ class SnowflakeSession:
         # Snowflake stops a statement at STATEMENT_TIMEOUT_IN_SECONDS and says so; waiting a
         # little longer lets its own message arrive first.
         self._wait_timeout = query_timeout + RESULT_WAIT_MARGIN_SECONDS
+        self.submitted: list[str] = []  # the ids of the statements this session submitted
 
     def _explain(self, error: snowflake.connector.errors.Error, what: str) -> UserError:
-        return explain_query_error(error, what, self._env.warehouse)
+        return explain_query_error(error, what, self._env.warehouse, self._query_timeout)
 
     def check_context(self) -> None:
         """Fail early, by name, when the configured database cannot be used.
@@ -221,8 +260,10 @@ class SnowflakeSession:
     def fetch(self, sql: str, what: str) -> list[tuple]:
         """Run a statement with a small result (counts, distinct values) and return its rows."""
         try:
-            # ``timeout``: connector 4.x otherwise cancels the statement after network_timeout.
-            return self._connection.cursor().execute(sql, timeout=self._query_timeout).fetchall()
+            # ``timeout``: connector 4.x otherwise cancels the statement after network_timeout
+            # (5.x ignores it: its ``query_timeout`` is set at connect).
+            cursor = self._connection.cursor()
+            return cursor.execute(sql, timeout=self._wait_timeout).fetchall()
         except snowflake.connector.errors.Error as error:
             raise self._explain(error, what) from None
 
@@ -238,17 +279,32 @@ class SnowflakeSession:
         Only Snowflake's "result has expired" answer means gone; any other error is reported.
         """
         _check_query_id(query_id)
+        if self._still_running(query_id):
+            # An earlier attempt's query may still run (the record is written before the hosts
+            # wait for it): its result answers "in progress" until it is done, which 4.x's
+            # query_result cannot read.
+            self.wait_for(query_id, f"the recorded query {query_id}", self._wait_timeout)
         cursor = self._connection.cursor()
         try:
             cursor.query_result(query_id)
         except snowflake.connector.errors.Error as error:
-            if getattr(error, "errno", None) == RESULT_EXPIRED:
+            if getattr(error, "errno", None) in (RESULT_EXPIRED, QUERY_CANCELLED):
+                # Expired, or cancelled when the earlier attempt failed or was stopped.
                 logger.info("The result of query %s is gone: %s", query_id, error.msg)
                 return False
             raise self._explain(error, f"reading the stored result of query {query_id}") from None
         finally:
             cursor.close()
         return True
+
+    def _still_running(self, query_id: str) -> bool:
+        """Whether Snowflake reports a query as waiting or running (NO_DATA, an unknown status
+        or an error of the status call: not known to run, the read says what is wrong)."""
+        try:
+            status = self._connection.get_query_status(query_id)
+        except (KeyError, snowflake.connector.errors.Error):
+            return False
+        return status != QueryStatus.NO_DATA and self._connection.is_still_running(status)
 
     def submit(self, sql: str, what: str) -> str:
         """Start ``sql`` and return its query id; the hosts read the result by this id."""
@@ -257,7 +313,29 @@ class SnowflakeSession:
             cursor.execute_async(sql)
         except snowflake.connector.errors.Error as error:
             raise self._explain(error, what) from None
+        self.submitted.append(cursor.sfqid)
         return cursor.sfqid
+
+    def cancel_running(self, query_ids: Iterable[str]) -> list[str]:
+        """Cancel those of ``query_ids`` that are still running (``SYSTEM$CANCEL_QUERY``), each
+        bounded; the ids of those cancelled. Never raises: it runs on the way out of a failed
+        job, whose own error is the one to report."""
+        cancelled = []
+        for query_id in query_ids:
+            try:
+                _check_query_id(query_id)
+                if not self._still_running(query_id):
+                    continue
+                cursor = self._connection.cursor()
+                cursor.execute(
+                    f"SELECT SYSTEM$CANCEL_QUERY('{query_id}')", timeout=CANCEL_TIMEOUT_SECONDS
+                )
+                cancelled.append(query_id)
+            except Exception as error:  # whatever it is, the job's own failure comes first
+                logger.warning("Could not cancel query %s: %s", query_id, error)
+        if cancelled:
+            logger.info("Cancelled the job's running queries: %s", ", ".join(cancelled))
+        return cancelled
 
     def run(self, sql: str, what: str) -> str:
         """Submit ``sql``, wait until it has succeeded and return its query id."""
@@ -277,17 +355,24 @@ class SnowflakeSession:
         while True:
             try:
                 status = self._connection.get_query_status_throw_if_error(query_id)
+                seen = status.name
             except KeyError as unknown:  # a status newer than the connector's QueryStatus
-                status = None
-                logger.info("query %s: status %s, waiting", query_id, unknown)
+                status, seen = None, str(unknown).strip("'")
+                logger.info("query %s: status %s, waiting", query_id, seen)
             except snowflake.connector.errors.Error as error:
                 raise self._explain(error, what) from None
             if status == QueryStatus.SUCCESS:
                 return
             if time.monotonic() + delay > deadline:
+                said = (
+                    "Snowflake had no status for it (NO_DATA)"
+                    if status == QueryStatus.NO_DATA
+                    else f"its status was still {seen}"
+                )
                 raise UserError(
-                    f"Snowflake did not finish {what} (query id {query_id}) within {timeout:g}s: "
-                    "raise query_timeout_seconds, use a larger warehouse, or reduce the data."
+                    f"Snowflake did not finish {what} (query id {query_id}) within {timeout:g}s "
+                    f"({said}): raise query_timeout_seconds, use a larger warehouse, or reduce "
+                    "the data."
                 )
             time.sleep(delay)
             delay = min(2 * delay, 5.0)
@@ -354,7 +439,7 @@ def _logout_arguments(keeps_queries: bool) -> dict[str, Any]:
     flag to be explicit (its default will change); 4.x does not know it.
     """
     arguments: dict[str, Any] = {"server_session_keep_alive": keeps_queries}
-    if int(snowflake.connector.__version__.split(".")[0]) >= 5:
+    if CONNECTOR_MAJOR >= 5:
         arguments["enable_server_session_keep_alive_auto_detection"] = False
     return arguments
 
@@ -378,3 +463,29 @@ def open_session(
         yield session
     finally:
         session.close()
+
+
+def cancel_queries(env: SnowflakeEnvironment, query_timeout: int, query_ids: Iterable[str]) -> None:
+    """Cancel those of a failed job's queries that still run, in a session of its own (bounded
+    by the login timeout and each cancel's); never raises."""
+    query_ids = list(query_ids)
+    if not query_ids:
+        return
+    try:
+        with open_session(env, query_timeout) as session:
+            session.cancel_running(query_ids)
+    except Exception as error:  # the job's own failure is the one to report
+        logger.warning("Could not cancel the job's queries %s: %s", query_ids, error)
+
+
+@contextmanager
+def cancelled_on_failure(
+    env: SnowflakeEnvironment, query_timeout: int, query_ids: Mapping[str, str]
+) -> Iterator[None]:
+    """On any failure inside (SIGTERM's included), cancel ``query_ids`` that still run, then
+    let the failure go on as it was: a failed job leaves no statement running up credits."""
+    try:
+        yield
+    except BaseException:
+        cancel_queries(env, query_timeout, query_ids.values())
+        raise

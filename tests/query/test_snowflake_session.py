@@ -26,7 +26,12 @@ from snowflake_xgb.credentials.snowflake_environment import (
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading import host_data
 from snowflake_xgb.query import query_plan, snowflake_session
-from snowflake_xgb.query.snowflake_session import Column, SnowflakeSession, open_session
+from snowflake_xgb.query.snowflake_session import (
+    RESULT_WAIT_MARGIN_SECONDS,
+    Column,
+    SnowflakeSession,
+    open_session,
+)
 
 PASSWORD = "pw-that-must-not-leak"
 ENV = SnowflakeEnvironment(SnowflakeCredentials("ALICE", password=PASSWORD), account="acme-x")
@@ -97,11 +102,12 @@ def test_a_database_the_role_cannot_use_is_named_with_what_to_check() -> None:
 
 def test_a_small_statement_may_run_as_long_as_the_query_timeout() -> None:
     """Connector 4.x cancels a statement after network_timeout (300 s) unless ``execute`` is
-    given a timeout: the session passes query_timeout_seconds."""
+    given a timeout: the session passes query_timeout_seconds and the margin that lets
+    Snowflake's own timeout message arrive first."""
     connection = FakeConnection()
     connection.answers["SELECT COUNT(*) FROM T"] = [(42,)]
     assert _session(connection).fetch("SELECT COUNT(*) FROM T", "the row count") == [(42,)]
-    assert [cursor.timeout for cursor in connection.cursors] == [60]
+    assert [cursor.timeout for cursor in connection.cursors] == [60 + RESULT_WAIT_MARGIN_SECONDS]
 
 
 def test_describe_names_each_column_with_snowflakes_type() -> None:
@@ -251,8 +257,8 @@ def test_waiting_for_a_query_is_bounded_and_says_what_to_change() -> None:
         _session(connection).wait_for(query_id, "the training query", timeout=0.5)
     assert time.monotonic() - started < 2
     assert str(raised.value).startswith(
-        f"Snowflake did not finish the training query (query id {query_id}) within 0.5s: "
-        "raise query_timeout_seconds"
+        f"Snowflake did not finish the training query (query id {query_id}) within 0.5s "
+        "(its status was still RUNNING): raise query_timeout_seconds"
     )
 
 

@@ -4,7 +4,8 @@ Only the public connector API the session uses (:data:`CONNECTION_SURFACE`,
 :data:`CURSOR_SURFACE`; ``tests/query/test_snowflake_session.py`` checks the session calls
 nothing else and the real connector has them all): ``connection.cursor()`` (``describe``,
 ``execute(sql, timeout=)`` + ``fetchall``, ``execute_async`` + ``sfqid``, ``query_result`` +
-``get_result_batches``, ``close``), ``get_query_status_throw_if_error`` and ``close``. Results
+``get_result_batches``, ``close``), ``get_query_status`` (and ``_throw_if_error``),
+``is_still_running`` and ``close``. Results
 are stored by query id and read back by id (``query_result``: no statement runs). What Snowflake
 can do is switchable: a statement it refuses with a connector error (``refuse``), a result that
 is gone after 24 hours (``expire``: error 000710), a query that failed (``failed``), and the
@@ -20,11 +21,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from snowflake.connector import SnowflakeConnection
 from snowflake.connector.constants import QueryStatus
 from snowflake.connector.cursor import ResultMetadata
 from snowflake.connector.errors import Error, ProgrammingError
 
-CONNECTION_SURFACE = ("cursor", "get_query_status_throw_if_error", "close")
+CONNECTION_SURFACE = (
+    "cursor",
+    "get_query_status",
+    "get_query_status_throw_if_error",
+    "is_still_running",
+    "close",
+)
 CURSOR_SURFACE = (
     "describe",
     "execute",
@@ -136,6 +144,15 @@ class FakeConnection:
     def cursor(self) -> FakeCursor:
         self.cursors.append(FakeCursor(self))
         return self.cursors[-1]
+
+    def get_query_status(self, query_id: str) -> QueryStatus:
+        """The status, without raising for a failed query (connector: the same poll)."""
+        if query_id in self.failed:
+            self.status_polls.append(query_id)
+            return QueryStatus.FAILED_WITH_ERROR
+        return self.get_query_status_throw_if_error(query_id)
+
+    is_still_running = staticmethod(SnowflakeConnection.is_still_running)
 
     def get_query_status_throw_if_error(self, query_id: str) -> QueryStatus:
         self.status_polls.append(query_id)

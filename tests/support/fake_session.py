@@ -27,7 +27,16 @@ import pyarrow as pa
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.query.snowflake_session import Column
 
-PLANNING = ("check_context", "describe", "fetch", "current_time", "holds_result", "submit", "run")
+PLANNING = (
+    "check_context",
+    "describe",
+    "fetch",
+    "current_time",
+    "holds_result",
+    "submit",
+    "run",
+    "cancel_running",
+)
 SURFACE = (*PLANNING, "result_batches")  # what query_plan calls, and what host_data calls
 NOW = "2026-12-02T09:00:00.000000+00:00"  # Snowflake's clock, as current_time() answers
 _STORED_RESULT = re.compile(r"RESULT_SCAN\('([^']*)'\)")
@@ -78,6 +87,7 @@ class FakeSession:
         self.answers: dict[str, list[tuple]] = {}  # fetch's rows, by its ``what``
         self.results: dict[str, pa.Table] = {}  # stored results, by query id
         self.submitted_sql: dict[str, str] = {}  # each submitted or run statement, by query id
+        self.submitted: list[str] = []  # this session's submissions (the real one's list)
         self.now = NOW
         self.calls: list[Call] = []
         self.handed_out: list[FakeBatch] = []  # every result batch listed, downloaded or not
@@ -145,6 +155,11 @@ class FakeSession:
         self._run("run", sql, what)
         return self._start(sql)
 
+    def cancel_running(self, query_ids: list[str]) -> list[str]:
+        """The fake's statements are done at once: nothing is left running to cancel."""
+        self.calls.append(Call("cancel_running", ",".join(query_ids)))
+        return []
+
     def result_batches(self, query_id: str, what: str) -> list[FakeBatch]:
         self.calls.append(Call("result_batches", query_id, what))
         if query_id not in self.results or query_id in self._gone:
@@ -162,6 +177,7 @@ class FakeSession:
         rows = self._rows(sql) if callable(self._rows) else self._rows
         query_id = self.store(rows if rows is not None else pa.table({}))
         self.submitted_sql[query_id] = sql
+        self.submitted.append(query_id)
         return query_id
 
     def _run(self, method: str, sql: str, what: str) -> None:
