@@ -101,11 +101,16 @@ def test_a_host_downloads_only_the_batches_it_needs() -> None:
     assert [batch.downloads for batch in batches] == [0, 0, 1, 1]
 
 
-def test_a_batch_shorter_than_announced_is_an_error() -> None:
-    batches = make_batches([5, 5])
-    batches[1].rowcount = 6  # announces more rows than it holds
-    host_slice = HostSlice.plan("training", "q", batches, rank=0, world=1)
-    with pytest.raises(RuntimeError, match="fewer than"):
+@pytest.mark.parametrize("announced", [4, 6], ids=["more rows", "fewer rows"])
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_batch_whose_rows_differ_from_its_announced_count_is_an_error(
+    announced: int, rank: int
+) -> None:
+    """Either way, the hosts' cuts at the announced counts no longer tile the rows."""
+    batches = make_batches([5, 5, 5])
+    batches[1].rowcount = announced  # holds 5
+    host_slice = HostSlice.plan("training", "q", batches, rank=rank, world=2)
+    with pytest.raises(RuntimeError, match=rf"has 5 rows, not the {announced} announced"):
         list(iter_arrow(batches, host_slice))
 
 
