@@ -8,7 +8,9 @@ them. A resumed attempt then, in order of preference:
 
 - ``reopened``: reopens those results by id while Snowflake still holds them (24 hours): the
   same rows in the same order, so the same rows on the same host;
-- ``time_travel``: a ``table`` source read as it was at that time (``AT(TIMESTAMP => ...)``);
+- ``time_travel``: a ``table`` source read as the first attempt's statement read it
+  (``AT(STATEMENT => '<its query id>')``: as of that statement's own start, after its compile
+  and queue time; records written before that was kept fall back to the time it was submitted);
 - ``rerun``: a ``query`` source run again (the log warns, ``metadata.json`` says so).
 
 A first attempt is ``submitted`` (or ``time_travel`` with the ``snapshot`` setting). The record
@@ -43,13 +45,15 @@ class DataSnapshot:
 
     ``query_ids`` names each data set's query (``training``, ``validation``, ``fold-<k>``);
     ``started_at`` is Snowflake's time when they were submitted (ISO 8601); ``as_of`` the point
-    the tables were read as of (Time Travel), when they were.
+    the tables were read as of (Time Travel), when they were; ``read_by`` the query id of the
+    statement that read the tables (the job's pinned rows, else the first data set's query).
     """
 
     mode: str
     query_ids: dict[str, str]
     started_at: str
     as_of: str | None = None
+    read_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,8 +78,10 @@ class Record:
 
     @property
     def point(self) -> str:
-        """The time (or query id) the recorded rows stand for, to read tables as of it."""
-        return self.snapshot.as_of or self.snapshot.started_at
+        """The query id (or time) the recorded rows stand for, to read tables as of it: the
+        statement that read them sees the tables as of its own start, which is later than
+        ``started_at`` by its compile and queue time."""
+        return self.snapshot.as_of or self.snapshot.read_by or self.snapshot.started_at
 
 
 def data_fingerprint(data: DataSpec) -> str:
@@ -125,6 +131,9 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
         started_at = validate_snapshot(str(document["started_at"]), "started_at")
         as_of = document.get("as_of")
         as_of = validate_snapshot(str(as_of), "as_of") if as_of else None
+        read_by = document.get("read_by")
+        if read_by is not None and not QUERY_ID.fullmatch(str(read_by)):
+            raise ValueError(read_by)
         fingerprint = document["data"]
     except (ValueError, KeyError, TypeError, AttributeError, UserError):
         raise _damaged(path, "unreadable") from None
@@ -136,7 +145,7 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
             "columns or split): it belongs to another job. Give this job its own "
             "checkpoint_s3_uri, or empty that location."
         )
-    snapshot = DataSnapshot(document["mode"], query_ids, started_at, as_of)
+    snapshot = DataSnapshot(document["mode"], query_ids, started_at, as_of, read_by)
     return Record(snapshot, columns, group_sizes)
 
 

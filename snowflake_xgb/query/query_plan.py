@@ -123,19 +123,22 @@ def reads_source_more_than_once(data: DataSpec, columns: ColumnSelection) -> boo
     )
 
 
-def pin_rows(session: SnowflakeSession, data: DataSpec, columns: ColumnSelection) -> DataSpec:
+def pin_rows(
+    session: SnowflakeSession, data: DataSpec, columns: ColumnSelection
+) -> tuple[DataSpec, str | None]:
     """``data`` read from one point in time: the selection runs once, and every later statement
-    (splits, folds, category lists, group sizes) reads that stored result.
+    (splits, folds, category lists, group sizes) reads that stored result; with the id of the
+    statement that read the source (None: the data set queries read it themselves).
 
     Without this, a table that changes between two statements (or a query that is not
     deterministic: SAMPLE, LIMIT without ORDER BY, RANDOM()) could put a row in training and
     validation, in two folds or in none, and shift group sizes under the hosts' cuts.
     """
     if not reads_source_more_than_once(data, columns):
-        return data
+        return data, None
     query_id = session.run(selection_sql(data.source, columns), "the job's rows")
     logger.info("The job's rows: query %s; every data set is cut from its result", query_id)
-    return dataclasses.replace(data, source=stored_result_source(query_id))
+    return dataclasses.replace(data, source=stored_result_source(query_id)), query_id
 
 
 def submit_queries(
@@ -155,9 +158,8 @@ def submit_queries(
     if recorded is not None:
         columns = recorded
     as_of = next((s.as_of for s in data.sources if s.as_of), None)
-    # Snowflake's time before the source is read: a resume's Time Travel reads the tables then.
-    started_at = session.current_time()
-    data = pin_rows(session, data, columns)
+    started_at = session.current_time()  # for the record and the report
+    data, pinned = pin_rows(session, data, columns)
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
@@ -181,7 +183,10 @@ def submit_queries(
     for fold, sql in enumerate(queries.folds):
         query_ids[fold_name(fold)] = session.submit(sql, f"the query of fold {fold + 1}")
     logger.info("Query ids: %s (submitted at %s)", query_ids, started_at)
-    return QueryPlan(columns, DataSnapshot(mode, query_ids, started_at, as_of), group_sizes)
+    # The statement that read the tables: a resume's Time Travel reads them as it did.
+    read_by = pinned or next(iter(query_ids.values()))
+    snapshot = DataSnapshot(mode, query_ids, started_at, as_of, read_by)
+    return QueryPlan(columns, snapshot, group_sizes)
 
 
 def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) -> QueryPlan:
@@ -189,9 +194,7 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
     recorded = record.snapshot
     if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
         logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
-        snapshot = DataSnapshot(
-            data_snapshot.REOPENED, recorded.query_ids, recorded.started_at, recorded.as_of
-        )
+        snapshot = dataclasses.replace(recorded, mode=data_snapshot.REOPENED)
         return QueryPlan(record.columns, snapshot, record.group_sizes)
     mode = data_snapshot.mode_when_gone(data)
     if mode == data_snapshot.RERUN:
@@ -214,8 +217,9 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
             raise
         raise UserError(
             f"{error} Resuming needs the tables as they were at {record.point} (Time Travel "
-            "keeps them for the table's DATA_RETENTION_TIME_IN_DAYS): to train on the tables "
-            "as they are now, empty the checkpoint location and start again."
+            "keeps them for the table's DATA_RETENTION_TIME_IN_DAYS, and finds a statement by "
+            "its id for 14 days): to train on the tables as they are now, empty the checkpoint "
+            "location and start again."
         ) from None
 
 

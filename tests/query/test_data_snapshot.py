@@ -161,11 +161,12 @@ def test_a_table_whose_result_is_gone_is_read_as_of_then(
         standins.front.forget(query_id)
     resumed = jobs.run(params, checkpoints=folder)
     host = resumed.coordinator
-    assert "reading the tables as of " + record["started_at"] in host.output
+    # As the first attempt's statement read them (its id), not as of when it was submitted.
+    assert "reading the tables as of " + record["read_by"] in host.output
     # fakesnow (DuckDB) refuses the Time Travel clause it received; real Snowflake reads the
     # table as it was.
     assert host.returncode == 1
-    assert f"{table} as of {record['started_at']}" in host.failure
+    assert f"{table} as of {record['read_by']}" in host.failure
     assert "time travel" in host.failure.lower() and "Traceback" not in host.failure
     assert "empty the checkpoint location" in host.failure
     assert not (host.model_dir / "xgboost-model").exists()

@@ -149,20 +149,35 @@ def test_a_resumed_attempt_reopens_results_snowflake_still_holds(tmp_path: Path)
     assert _record(tmp_path)["query_ids"] == recorded
 
 
-def test_a_resumed_table_job_whose_results_are_gone_reads_the_tables_as_of_then(
+@pytest.mark.parametrize("data", [BY_TABLE, DataSpec(Source(table=TABLE), label="PRICE")])
+def test_the_record_names_the_statement_that_read_the_tables(
+    tmp_path: Path, data: DataSpec
+) -> None:
+    """With a split, the pinned selection read the tables; without, the training query did."""
+    session = FakeSession(COLUMNS)
+    plan = plan_queries(session, data, tmp_path)
+    reader = _job_rows(session) if data.validation_fraction else plan.query_ids["training"]
+    assert TABLE in session.submitted_sql[reader]
+    assert plan.snapshot.read_by == reader == _record(tmp_path)["read_by"]
+
+
+def test_a_resumed_table_job_whose_results_are_gone_reads_the_tables_as_its_statement_did(
     tmp_path: Path,
 ) -> None:
+    """Not as of the time the first attempt submitted: its statement saw the tables as of its
+    own start, after compile and queue time (``AT(STATEMENT => ...)``)."""
     session = FakeSession(COLUMNS)
-    recorded = _first_attempt(session, BY_TABLE, tmp_path)
-    session.expire(recorded["validation"])  # one result gone is enough to read both again
+    _first_attempt(session, BY_TABLE, tmp_path)
+    recorded = _record(tmp_path)
+    session.expire(recorded["query_ids"]["validation"])  # one gone: both are read again
 
     plan = plan_queries(session, BY_TABLE, tmp_path)
 
     assert plan.snapshot.mode == data_snapshot.TIME_TRAVEL
-    assert plan.snapshot.as_of == EARLIER
-    assert set(plan.query_ids.values()).isdisjoint(recorded.values())
+    assert plan.snapshot.as_of == recorded["read_by"]
+    assert set(plan.query_ids.values()).isdisjoint(recorded["query_ids"].values())
     # The tables as they were then, read once; both sides are cut from that result.
-    clause = f"AT(TIMESTAMP => '{EARLIER}'::TIMESTAMP_TZ)"
+    clause = f"AT(STATEMENT => '{recorded['read_by']}')"
     rows = _job_rows(session)
     assert clause in session.submitted_sql[rows]
     assert _reads_only(session.called("submit"), rows)
@@ -176,8 +191,9 @@ def test_a_time_travel_snowflake_refuses_says_how_to_go_on_and_keeps_the_record(
     session = FakeSession(COLUMNS)
     recorded = _first_attempt(session, BY_TABLE, tmp_path)
     before = data_snapshot.record_path(tmp_path).read_bytes()
+    read_by = _record(tmp_path)["read_by"]
     session.expire(*recorded.values())
-    session.refuse("AT(TIMESTAMP", "Time travel data is not available for table HOUSES.")
+    session.refuse("AT(STATEMENT", "Time travel data is not available for table HOUSES.")
 
     with pytest.raises(UserError) as raised:
         plan_queries(session, BY_TABLE, tmp_path)
@@ -185,7 +201,7 @@ def test_a_time_travel_snowflake_refuses_says_how_to_go_on_and_keeps_the_record(
     message = str(raised.value)
     assert message.startswith("Snowflake could not run table DEMO.PUBLIC.HOUSES as of")
     assert "Time travel data is not available for table HOUSES." in message
-    assert f"Resuming needs the tables as they were at {EARLIER}" in message
+    assert f"Resuming needs the tables as they were at {read_by}" in message
     assert "empty the checkpoint location and start again" in message
     assert not session.called("submit")
     assert data_snapshot.record_path(tmp_path).read_bytes() == before
