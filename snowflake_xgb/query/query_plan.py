@@ -141,6 +141,20 @@ def pin_rows(
     return dataclasses.replace(data, source=stored_result_source(query_id)), query_id
 
 
+def pin_validation_rows(
+    session: SnowflakeSession, data: DataSpec, columns: ColumnSelection
+) -> DataSpec:
+    """A separate validation source read from one point in time when it is read twice (its
+    query group sizes, then its rows): its selection runs once and both read that stored
+    result, so a change in between (or SAMPLE, LIMIT) cannot cut a group across hosts."""
+    if data.validation_source is None or not columns.query_group:
+        return data
+    selection = selection_sql(data.validation_source, columns)
+    query_id = session.run(selection, "the job's validation rows")
+    logger.info("The job's validation rows: query %s", query_id)
+    return dataclasses.replace(data, validation_source=stored_result_source(query_id))
+
+
 def submit_queries(
     session: SnowflakeSession,
     data: DataSpec,
@@ -163,6 +177,8 @@ def submit_queries(
     queries = job_queries(data, columns)
     if queries.validation and data.validation_source:
         session.describe(queries.validation, data.validation_source.describe() + " (validation)")
+        data = pin_validation_rows(session, data, columns)
+        queries = job_queries(data, columns)
     rows_sql = queries.train or selection_sql(data.source, columns)  # with folds: every row
     if recorded is None:
         columns = read_categories(session, columns, rows_sql, data.max_categories)

@@ -134,6 +134,36 @@ def test_category_lists_group_sizes_and_folds_read_the_job_rows_stored_result(
     assert rows not in plan.query_ids.values()  # the hosts read each data set's result by id
 
 
+@pytest.mark.parametrize(
+    "validation",
+    [Source(table=f"{TABLE}_LATER"), Source(query=f"SELECT * FROM {TABLE}_LATER SAMPLE (10)")],
+    ids=["validation_table", "validation_query"],
+)
+def test_a_separate_ranking_validation_source_is_read_at_one_point_in_time(
+    validation: Source,
+) -> None:
+    """Its group sizes and its rows both read one stored result: a change in between (or a
+    SAMPLE) cannot shift the groups the hosts cut at."""
+    data = DataSpec(
+        Source(table=TABLE), label="PRICE", validation_source=validation, query_group="QID"
+    )
+    session = FakeSession([*COLUMNS, Column("QID", "FIXED")])
+    session.answers["the training query groups"] = [(False, 4), (False, 6)]
+    session.answers["the validation query groups"] = [(False, 2)]
+    plan = plan_queries(session, data)
+
+    (pinned,) = [c for c in session.called("run") if c.what == "the job's validation rows"]
+    assert f"{TABLE}_LATER" in pinned.argument
+    rows = [q for q, sql in session.submitted_sql.items() if sql == pinned.argument][-1]
+    validation_reads = [
+        c
+        for c in session.called("fetch") + session.called("submit")
+        if c.what in ("the validation query groups", "the validation query")
+    ]
+    assert len(validation_reads) == 2 and _reads_only(validation_reads, rows)
+    assert rows != plan.query_ids["validation"]  # the hosts read the ordered data set by id
+
+
 def test_a_resumed_attempt_reopens_results_snowflake_still_holds(tmp_path: Path) -> None:
     session = FakeSession(COLUMNS)
     recorded = _first_attempt(session, BY_TABLE, tmp_path)
