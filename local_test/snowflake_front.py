@@ -154,6 +154,9 @@ class SnowflakeFront:
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
         self.result_formats: dict[str, str] = {}  # session token -> the format it asked for
         self.statement_timeouts: dict[str, float] = {}  # session token -> its statement timeout
+        # Every secret a sign-in derived (session and master tokens, and the JWT or workload
+        # identity attestation it was signed in with), for tests that search logs for leaks.
+        self.derived_secrets: list[str] = []
         self.forwarded_queries = 0
         self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
         self._lock = threading.Lock()
@@ -212,6 +215,9 @@ class SnowflakeFront:
             if body:
                 self.workload_identities = {k.upper(): v for k, v in body.items()}
             return {"users": self.workload_identities, "refusals": self.workload_identity_refusals}
+        if name == "derived_secrets":
+            with self._lock:
+                return {"secrets": list(self.derived_secrets)}
         if name == "forget":
             return {"forgotten": self.store.forget(body["query_id"])}
         raise KeyError(name)
@@ -379,6 +385,10 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         front.statement_timeouts[data["token"]] = float(asked[STATEMENT_TIMEOUT])
                 # Fields Snowflake's login reply has and connector 5.x requires.
                 data.setdefault("masterToken", f"master-{uuid.uuid4()}")
+                signed_in_with = str((login.get("data") or {}).get("TOKEN") or "")
+                with front._lock:
+                    front.derived_secrets += [data["token"], data["masterToken"]]
+                    front.derived_secrets += [signed_in_with] if signed_in_with else []
                 data.setdefault("sessionId", reader)
                 data.setdefault("validityInSeconds", 3600)
                 data.setdefault("masterValidityInSeconds", 14400)
@@ -657,6 +667,11 @@ class FrontControl:
 
     def forget(self, query_id: str) -> bool:
         return self._call("forget", {"query_id": query_id})["forgotten"]
+
+    def derived_secrets(self) -> list[str]:
+        """The session and master tokens the front handed out, and the JWTs or attestations
+        sessions signed in with: what a log must never show."""
+        return self._call("derived_secrets")["secrets"]
 
 
 def main() -> None:

@@ -10,12 +10,19 @@ Two rules, each decided only here:
   match ordinary text by chance. Log records are masked with them, and hyperparameters, model
   metadata and failure reasons that hold one are refused or masked.
 
+Log records (their message, traceback and stack, as formatted) are also masked for secrets the
+connector derives from the credentials and never hands us: the key-pair JWT, session, master
+and id tokens, the base64 workload identity attestation and the AWS credentials it signs with
+(refreshed ones included), found by their shape (:data:`DERIVED_SECRETS`).
+
 Nothing happens at import: values are remembered when the credentials are loaded.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import traceback
 from collections.abc import Iterable, Mapping
 
 from .errors import UserError
@@ -34,6 +41,19 @@ CREDENTIAL_WORDS = (
     "credential",
     "api_key",
     "apikey",
+)
+
+# The shapes of secrets the connector derives: what precedes a value is kept, the value masked.
+DERIVED_SECRETS = (
+    # A JWT (key pair, OAuth, id tokens) or base64 JSON (the WIF attestation): '{"' is 'eyJ'.
+    re.compile(r"()\beyJ[A-Za-z0-9_\-+/=]{8,}(?:\.[A-Za-z0-9_\-+/=]*){0,2}"),
+    # A token or key by its name, in JSON, headers, URLs or reprs.
+    re.compile(
+        r"""((?:token|master_?token|session_?token|id_?token|refresh_?token|access_?token"""
+        r"""|x-amz-security-token|secret_?access_?key|signature|password|passcode|jwt)"""
+        r"""["']?\s*[:=]\s*["']?)[^"'\s,;&}\]]{6,}""",
+        re.IGNORECASE,
+    ),
 )
 
 _remembered: list[str] = []
@@ -62,9 +82,18 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_derived(text: str) -> str:
+    """``text`` with remembered credential values and derived secrets (by shape) masked."""
+    text = redact(text)
+    for pattern in DERIVED_SECRETS:
+        text = pattern.sub(lambda match: match.group(1) + MASK, text)
+    return text
+
+
 class RedactingFilter(logging.Filter):
-    """Masks remembered credential values in log records (a second line of defence: none
-    should get there). Installed on the root logger's handlers by :func:`remember`."""
+    """Masks credentials in log records as they will be formatted: the message, the traceback
+    of ``exc_info`` and the stack (a second line of defence: none should get there).
+    Installed on the root logger's handlers by :func:`remember`."""
 
     def __init__(self) -> None:
         super().__init__("snowflake_xgb.redact")
@@ -74,20 +103,29 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record: leave it to logging's own error handling
             return True
-        if contains_secret(message):
-            record.msg, record.args = redact(message), None
+        masked = redact_derived(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # What a formatter would append; formatters use exc_text when it is set.
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:
+            record.exc_text = redact_derived(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_derived(record.stack_info)
         return True
 
 
 def remember(secret_values: Iterable[str]) -> None:
-    """Remember this process's credential values and mask them in every log handler.
+    """Remember credential values of this process (added to those already remembered) and
+    mask them in every log handler.
 
     A PEM key is also masked line by line (a log may show it split).
     """
     values = list(secret_values)
     for value in list(values):
         values += [line for line in value.splitlines() if "-----" not in line]
-    _remembered[:] = _significant(values)
+    _remembered[:] = _significant([*_remembered, *values])
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())

@@ -87,16 +87,32 @@ def test_single_host_job(
     assert_no_credential(_everything(run), key_pair)
 
 
+def assert_no_derived_secret(everything: bytes, derived: list[str]) -> None:
+    """None of the secrets the connector derived (tokens, the JWT), nor a piece of one."""
+    found = [
+        f"{value[:4]}... ({part})"
+        for value in derived
+        for part, needle in (("whole", value), ("first 16", value[:16]), ("last 16", value[-16:]))
+        if len(needle) >= 12 and needle.encode() in everything
+    ]
+    assert not found, found
+
+
 def test_single_host_job_at_debug_log_level(
-    jobs: JobRunner, housing_params: dict, secrets: dict, key_pair: KeyPair
+    jobs: JobRunner, standins: StandIns, housing_params: dict, secrets: dict, key_pair: KeyPair
 ) -> None:
-    """DEBUG logs of boto3 and the connector print request and response bodies."""
+    """DEBUG logs of boto3 and the connector print request and response bodies, with the
+    secrets the connector derives: the key pair's JWT, the session and master tokens."""
     params = _params(housing_params, sagemaker_container_log_level="10")
     for method in ("key_pair", "password", "token"):
+        before = len(standins.front.derived_secrets())
         run = jobs.run(params, environ={"SNOWFLAKE_SECRET_ID": secrets[method]})
         assert run.coordinator.returncode == 0, run.coordinator.output
         assert " DEBUG " in run.coordinator.output  # the level took effect
         assert_no_credential(_everything(run), key_pair)
+        derived = standins.front.derived_secrets()[before:]
+        assert derived  # the job signed in: there is something to look for
+        assert_no_derived_secret(_everything(run), derived)
 
 
 def test_two_host_job(
@@ -227,3 +243,78 @@ def test_log_records_are_redacted_once_credentials_are_known(
         os.environ.update(saved)
     assert "oops" in stream.getvalue() and "****" in stream.getvalue()
     assert_no_credential(stream.getvalue().encode(), key_pair)
+
+
+def test_a_credential_inside_an_exception_is_masked_in_the_logged_traceback(
+    standins: StandIns, key_pair: KeyPair, secrets: dict
+) -> None:
+    """The failure path logs unexpected errors with ``exc_info``: the traceback is formatted
+    after the message, and is masked too."""
+    import io
+    import logging
+    import os
+
+    from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    saved = dict(os.environ)
+    try:
+        os.environ.update(standins.job_environ(secrets["key_pair"]))
+        bootstrap_credentials()
+        try:
+            raise RuntimeError(
+                f"bad value {PASSPHRASE!r} near eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOjF9.c2ln"
+            )
+        except RuntimeError:
+            logging.getLogger("someone.else").error("Unexpected error", exc_info=True)
+    finally:
+        root.removeHandler(handler)
+        os.environ.clear()
+        os.environ.update(saved)
+    logged = stream.getvalue()
+    assert "Traceback" in logged and "RuntimeError: bad value '****' near ****" in logged
+    assert_no_credential(logged.encode(), key_pair)
+
+
+def test_secrets_the_connector_derives_are_masked_by_their_shape(standins: StandIns) -> None:
+    """The session and master tokens and the JWT a sign-in derived (taken from the front), a
+    workload identity attestation and AWS session credentials, logged as a connector or a
+    request library would show them: none reaches the handler."""
+    import base64
+    import io
+    import json
+    import logging
+
+    from snowflake_xgb import redaction
+
+    with standins.connect() as connection:  # a sign-in, so the front has tokens to hand out
+        connection.cursor().execute("SELECT 1")
+    session_token, master_token = standins.front.derived_secrets()[-2:]
+    jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJBQ01FLlNWQyJ9.c2lnbmF0dXJlLWJ5dGVz"
+    attestation = base64.b64encode(json.dumps({"url": "https://sts", "headers": {}}).encode())
+    aws_token, aws_secret = "IQoJb3JpZ2luX2VjEJr-session-token", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"
+    lines = [
+        f'Authorization: Snowflake Token="{session_token}"',
+        json.dumps({"data": {"token": session_token, "masterToken": master_token}}),
+        json.dumps({"data": {"AUTHENTICATOR": "SNOWFLAKE_JWT", "TOKEN": jwt}}),
+        f"attestation {attestation.decode()}",
+        f"X-Amz-Security-Token={aws_token}&X-Amz-Signature=0a1b2c3d4e5f",
+        str({"aws_secret_access_key": aws_secret, "aws_session_token": aws_token}),
+    ]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redaction.RedactingFilter())
+    logger = logging.getLogger("snowflake.connector.network")
+    logger.addHandler(handler)
+    try:
+        for line in lines:
+            logger.warning("%s", line)
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert logged.count("****") >= len(lines)
+    for secret in (session_token, master_token, jwt, attestation.decode(), aws_token, aws_secret):
+        assert secret[:12] not in logged and secret[-12:] not in logged, secret[:8]
