@@ -37,7 +37,7 @@ ERROR_STATUSES = (
 
 
 # Snowflake ends a statement at the session's STATEMENT_TIMEOUT_IN_SECONDS with this error
-# (status FAILED_WITH_ERROR), as quoted in Snowflake's documentation of the parameter's effect.
+# (status FAILED_WITH_ERROR), as users quote it (docs/snowflake-contract.md, row 8).
 STATEMENT_TIMED_OUT = {
     "code": "000630",
     "sqlState": "57014",
