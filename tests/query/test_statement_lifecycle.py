@@ -10,12 +10,14 @@ back.
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import snowflake.connector
+from support.jobs import JobRunner
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, TEST_USER, StandIns
 
 from snowflake_xgb.credentials.snowflake_environment import SnowflakeEnvironment
@@ -221,3 +223,25 @@ def test_a_status_that_never_changes_ends_the_wait_saying_what_was_seen(
         query_id = session.submit(COUNT_SQL, "the count")
         with pytest.raises(UserError, match=rf"within 2s \({seen}\)"):
             session.wait_for(query_id, "the count", timeout=2)
+
+
+def test_a_job_stopped_while_its_query_runs_cancels_it(
+    jobs: JobRunner, front, housing_params: dict
+) -> None:
+    """SIGTERM (a spot interruption, StopTrainingJob) while the hosts wait for the training
+    query: the job stops as it says, and the query does not run on, costing credits."""
+    front.settings(slow_statements=[{"match": "AS source_rows", "running_seconds": 120}])
+    params = {k: v for k, v in housing_params.items() if k != "validation_fraction"}
+    run, processes = jobs.start({**params, "num_round": 3})
+    log = run.hosts[0].base_dir.parent / "host1.log"
+    deadline = time.monotonic() + 60
+    while "Query ids:" not in (log.read_text(errors="replace") if log.exists() else ""):
+        assert processes[0].poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    processes[0].send_signal(signal.SIGTERM)
+    run = jobs.wait(run, processes, timeout=60)
+    host = run.coordinator
+    assert host.returncode == 1 and "SIGTERM" in host.failure, host.output[-2000:]
+    (cancelled,) = front.counters()["cancelled"]
+    assert cancelled in host.output  # the training query, named in the job's log
+    assert not (host.model_dir / "xgboost-model").exists()
