@@ -69,15 +69,17 @@ def train_booster(
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
     tracking: TrackedRun | None = None,
+    labels: tuple[str, ...] = (),
 ) -> TrainedBooster:
-    """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
+    """``xgb.train`` on every host; the coordinator prints the per-round metric lines (with
+    each label's own metrics when there are several ``labels``, as the result names them)."""
     evals = [(train, TRAIN_EVAL)]
     if validation is not None:
         evals.append((validation, VALIDATION_EVAL))
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
-    if config.data.extra_labels:  # every host: the sums are over all hosts' rows
-        callbacks.append(TargetMetrics(evals, config.data.labels, group.sum))
+    if len(labels) > 1:  # every host: the sums are over all hosts' rows
+        callbacks.append(TargetMetrics(evals, labels, group.sum))
     if group.is_coordinator:
         callbacks.append(MetricPrinter())
         if tracking is not None:
@@ -215,7 +217,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             train, validation = data.train, data.validation
         if config.data.extra_labels and config.objective.startswith("binary:"):
             matrices = [m for m in (train, validation) if m is not None]
-            check_binary_labels(group, matrices, config.data.labels)
+            check_binary_labels(group, matrices, plan.columns.labels)
         with group.step("Training"):
             start = starting_model(group, job.checkpoint_dir)
             if start is not None:
@@ -223,7 +225,14 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
             trained = train_booster(
-                group, config, train, validation, start, job.checkpoint_dir, tracking
+                group,
+                config,
+                train,
+                validation,
+                start,
+                job.checkpoint_dir,
+                tracking,
+                plan.columns.labels,
             )
         counts = None
         if config.report and job_report.wants_validation_counts(
