@@ -164,11 +164,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="--tune: training jobs at once")  # fmt: skip
     parser.add_argument("--warm-start-from", default=None, metavar="NAME",
                         help="--tune: an earlier tuning job to start from")  # fmt: skip
+    parser.add_argument("--tuning-job-name", default=None,
+                        help="--tune: the tuning job's name (default: by time)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.tune and args.local:
         parser.error("--tune runs on SageMaker: leave out --local")
-    if not args.tune and (args.warm_start_from or args.objective):
-        parser.error("--warm-start-from and --objective go with --tune")
+    if not args.tune and (args.warm_start_from or args.objective or args.tuning_job_name):
+        parser.error("--warm-start-from, --objective and --tuning-job-name go with --tune")
     if not args.local and not (args.role and args.output):
         parser.error("--role and --output are required unless --local")
     if not (args.secret_id or args.keyless):
@@ -397,7 +399,8 @@ def tune_v3(args: argparse.Namespace, trainer: Any, hyperparameters: dict) -> No
         base_tuning_job_name="snowflake-xgb",
         warm_start_config=warm_start,
     )
-    tuner.tune(wait=not args.no_wait)  # no data channel: the data comes from Snowflake
+    # No data channel: the data comes from Snowflake.
+    tuner.tune(job_name=args.tuning_job_name, wait=not args.no_wait)
     print("tuning job:", tuner.latest_tuning_job.hyper_parameter_tuning_job_name)
 
 
@@ -481,7 +484,8 @@ def tune_v2(args: argparse.Namespace, estimator: Any, hyperparameters: dict) -> 
         base_tuning_job_name="snowflake-xgb",
         warm_start_config=warm_start,
     )
-    tuner.fit(wait=not args.no_wait)  # no inputs: the data comes from Snowflake
+    # No inputs: the data comes from Snowflake.
+    tuner.fit(job_name=args.tuning_job_name, wait=not args.no_wait)
     print("tuning job:", tuner.latest_tuning_job.name)
 
 
