@@ -149,3 +149,14 @@ def test_a_classifier_label_that_is_not_0_or_1_is_refused(
         assert host.failure.startswith("Labels Y1 ("), host.failure
         assert "hold values other than 0 and 1" in host.failure
     assert not any(run.coordinator.model_dir.iterdir())
+
+
+def test_cross_validation_with_several_labels_writes_a_model(
+    jobs: JobRunner, tables: StandIns
+) -> None:
+    params = {"table": TARGETS, "label": "Y1,Y2", "features": "X1,X2,X3", "cv_folds": 3,
+              "num_round": 4, "max_depth": 3}  # fmt: skip
+    host = jobs.run(params).coordinator
+    metadata = _metadata(host)
+    assert metadata["labels"] == ["Y1", "Y2"] and metadata["cross_validation"]["folds"] == 3
+    assert _served(host, _rows(tables, TARGETS_VALIDATION)).shape == (300, 2)
