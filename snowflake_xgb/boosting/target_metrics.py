@@ -11,21 +11,30 @@ every host must run it. XGBoost's own metric stays last, so early stopping still
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import xgboost as xgb
 
-# Metric -> (per-row loss from (prediction, label), how the weighted mean becomes the metric).
-PER_TARGET: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Callable]] = {
-    "rmse": (lambda p, y: (p - y) ** 2, np.sqrt),
-    "mae": (lambda p, y: np.abs(p - y), lambda mean: mean),
-    "logloss": (
-        lambda p, y: (
-            -(y * np.log(np.clip(p, 1e-16, 1)) + (1 - y) * np.log(np.clip(1 - p, 1e-16, 1)))
-        ),
-        lambda mean: mean,
-    ),
-    "error": (lambda p, y: ((p > 0.5) != (y > 0.5)).astype(np.float64), lambda mean: mean),
+
+@dataclass(frozen=True)
+class RowMetric:
+    """A metric XGBoost computes row by row, computed the same way: each row's loss from its
+    prediction and label, then the metric from the loss's weighted mean over the rows."""
+
+    row_loss: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    from_mean: Callable[[np.ndarray], np.ndarray] = np.asarray
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -(y * np.log(np.clip(p, 1e-16, 1)) + (1 - y) * np.log(np.clip(1 - p, 1e-16, 1)))
+
+
+PER_TARGET: dict[str, RowMetric] = {
+    "rmse": RowMetric(lambda p, y: (p - y) ** 2, np.sqrt),
+    "mae": RowMetric(lambda p, y: np.abs(p - y)),
+    "logloss": RowMetric(_log_loss),
+    "error": RowMetric(lambda p, y: ((p > 0.5) != (y > 0.5)).astype(np.float64)),
 }
 
 
@@ -73,11 +82,11 @@ class TargetMetrics(xgb.callback.TrainingCallback):
         weights = matrix.get_weight()
         weights = weights.astype(np.float64) if len(weights) else np.ones(len(labels))
         sums = np.array(
-            [weights @ PER_TARGET[name][0](predictions, labels) for name in names]
+            [weights @ PER_TARGET[name].row_loss(predictions, labels) for name in names]
             + [np.full(targets, weights.sum())]
         )
         sums = self._host_sum(sums)
         means = sums[:-1] / np.maximum(sums[-1], np.finfo(np.float64).tiny)
         return np.array(
-            [PER_TARGET[name][1](mean) for name, mean in zip(names, means, strict=True)]
+            [PER_TARGET[name].from_mean(mean) for name, mean in zip(names, means, strict=True)]
         )
