@@ -40,6 +40,17 @@ sets that for the SDK (this process only), so the hosts sign in with the role ev
 ``--env KEY=VALUE`` adds environment variables (``SNOWFLAKE_HOST`` for PrivateLink, or the
 local stand-ins' endpoints), ``--hp KEY=VALUE`` overrides hyperparameters.
 
+``--tune`` starts a SageMaker automatic model tuning job over the same training job instead
+(v3: ``sagemaker.train.tuner.HyperparameterTuner`` around the ``ModelTrainer``; v2:
+``sagemaker.tuner.HyperparameterTuner`` around the ``Estimator``): the ranges come from
+``--tuning-ranges`` (``examples/tuning_ranges.json``: per hyperparameter ``type`` continuous,
+integer or categorical, ``min``/``max`` or ``values``, optional ``scaling``), the objective is
+the validation metric the job prints (``validation:rmse``; with ``--hp cv_folds=k`` the folds'
+mean, ``cv:validation-rmse-mean``, whose last line is the chosen round), minimized;
+``--objective`` picks another of ``METRIC_DEFINITIONS``. ``--warm-start-from NAME`` starts from
+an earlier tuning job on the same data and image (``IDENTICAL_DATA_AND_ALGORITHM``). Tuning
+runs on SageMaker only (not ``--local``).
+
 ``METRIC_DEFINITIONS`` turns the job's per-round log lines into SageMaker metrics (CloudWatch
 shows a tab as ``#011``, which is what the regexes match); ``tests/test_examples.py`` checks
 them against the lines of a real run. The SDKs are imported inside the functions that use
@@ -50,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -84,6 +96,9 @@ SCRIPT_DIR = Path(__file__).resolve().parent / "script_mode"
 CODE_CHANNEL = "code"
 CODE_CHANNEL_PATH = f"/opt/ml/input/data/{CODE_CHANNEL}"
 MAX_RUN_SECONDS = 4 * 3600
+TUNING_RANGES = Path(__file__).resolve().parent / "tuning_ranges.json"
+RANGE_TYPES = ("continuous", "integer", "categorical")
+WARM_START_TYPE = "IdenticalDataAndAlgorithm"  # the API's IDENTICAL_DATA_AND_ALGORITHM
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -137,7 +152,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="extra environment variable for the hosts (repeatable)")  # fmt: skip
     parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                         help="hyperparameter to add or override (repeatable)")  # fmt: skip
+    parser.add_argument("--tune", action="store_true",
+                        help="start a tuning job instead of one training job")  # fmt: skip
+    parser.add_argument("--tuning-ranges", default=str(TUNING_RANGES),
+                        help="--tune: JSON file of hyperparameter ranges")  # fmt: skip
+    parser.add_argument("--objective", default=None,
+                        help="--tune: metric to minimize (default: validation:rmse, or "
+                        "cv:validation-rmse-mean with cv_folds)")  # fmt: skip
+    parser.add_argument("--max-jobs", type=int, default=20, help="--tune: training jobs in all")
+    parser.add_argument("--max-parallel-jobs", type=int, default=2,
+                        help="--tune: training jobs at once")  # fmt: skip
+    parser.add_argument("--warm-start-from", default=None, metavar="NAME",
+                        help="--tune: an earlier tuning job to start from")  # fmt: skip
+    parser.add_argument("--tuning-job-name", default=None,
+                        help="--tune: the tuning job's name (default: by time)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.tune and args.local:
+        parser.error("--tune runs on SageMaker: leave out --local")
+    if not args.tune and (args.warm_start_from or args.objective or args.tuning_job_name):
+        parser.error("--warm-start-from, --objective and --tuning-job-name go with --tune")
     if not args.local and not (args.role and args.output):
         parser.error("--role and --output are required unless --local")
     if not (args.secret_id or args.keyless):
@@ -213,7 +246,53 @@ def job_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
             "max_depth": 6,
             "eta": 0.1,
         }
-    return {**hyperparameters, **_pairs(args.hp, "--hp")}
+    overrides = _pairs(args.hp, "--hp")
+    if "cv_folds" in overrides:  # cross-validation validates on each fold: no held-out share
+        hyperparameters.pop("validation_fraction", None)
+    return {**hyperparameters, **overrides}
+
+
+def tuning_ranges(path: str) -> dict[str, dict[str, Any]]:
+    """The ranges file, checked: hyperparameter -> {type, min, max[, scaling]} or {type, values}."""
+    try:
+        ranges = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--tuning-ranges {path}: not a readable JSON file ({error})") from None
+    if not isinstance(ranges, dict) or not ranges:
+        raise SystemExit(f"--tuning-ranges {path}: expected an object of ranges by hyperparameter")
+    for name, spec in ranges.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        bounded = kind != "categorical" and {"min", "max"} <= set(spec)
+        listed = kind == "categorical" and bool(spec.get("values"))
+        if kind not in RANGE_TYPES or not (bounded or listed):
+            raise SystemExit(
+                f"--tuning-ranges {path}: {name} needs type ({', '.join(RANGE_TYPES)}) with "
+                "min and max, or with values for categorical"
+            )
+    return ranges
+
+
+def objective_metric(args: argparse.Namespace, hyperparameters: dict[str, Any]) -> str:
+    """The metric the tuning job minimizes: one of ``METRIC_DEFINITIONS``."""
+    default = "cv:validation-rmse-mean" if "cv_folds" in hyperparameters else "validation:rmse"
+    name = args.objective or default
+    if name not in {d["Name"] for d in METRIC_DEFINITIONS}:
+        raise SystemExit(f"--objective {name} is not one of METRIC_DEFINITIONS' names")
+    return name
+
+
+def parameter_ranges(ranges: dict[str, dict[str, Any]], module: Any) -> dict[str, Any]:
+    """The ranges as the SDK's parameter objects (``module``: v3's or v2's parameter module)."""
+    built = {}
+    for name, spec in ranges.items():
+        if spec["type"] == "categorical":
+            built[name] = module.CategoricalParameter([str(v) for v in spec["values"]])
+            continue
+        parameter = (
+            module.IntegerParameter if spec["type"] == "integer" else module.ContinuousParameter
+        )
+        built[name] = parameter(spec["min"], spec["max"], spec.get("scaling", "Auto"))
+    return built
 
 
 def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict) -> None:
@@ -275,6 +354,9 @@ def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict
     trainer = ModelTrainer(**settings).with_metric_definitions(
         [MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in METRIC_DEFINITIONS]
     )
+    if args.tune:
+        tune_v3(args, trainer, hyperparameters)
+        return
     # No data channel: the data comes from Snowflake, not S3.
     trainer.train(input_data_config=input_data, wait=not args.no_wait)
     if args.local:
@@ -286,6 +368,40 @@ def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict
     else:
         job.refresh()
         print("model:", job.model_artifacts.s3_model_artifacts)
+
+
+def tune_v3(args: argparse.Namespace, trainer: Any, hyperparameters: dict) -> None:
+    """SDK v3: ``HyperparameterTuner`` around the ``ModelTrainer``; the tuned hyperparameters
+    replace the trainer's, the rest stay static."""
+    from sagemaker.core import parameter
+    from sagemaker.core.shapes import (
+        HyperParameterTuningJobWarmStartConfig,
+        ParentHyperParameterTuningJob,
+    )
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    warm_start = None
+    if args.warm_start_from:
+        warm_start = HyperParameterTuningJobWarmStartConfig(
+            parent_hyper_parameter_tuning_jobs=[
+                ParentHyperParameterTuningJob(hyper_parameter_tuning_job_name=args.warm_start_from)
+            ],
+            warm_start_type=WARM_START_TYPE,
+        )
+    tuner = HyperparameterTuner(
+        model_trainer=trainer,
+        objective_metric_name=objective_metric(args, hyperparameters),
+        objective_type="Minimize",
+        hyperparameter_ranges=parameter_ranges(tuning_ranges(args.tuning_ranges), parameter),
+        metric_definitions=METRIC_DEFINITIONS,
+        max_jobs=args.max_jobs,
+        max_parallel_jobs=args.max_parallel_jobs,
+        base_tuning_job_name="snowflake-xgb",
+        warm_start_config=warm_start,
+    )
+    # No data channel: the data comes from Snowflake.
+    tuner.tune(job_name=args.tuning_job_name, wait=not args.no_wait)
+    print("tuning job:", tuner.latest_tuning_job.hyper_parameter_tuning_job_name)
 
 
 def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict) -> None:
@@ -338,12 +454,39 @@ def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict
         **placement,
         **code,
     )
+    if args.tune:
+        tune_v2(args, estimator, hyperparameters)
+        return
     # No inputs: the data comes from Snowflake, not S3.
     estimator.fit(wait=not args.no_wait)
     if args.no_wait:
         print("started:", estimator.latest_training_job.name)
     else:
         print("model:", estimator.model_data)
+
+
+def tune_v2(args: argparse.Namespace, estimator: Any, hyperparameters: dict) -> None:
+    """SDK v2: ``HyperparameterTuner`` around the ``Estimator``."""
+    from sagemaker import parameter
+    from sagemaker.tuner import HyperparameterTuner, WarmStartConfig, WarmStartTypes
+
+    warm_start = None
+    if args.warm_start_from:
+        warm_start = WarmStartConfig(WarmStartTypes(WARM_START_TYPE), {args.warm_start_from})
+    tuner = HyperparameterTuner(
+        estimator,
+        objective_metric_name=objective_metric(args, hyperparameters),
+        objective_type="Minimize",
+        hyperparameter_ranges=parameter_ranges(tuning_ranges(args.tuning_ranges), parameter),
+        metric_definitions=METRIC_DEFINITIONS,
+        max_jobs=args.max_jobs,
+        max_parallel_jobs=args.max_parallel_jobs,
+        base_tuning_job_name="snowflake-xgb",
+        warm_start_config=warm_start,
+    )
+    # No inputs: the data comes from Snowflake.
+    tuner.fit(job_name=args.tuning_job_name, wait=not args.no_wait)
+    print("tuning job:", tuner.latest_tuning_job.name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,6 +39,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``loading.matrices``               blocks -> XGBoost matrices (quantized, external, folds)
 ``loading.host_data``              this host's slice of each result, as matrices
 ``boosting.callbacks``             the per-round metric lines
+``boosting.target_metrics``        a multi-output model's metrics per label, over the hosts
 ``boosting.trained``                the booster as trained; the model as saved (its best round)
 ``boosting.checkpoints``           saving and resuming boosters
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time

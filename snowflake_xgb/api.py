@@ -204,6 +204,9 @@ class TrainingData:
     feature_names: tuple[str, ...]
     """The feature columns, in matrix order (Snowflake's names)."""
     label: str
+    """The label column (the first, for a multi-output model)."""
+    labels: tuple[str, ...]
+    """Every label column, in the order of the model's outputs (one for most models)."""
     rows: int
     """Training rows on this host."""
     validation_rows: int
@@ -253,7 +256,7 @@ def _sql(query: str) -> str:
 @_reports_failure
 def load_quantile_dmatrix(
     query: str,
-    label: str,
+    label: str | Sequence[str],
     *,
     features: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] = (),
@@ -270,8 +273,9 @@ def load_quantile_dmatrix(
 ) -> TrainingData:
     """Load this host's slice of ``query`` into an XGBoost ``QuantileDMatrix``.
 
-    ``label`` names the label column; ``features`` the feature columns in order (default: every
-    column but the label and ``exclude``), each a list or a comma-separated string. Names follow
+    ``label`` names the label column, or several (a multi-output model: numeric labels, one
+    output per label in that order); ``features`` the feature columns in order (default: every
+    column but the labels and ``exclude``); each a list or a comma-separated string. Names follow
     Snowflake's rules (unquoted names match case-insensitively). Each column becomes a number
     by its type as in algorithm mode (text and boolean columns are categorical; ``categorical``
     and ``numeric`` override; ``max_categories`` bounds them; a text label is coded 0..n-1);
@@ -316,6 +320,7 @@ def load_quantile_dmatrix(
         validation=host_data.validation,
         feature_names=plan.columns.features,
         label=plan.columns.label,
+        labels=plan.columns.labels,
         rows=host_data.train_slice.rows.rows,
         validation_rows=validation_slice.rows.rows if validation_slice else 0,
         total_rows=host_data.train_slice.total_rows,

@@ -23,6 +23,7 @@ from . import redaction, script_mode
 from .boosting import checkpoints, cross_validation, interruption
 from .boosting.callbacks import MetricPrinter
 from .boosting.cross_validation import CVResult
+from .boosting.target_metrics import TargetMetrics
 from .boosting.trained import TrainedBooster
 from .config.job_config import JobConfig, parse_hyperparameters
 from .config.xgboost_params import check_xgboost_params
@@ -30,7 +31,7 @@ from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import SnowflakeEnvironment
 from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .hosts.host_group import HostGroup
-from .loading.host_data import FoldData, load_fold_data, load_host_data
+from .loading.host_data import FoldData, check_binary_labels, load_fold_data, load_host_data
 from .model_files import outputs
 from .query.query_plan import QueryPlan, share_query_plan
 from .query.snowflake_session import cancelled_on_failure, open_session
@@ -68,13 +69,17 @@ def train_booster(
     start: xgb.Booster | None,
     checkpoint_dir: Path | None,
     tracking: TrackedRun | None = None,
+    labels: tuple[str, ...] = (),
 ) -> TrainedBooster:
-    """``xgb.train`` on every host; the coordinator prints the per-round metric lines."""
+    """``xgb.train`` on every host; the coordinator prints the per-round metric lines (with
+    each label's own metrics when there are several ``labels``, as the result names them)."""
     evals = [(train, TRAIN_EVAL)]
     if validation is not None:
         evals.append((validation, VALIDATION_EVAL))
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
+    if len(labels) > 1:  # every host: the sums are over all hosts' rows
+        callbacks.append(TargetMetrics(evals, labels, group.sum))
     if group.is_coordinator:
         callbacks.append(MetricPrinter())
         if tracking is not None:
@@ -215,6 +220,9 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
             data.close()
         else:
             train, validation = data.train, data.validation
+        if config.data.extra_labels and config.objective.startswith("binary:"):
+            matrices = [m for m in (train, validation) if m is not None]
+            check_binary_labels(group, matrices, plan.columns.labels)
         with group.step("Training"):
             start = starting_model(group, job.checkpoint_dir)
             if start is not None:
@@ -222,10 +230,19 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
             trained = train_booster(
-                group, config, train, validation, start, job.checkpoint_dir, tracking
+                group,
+                config,
+                train,
+                validation,
+                start,
+                job.checkpoint_dir,
+                tracking,
+                plan.columns.labels,
             )
         counts = None
-        if config.report and job_report.wants_validation_counts(config.objective, validation):
+        if config.report and job_report.wants_validation_counts(
+            config.objective, validation, config.num_targets
+        ):
             with group.step("Counting validation predictions"):
                 counts = job_report.gather_validation_counts(
                     group, trained, validation, config.num_class

@@ -74,6 +74,7 @@ def test_load_quantile_dmatrix_reads_every_row_once(job: Path, standins: StandIn
         "feature_names",
         "feature_types",
         "label",
+        "labels",
         "weight",
         "group",
         "encoding",
@@ -82,6 +83,20 @@ def test_load_quantile_dmatrix_reads_every_row_once(job: Path, standins: StandIn
     }
     booster = xgb.train({"max_depth": 3}, data.train, 5, evals=data.evals, verbose_eval=False)
     assert booster.num_boosted_rounds() == 5
+
+
+def test_several_labels_load_as_one_label_column_each(job: Path, standins: StandIns) -> None:
+    query = f"{QUERY} WHERE MOD(FLOOR(POPULATION), 7) = 0"
+    data = api.load_quantile_dmatrix(query, "medhouseval, AveRooms", features="MEDINC,HOUSEAGE")
+    assert data.label == "MEDHOUSEVAL" and data.labels == ("MEDHOUSEVAL", "AVEROOMS")
+    assert data.metadata["labels"] == ["MEDHOUSEVAL", "AVEROOMS"]
+    expected = _fetch(standins, query)[["MEDHOUSEVAL", "AVEROOMS"]].to_numpy(np.float32)
+    labels = data.train.get_label()
+    assert labels.shape == expected.shape
+    order = np.lexsort(labels.T[::-1])
+    np.testing.assert_array_equal(labels[order], expected[np.lexsort(expected.T[::-1])])
+    booster = xgb.train({"multi_strategy": "multi_output_tree"}, data.train, 3)
+    assert booster.predict(data.train).shape == expected.shape
 
 
 def test_text_columns_are_categories_and_weights_are_read(job: Path) -> None:

@@ -121,6 +121,13 @@ CASES = {
         hyperparameters={"label": "PRICE"},
         says=("Column PRICE (label) is not in the result", "Columns available: MEDINC"),
     ),
+    "text_label_among_several": Case(
+        hyperparameters={
+            **_query(f"SELECT *, 'a' || MEDINC AS NOTE FROM {HOUSING_TABLE}"),
+            "label": "MEDHOUSEVAL,NOTE",
+        },
+        says=("Column NOTE (label) is TEXT", "with several label columns each must be a number"),
+    ),
     "unreadable_feature": Case(
         hyperparameters=_query(
             f"SELECT *, PARSE_JSON('{{\"a\": 1}}') AS PAYLOAD FROM {HOUSING_TABLE}"
@@ -376,6 +383,37 @@ def test_a_matrix_the_parameters_cannot_use_is_refused_before_any_statement(
     host = run.coordinator
     assert host.returncode != 0
     assert host.failure.startswith("external_memory=true needs tree_method=hist"), host.failure
+    after = front.counters()
+    assert (after["logins"], after["forwarded_queries"]) == (
+        before["logins"],
+        before["forwarded_queries"],
+    )
+    assert not any(host.model_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (
+            {"label": "MEDHOUSEVAL,MEDINC", "objective": "multi:softprob", "num_class": "3"},
+            "label=MEDHOUSEVAL,MEDINC trains one output per label",
+        ),
+        (
+            {"label": "MEDHOUSEVAL,MEDINC", "model_format": "aws-xgboost"},
+            "this job trains a multi-output model (2 label columns)",
+        ),
+        ({"label": "MEDHOUSEVAL,medhouseval"}, "label names MEDHOUSEVAL twice"),
+    ],
+    ids=["multiclass_objective", "aws_model_format", "repeated"],
+)
+def test_bad_label_sets_are_refused_before_any_statement(
+    jobs: JobRunner, housing_params: dict, settings: dict, says: str
+) -> None:
+    front = jobs.standins.front
+    before = front.counters()
+    host = jobs.run({**housing_params, **settings}).coordinator
+    assert host.returncode != 0
+    assert says in host.failure, host.failure
     after = front.counters()
     assert (after["logins"], after["forwarded_queries"]) == (
         before["logins"],

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UserError
+from ..identifiers import stored_name
 from ..model_files.aws_model_format import AWS_XGBOOST, check_single_output
 from ..redaction import refuse_credential_names
 from . import settings
@@ -45,6 +46,8 @@ class DataSpec:
 
     source: Source
     label: str
+    # More label columns: a multi-output model (one output per label, in this order).
+    extra_labels: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     validation_source: Source | None = None
@@ -55,6 +58,10 @@ class DataSpec:
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     max_categories: int = settings.BY_NAME["max_categories"].default
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (self.label, *self.extra_labels)
 
     @property
     def has_validation(self) -> bool:
@@ -145,6 +152,11 @@ class JobConfig:
         value = self.xgboost_params.get("num_class")
         return int(value) if value is not None else None
 
+    @property
+    def num_targets(self) -> int:
+        """Outputs per row for a multi-output model (one per label column); else 1."""
+        return len(self.data.labels)
+
 
 DATA_SETTINGS = (
     "table",
@@ -198,12 +210,28 @@ def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source
     return None
 
 
+def _check_labels(parsed: Mapping[str, Any], origin: str) -> None:
+    """Several labels: distinct, and none of them a feature, the weight or the group."""
+    labels = [stored_name(name) for name in parsed["label"]]
+    repeated = sorted({name for name in labels if labels.count(name) > 1})
+    if repeated:
+        raise UserError(f"{origin.capitalize()} label names {', '.join(repeated)} twice.")
+    roles = [("features", name) for name in parsed["features"]]
+    roles += [(role, parsed[role]) for role in ("weight", "group") if parsed[role]]
+    for role, name in roles:
+        if stored_name(name) in labels:
+            raise UserError(
+                f"Column {name} is a label; remove it from {role} (a label is never an input)."
+            )
+
+
 def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
     source = _source(parsed, "table", "query")
     if source is None:
         raise UserError(f"Set the training data: {origin} table (a table name) or query.")
     if not parsed["label"]:
         raise UserError(f"Set {origin} label to the name of the label column.")
+    _check_labels(parsed, origin)
     validation_source = _source(parsed, "validation_table", "validation_query")
     if parsed["validation_fraction"] is not None and validation_source is not None:
         raise UserError(
@@ -218,6 +246,8 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
         )
     columns = {name: parsed[name] for name in COLUMN_SETTINGS}
     columns["query_group"] = columns.pop("group")
+    columns["label"], *extra_labels = columns["label"]
+    columns["extra_labels"] = tuple(extra_labels)
     spec = DataSpec(
         source=source,
         validation_source=validation_source,
@@ -271,6 +301,24 @@ def _check_ranking(data: DataSpec, objective: str) -> None:
         )
 
 
+# Objectives that train one output per label column (XGBoost's multi-target support).
+MULTI_OUTPUT_OBJECTIVES = ("reg:", "binary:logistic", "binary:logitraw")
+
+
+def _check_multi_output(data: DataSpec, xgboost_params: Mapping[str, Any]) -> None:
+    """Several labels need an objective with one output per label (not classes, not ranks)."""
+    if not data.extra_labels:
+        return
+    objective = str(xgboost_params.get("objective", "reg:squarederror"))
+    labels = ",".join(data.labels)
+    if not objective.startswith(MULTI_OUTPUT_OBJECTIVES) or "num_class" in xgboost_params:
+        raise UserError(
+            f"label={labels} trains one output per label: set objective=reg:squarederror (or "
+            "another reg:* objective) for numbers, or binary:logistic for 0/1 labels, without "
+            f"num_class (got objective={objective})."
+        )
+
+
 def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     """Validate SageMaker's string hyperparameters and build the job's configuration."""
     refuse_credential_names(hyperparameters)
@@ -285,8 +333,9 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
         )
     xgboost_params = settings.xgboost_params(hyperparameters)
     _check_ranking(data, str(xgboost_params.get("objective", "")))
+    _check_multi_output(data, xgboost_params)
     if parsed["model_format"] == AWS_XGBOOST:
-        check_single_output(xgboost_params)
+        check_single_output(xgboost_params, len(data.labels))
     return JobConfig(
         data=data,
         host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),

@@ -53,7 +53,13 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("table", "table", None, "training table, `[database.][schema.]table`; or `query`"),
     Setting("query", "sql", None, "training rows as a SELECT; or `table`"),
-    Setting("label", "column", None, "the label column (required)"),
+    Setting(
+        "label",
+        "columns",
+        (),
+        "the label column (required); several, comma-separated, train a multi-output model "
+        "(`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
+    ),
     Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
     Setting("exclude", "columns", (), "columns to leave out of the default features"),
     Setting("validation_table", "table", None, "validation rows from a table"),

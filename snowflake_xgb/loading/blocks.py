@@ -19,25 +19,26 @@ import pyarrow.compute as pc
 
 from ..errors import UserError
 from ..model_files.columns import ColumnSelection
-from ..model_files.encoding import FeatureEncoding, Kind
+from ..model_files.encoding import FeatureEncoding, Kind, LabelEncoding
 
 logger = logging.getLogger(__name__)
 
 
-# Float32 bytes (features + label) of each block handed to XGBoost: large enough that its
+# Float32 bytes (features + labels) of each block handed to XGBoost: large enough that its
 # per-batch cost is small, small enough to be a minor part of the memory a host needs.
 BLOCK_BYTES = 16 * 2**20
 
 
 def _check_table(table: pa.Table, columns: ColumnSelection, name: str) -> None:
     """Refuse, by column, rows XGBoost cannot learn from: NULL labels, NULL or negative weights."""
-    nulls = table.column(columns.label).null_count
-    if nulls:
-        raise UserError(
-            f"The {name} data has {nulls} row(s) with a NULL label "
-            f"({columns.label}) in one batch: filter them out in your query "
-            f"(WHERE {columns.label} IS NOT NULL) or fill them."
-        )
+    for label in columns.labels:
+        nulls = table.column(label).null_count
+        if nulls:
+            raise UserError(
+                f"The {name} data has {nulls} row(s) with a NULL label "
+                f"({label}) in one batch: filter them out in your query "
+                f"(WHERE {label} IS NOT NULL) or fill them."
+            )
     if columns.weight is None:
         return
     weights = table.column(columns.weight)
@@ -57,8 +58,9 @@ def _check_table(table: pa.Table, columns: ColumnSelection, name: str) -> None:
 
 @dataclass
 class Block:
-    """Rows ready for XGBoost: float32 features and label, and the weight and query group ids
-    when the job has them (``qid`` numbers this host's groups 0, 1, ... in result order)."""
+    """Rows ready for XGBoost: float32 features and label (a column per label of a multi-output
+    model), and the weight and query group ids when the job has them (``qid`` numbers this
+    host's groups 0, 1, ... in result order)."""
 
     features: np.ndarray
     label: np.ndarray
@@ -69,7 +71,7 @@ class Block:
     def allocate(cls, rows: int, columns: ColumnSelection) -> Block:
         return cls(
             _unheaped((rows, len(columns.features))),
-            _unheaped((rows,)),
+            _unheaped((rows, len(columns.labels)) if columns.extra_labels else (rows,)),
             _unheaped((rows,)) if columns.weight else None,
             _unheaped((rows,), np.uint32) if columns.query_group else None,
         )
@@ -121,13 +123,25 @@ def _fill(
     """Write ``table``'s columns into ``block``'s rows, converting in place by their encoding."""
     for index, feature in enumerate(columns.encoding.features):
         block.features[:, index] = feature.encode_arrow(table.column(feature.name))
-    block.label[:] = columns.encoding.label.encode_arrow(table.column(columns.label), name)
+    block.label[:] = _labels(table, columns, name)
     if block.weight is not None:
         block.weight[:] = FeatureEncoding(columns.weight, Kind.NUMBER).encode_arrow(
             table.column(columns.weight)
         )
     if block.qid is not None:
         block.qid[:] = groups.number(table.column(columns.query_group))
+
+
+def _labels(table: pa.Table, columns: ColumnSelection, name: str) -> np.ndarray:
+    """The label values: one column, or (rows, labels) for a multi-output model (numbers)."""
+    first = columns.encoding.label.encode_arrow(table.column(columns.label), name)
+    if not columns.extra_labels:
+        return first
+    others = [
+        LabelEncoding(label).encode_arrow(table.column(label), name)
+        for label in columns.extra_labels
+    ]
+    return np.column_stack([first, *others])
 
 
 def _unheaped(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
@@ -143,7 +157,7 @@ def _unheaped(shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
 
 def block_rows_for(columns: ColumnSelection, block_bytes: int = BLOCK_BYTES) -> int:
     """Rows per block so that a block's float32 features and label take about ``block_bytes``."""
-    return max(1024, block_bytes // (4 * (len(columns.features) + 1)))
+    return max(1024, block_bytes // (4 * (len(columns.features) + len(columns.labels))))
 
 
 def _last_group_start(qid: np.ndarray) -> int:

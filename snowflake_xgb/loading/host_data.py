@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xgboost as xgb
 
 from ..config.job_config import DownloadSettings, MatrixSettings
@@ -236,6 +237,26 @@ def load_host_data(
     if plan.validation_query_id:
         validation, validation_slice = load(plan.validation_query_id, VALIDATION, train)
     return HostData(train, train_slice, validation, validation_slice, load_seconds, groups)
+
+
+def check_binary_labels(
+    group: HostGroup, matrices: Sequence[xgb.DMatrix], labels: Sequence[str]
+) -> None:
+    """Several labels of a classifier: each 0 or 1 on every row of every host. One sum over
+    the hosts, so every host refuses the same data with the same message."""
+    wrong = np.zeros(len(labels), dtype=np.float64)
+    for matrix in matrices:
+        values = matrix.get_label().reshape(-1, len(labels))
+        wrong += ((values != 0) & (values != 1)).sum(axis=0)
+    wrong = group.sum(wrong)
+    if wrong.any():
+        counts = zip(labels, wrong, strict=True)
+        named = ", ".join(f"{label} ({int(n)} rows)" for label, n in counts if n)
+        raise UserError(
+            f"Labels {named} hold values other than 0 and 1: with several labels, "
+            "binary:logistic learns one yes/no per label; make each label 0/1 in your query "
+            "(e.g. IFF(x > 0, 1, 0)), or use a reg:* objective for numbers."
+        )
 
 
 def load_fold_data(

@@ -6,8 +6,9 @@ which older readers ignore, using 0.5 instead, without an error. And with their 
 ``SAGEMAKER_INFERENCE_ENSEMBLE=true`` they load every file in the model folder as a model, so
 ``metadata.json`` beside the model fails ``/ping``.
 
-``model_format=aws-xgboost`` writes, for single-output models only, the JSON model with a
-scalar intercept as the only file in the model folder; the metadata goes to ``output/data``.
+``model_format=aws-xgboost`` writes, for single-output models only (not multi-class, not
+several label columns), the JSON model with a scalar intercept as the only file in the model
+folder; the metadata goes to ``output/data``.
 This module owns that conversion (pure) and the rule for which models it applies to.
 """
 
@@ -38,8 +39,10 @@ def _refusal(what: str) -> UserError:
     )
 
 
-def check_single_output(xgboost_params: Mapping[str, Any]) -> None:
-    """Refuse, before any work, parameters that train a model with several outputs."""
+def check_single_output(xgboost_params: Mapping[str, Any], label_columns: int = 1) -> None:
+    """Refuse, before any work, a job that trains a model with several outputs."""
+    if label_columns > 1:
+        raise _refusal(f"a multi-output model ({label_columns} label columns)")
     objective = str(xgboost_params.get("objective", ""))
     num_class = str(xgboost_params.get("num_class", "0")).strip()
     if objective.startswith("multi:") or (num_class.isdigit() and int(num_class) > 1):

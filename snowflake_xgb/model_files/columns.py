@@ -21,6 +21,8 @@ class ColumnSelection:
     weight: str | None = None
     query_group: str | None = None
     encoding: Encoding = None  # type: ignore[assignment]  # set in __post_init__ when None
+    # More label columns (numbers): a multi-output model, one output per label in this order.
+    extra_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.encoding is None:
@@ -35,6 +37,7 @@ class ColumnSelection:
             "feature_names": list(self.features),
             "feature_types": self.encoding.feature_types,
             "label": self.label,
+            "labels": list(self.labels),
             "weight": self.weight,
             "group": self.query_group,
             "encoding": self.encoding.to_metadata(),
@@ -42,15 +45,22 @@ class ColumnSelection:
 
     @classmethod
     def from_metadata(cls, document: Mapping[str, Any]) -> ColumnSelection:
+        labels = document.get("labels") or [document["label"]]
         return cls(
             tuple(str(name) for name in document["feature_names"]),
-            str(document["label"]),
+            str(labels[0]),
             document.get("weight"),
             document.get("group"),
             Encoding.from_metadata(document["encoding"]),
+            tuple(str(name) for name in labels[1:]),
         )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every label column: one, or one per output of a multi-output model."""
+        return (self.label, *self.extra_labels)
 
     @property
     def all(self) -> tuple[str, ...]:
         extra = tuple(name for name in (self.weight, self.query_group) if name is not None)
-        return (*self.features, self.label, *extra)
+        return (*self.features, *self.labels, *extra)

@@ -67,9 +67,22 @@ def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
     return matches[0]
 
 
+def _check_numeric_labels(labels: list[Column]) -> None:
+    """A multi-output model's labels are numbers (or booleans), one output each."""
+    for label in labels:
+        if LabelEncoding.for_column(label.name, label.type_name).is_text:
+            raise UserError(
+                f"Column {label.name} (label) is {label.type_name}: with several label columns "
+                "each must be a number or boolean (0/1 for binary:logistic); convert it in "
+                "your query."
+            )
+
+
 def _role_columns(columns: list[Column], data: DataSpec) -> dict[str, Column]:
     """The label, and the weight and group columns when set, by role."""
     roles = {"label": _find(data.label, columns, "label")}
+    for index, name in enumerate(data.extra_labels, start=2):
+        roles[f"label {index}"] = _find(name, columns, "label")
     for role, column in (("weight", data.weight), ("group", data.query_group)):
         if column:
             roles[role] = _find(column, columns, role)
@@ -77,6 +90,10 @@ def _role_columns(columns: list[Column], data: DataSpec) -> dict[str, Column]:
     if weight is not None and feature_encoding(weight.name, weight.type_name).kind != Kind.NUMBER:
         raise UserError(
             f"Column {weight.name} (weight) is {weight.type_name}: it must be a number."
+        )
+    if data.extra_labels:
+        _check_numeric_labels(
+            [column for role, column in roles.items() if role.startswith("label")]
         )
     group = roles.get("group")
     if group is not None and group.type_name not in GROUP_TYPES:
@@ -97,7 +114,8 @@ def select_columns(columns: list[Column], data: DataSpec) -> ColumnSelection:
             f"The result has duplicate column names ({', '.join(duplicates)}): alias them."
         )
     roles = _role_columns(columns, data)
-    taken = {column.name: role for role, column in roles.items()}
+    labels = [column for role, column in roles.items() if role.startswith("label")]
+    taken = {column.name: role.split()[0] for role, column in roles.items()}
     excluded = {_find(name, columns, "exclude").name for name in data.exclude}
     if data.features:
         features = [_find(name, columns, "features") for name in data.features]
@@ -136,6 +154,7 @@ def select_columns(columns: list[Column], data: DataSpec) -> ColumnSelection:
         weight=roles["weight"].name if "weight" in roles else None,
         query_group=roles["group"].name if "group" in roles else None,
         encoding=encoding,
+        extra_labels=tuple(column.name for column in labels[1:]),
     )
 
 

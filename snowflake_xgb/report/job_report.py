@@ -63,9 +63,12 @@ def training_rows_per_host(
     }
 
 
-def wants_validation_counts(objective: str, validation: xgb.DMatrix | None) -> bool:
-    """Classification with validation data: the confusion matrix and ROC have rows to count."""
-    return validation is not None and is_classification(objective)
+def wants_validation_counts(
+    objective: str, validation: xgb.DMatrix | None, num_targets: int = 1
+) -> bool:
+    """Single-label classification with validation data: the confusion matrix and ROC have
+    rows to count (a multi-output model's report shows each label's metrics instead)."""
+    return validation is not None and num_targets == 1 and is_classification(objective)
 
 
 def gather_validation_counts(
@@ -107,10 +110,11 @@ def training_summary(
     curves = trained.evals_result
     if cv_result is not None:
         curves = {**cv_result.evals_result(), **curves}
+    labels = ", ".join(metadata.get("labels") or [metadata["label"]])
     return TrainingSummary(
-        title=f"Training report: {metadata['label']} from {source.describe()}",
+        title=f"Training report: {labels} from {source.describe()}",
         objective=str(params.get("objective", "reg:squarederror")),
-        label=metadata["label"],
+        label=labels,
         features=metadata["feature_names"],
         evals_result=curves,
         best_iteration=trained.best_iteration,

@@ -85,7 +85,12 @@ class _Invocations:
         explanation = explanations.explain(self._model, parsed.matrix, kind) if kind else None
         resp.content_type = falcon.MEDIA_JSON if parsed.row_numbers is not None else answer_in
         resp.data = format_predictions(
-            predictions, answer_in, self._config.batch, explanation, parsed.row_numbers
+            predictions,
+            answer_in,
+            self._config.batch,
+            explanation,
+            parsed.row_numbers,
+            self._model.target_names,
         )
 
 

@@ -5,7 +5,8 @@ Asked per request through SageMaker's ``X-Amzn-SageMaker-Custom-Attributes`` hea
 by the endpoint's ``SNOWFLAKE_XGB_EXPLAIN`` (``server_config``); the header wins. Values come
 from XGBoost's ``pred_contribs`` / ``pred_interactions`` on the margin scale: a row's
 contributions plus the bias sum to its margin (``raw_score``), per class for multi-class
-models. A categorical feature has one contribution, under its column name.
+models and per label for multi-output models. A categorical feature has one contribution,
+under its column name.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ MAX_EXPLANATION_VALUES = 250_000
 @dataclass(frozen=True)
 class Explanation:
     kind: str  # CONTRIBUTIONS or INTERACTIONS
-    # (rows, classes, features) or (rows, classes, features, features); classes is 1 for
+    # (rows, outputs, features) or (rows, outputs, features, features); outputs is 1 for
     # single-output models. The bias is apart from the features.
     values: np.ndarray
-    bias: np.ndarray  # (rows, classes)
+    bias: np.ndarray  # (rows, outputs)
     feature_names: tuple[str, ...]
-    class_names: tuple[str, ...] | None  # None for single-output models
+    # Each output's name (a class, or a multi-output model's label); None for one output.
+    class_names: tuple[str, ...] | None
 
 
 def requested(custom_attributes: str | None, endpoint_default: str | None) -> str | None:
@@ -62,7 +64,8 @@ def explain(model: ServedModel, matrix: np.ndarray, kind: str) -> Explanation:
     """``kind`` explanations of each row of ``matrix``, or a 413 when the answer would be
     over :data:`MAX_EXPLANATION_VALUES`."""
     rows, features = matrix.shape
-    classes = len(model.classes) if model.objective.startswith("multi:") else 1
+    output_names = _output_names(model)
+    classes = len(output_names) if output_names else 1
     per_row = classes * (features + 1) ** (2 if kind == INTERACTIONS else 1)
     if rows * per_row > MAX_EXPLANATION_VALUES:
         raise BadRequest(
@@ -88,11 +91,19 @@ def explain(model: ServedModel, matrix: np.ndarray, kind: str) -> Explanation:
         )
         # Only the bias-by-bias cell of the last row and column is not zero.
         bias, values = values[..., -1, -1], values[..., :-1, :-1]
-    class_names = None if classes == 1 else tuple(str(label) for label in model.classes)
     return Explanation(
         kind=kind,
         values=np.ascontiguousarray(values, dtype=np.float32),
         bias=np.ascontiguousarray(bias, dtype=np.float32),
         feature_names=model.feature_names,
-        class_names=class_names,
+        class_names=output_names,
     )
+
+
+def _output_names(model: ServedModel) -> tuple[str, ...] | None:
+    """The names of the model's outputs when it has several: its labels, or its classes."""
+    if model.target_names is not None:
+        return model.target_names
+    if model.objective.startswith("multi:"):
+        return tuple(str(label) for label in model.classes)
+    return None

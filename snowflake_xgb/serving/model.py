@@ -49,6 +49,8 @@ class ServedModel:
     # None for a model without one, whose features are all numbers.
     encoding: Encoding | None = None
     threads: int = 1  # XGBoost threads of this worker
+    # A multi-output model's label columns, one per output in order; None for one output.
+    target_names: tuple[str, ...] | None = None
 
     @property
     def num_features(self) -> int:
@@ -91,14 +93,16 @@ def load_model(model_dir: Path, threads: int, outputs: Sequence[str] = ()) -> Se
         )
     learner = json.loads(booster.save_config())["learner"]
     objective = learner["objective"]["name"]
+    target_names = _target_names(learner, metadata)
     model = ServedModel(
         booster=booster,
         feature_names=feature_names,
         objective=objective,
-        classes=_classes(objective, learner, encoding),
+        classes=None if target_names else _classes(objective, learner, encoding),
         metadata=metadata,
         encoding=encoding,
         threads=threads,
+        target_names=target_names,
     )
     _check_outputs(model, outputs)
     return model
@@ -114,6 +118,22 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ModelNotServable(f"{path} is not a JSON object.")
     return document
+
+
+def _target_names(
+    learner: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """A multi-output model's label names (from metadata.json), one per output."""
+    targets = int(learner["learner_model_param"].get("num_target", "1"))
+    if targets <= 1:
+        return None
+    labels = metadata.get("labels") or [f"target_{index}" for index in range(targets)]
+    if len(labels) != targets:
+        raise ModelNotServable(
+            f"{METADATA_FILE_NAME} names {len(labels)} label columns for a model of {targets} "
+            "outputs: the two files come from different jobs."
+        )
+    return tuple(str(label) for label in labels)
 
 
 def _classes(
@@ -135,6 +155,11 @@ def _classes(
 def _check_outputs(model: ServedModel, outputs: Sequence[str]) -> None:
     if not outputs:
         return
+    if model.target_names is not None:
+        raise ModelNotServable(
+            f"SAGEMAKER_INFERENCE_OUTPUT={','.join(outputs)} is for single-label classifiers; "
+            f"this model answers one score per label ({', '.join(model.target_names)}): unset it."
+        )
     if model.classes is None:
         raise ModelNotServable(
             f"SAGEMAKER_INFERENCE_OUTPUT={','.join(outputs)} needs a classification model; "

@@ -2,15 +2,17 @@
 
 - ``text/csv``: one line per row; several outputs, or several classes, are comma-separated.
 - ``application/json``: ``{"predictions": [{"score": ...}, ...]}``, one object per row, keyed by
-  output name. In batch-transform mode (``SAGEMAKER_BATCH``) the objects are written one per
-  line instead, so that ``SplitType=Line`` with ``AssembleWith=Line`` keeps one line per record.
+  output name; a multi-output model's score is an object keyed by label name. In
+  batch-transform mode (``SAGEMAKER_BATCH``) the objects are written one per line instead, so
+  that ``SplitType=Line`` with ``AssembleWith=Line`` keeps one line per record.
 - ``application/jsonlines``: one object per line.
 - A Snowflake external function's request: ``{"data": [[row number, result], ...]}``, the
   result a number (or label) for one one-value output, else the row's JSON object.
 
 With an explanation, each CSV line goes on with the explanation's values (per class: training
 feature order, then the bias); each JSON object gets ``contributions`` or ``interactions``
-keyed by feature (and by class first for multi-class models) and ``bias``.
+keyed by feature (and by class, or label, first for multi-class and multi-output models) and
+``bias``.
 
 Numbers are written as the shortest text that reads back to the same float32.
 """
@@ -54,17 +56,18 @@ def format_predictions(
     batch: bool,
     explanation: Explanation | None = None,
     row_numbers: Sequence[int] | None = None,
+    target_names: Sequence[str] | None = None,
 ) -> bytes:
-    """The response body for ``predictions`` (output name -> one value per row), with each
-    row's ``explanation`` when asked; in Snowflake's external-function form for a request in
-    that form (``row_numbers``)."""
+    """The response body for ``predictions`` (output name -> one value per row, or a vector
+    per row keyed by ``target_names`` in JSON), with each row's ``explanation`` when asked; in
+    Snowflake's external-function form for a request in that form (``row_numbers``)."""
     if row_numbers is not None:
         return external_function.answer(
-            row_numbers, _external_function_results(predictions, explanation)
+            row_numbers, _external_function_results(predictions, explanation, target_names)
         )
     if media_type == CSV:
         return b"".join(line + b"\n" for line in _csv_lines(predictions, explanation))
-    records = _json_records(predictions, explanation)
+    records = _json_records(predictions, explanation, target_names)
     if media_type == JSON and not batch:
         return b'{"predictions":[' + b",".join(records) + b"]}"
     return b"\n".join(records) + b"\n"
@@ -79,13 +82,23 @@ def _json_values(values: np.ndarray) -> list[bytes]:
     return [orjson.dumps(value) for value in values.tolist()]
 
 
+def _keyed_values(values: np.ndarray, target_names: Sequence[str] | None) -> list[bytes]:
+    """Each row's value as JSON text; a vector per row as an object keyed by label name."""
+    if target_names is None or values.ndim != 2:
+        return _json_values(values)
+    template = _object_template([target_names])
+    return [_filled(template, row) for row in _row_fields(values, values.shape[0])]
+
+
 def _json_records(
-    predictions: Mapping[str, np.ndarray], explanation: Explanation | None
+    predictions: Mapping[str, np.ndarray],
+    explanation: Explanation | None,
+    target_names: Sequence[str] | None = None,
 ) -> list[bytes]:
     """One JSON object per row, keyed by output name, built from each output's value texts;
     then ``contributions`` or ``interactions`` (by feature, by class) and ``bias``."""
     keys = [b"{" + orjson.dumps(name) + b":" for name in predictions]
-    columns = [_json_values(values) for values in predictions.values()]
+    columns = [_keyed_values(values, target_names) for values in predictions.values()]
     if explanation is not None:
         keys += [b"{" + orjson.dumps(explanation.kind) + b":", b'{"bias":']
         columns += _explanation_objects(explanation)
@@ -100,13 +113,15 @@ def _json_records(
 
 
 def _external_function_results(
-    predictions: Mapping[str, np.ndarray], explanation: Explanation | None
+    predictions: Mapping[str, np.ndarray],
+    explanation: Explanation | None,
+    target_names: Sequence[str] | None,
 ) -> list[bytes]:
     """Each row's result: the value of a single one-value output, else the row's JSON object."""
     (only, *others) = predictions.values()
     if not others and explanation is None and only.ndim == 1:
         return _json_values(only)
-    return _json_records(predictions, explanation)
+    return _json_records(predictions, explanation, target_names)
 
 
 def _explanation_objects(explanation: Explanation) -> list[list[bytes]]:

@@ -75,3 +75,41 @@ def test_a_credential_named_hyperparameter_is_refused_without_echoing_its_value(
 def test_the_api_describes_data_from_arguments() -> None:
     spec = data_spec({"query": "SELECT * FROM T", "label": "Y", "exclude": "ID,AGE"}, "argument")
     assert spec.source == Source(query="SELECT * FROM T") and spec.exclude == ("ID", "AGE")
+
+
+def test_several_labels_make_a_multi_output_job() -> None:
+    config = parse_hyperparameters(
+        {**BASE, "label": 'Y, z,"w"', "multi_strategy": "multi_output_tree"}
+    )
+    assert config.data.label == "Y" and config.data.extra_labels == ("z", '"w"')
+    assert config.data.labels == ("Y", "z", '"w"') and config.num_targets == 3
+    assert parse_hyperparameters(BASE).num_targets == 1
+    spec = data_spec({"query": "SELECT * FROM T", "label": ["A", "B"]}, "argument")
+    assert spec.labels == ("A", "B")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"label": "Y,y"}, "Hyperparameter label names Y twice."),
+        ({"label": "Y,Z", "features": "A,z"}, "Column z is a label; remove it from features"),
+        ({"label": "Y,Z", "weight": "Z"}, "Column Z is a label; remove it from weight"),
+        (
+            {"label": "Y,Z", "objective": "multi:softprob", "num_class": "3"},
+            "label=Y,Z trains one output per label: set objective=reg:squarederror",
+        ),
+        ({"label": "Y,Z", "objective": "count:poisson"}, "(got objective=count:poisson)"),
+        (
+            {"label": "Y,Z", "objective": "rank:ndcg", "group": "Q"},
+            "label=Y,Z trains one output per label",
+        ),
+        (
+            {"label": "Y,Z", "model_format": "aws-xgboost"},
+            "this job trains a multi-output model (2 label columns)",
+        ),
+    ],
+)
+def test_bad_label_sets_are_refused(change: dict, message: str) -> None:
+    with pytest.raises(UserError) as raised:
+        parse_hyperparameters({**BASE, **change})
+    assert message in str(raised.value)

@@ -196,3 +196,14 @@ def test_aws_image_xgboost_predicts_categorical_codes_like_ours(tmp_path, versio
     write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
     result = aws_image_predict(version, base / "model", rows[:50], tmp_path)
     np.testing.assert_allclose(result["predictions"], booster.inplace_predict(rows[:50]), atol=1e-6)
+
+
+def test_multi_target_models_are_refused_before_anything_is_written(tmp_path):
+    rows = np.random.default_rng(3).normal(size=(200, 3)).astype(np.float32)
+    matrix = xgb.DMatrix(rows, label=np.column_stack([rows[:, 0], rows[:, 1] * 2]))
+    booster = xgb.train({"multi_strategy": "multi_output_tree"}, matrix, 3)
+    with pytest.raises(UserError, match="this job trains a model with several outputs"):
+        write_model(tmp_path / "model", tmp_path / "data", booster, {}, AWS_XGBOOST)
+    assert not (tmp_path / "model").exists() and not (tmp_path / "data").exists()
+    with pytest.raises(UserError, match=r"a multi-output model \(2 label columns\)"):
+        check_single_output({"objective": "reg:squarederror"}, label_columns=2)
