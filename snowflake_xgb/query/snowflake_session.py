@@ -40,6 +40,7 @@ RESULT_WAIT_MARGIN_SECONDS = 60
 SIGNAL_CHECK_SECONDS = 0.2  # how often a thread waiting on the sign-in lets signals through
 RESULT_EXPIRED = 710  # Snowflake: "Result for query <id> has expired" (kept 24 hours)
 QUERY_CANCELLED = 604  # Snowflake: "SQL execution canceled"
+OBJECT_NOT_FOUND = 2003  # Snowflake: "Object ... does not exist or not authorized"
 # Session parameters every session of a job sets (docs/snowflake-contract.md): results in Arrow
 # whatever the account's default, and asynchronous queries that outlive their session.
 JOB_SESSION_PARAMETERS = {
@@ -155,7 +156,7 @@ def explain_query_error(
             if warehouse
             else "Set SNOWFLAKE_WAREHOUSE (environment or secret) to a warehouse the role may use."
         )
-    elif errno == 2003:
+    elif errno == OBJECT_NOT_FOUND:
         hint = "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."
     elif errno == QUERY_CANCELLED:
         hint = (
@@ -215,6 +216,19 @@ class SnowflakeSession:
         try:
             metadata: list[ResultMetadata] = self._connection.cursor().describe(sql)
         except snowflake.connector.errors.Error as error:
+            raise self._explain(error, what) from None
+        return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
+
+    def table_columns(self, table: str, what: str) -> list[Column] | None:
+        """A table's columns, or None when Snowflake says it does not exist (error 2003, which
+        is also its answer when the role may not see the table)."""
+        try:
+            metadata: list[ResultMetadata] = self._connection.cursor().describe(
+                f"SELECT * FROM {table}"
+            )
+        except snowflake.connector.errors.Error as error:
+            if getattr(error, "errno", None) == OBJECT_NOT_FOUND:
+                return None
             raise self._explain(error, what) from None
         return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
 
