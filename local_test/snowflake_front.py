@@ -516,10 +516,23 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _copy(self, table: str, files: list, purge: bool, path: str) -> str | None:
             """Load the files into ``table``; the SELECT that answers as COPY INTO does."""
             answers = []
+            described = self._run_upstream(f"SELECT * FROM {table} LIMIT 0", path)
+            # fakesnow takes no column list after INSERT INTO: the table's columns in order,
+            # each from the file's column of that name (MATCH_BY_COLUMN_NAME), else NULL.
+            table_columns = [c["name"] for c in (described.get("data") or {}).get("rowtype", [])]
             for file, digest, columns in files:
-                names = ", ".join(_quoted(c) for c in columns)
-                insert = f"INSERT INTO {table} ({names}) SELECT {names} FROM read_parquet('{file}')"
-                if not self._run_upstream(insert, path).get("success"):
+                names = ", ".join(_quoted(c) if c in columns else "NULL" for c in table_columns)
+                # fakesnow refuses read_parquet() in an INSERT from a session without a current
+                # database (it is an unqualified source): through a table of the front's own.
+                loading = f"FRONT_HELD.RESULTS.LOAD_{digest.upper()}"
+                statements = (
+                    "CREATE DATABASE IF NOT EXISTS FRONT_HELD",
+                    "CREATE SCHEMA IF NOT EXISTS FRONT_HELD.RESULTS",
+                    f"CREATE OR REPLACE TABLE {loading} AS SELECT * FROM read_parquet('{file}')",
+                    f"INSERT INTO {table} SELECT {names} FROM {loading}",
+                    f"DROP TABLE {loading}",
+                )
+                if not all(self._run_upstream(sql, path).get("success") for sql in statements):
                     failed = f"Failed to load {file.name} into {table}"
                     self._failure({"code": "100071", "sqlState": "22000", "message": failed})
                     return None
