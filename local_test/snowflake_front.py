@@ -155,6 +155,7 @@ class SnowflakeFront:
         self.client_lines: dict[str, int] = {}  # session token -> the connector's major version
         self.forwarded_queries = 0
         self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
+        self.load_lock = threading.Lock()  # COPY INTO's loads, one at a time (fakesnow's DDL)
         self._stage_root = tempfile.TemporaryDirectory(prefix="front-stages-")
         self.stages = stages.Stages(Path(self._stage_root.name))
         self._lock = threading.Lock()
@@ -532,7 +533,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     f"INSERT INTO {table} SELECT {names} FROM {loading}",
                     f"DROP TABLE {loading}",
                 )
-                if not all(self._run_upstream(sql, path).get("success") for sql in statements):
+                with front.load_lock:  # fakesnow: concurrent DDL conflicts in DuckDB's catalog
+                    loaded = all(self._run_upstream(sql, path).get("success") for sql in statements)
+                if not loaded:
                     failed = f"Failed to load {file.name} into {table}"
                     self._failure({"code": "100071", "sqlState": "22000", "message": failed})
                     return None

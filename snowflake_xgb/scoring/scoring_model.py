@@ -33,10 +33,10 @@ MODEL_ARCHIVE = "model.tar.gz"
 PREDICTION, LABEL, BIAS = "PREDICTION", "LABEL", "CONTRIBUTION_BIAS"
 PROBABILITY_PREFIX, CONTRIBUTION_PREFIX = "PROBABILITY_", "CONTRIBUTION_"
 _CLASSIFIERS = ("binary:", "multi:")
-# Which Snowflake column types can feed a feature of each kind (the overrides included:
-# numeric= reads text or booleans as numbers; categorical= reads numbers as categories).
+# Which Snowflake column types can feed a feature of each kind. categorical= reads numbers as
+# categories; a number feature needs a number column (cast a column trained with numeric=).
 _TYPES_OF_KIND = {
-    Kind.NUMBER: {"FIXED", "REAL", "DECFLOAT", "TEXT", "BOOLEAN"},
+    Kind.NUMBER: {"FIXED", "REAL", "DECFLOAT"},
     Kind.BOOLEAN: {"BOOLEAN"},
     Kind.CATEGORY: {"TEXT", "BOOLEAN", "FIXED", "REAL"},
     Kind.DATE: {"DATE"},
