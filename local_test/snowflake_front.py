@@ -14,8 +14,9 @@ any credentials and speaks only what connector 4.x needs. This front forwards to
   cancelled when the session that submitted them logs out, and results in JSON for a session
   whose ``PYTHON_CONNECTOR_QUERY_RESULT_FORMAT`` (or the account's) is JSON;
 - internal stages (``stages``): a ``PUT`` answered with the stage's ``stageInfo`` (the connector
-  uploads the file itself), ``COPY INTO`` loading the stage's Parquet files into the table, and
-  ``ALTER TABLE ... SWAP WITH`` (fakesnow has neither);
+  uploads the file itself), ``COPY INTO`` loading the stage's Parquet files into the table
+  (fakesnow has no stages), and ``ALTER TABLE ... RENAME TO`` a qualified name (DuckDB takes
+  the new name unqualified);
 - ``WORKLOAD_IDENTITY`` logins verified as Snowflake does for AWS (``workload_identity_check``):
   the signed ``GetCallerIdentity`` is executed against the STS stand-in (``sts_url``) and only
   the service user whose registered ARN matches is signed in (``workload_identities``).
@@ -484,7 +485,7 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             return document
 
         def _stage_statement(self, sql: str, path: str) -> str | None:
-            """COPY INTO, SWAP WITH and RENAME TO, which fakesnow does not know, done with
+            """COPY INTO and a qualified RENAME TO, which fakesnow does not take, done with
             statements it does: the client's statement to forward in their place, or None
             when the answer was sent (a failure)."""
             try:
@@ -494,21 +495,6 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 return None
             if plan is not None:
                 return self._copy(*plan, path)
-            if match := stages.SWAP.match(sql):
-                a, b = match["a"], match["b"]
-                a_name, b_name = stages.parts(a)[-1], stages.parts(b)[-1]
-                swap = a_name + "__FRONT_SWAP"
-                for statement in (
-                    f"ALTER TABLE {a} RENAME TO {_quoted(swap)}",
-                    f"ALTER TABLE {b} RENAME TO {_quoted(a_name)}",
-                ):
-                    if not self._run_upstream(statement, path).get("success"):
-                        self._failure({"code": "002003", "sqlState": "02000",
-                                       "message": f"SWAP WITH failed: {statement}"})  # fmt: skip
-                        return None
-                qualifier = ".".join(_quoted(p) for p in stages.parts(a)[:-1])
-                swapped = f"{qualifier}.{_quoted(swap)}" if qualifier else _quoted(swap)
-                return f"ALTER TABLE {swapped} RENAME TO {_quoted(b_name)}"
             if match := stages.RENAME.match(sql):
                 # DuckDB takes the new name without its qualifier (same schema).
                 return f"ALTER TABLE {match['a']} RENAME TO {_quoted(stages.parts(match['b'])[-1])}"

@@ -41,9 +41,6 @@ TABLE_REPLACED = re.compile(
     rf"\s+(?P<table>{_QUALIFIED})",
     re.I,
 )
-SWAP = re.compile(
-    rf"^\s*alter\s+table\s+(?P<a>{_QUALIFIED})\s+swap\s+with\s+(?P<b>{_QUALIFIED})\s*;?\s*$", re.I
-)
 RENAME = re.compile(
     rf"^\s*alter\s+table\s+(?P<a>{_QUALIFIED})\s+rename\s+to\s+(?P<b>{_QUALIFIED})\s*;?\s*$", re.I
 )

@@ -55,7 +55,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``api``                            the public API for user scripts (script mode)
 ``scoring.score_config``           ``job=score``: the scoring job's settings (``ScoreConfig``)
 ``scoring.scoring_model``          the model in the ``model`` channel: checks, typed outputs
-``scoring.write_back``             Parquet, PUT, COPY INTO the job's table; publish by SWAP
+``scoring.write_back``             Parquet, PUT, COPY INTO the job's table; publish in one statement
 ``scoring.job``                    the scoring job: its steps in order
 ``training``                       the job: its steps in order, and the entry point
 ``serving``                        ``serve``: the SageMaker hosting contract, the model folder

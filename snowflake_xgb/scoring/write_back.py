@@ -8,10 +8,12 @@ once loaded). Never row by row.
 
 All or nothing: the rows go into a table of the job's own (``<target>_SCORING``, made anew by
 every run), never into the target. Once every host has loaded its rows and the table holds
-exactly the source's row count, the coordinator publishes it in one statement: ``ALTER TABLE
-target SWAP WITH job_table`` (one metadata operation, then the old rows are dropped), or a
-``RENAME`` when the target does not exist yet. A job that fails or is stopped before that
-leaves the target as it was; its rerun replaces the job's table and writes every key once.
+exactly the source's row count, the coordinator publishes it in one statement: ``INSERT
+OVERWRITE INTO target SELECT * FROM job_table`` (one DML statement: the old rows and the new
+never mix, and the target keeps its grants, which ``SWAP WITH`` would hand to the job's
+table), or a ``RENAME`` when the target does not exist yet. A job that fails or is stopped
+before that leaves the target as it was; its rerun replaces the job's table and writes every
+key once.
 """
 
 from __future__ import annotations
@@ -156,10 +158,10 @@ def publish(
         )
     if target_exists:
         session.fetch(
-            f"ALTER TABLE {tables.target} SWAP WITH {tables.job_table}",
+            f"INSERT OVERWRITE INTO {tables.target} SELECT * FROM {tables.job_table}",
             f"publishing the predictions into {tables.target}",
         )
-        session.fetch(f"DROP TABLE {tables.job_table}", "dropping the previous predictions")
+        session.fetch(f"DROP TABLE {tables.job_table}", f"dropping {tables.job_table}")
     else:
         session.fetch(
             f"ALTER TABLE {tables.job_table} RENAME TO {tables.target}",
