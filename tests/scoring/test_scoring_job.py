@@ -101,9 +101,9 @@ def test_a_classifier_writes_labels_as_the_training_classes(
     target = "DEMO.PUBLIC.HOUSE_CLASSES"
     standins.execute(f"DROP TABLE IF EXISTS {target}")
 
-    run = jobs.run(score_params(SCORING_TABLE, target), hosts=2, channels={"model": model.channel})
+    run = jobs.run(score_params(SCORING_TABLE, target), channels={"model": model.channel})
 
-    assert [host.returncode for host in run.hosts] == [0, 0], run.coordinator.output[-3000:]
+    assert run.coordinator.returncode == 0, run.coordinator.output[-3000:]
     written = _by_key(read_rows(standins, f"SELECT * FROM {target}"))
     source = _by_key(scoring_table)
     _assert_every_key_once(written, source)
@@ -131,10 +131,10 @@ def test_a_job_killed_while_loading_leaves_the_target_as_it_was_and_its_rerun_wr
     )
     try:
         standins.front.stages(copy_answer_seconds=30)
-        loads = standins.front.stages()["counters"]["copies_answered"]
-        run, processes = jobs.start(params, hosts=3, channels={"model": model.channel})
+        loads = standins.front.stages()["counters"]["copies_started"]
+        run, processes = jobs.start(params, hosts=2, channels={"model": model.channel})
         deadline = time.monotonic() + 120
-        while standins.front.stages()["counters"]["copies_started"] - loads < 2:
+        while standins.front.stages()["counters"]["copies_started"] - loads < 1:
             assert time.monotonic() < deadline, "the job never started loading"
             assert all(p.poll() is None for p in processes), "a host ended before loading"
             time.sleep(0.2)
@@ -148,9 +148,9 @@ def test_a_job_killed_while_loading_leaves_the_target_as_it_was_and_its_rerun_wr
     assert kept.num_rows == scoring_table.num_rows
     assert set(kept.column("PREDICTION").to_pylist()) == {-1}
 
-    rerun = jobs.run(params, hosts=3, channels={"model": model.channel})
+    rerun = jobs.run(params, channels={"model": model.channel})
 
-    assert [host.returncode for host in rerun.hosts] == [0, 0, 0], rerun.coordinator.output[-3000:]
+    assert rerun.coordinator.returncode == 0, rerun.coordinator.output[-3000:]
     written = _by_key(read_rows(standins, f"SELECT * FROM {target}"))
     _assert_every_key_once(written, scoring_table)
     np.testing.assert_array_equal(
@@ -202,8 +202,10 @@ def test_input_the_model_cannot_score_fails_before_any_row_is_written(
         params = {**params, "key": "NO_SUCH_KEY"}
     params = {k: v for k, v in params.items() if v is not None}
     before = standins.front.stages()["counters"]
+    channels = {"model": model.channel}
 
-    run = jobs.run(params, hosts=2, channels={"model": model.channel})
+    # Two hosts for one case: the coordinator's refusal reaches every host.
+    run = jobs.run(params, hosts=2 if case == "missing feature" else 1, channels=channels)
 
     for host in run.hosts:
         assert host.returncode != 0
