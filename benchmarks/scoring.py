@@ -72,8 +72,34 @@ def seed(port: int, secrets_url: str, rows: int) -> np.ndarray:
     ).astype(np.float32)
 
 
-def make_model(sample: np.ndarray, work: Path) -> Path:
-    """The model folder (as training writes it) and, beside it, the channel with its archive."""
+def check_target(port: int, booster) -> dict:
+    """What a user would check after a job: every key once, predictions equal to
+    ``Booster.predict`` on the same rows (joined by key)."""
+    import xgboost as xgb
+
+    with connect(port) as connection:
+        cursor = connection.cursor()
+        written = cursor.execute(f"SELECT * FROM {TARGET}").fetch_arrow_all().sort_by("ROW_KEY")
+        source = cursor.execute(f"SELECT * FROM {TABLE}").fetch_arrow_all().sort_by("ROW_KEY")
+    keys = written.column("ROW_KEY").to_numpy(zero_copy_only=False).astype(np.int64)
+    features = np.column_stack(
+        [source.column(c).to_numpy(zero_copy_only=False) for c in FEATURES]
+    ).astype(np.float32)
+    expected = booster.predict(xgb.DMatrix(features, feature_names=list(FEATURES)))
+    predicted = written.column("PREDICTION").to_numpy(zero_copy_only=False).astype(np.float32)
+    same_keys = np.array_equal(
+        keys, source.column("ROW_KEY").to_numpy(zero_copy_only=False).astype(np.int64)
+    )
+    return {
+        "every_key_once": bool(same_keys and len(np.unique(keys)) == len(keys)),
+        "predictions_equal_booster_predict": bool(
+            same_keys and np.array_equal(predicted, expected)
+        ),
+    }
+
+
+def make_model(sample: np.ndarray, work: Path) -> tuple[Path, object]:
+    """The model folder (as training writes it), its channel beside it, and the booster."""
     import xgboost as xgb
 
     from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
@@ -94,7 +120,7 @@ def make_model(sample: np.ndarray, work: Path) -> Path:
     with tarfile.open(channel / "model.tar.gz", "w:gz") as tar:
         for path in model_dir.iterdir():
             tar.add(path, arcname=path.name)
-    return model_dir
+    return model_dir, booster
 
 
 def score(port: int, secrets_url: str, work: Path, hosts: int, number: int) -> dict:
@@ -164,11 +190,12 @@ def run(work: Path, rows: int, host_counts: list[int], serve_seconds: float) -> 
         port, secrets_url = endpoints.snowflake_port, endpoints.secrets_url
         print(f"scoring: seeding {rows:,} rows", flush=True)
         sample = seed(port, secrets_url, rows)
-        model_dir = make_model(sample, work)
+        model_dir, booster = make_model(sample, work)
         jobs = []
         for number, hosts in enumerate(host_counts):
             print(f"scoring: {rows:,} rows on {hosts} host(s)", flush=True)
-            jobs.append(score(port, secrets_url, work, hosts, number))
+            job = score(port, secrets_url, work, hosts, number)
+            jobs.append({**job, **check_target(port, booster)})
     print("scoring: serve on the same model", flush=True)
     return {"rows": rows, "jobs": jobs, "serve": serve(model_dir, sample, serve_seconds, work),
             "cpus": os.cpu_count()}  # fmt: skip
@@ -182,20 +209,22 @@ def report(results: dict) -> str:
         f"{rows:,} rows x {len(FEATURES)} features, a 50-tree depth-6 model; the stand-in "
         f"on the same machine ({results['cpus']} cores shared by every process).",
         "",
-        "| case | hosts | wall s | rows/s | rows/s per host |",
-        "| --- | --- | --- | --- | --- |",
+        "| case | hosts | wall s | rows/s | rows/s per host | every key once, = predict |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for job in results["jobs"]:
         per_second = rows / job["wall_seconds"]
+        checked = job["every_key_once"] and job["predictions_equal_booster_predict"]
         lines.append(
             f"| scoring job, end to end | {job['hosts']} | {job['wall_seconds']} | "
-            f"{per_second:,.0f} | {per_second / job['hosts']:,.0f} |"
+            f"{per_second:,.0f} | {per_second / job['hosts']:,.0f} | "
+            f"{'yes' if checked else '**no**'} |"
         )
     for name, served in results["serve"].items():
         per_second = f"{served['rows_per_second']:,}"
         lines.append(
             f"| serve, 1 worker, {REQUEST_ROWS:,}-row {name} requests "
-            f"({served['ms_per_request']} ms each) | 1 | | {per_second} | {per_second} |"
+            f"({served['ms_per_request']} ms each) | 1 | | {per_second} | {per_second} | |"
         )
     return "\n".join(lines) + "\n"
 
