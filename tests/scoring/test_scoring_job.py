@@ -28,7 +28,7 @@ from support.scoring import (
     score_params,
     train_model,
 )
-from support.standins import HOUSING_TABLE, StandIns
+from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 pytestmark = pytest.mark.distributed
 
@@ -76,6 +76,7 @@ def test_every_key_is_written_once_with_the_boosters_predictions_and_contributio
 
     for host in run.hosts:
         assert host.returncode == 0, host.output[-3000:]
+    assert TEST_PASSWORD.encode() not in run.all_bytes()
     written = _by_key(read_rows(standins, f"SELECT * FROM {target}"))
     source = _by_key(scoring_table)
     _assert_every_key_once(written, source)
