@@ -144,6 +144,7 @@ def score(port: int, secrets_url: str, work: Path, hosts: int, number: int) -> d
         (base / layout.HYPERPARAMETERS_FILE).write_text(json.dumps(hyperparameters))
         resources = {"current_host": host, "hosts": names, "network_interface_name": "lo"}
         (base / layout.RESOURCE_CONFIG_FILE).write_text(json.dumps(resources))
+        (base / layout.INPUT_DATA_CONFIG_FILE).write_text(json.dumps({"model": {}}))
         shutil.copytree(work / "channel", base / layout.INPUT_DATA_DIR / "model")
         log = (base.parent / f"host{index + 1}.log").open("wb")
         processes.append(subprocess.Popen(
