@@ -34,7 +34,7 @@ from .scoring_model import OutputColumn
 logger = logging.getLogger(__name__)
 
 JOB_TABLE_SUFFIX = "_SCORING"
-ROWS_PER_FILE = 20_000_000
+ROWS_PER_FILE = 5_000_000  # about 100-250 MB of Parquet: the file size Snowflake advises
 PARQUET_COMPRESSION = "snappy"
 
 
