@@ -409,6 +409,9 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             if front.query_failure and not sql.strip().upper().startswith("SELECT CURRENT_"):
                 self._failure(front.query_failure)
                 return
+            if refusal := front.stages.refusal(sql):
+                self._failure(refusal)
+                return
             s3 = (
                 self._base_url()
                 if front.client_line(self.headers.get("Authorization")) >= 5

@@ -19,7 +19,7 @@ import hashlib
 import re
 import shutil
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +53,17 @@ class StageSettings:
     """Switches for the stages, changed through ``/__front/stages``.
 
     copy_answer_seconds: a COPY INTO answers this long after its rows are in the table (a
-        test can stop a job while its load is in flight).
+        warehouse takes a while to load even a small file; a test can stop a job while its
+        load is in flight).
     upload_bytes_per_second: how fast the stage takes a PUT's file (0: as fast as the disk);
         the connector copies the file itself, so this slows the PUT's answer beforehand.
+    unprivileged: statements containing one of these texts (case-insensitive) are refused as
+        Snowflake refuses a role without the privilege (003001, "Insufficient privileges").
     """
 
-    copy_answer_seconds: float = 0.0
+    copy_answer_seconds: float = 0.5
     upload_bytes_per_second: float = 0.0
+    unprivileged: list[str] = field(default_factory=list)
 
     def updated(self, changes: dict[str, Any]) -> StageSettings:
         known = {f.name for f in fields(self)}
@@ -67,6 +71,14 @@ class StageSettings:
         if unknown:
             raise KeyError(f"unknown stage settings: {sorted(unknown)}")
         return StageSettings(**{**asdict(self), **changes})
+
+
+# Snowflake's refusal of a statement the role lacks the privilege for, as users report it.
+INSUFFICIENT_PRIVILEGES = {
+    "code": "003001",
+    "sqlState": "42501",
+    "message": "SQL access control error:\nInsufficient privileges to operate on schema 'PUBLIC'",
+}
 
 
 def parts(name: str) -> list[str]:
@@ -119,6 +131,13 @@ class Stages:
             key = "TABLE-" + ".".join(names) if "%" in reference else "STAGE-" + ".".join(names)
         safe = hashlib.sha1(key.encode()).hexdigest()[:16]
         return self.root / safe / path.strip("/")
+
+    def refusal(self, sql: str) -> dict[str, str] | None:
+        """Snowflake's answer when the settings say the role may not run ``sql``."""
+        lowered = sql.lower()
+        if any(text.lower() in lowered for text in self.settings.unprivileged):
+            return dict(INSUFFICIENT_PRIVILEGES)
+        return None
 
     def put_answer(self, sql: str, query_id: str, s3_endpoint: str | None) -> dict[str, Any] | None:
         """Snowflake's answer to a PUT (the connector then uploads the file), or None; with

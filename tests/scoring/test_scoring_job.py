@@ -167,6 +167,7 @@ def test_a_job_killed_while_loading_leaves_the_target_as_it_was_and_its_rerun_wr
         ("wrong type", "Column MEDINC is TEXT, but the model reads it as a number"),
         ("target with other columns", "exists with other columns"),
         ("missing key", "no key column NO_SUCH_KEY"),
+        ("no CREATE TABLE grant", "the role needs CREATE TABLE on the target's schema"),
     ],
 )
 def test_input_the_model_cannot_score_fails_before_any_row_is_written(
@@ -199,14 +200,19 @@ def test_input_the_model_cannot_score_fails_before_any_row_is_written(
     elif case == "target with other columns":
         standins.execute(f"CREATE OR REPLACE TABLE {target} ({KEY} NUMBER, SCORE FLOAT)")
         standins.execute(f"INSERT INTO {target} VALUES (1, 2.5)")
-    else:
+    elif case == "missing key":
         params = {**params, "key": "NO_SUCH_KEY"}
+    else:
+        standins.front.stages(unprivileged=['"HOUSE_SCORES_REFUSED_SCORING" AS SELECT'])
     params = {k: v for k, v in params.items() if v is not None}
     before = standins.front.stages()["counters"]
     channels = {"model": model.channel}
 
     # Two hosts for one case: the coordinator's refusal reaches every host.
-    run = jobs.run(params, hosts=2 if case == "missing feature" else 1, channels=channels)
+    try:
+        run = jobs.run(params, hosts=2 if case == "missing feature" else 1, channels=channels)
+    finally:
+        standins.front.stages(unprivileged=[])
 
     for host in run.hosts:
         assert host.returncode != 0
