@@ -23,8 +23,8 @@ from ..credentials.snowflake_environment import SnowflakeEnvironment
 from ..hosts.host_group import HostGroup
 from ..identifiers import quote, stored_name
 from ..loading.host_data import open_slice
-from ..loading.slices import iter_arrow
-from ..model_files.outputs import write_json
+from ..loading.slices import HostSlice, iter_arrow
+from ..model_files import outputs
 from ..query.queries import source_sql
 from ..query.snowflake_session import open_session
 from ..sagemaker.job_environment import INPUT_DATA_DIR, JobEnvironment
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 BLOCK_ROWS = 65_536  # rows predicted at once: bounds the float32 matrix and output columns
 SCORING_REPORT = "scoring.json"
-SCORED = "scored"  # the data set's name in log lines and the shard report
+SCORED = "scored"  # the data set's name in log lines
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def score_slice(
     model: ScoringModel,
     plan: ScoringPlan,
     work_dir: Path,
-) -> tuple[int, int]:
-    """This host's rows: read, predicted, loaded into the job's table. (rows, total rows)."""
+) -> tuple[int, HostSlice]:
+    """This host's rows: read, predicted, loaded into the job's table. (rows loaded, slice)."""
     with open_session(env, config.query_timeout_seconds) as session:
         batches, host_slice = open_slice(group, session, plan.query_id, SCORED)
         files = PredictionFiles(work_dir, group.rank)
@@ -94,36 +94,54 @@ def score_slice(
             for table in iter_arrow(batches, host_slice, settings=config.downloads):
                 for start in range(0, table.num_rows, BLOCK_ROWS):
                     block = table.slice(start, BLOCK_ROWS)
-                    outputs = model.predict(model.features(block))
+                    predictions = model.predict(model.features(block))
                     keys = block.select(range(len(config.keys)))
                     columns = dict(zip(keys.column_names, keys.columns, strict=True))
-                    files.write(pa.table({**columns, **outputs}))
+                    files.write(pa.table({**columns, **predictions}))
         finally:
             files.close()
         loaded = write_back.load_files(session, plan.tables, files)
     logger.info("Scored and loaded %s rows into %s", f"{loaded:,}", plan.tables.job_table)
-    return loaded, host_slice.total_rows
+    return loaded, host_slice
 
 
 def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvironment) -> None:
     """Every host's part of a scoring job."""
-    group = HostGroup(job.hosts, job.current_host, config.host_group)
-    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_score_") as work_dir, group:
+    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_score_") as work_dir:
+        # Every host has the same channel: a model that cannot be used fails on each at once.
         folder = find_model_folder(job.base_dir / INPUT_DATA_DIR / MODEL_CHANNEL, Path(work_dir))
         model = load_scoring_model(folder, config.contributions)
-        with group.step("Planning the scoring"):
-            plan = group.decide(lambda: plan_scoring(env, config, model), "planning the scoring")
-        with group.step("Scoring"):
-            loaded, total = score_slice(group, env, config, model, plan, Path(work_dir))
-            per_host = group.gather(float(loaded))
-        if group.is_coordinator:
-            with open_session(env, config.query_timeout_seconds) as session:
-                write_back.publish(session, plan.tables, total, plan.target_exists)
-            report = {
-                "query_id": plan.query_id,
-                "target_table": plan.tables.target,
-                "rows": total,
-                "rows_per_host": dict(zip(group.hosts, map(int, per_host), strict=True)),
-                "columns": [c.name for c in model.output_columns()],
-            }
-            write_json(job.output_data_dir / SCORING_REPORT, report)
+        with HostGroup(job.hosts, job.current_host, config.host_group) as group:
+            with group.step("Planning the scoring"):
+                plan = group.decide(
+                    lambda: plan_scoring(env, config, model), "planning the scoring"
+                )
+            with group.step("Scoring"):
+                loaded, host_slice = score_slice(group, env, config, model, plan, Path(work_dir))
+                per_host = group.gather(float(loaded))
+            outputs.write_shard_report(
+                job.output_data_dir,
+                job.current_host,
+                {
+                    "host": job.current_host,
+                    "rank": group.rank,
+                    "query_id": plan.query_id,
+                    "row_start": host_slice.rows.start,
+                    "row_end": host_slice.rows.end,
+                    "rows": host_slice.rows.rows,
+                    "total_rows": host_slice.total_rows,
+                },
+            )
+            if group.is_coordinator:
+                with open_session(env, config.query_timeout_seconds) as session:
+                    write_back.publish(
+                        session, plan.tables, host_slice.total_rows, plan.target_exists
+                    )
+                report = {
+                    "query_id": plan.query_id,
+                    "target_table": plan.tables.target,
+                    "rows": host_slice.total_rows,
+                    "rows_per_host": dict(zip(group.hosts, map(int, per_host), strict=True)),
+                    "columns": [c.name for c in model.output_columns()],
+                }
+                outputs.write_json(job.output_data_dir / SCORING_REPORT, report)

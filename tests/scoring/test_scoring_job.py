@@ -77,6 +77,10 @@ def test_every_key_is_written_once_with_the_boosters_predictions_and_contributio
     for host in run.hosts:
         assert host.returncode == 0, host.output[-3000:]
     assert TEST_PASSWORD.encode() not in run.all_bytes()
+    # Each host's shard report: the hosts' row ranges tile the result, each row read once.
+    reports = sorted((host.shard_report() for host in run.hosts), key=lambda r: r["row_start"])
+    assert [r["row_end"] for r in reports[:-1]] == [r["row_start"] for r in reports[1:]]
+    assert sum(r["rows"] for r in reports) == scoring_table.num_rows
     written = _by_key(read_rows(standins, f"SELECT * FROM {target}"))
     source = _by_key(scoring_table)
     _assert_every_key_once(written, source)
