@@ -24,6 +24,11 @@ cv        (not in the default) ``cv_folds`` = ``--cv-folds`` (default 3,5) again
           one-host ``train`` process of ``--cv-rounds`` rounds: wall time and peak RSS
           (``--repeat`` runs, the fastest kept).
 
+scoring   The scoring job (``job=score``) over ``--scoring-rows`` (default 300k) keyed rows on
+          1 and 2 hosts, end to end (read, predict, PUT + COPY INTO the stand-in, publish),
+          beside ``serve`` on the same model (CSV and the external-function form, 1,000-row
+          requests, one worker): rows per second per host (``benchmarks/scoring.py``).
+
 statements  Statements and full-result materializations of one API job (a validation split,
           a categorical column) from the Snowflake stand-in's counters
           (``benchmarks/statement_counts.py``): what a job costs in warehouse work.
@@ -638,6 +643,13 @@ def statements_report(counts: dict) -> list[str]:
     ]
 
 
+def scoring_section(args: argparse.Namespace, work: Path) -> dict:
+    from scoring import run as run_scoring
+
+    print("scoring: the scoring job against serve", flush=True)
+    return run_scoring(work / "scoring", args.scoring_rows, [1, 2], args.serving_seconds)
+
+
 def serving_section(args: argparse.Namespace, work: Path) -> dict:
     from serving import run as run_serving
 
@@ -677,6 +689,10 @@ def report(args: argparse.Namespace, results: dict) -> str:
         lines += ["", serving_report(results["serving"])]
     if "cv" in results:
         lines += cv_report(args, results["cv"])
+    if "scoring" in results:
+        from scoring import report as scoring_report
+
+        lines += ["", scoring_report(results["scoring"])]
     if targets:
         lines += ["## Targets", ""]
         lines += table(
@@ -690,8 +706,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
     parser.add_argument(
-        "--sections", default="network,standin,chunked,scaling,extmem,statements,serving"
+        "--sections",
+        default="network,standin,chunked,scaling,extmem,statements,serving,scoring",
     )
+    parser.add_argument("--scoring-rows", type=int, default=300_000, help="section scoring")
     parser.add_argument("--serving-seconds", type=float, default=10.0, help="section serving")
     parser.add_argument("--serving-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--net-rows", type=int, default=10_000_000, help="section network")
@@ -732,6 +750,7 @@ def main() -> None:
         args.extmem_rows, args.scaling_rounds, args.repeat = 2_000_000, 5, 1
         args.serving_seconds = 2.0
         args.net_rows = 200_000
+        args.scoring_rows = 50_000
     args.hosts = [int(h) for h in args.hosts.split(",")]
     args.cv_folds = [int(k) for k in args.cv_folds.split(",")]
     sections = args.sections.split(",")
@@ -766,6 +785,7 @@ def main() -> None:
             ("statements", statements_section),
             ("serving", serving_section),
             ("cv", cv_section),
+            ("scoring", scoring_section),
         ):
             if name in sections:
                 results[name] = section(args, work)

@@ -13,6 +13,10 @@ any credentials and speaks only what connector 4.x needs. This front forwards to
 - query statuses other than RUNNING/SUCCESS, asynchronous queries that run a while and are
   cancelled when the session that submitted them logs out, and results in JSON for a session
   whose ``PYTHON_CONNECTOR_QUERY_RESULT_FORMAT`` (or the account's) is JSON;
+- internal stages (``stages``): a ``PUT`` answered with the stage's ``stageInfo`` (the connector
+  uploads the file itself), ``COPY INTO`` loading the stage's Parquet files into the table
+  (fakesnow has no stages), and ``ALTER TABLE ... RENAME TO`` a qualified name (DuckDB takes
+  the new name unqualified);
 - ``WORKLOAD_IDENTITY`` logins verified as Snowflake does for AWS (``workload_identity_check``):
   the signed ``GetCallerIdentity`` is executed against the STS stand-in (``sts_url``) and only
   the service user whose registered ARN matches is signed in (``workload_identities``).
@@ -30,7 +34,9 @@ import http.client
 import json
 import re
 import sys
+import tempfile
 import threading
+import time
 import traceback
 import urllib.request
 import uuid
@@ -40,6 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import pyarrow.parquet as pq
+import stages
 import workload_identity_check
 from result_store import ERROR_STATUSES, ChunkSettings, ResultStore, write_throttled
 
@@ -157,8 +165,12 @@ class SnowflakeFront:
         # Every secret a sign-in derived (session and master tokens, and the JWT or workload
         # identity attestation it was signed in with), for tests that search logs for leaks.
         self.derived_secrets: list[str] = []
+        self.client_lines: dict[str, int] = {}  # session token -> the connector's major version
         self.forwarded_queries = 0
         self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
+        self.load_lock = threading.Lock()  # COPY INTO's loads, one at a time (fakesnow's DDL)
+        self._stage_root = tempfile.TemporaryDirectory(prefix="front-stages-")
+        self.stages = stages.Stages(Path(self._stage_root.name))
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -173,6 +185,7 @@ class SnowflakeFront:
         self.store.close()
         self._server.shutdown()
         self._server.server_close()
+        self._stage_root.cleanup()
 
     def serve_forever(self) -> None:
         try:
@@ -187,6 +200,11 @@ class SnowflakeFront:
     def reader(self, authorization: str | None) -> int:
         with self._lock:
             return self.readers.get(_token(authorization), 0)
+
+    def client_line(self, authorization: str | None) -> int:
+        """The connector line (major version) the session signed in with."""
+        with self._lock:
+            return self.client_lines.get(_token(authorization), 0)
 
     def result_format(self, authorization: str | None) -> str:
         """ARROW or JSON: what the session asked for, else the account's default."""
@@ -220,6 +238,8 @@ class SnowflakeFront:
                 return {"secrets": list(self.derived_secrets)}
         if name == "forget":
             return {"forgotten": self.store.forget(body["query_id"])}
+        if name == "stages":
+            return self.stages.control(body)
         raise KeyError(name)
 
 
@@ -383,6 +403,8 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         front.result_formats[data["token"]] = asked[RESULT_FORMAT]
                     if asked.get(STATEMENT_TIMEOUT, "").isdigit():
                         front.statement_timeouts[data["token"]] = float(asked[STATEMENT_TIMEOUT])
+                    version = str((login.get("data") or {}).get("CLIENT_APP_VERSION") or "0")
+                    front.client_lines[data["token"]] = int(version.split(".")[0] or 0)
                 # Fields Snowflake's login reply has and connector 5.x requires.
                 data.setdefault("masterToken", f"master-{uuid.uuid4()}")
                 signed_in_with = str((login.get("data") or {}).get("TOKEN") or "")
@@ -430,6 +452,28 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
             if front.query_failure and not sql.strip().upper().startswith("SELECT CURRENT_"):
                 self._failure(front.query_failure)
                 return
+            if refusal := front.stages.refusal(sql):
+                self._failure(refusal)
+                return
+            s3 = (
+                self._base_url()
+                if front.client_line(self.headers.get("Authorization")) >= 5
+                else None
+            )
+            if put := front.stages.put_answer(sql, str(uuid.uuid4()), s3):
+                rate = front.stages.settings.upload_bytes_per_second
+                if rate:
+                    time.sleep(Path(put["src_locations"][0]).stat().st_size / rate)
+                self._answer({"data": put, "code": None, "message": None, "success": True})
+                return
+            rewritten_sql = self._stage_statement(sql, path)
+            if rewritten_sql is None:
+                return
+            if rewritten_sql != sql:
+                sql = rewritten_sql
+                request = {**request, "sqlText": sql}
+                raw, plain = json.dumps(request).encode(), True
+            front.stages.table_replaced(sql)
             if match := SET_RESULT_FORMAT.match(sql):
                 with front._lock:
                     front.result_formats[_token(self.headers.get("Authorization"))] = match.group(
@@ -491,6 +535,69 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     return
             self._relay(status, headers, body)
 
+        def _run_upstream(self, sql: str, path: str) -> dict:
+            """One statement of the front's own, run by fakesnow; its answer."""
+            _, _, body = self._upstream(json.dumps({"sqlText": sql}).encode(), path, plain=True)
+            document = json.loads(body) if body else {}
+            if not document.get("success"):
+                print(f"upstream refused: {document.get('message')!r}", file=sys.stderr, flush=True)
+            return document
+
+        def _stage_statement(self, sql: str, path: str) -> str | None:
+            """COPY INTO and a qualified RENAME TO, which fakesnow does not take, done with
+            statements it does: the client's statement to forward in their place, or None
+            when the answer was sent (a failure)."""
+            try:
+                plan = front.stages.copy_plan(sql)
+            except ValueError as error:
+                self._failure({"code": "002030", "sqlState": "42601", "message": str(error)})
+                return None
+            if plan is not None:
+                return self._copy(*plan, path)
+            if match := stages.RENAME.match(sql):
+                # DuckDB takes the new name without its qualifier (same schema).
+                return f"ALTER TABLE {match['a']} RENAME TO {_quoted(stages.parts(match['b'])[-1])}"
+            return sql
+
+        def _copy(self, table: str, files: list, purge: bool, path: str) -> str | None:
+            """Load the files into ``table``; the SELECT that answers as COPY INTO does."""
+            answers = []
+            described = self._run_upstream(f"SELECT * FROM {table} LIMIT 0", path)
+            # fakesnow takes no column list after INSERT INTO: the table's columns in order,
+            # each from the file's column of that name (MATCH_BY_COLUMN_NAME), else NULL.
+            table_columns = [c["name"] for c in (described.get("data") or {}).get("rowtype", [])]
+            for file, digest, columns in files:
+                names = ", ".join(_quoted(c) if c in columns else "NULL" for c in table_columns)
+                # fakesnow refuses read_parquet() in an INSERT from a session without a current
+                # database (it is an unqualified source): through a table of the front's own.
+                loading = f"FRONT_HELD.RESULTS.LOAD_{digest.upper()}"
+                statements = (
+                    "CREATE DATABASE IF NOT EXISTS FRONT_HELD",
+                    "CREATE SCHEMA IF NOT EXISTS FRONT_HELD.RESULTS",
+                    f"CREATE OR REPLACE TABLE {loading} AS SELECT * FROM read_parquet('{file}')",
+                    f"INSERT INTO {table} SELECT {names} FROM {loading}",
+                    f"DROP TABLE {loading}",
+                )
+                with front.load_lock:  # fakesnow: concurrent DDL conflicts in DuckDB's catalog
+                    loaded = all(self._run_upstream(sql, path).get("success") for sql in statements)
+                if not loaded:
+                    failed = f"Failed to load {file.name} into {table}"
+                    self._failure({"code": "100071", "sqlState": "22000", "message": failed})
+                    return None
+                rows = pq.read_metadata(file).num_rows
+                front.stages.loaded(table, file, digest, rows, purge)
+                answers.append(
+                    f"SELECT '{file.name}' AS \"file\", 'LOADED' AS \"status\", "
+                    f'{rows} AS "rows_parsed", {rows} AS "rows_loaded", '
+                    '1 AS "error_limit", 0 AS "errors_seen", '
+                    'CAST(NULL AS VARCHAR) AS "first_error"'
+                )
+            time.sleep(front.stages.settings.copy_answer_seconds)
+            front.stages.answered()
+            if not answers:
+                return "SELECT 'Copy executed with 0 files processed.' AS \"status\""
+            return " UNION ALL ".join(answers)
+
         def _nested_result_scans(self, sql: str, path: str) -> str | None:
             """``TABLE(RESULT_SCAN('<id>'))`` inside a statement reads the held result (as
             Snowflake reads its stored result): fakesnow only knows the bare form, so the front
@@ -542,6 +649,12 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                         status, body, "application/octet-stream" if status == 200
                         else "application/xml", rate),
                 )  # fmt: skip
+            elif url.path.startswith(f"/{stages.S3_BUCKET}/") and self.command == "PUT":
+                front.stages.upload(url.path[len(stages.S3_BUCKET) + 2 :], raw)
+                self.send_response(200)
+                self.send_header("ETag", '"stand-in"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif url.path == "/session" and dict(parse_qsl(url.query)).get("delete") == "true":
                 front.store.logged_out(_token(self.headers.get("Authorization")))
                 self._relay(*self._upstream(raw, self.path))
@@ -577,13 +690,17 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 traceback.print_exc(file=sys.stderr)
                 raise
 
-        do_GET = do_POST = _handle_logged
+        do_GET = do_POST = do_PUT = _handle_logged
 
     return Handler
 
 
 def _token(authorization: str | None) -> str:
     return (authorization or "")[17:-1]  # Snowflake Token="..."
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _in_progress(query_id: str, synchronous: bool) -> dict[str, Any]:
@@ -664,6 +781,10 @@ class FrontControl:
     def workload_identities(self, users: dict[str, str] | None = None) -> dict[str, Any]:
         """Register service users' ARNs (none: read them), with the refusals so far."""
         return self._call("workload_identities", users or None)
+
+    def stages(self, **changes: Any) -> dict[str, Any]:
+        """Change the stage settings given (``StageSettings``); returns settings and counters."""
+        return self._call("stages", changes)
 
     def forget(self, query_id: str) -> bool:
         return self._call("forget", {"query_id": query_id})["forgotten"]

@@ -4,6 +4,9 @@ The training job (``snowflake_xgb.training:main``) flows one way, and the folder
 
     config -> credentials -> query -> this host's slice -> matrix -> training -> outputs
 
+The same entry point scores a table with ``job=score`` (``scoring``): the same path to this
+host's slice, then predictions written back to Snowflake through a stage and ``COPY INTO``.
+
 Imports point down this table, never up; the job (``training``) and the public API (``api``)
 both build on the shared steps, and neither imports the other. Each concern lives in one module:
 
@@ -51,6 +54,10 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``tracking.mlflow_run``            the job as one MLflow run (coordinator; ``MLFLOW_TRACKING_URI``)
 ``script_mode``                    running the user's entry point after the bootstrap
 ``api``                            the public API for user scripts (script mode)
+``scoring.score_config``           ``job=score``: the scoring job's settings (``ScoreConfig``)
+``scoring.scoring_model``          the model in the ``model`` channel: checks, typed outputs
+``scoring.write_back``             Parquet, PUT, COPY INTO the job's table; publish in one statement
+``scoring.job``                    the scoring job: its steps in order
 ``training``                       the job: its steps in order, and the entry point
 ``serving``                        ``serve``: the SageMaker hosting contract, the model folder
 =================================  =========================================================

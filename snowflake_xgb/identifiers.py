@@ -33,6 +33,11 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def name_parts(name: str) -> list[str]:
+    """The parts of a validated, optionally qualified name, as written: ``db``, ``s``, ``t``."""
+    return re.findall(_IDENTIFIER, name)
+
+
 def validate_table_name(name: str, where: str) -> str:
     """``name`` if it is a valid (optionally qualified) Snowflake identifier."""
     name = name.strip()

@@ -39,6 +39,8 @@ from .report import job_report
 from .report.page import write_report
 from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment
+from .scoring.job import run_scoring_job
+from .scoring.score_config import is_scoring_job, parse_score_hyperparameters
 from .tracking import mlflow_run
 from .tracking.mlflow_run import TrackedRun
 
@@ -280,6 +282,12 @@ def _train() -> None:
     job = JobEnvironment.from_environ()
     if script_mode.user_entry_point(job):  # the job names the user's own script
         script_mode.run_user_script(job)  # secrets bootstrap first, then the script
+        return
+    if is_scoring_job(job.raw_hyperparameters):  # job=score: the same image scores a table
+        score_config = parse_score_hyperparameters(job.raw_hyperparameters)
+        bootstrap_credentials()
+        redaction.refuse_credential_values(job.raw_hyperparameters)
+        run_scoring_job(job, score_config, SnowflakeEnvironment.from_environ())
         return
     config = parse_hyperparameters(job.raw_hyperparameters)
     check_xgboost_params(config.xgboost_params)

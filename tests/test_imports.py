@@ -87,6 +87,7 @@ STAGES = (
     ("report",),
     ("tracking",),
     ("script_mode",),
+    ("scoring",),
     ("api", "training"),
 )
 SERVING_MAY_IMPORT = {"errors", "identifiers", "model_files", "serving"}

@@ -51,13 +51,25 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("table", "table", None, "training table, `[database.][schema.]table`; or `query`"),
-    Setting("query", "sql", None, "training rows as a SELECT; or `table`"),
+    Setting(
+        "job",
+        "choice",
+        "train",
+        "`train` a model, or `score` a table with one (the `model` channel) into `target_table`",
+        choices=("train", "score"),
+    ),
+    Setting(
+        "table",
+        "table",
+        None,
+        "rows to train on (or score), `[database.][schema.]table`; or `query`",
+    ),
+    Setting("query", "sql", None, "rows to train on (or score) as a SELECT; or `table`"),
     Setting(
         "label",
         "columns",
         (),
-        "the label column (required); several, comma-separated, train a multi-output model "
+        "the label column (required to train); several, comma-separated, train a multi-output model "
         "(`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
     ),
     Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
@@ -168,6 +180,24 @@ SETTINGS: tuple[Setting, ...] = (
         "after cross-validation, train the model on all rows for the rounds it chose",
     ),
 )
+
+# Scoring (`job=score`): what to carry through, what to write and where.
+SCORING_SETTINGS: tuple[Setting, ...] = (
+    Setting("key", "columns", (), "scoring: the key column(s) carried into each prediction row"),
+    Setting(
+        "target_table",
+        "table",
+        None,
+        "scoring: the table the predictions replace, published whole at the end",
+    ),
+    Setting(
+        "contributions",
+        "bool",
+        False,
+        "scoring: also write each feature's contribution (SHAP) to the margin",
+    ),
+)
+SETTINGS += SCORING_SETTINGS
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 

@@ -45,6 +45,7 @@ QUERY_CANCELLED = 604  # Snowflake: "SQL execution canceled"
 # Snowflake: "Statement reached its statement or warehouse timeout of N second(s) and was
 # canceled." (STATEMENT_TIMEOUT_IN_SECONDS)
 STATEMENT_TIMED_OUT = 630
+OBJECT_NOT_FOUND = 2003  # Snowflake: "Object ... does not exist or not authorized"
 # Session parameters every session of a job sets (docs/snowflake-contract.md): results in Arrow
 # whatever the account's default, and asynchronous queries that outlive their session.
 JOB_SESSION_PARAMETERS = {
@@ -185,7 +186,7 @@ def explain_query_error(
             if warehouse
             else "Set SNOWFLAKE_WAREHOUSE (environment or secret) to a warehouse the role may use."
         )
-    elif errno == 2003:
+    elif errno == OBJECT_NOT_FOUND:
         hint = "Check the name, SNOWFLAKE_DATABASE/SNOWFLAKE_SCHEMA and the role's grants."
     elif errno == QUERY_CANCELLED:
         hint = (
@@ -254,6 +255,19 @@ class SnowflakeSession:
         try:
             metadata: list[ResultMetadata] = self._connection.cursor().describe(sql)
         except snowflake.connector.errors.Error as error:
+            raise self._explain(error, what) from None
+        return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
+
+    def table_columns(self, table: str, what: str) -> list[Column] | None:
+        """A table's columns, or None when Snowflake says it does not exist (error 2003, which
+        is also its answer when the role may not see the table)."""
+        try:
+            metadata: list[ResultMetadata] = self._connection.cursor().describe(
+                f"SELECT * FROM {table}"
+            )
+        except snowflake.connector.errors.Error as error:
+            if getattr(error, "errno", None) == OBJECT_NOT_FOUND:
+                return None
             raise self._explain(error, what) from None
         return [Column(m.name, FIELD_ID_TO_NAME[m.type_code]) for m in metadata]
 

@@ -104,7 +104,10 @@ class JobRunner:
         environ: dict[str, str] | None = None,
         checkpoints: Path | None = None,
         name: str | None = None,
+        channels: dict[str, Path] | None = None,
     ) -> tuple[JobRun, list[subprocess.Popen]]:
+        """``channels``: input channel name -> a folder whose files SageMaker would download
+        into every host's ``input/data/<name>``."""
         number = next(_job_numbers)
         job_dir = self.root / (name or f"job{number}")
         shutil.rmtree(job_dir, ignore_errors=True)
@@ -119,6 +122,8 @@ class JobRunner:
             base_dir = job_dir / f"host{index + 1}"
             host_checkpoints = checkpoints / f"host{index + 1}" if checkpoints else None
             layout_host(base_dir, host, names, hyperparameters, host_checkpoints)
+            for channel, folder in (channels or {}).items():
+                shutil.copytree(folder, base_dir / layout.INPUT_DATA_DIR / channel)
             log = (job_dir / f"host{index + 1}.log").open("wb")
             processes.append(
                 subprocess.Popen(
