@@ -190,6 +190,12 @@ def load_scoring_model(folder: Path, contributions: bool) -> ScoringModel:
     learner = json.loads(booster.save_config())["learner"]
     objective = learner["objective"]["name"]
     num_class = int(learner["learner_model_param"].get("num_class", "0"))
+    num_target = int(learner["learner_model_param"].get("num_target", "1"))
+    if num_target > 1:
+        raise UserError(
+            f"This model predicts {num_target} labels (a multi-output model); scoring writes one "
+            "prediction per row: score it with serve, or train one model per label."
+        )
     if contributions and num_class > 1:
         raise UserError(
             f"contributions=true is for single-output models; this one has {num_class} classes "

@@ -91,6 +91,26 @@ def test_contributions_of_a_multiclass_model_are_refused(tmp_path: Path) -> None
         load_scoring_model(folder, contributions=True)
 
 
+def test_a_multi_output_model_is_refused_naming_its_label_count(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(200, 2)).astype(np.float32)
+    booster = xgb.train(
+        {"tree_method": "hist", "multi_strategy": "multi_output_tree", "nthread": 1},
+        xgb.DMatrix(data, label=rng.normal(size=(200, 2)), feature_names=list(FEATURES)),
+        num_boost_round=2,
+    )
+    encoding = Encoding(
+        (FeatureEncoding("AGE", Kind.NUMBER), FeatureEncoding("CITY", Kind.NUMBER)),
+        LabelEncoding("Y", None),
+    )
+    folder = tmp_path / "multi_output"
+    save_model(
+        folder, booster, {"feature_names": list(FEATURES), "encoding": encoding.to_metadata()}
+    )
+    with pytest.raises(UserError, match="predicts 2 labels"):
+        load_scoring_model(folder, contributions=False)
+
+
 @pytest.mark.parametrize(
     ("columns", "keys", "message"),
     [
