@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UserError
-from ..model_files.aws_model_format import AWS_XGBOOST, check_single_output
+from ..model_files.aws_model_format import AWS_XGBOOST, check_aws_images, check_single_output
 from ..redaction import refuse_credential_names
 from . import settings
 
@@ -307,6 +307,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     _check_ranking(data, str(xgboost_params.get("objective", "")))
     if parsed["model_format"] == AWS_XGBOOST:
         check_single_output(xgboost_params)
+        check_aws_images(xgboost_params)
     return JobConfig(
         data=data,
         host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),

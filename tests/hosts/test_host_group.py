@@ -43,9 +43,9 @@ _WORKER = textwrap.dedent(
     with HostGroup(hosts, me, HostGroupSettings(9099, 60, 30, worker_port)) as group:
         message = group.broadcast({"query_id": "q-42"} if group.is_coordinator else None)
         rows = group.gather(10 * (group.rank + 1))
-        listening = {c.laddr.port for c in psutil.Process().net_connections("tcp")
-                     if c.status == psutil.CONN_LISTEN}
-        print(group.rank, message["query_id"], rows, worker_port in listening, flush=True)
+        accepted = {c.laddr.port for c in psutil.Process().net_connections("tcp")
+                    if c.status == psutil.CONN_ESTABLISHED}
+        print(group.rank, message["query_id"], rows, worker_port in accepted, flush=True)
     """
 )
 
@@ -61,9 +61,9 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_three_processes_join_broadcast_and_gather_each_listening_on_its_worker_port() -> None:
-    """worker_port reaches XGBoost (dmlc_worker_port): each host listens for its peers there.
-    A job gives every host the same port; on one machine each process needs its own."""
+def test_three_processes_join_broadcast_and_gather_peers_connecting_to_the_worker_port() -> None:
+    """worker_port reaches XGBoost (dmlc_worker_port): each host's peer in the ring connects to
+    it there. A job gives every host the same port; on one machine each process needs its own."""
     block = random.randrange(16, 250)
     hosts = [f"127.{block}.251.{i}" for i in (3, 1, 2)]  # any order: ranks follow sorted names
     processes = [
