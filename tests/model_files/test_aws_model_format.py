@@ -208,7 +208,9 @@ def test_an_objective_loads_in_the_images_the_table_says(tmp_path, image, object
     image's XGBoost fails to load there (and the job was refused or warned), any other loads."""
     rng = np.random.default_rng(1)
     rows = rng.normal(size=(300, 3)).astype(np.float32)
-    booster = xgb.train({"objective": objective, "max_depth": 2}, xgb.DMatrix(rows, rows[:, 0]), 3)
+    alpha = {"reg:quantileerror": "quantile_alpha", "reg:expectileerror": "expectile_alpha"}
+    params = {"objective": objective, "max_depth": 2, alpha[objective]: 0.5}
+    booster = xgb.train(params, xgb.DMatrix(rows, rows[:, 0]), 3)
     base = tmp_path / "opt-ml"
     write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
     version = ".".join(map(str, AWS_IMAGES[image]))
