@@ -11,8 +11,9 @@
 # docker/locks/<package>.in (kept beside the lock, to show what was asked for), resolved for
 # the image's Python (LOCK_PYTHON, default docker/locks/python-version: 3.13, Debian trixie's
 # and python:3.13-slim's) on x86_64 Linux, and the Python version is written back to
-# docker/locks/python-version, which the Dockerfile and local_test/make_venv.sh check against. The Dockerfile installs from them with --require-hashes; `make test` builds
-# .venv from the same lock, so the tests see the image's versions.
+# docker/locks/python-version, which the Dockerfile and local_test/make_venv.sh check against.
+# The Dockerfile installs from them with --require-hashes; `make test` builds .venv from the
+# same lock, so the tests see the image's versions.
 #
 # LOCK_UPGRADE=yes (default): every package to the newest version allowed (a refresh).
 # LOCK_UPGRADE=no: keep the versions already locked where they still fit (after a change to
