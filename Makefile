@@ -15,7 +15,7 @@
 IMAGE           ?= snowflake-xgb
 TAG             ?= latest
 REGION          ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
-BASE_IMAGE      ?= python:3.11-slim
+BASE_IMAGE      ?= python:3.13-slim
 BUILDER_IMAGE   ?=
 XGBOOST_PACKAGE ?= xgboost-cpu
 HOSTS           ?= 2
@@ -122,4 +122,4 @@ clean:
 # Also the images themselves (and the Debian base images).
 clean-images: clean
 	-docker rmi $(IMAGE)-standins:$(TAG) $(IMAGE):$(TAG) 2>/dev/null
-	-docker rmi snowflake-xgb-base:bookworm snowflake-xgb-base:bookworm-build 2>/dev/null
+	-docker rmi snowflake-xgb-base:trixie snowflake-xgb-base:trixie-build 2>/dev/null

@@ -3,7 +3,7 @@
 # `make build` / `make build-standins` call this; the variables below are the Makefile's.
 #
 #   IMAGE, TAG          image name and tag                    (snowflake-xgb, latest)
-#   BASE_IMAGE          runtime base image                    (python:3.11-slim)
+#   BASE_IMAGE          runtime base image                    (python:3.13-slim)
 #   BUILDER_IMAGE       build-stage base image                (BASE_IMAGE)
 #   XGBOOST_PACKAGE     xgboost-cpu | xgboost (CUDA)          (xgboost-cpu)
 #   LOCAL_BASE          no   : use BASE_IMAGE as given (pulled from its registry)
@@ -23,11 +23,13 @@ cd "$(dirname "$0")/.."
 IMAGE="${IMAGE:-snowflake-xgb}"
 TAG="${TAG:-latest}"
 STANDINS_IMAGE="${STANDINS_IMAGE:-${IMAGE}-standins}"
-BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim}"
+BASE_IMAGE="${BASE_IMAGE:-python:3.13-slim}"
 BUILDER_IMAGE="${BUILDER_IMAGE:-}"
 XGBOOST_PACKAGE="${XGBOOST_PACKAGE:-xgboost-cpu}"
 LOCAL_BASE="${LOCAL_BASE:-auto}"
 LOCAL_BASE_NAME="${LOCAL_BASE_NAME:-snowflake-xgb-base}"
+# The Debian release whose python3 is the locks' Python (docker/locks/python-version): trixie, 3.13.
+LOCAL_BASE_SUITE="${LOCAL_BASE_SUITE:-trixie}"
 CA_BUNDLE="${CA_BUNDLE:-}"
 DOCKER_BUILD_FLAGS="${DOCKER_BUILD_FLAGS:-}"
 
@@ -59,9 +61,9 @@ fi
 network_flags=()
 case "$LOCAL_BASE" in
     yes)
-        docker/make_base_image.sh "$LOCAL_BASE_NAME"
-        BASE_IMAGE="${LOCAL_BASE_NAME}:bookworm"
-        BUILDER_IMAGE="${LOCAL_BASE_NAME}:bookworm-build"
+        SUITE="$LOCAL_BASE_SUITE" docker/make_base_image.sh "$LOCAL_BASE_NAME"
+        BASE_IMAGE="${LOCAL_BASE_NAME}:$LOCAL_BASE_SUITE"
+        BUILDER_IMAGE="${LOCAL_BASE_NAME}:$LOCAL_BASE_SUITE-build"
         network_flags=(--network host)
         if [[ -z "$CA_BUNDLE" ]]; then
             CA_BUNDLE="$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")' 2>/dev/null || true)"

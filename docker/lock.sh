@@ -9,9 +9,11 @@
 # Each runtime lock is the project's dependencies (pyproject.toml, with XGBOOST_PACKAGE in
 # place of xgboost) plus the connector line the image ships (IMAGE_CONNECTOR), written to
 # docker/locks/<package>.in (kept beside the lock, to show what was asked for), resolved for
-# the image's Python (LOCK_PYTHON, Debian bookworm's and python:3.11-slim's 3.11) on
-# x86_64 Linux. The Dockerfile installs from them with --require-hashes; `make test` builds
-# .venv from the same lock, so the tests see the image's versions.
+# the image's Python (LOCK_PYTHON, default docker/locks/python-version: 3.13, Debian trixie's
+# and python:3.13-slim's) on x86_64 Linux, and the Python version is written back to
+# docker/locks/python-version, which the Dockerfile and local_test/make_venv.sh check against.
+# The Dockerfile installs from them with --require-hashes; `make test` builds .venv from the
+# same lock, so the tests see the image's versions.
 #
 # LOCK_UPGRADE=yes (default): every package to the newest version allowed (a refresh).
 # LOCK_UPGRADE=no: keep the versions already locked where they still fit (after a change to
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV_VERSION="${UV_VERSION:-0.13.8}"
-LOCK_PYTHON="${LOCK_PYTHON:-3.11}"
+LOCK_PYTHON="${LOCK_PYTHON:-$(cat docker/locks/python-version)}"
 LOCK_PLATFORM="${LOCK_PLATFORM:-x86_64-manylinux_2_28}"
 LOCK_UPGRADE="${LOCK_UPGRADE:-yes}"
 IMAGE_CONNECTOR="${IMAGE_CONNECTOR:-snowflake-connector-python>=5,<6}"
@@ -57,3 +59,5 @@ printf 'pip\nsetuptools\nwheel\n' > docker/locks/build.in
 "$UV" pip compile "${flags[@]}" --constraint docker/locks/xgboost-cpu.txt docker/locks/build.in \
     -o docker/locks/build.txt
 log "docker/locks/build.txt: $(grep '^[a-z0-9].*==' docker/locks/build.txt | cut -d' ' -f1 | tr '\n' ' ')"
+echo "$LOCK_PYTHON" > docker/locks/python-version
+log "docker/locks/python-version: $LOCK_PYTHON"

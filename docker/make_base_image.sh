@@ -2,20 +2,20 @@
 # Build local base images from Debian packages with debootstrap, for machines that
 # cannot pull from a container registry (air-gapped hosts, CI runners behind a proxy).
 #
-# Not needed where `docker pull python:3.11-slim` works: the Dockerfile's default base
+# Not needed where `docker pull python:3.13-slim` works: the Dockerfile's default base
 # is the official slim Python image. See docs/container.md ("Building without a registry").
 #
 # Usage: docker/make_base_image.sh [NAME]        (default NAME: snowflake-xgb-base)
 # Makes two images (skipped when both exist already; FORCE=1 rebuilds):
-#   NAME:bookworm        runtime base: python3 (Debian's 3.11), venv, ca-certificates
-#   NAME:bookworm-build  builder base: the same plus gcc and the Python headers
-# Environment: SUITE (default bookworm), MIRROR (default http://deb.debian.org/debian),
+#   NAME:trixie          runtime base: python3 (Debian 13's 3.13), venv, ca-certificates
+#   NAME:trixie-build    builder base: the same plus gcc and the Python headers
+# Environment: SUITE (default trixie, whose python3 is the locks' 3.13; bookworm has 3.11), MIRROR (default http://deb.debian.org/debian),
 #              WORKDIR (default /var/tmp/snowflake-xgb-base; needs about 1 GB).
 # Needs root (debootstrap) and a running Docker engine.
 set -euo pipefail
 
 NAME="${1:-snowflake-xgb-base}"
-SUITE="${SUITE:-bookworm}"
+SUITE="${SUITE:-trixie}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 WORKDIR="${WORKDIR:-/var/tmp/snowflake-xgb-base}"
 RUNTIME_TAG="${NAME}:${SUITE}"

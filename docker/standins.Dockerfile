@@ -4,7 +4,7 @@
 # Independent of the package, so that its layers stay cached while the package changes.
 # Build from the repository root (or: make build-standins):
 #   docker build -f docker/standins.Dockerfile -t snowflake-xgb-standins:latest .
-ARG BASE_IMAGE=python:3.11-slim
+ARG BASE_IMAGE=python:3.13-slim
 FROM ${BASE_IMAGE}
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
     PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 LANG=C.UTF-8

@@ -12,7 +12,10 @@
 #
 # Environment: XGBOOST_PACKAGE (xgboost-cpu), CONNECTOR_SPEC (newest only; default the
 # image's line, snowflake-connector-python>=5,<6), PYTHON3 (the interpreter that makes the
-# venv; python3). The test tools (pyproject.toml's `test` extra) are held to the lock's versions
+# venv). Without PYTHON3, the first of python3.13, python3 and pyenv's 3.13 (shims that pyenv
+# has not selected fail and are skipped) that is the image's Python, docker/locks/python-version
+# (3.13; XGBoost 3.3 and newer need 3.12+): lock mode needs exactly that version, newest mode
+# takes 3.12 or newer. The test tools (pyproject.toml's `test` extra) are held to the lock's versions
 # of whatever they share with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,30 +23,57 @@ VENV="${1:?usage: $0 VENV lock|newest}"
 VERSIONS="${2:?usage: $0 VENV lock|newest}"
 XGBOOST_PACKAGE="${XGBOOST_PACKAGE:-xgboost-cpu}"
 CONNECTOR_SPEC="${CONNECTOR_SPEC:-snowflake-connector-python>=5,<6}"
-PYTHON3="${PYTHON3:-python3}"
+IMAGE_PYTHON="$(cat docker/locks/python-version)"
 LOCK="docker/locks/$XGBOOST_PACKAGE.txt"
 STAMP="$VENV/.installed"
 
 log() { echo "[venv $VENV] $*" >&2; }
+
+# "X.Y" of an interpreter that runs, or nothing (a pyenv shim with no version selected fails).
+python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true; }
+
+find_python() {
+    local candidate
+    for candidate in "python$IMAGE_PYTHON" python3 \
+        "$(pyenv root 2>/dev/null)/versions/$IMAGE_PYTHON"*/bin/"python$IMAGE_PYTHON"; do
+        if [[ "$(python_version "$candidate")" == "$IMAGE_PYTHON" ]]; then
+            echo "$candidate"
+            return
+        fi
+    done
+}
+
+PYTHON3="${PYTHON3:-$(find_python)}"
+if [[ -z "$PYTHON3" ]]; then
+    log "no Python $IMAGE_PYTHON found (tried python$IMAGE_PYTHON, python3, pyenv): install it"
+    log "(Debian 13: apt-get install python3 python3-venv; elsewhere python.org, pyenv or uv python"
+    log "install $IMAGE_PYTHON), or name one with PYTHON3=/path/to/python3.12+ VENV_VERSIONS=newest"
+    exit 2
+fi
+PYTHON_VERSION="$(python_version "$PYTHON3")"
 
 requirements() { "$PYTHON3" docker/requirements_from_pyproject.py pyproject.toml "$@"; }
 
 case "$VERSIONS" in
     lock)
         [[ -f "$LOCK" ]] || { log "no lock $LOCK (XGBOOST_PACKAGE=xgboost-cpu or xgboost)"; exit 2; }
-        want="lock $(cat docker/locks/build.txt "$LOCK" pyproject.toml "$0" | sha256sum | cut -c1-16)"
+        want="lock $PYTHON_VERSION $(cat docker/locks/build.txt "$LOCK" pyproject.toml "$0" | sha256sum | cut -c1-16)"
         if [[ -x "$VENV/bin/python" && "$(cat "$STAMP" 2>/dev/null)" == "$want" ]]; then
             log "up to date with $LOCK"
             exit 0
         fi
-        if ! "$PYTHON3" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-            log "the locks are resolved for Python 3.11 (the image's); $PYTHON3 is $("$PYTHON3" -V)."
-            log "Set PYTHON3=python3.11, or use VENV_VERSIONS=newest."
+        if [[ "$PYTHON_VERSION" != "$IMAGE_PYTHON" ]]; then
+            log "the locks are resolved for Python $IMAGE_PYTHON (the image's); $PYTHON3 is" \
+                "${PYTHON_VERSION:-not a working Python}. Set PYTHON3=python$IMAGE_PYTHON."
             exit 2
         fi
         ;;
     newest)
-        want="newest $(date -u +%F) $(echo "$CONNECTOR_SPEC" | cat - pyproject.toml "$0" | sha256sum | cut -c1-16)"
+        if [[ "$(printf '%s\n' 3.12 "$PYTHON_VERSION" | sort -V | head -n1)" != 3.12 ]]; then
+            log "$PYTHON3 is Python ${PYTHON_VERSION:-(not working)}: XGBoost 3.3+ needs 3.12 or newer"
+            exit 2
+        fi
+        want="newest $PYTHON_VERSION $(date -u +%F) $(echo "$CONNECTOR_SPEC" | cat - pyproject.toml "$0" | sha256sum | cut -c1-16)"
         if [[ -x "$VENV/bin/python" && "$(cat "$STAMP" 2>/dev/null)" == "$want" ]]; then
             log "upgraded to the newest versions today already"
             exit 0
@@ -53,6 +83,10 @@ case "$VERSIONS" in
 esac
 
 start=$(date +%s)
+if [[ -x "$VENV/bin/python" && "$(python_version "$VENV/bin/python")" != "$PYTHON_VERSION" ]]; then
+    log "replacing it: it runs Python $(python_version "$VENV/bin/python"), not $PYTHON_VERSION"
+    rm -rf "$VENV"
+fi
 if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating it"
     "$PYTHON3" -m venv "$VENV"

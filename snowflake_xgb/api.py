@@ -135,6 +135,7 @@ def _environment() -> SnowflakeEnvironment:
 def join_host_group(
     *,
     tracker_port: int | None = None,
+    worker_port: int | None = None,
     host_timeout_seconds: int | None = None,
     collective_timeout_seconds: int | None = None,
 ) -> Iterator[HostGroup]:
@@ -142,7 +143,8 @@ def join_host_group(
 
     Inside the ``with`` block, ``xgb.train`` trains across all hosts and the loading functions
     share one query between them. The first host (sorted names) coordinates and runs the
-    tracker on ``tracker_port``. Every wait is bounded: names must resolve and hosts must join
+    tracker on ``tracker_port``; every host listens for its peers on ``worker_port`` (0: a port
+    the OS picks). Every wait is bounded: names must resolve and hosts must join
     within ``host_timeout_seconds``; each collective step fails after
     ``collective_timeout_seconds``, and a lost peer is named in the error. Left out, each
     setting comes from the job's hyperparameter of the same name, else its default. On a single
@@ -153,6 +155,7 @@ def join_host_group(
         job = JobEnvironment.from_environ()
         explicit = {
             "tracker_port": tracker_port,
+            "worker_port": worker_port,
             "host_timeout_seconds": host_timeout_seconds,
             "collective_timeout_seconds": collective_timeout_seconds,
         }

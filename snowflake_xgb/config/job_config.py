@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..identifiers import stored_name
-from ..model_files.aws_model_format import AWS_XGBOOST, check_single_output
+from ..model_files.aws_model_format import AWS_XGBOOST, check_aws_images, check_single_output
 from ..redaction import refuse_credential_names
 from . import settings
 
@@ -83,11 +83,26 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class HostGroupSettings:
-    """How long the hosts wait for each other, and where the first host's tracker listens."""
+    """How long the hosts wait for each other, where the first host's tracker listens, and
+    which port each host listens on for its peers (0: one the OS picks)."""
 
     tracker_port: int = settings.BY_NAME["tracker_port"].default
     host_timeout_seconds: int = settings.BY_NAME["host_timeout_seconds"].default
     collective_timeout_seconds: int = settings.BY_NAME["collective_timeout_seconds"].default
+    worker_port: int = settings.BY_NAME["worker_port"].default
+
+    @property
+    def liveness_port(self) -> int:
+        """Every host answers its peers' liveness probes here, beside the tracker's port."""
+        return self.tracker_port + 1
+
+    def __post_init__(self) -> None:
+        if self.worker_port in (self.tracker_port, self.liveness_port):
+            raise UserError(
+                f"worker_port={self.worker_port} is taken by the tracker (tracker_port="
+                f"{self.tracker_port}) or the liveness probes ({self.liveness_port}): choose "
+                "another port, or 0 for one the OS picks."
+            )
 
 
 @dataclass(frozen=True)
@@ -186,7 +201,12 @@ COLUMN_SETTINGS = (
     "numeric",
     "max_categories",
 )
-HOST_GROUP_SETTINGS = ("tracker_port", "host_timeout_seconds", "collective_timeout_seconds")
+HOST_GROUP_SETTINGS = (
+    "tracker_port",
+    "host_timeout_seconds",
+    "collective_timeout_seconds",
+    "worker_port",
+)
 DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
 TRAINING_SETTINGS = (
     "num_round",
@@ -336,6 +356,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     _check_multi_output(data, xgboost_params)
     if parsed["model_format"] == AWS_XGBOOST:
         check_single_output(xgboost_params, len(data.labels))
+        check_aws_images(xgboost_params)
     return JobConfig(
         data=data,
         host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),

@@ -122,6 +122,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("tracker_port", "int", 9099, "port of XGBoost's tracker on the first host", 1, 65535),
     Setting(
+        "worker_port",
+        "int",
+        0,
+        "port every host listens on for the others (XGBoost 3.3+); 0: any, chosen by the OS",
+        0,
+        65535,
+    ),
+    Setting(
         "host_timeout_seconds",
         "int",
         600,

@@ -103,10 +103,6 @@ class HostGroup:
     def is_distributed(self) -> bool:
         return self.world > 1
 
-    @property
-    def _liveness_port(self) -> int:
-        return self.settings.tracker_port + 1
-
     def __enter__(self) -> HostGroup:
         if self.is_distributed:
             self._join()
@@ -137,8 +133,8 @@ class HostGroup:
         started = time.monotonic()
         timeout = self.settings.host_timeout_seconds
         addresses = wait_for_names(self.hosts, timeout)
-        self._liveness = LivenessServer(addresses[self.current_host], self._liveness_port)
-        self._peers = Peers(addresses, self.current_host, self._liveness_port)
+        self._liveness = LivenessServer(addresses[self.current_host], self.settings.liveness_port)
+        self._peers = Peers(addresses, self.current_host, self.settings.liveness_port)
         coordinator = addresses[self.hosts[0]]
         if self.is_coordinator:
             self._start_tracker(coordinator)
@@ -148,6 +144,8 @@ class HostGroup:
             "dmlc_task_id": f"{self.rank:05d}",
             "dmlc_timeout": self.settings.collective_timeout_seconds,
             "dmlc_retry": 2,
+            # XGBoost 3.3+: each host listens for its peers here (0: a port the OS picks).
+            "dmlc_worker_port": self.settings.worker_port,
         }
         deadline = started + timeout
         while True:
@@ -197,7 +195,7 @@ class HostGroup:
             coordinator_address = self._peers.addresses[self.hosts[0]]
         self._release(failed)
         if coordinator_address is not None and not failed:
-            wait_until_gone(coordinator_address, self._liveness_port)
+            wait_until_gone(coordinator_address, self.settings.liveness_port)
 
     def _release(self, failed: bool) -> None:
         if self._watchdog is not None:

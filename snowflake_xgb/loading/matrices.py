@@ -182,15 +182,11 @@ def _matrix(
     columns: ColumnSelection,
     reference: xgb.DMatrix | None,
 ) -> xgb.DMatrix:
-    categorical = columns.encoding.has_categories
+    # Categorical columns (feature type "c") split as categories: XGBoost's default from 3.3.
     if matrix.kind == QUANTILE:
-        return xgb.QuantileDMatrix(
-            data_iter, max_bin=matrix.max_bin, ref=reference, enable_categorical=categorical
-        )
+        return xgb.QuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
     if matrix.kind == EXTERNAL:
-        return xgb.ExtMemQuantileDMatrix(
-            data_iter, max_bin=matrix.max_bin, ref=reference, enable_categorical=categorical
-        )
+        return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
     blocks = list(data_iter.all_blocks())
 
     def joined(field: str) -> np.ndarray | None:
@@ -204,7 +200,6 @@ def _matrix(
         qid=joined("qid"),
         feature_names=list(columns.features),
         feature_types=columns.encoding.feature_types,
-        enable_categorical=categorical,
     )
 
 

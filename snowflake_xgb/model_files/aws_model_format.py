@@ -9,12 +9,16 @@ which older readers ignore, using 0.5 instead, without an error. And with their 
 ``model_format=aws-xgboost`` writes, for single-output models only (not multi-class, not
 several label columns), the JSON model with a scalar intercept as the only file in the model
 folder; the metadata goes to ``output/data``.
-This module owns that conversion (pure) and the rule for which models it applies to.
+A model from XGBoost 3.4 has the same JSON layout as one from 3.2, which all three images read;
+only an objective newer than an image's XGBoost fails there ("Unknown objective function"):
+such a job is refused when no image loads it, and warned about when some do not.
+This module owns that conversion (pure) and the rules for which models it applies to.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,14 @@ if TYPE_CHECKING:
 NATIVE = "native"
 AWS_XGBOOST = "aws-xgboost"
 MODEL_FORMATS = (NATIVE, AWS_XGBOOST)
+
+# AWS's SageMaker XGBoost images and the XGBoost each serves with.
+AWS_IMAGES = {"1.7-1": (1, 7, 4), "3.0-5": (3, 0, 5), "3.2-0": (3, 2, 0)}
+# Objectives newer than one of those: the first XGBoost that has each (src/objective/ at the
+# v1.7.4, v2.0.0, v3.2.0 and v3.3.0 tags of dmlc/xgboost).
+OBJECTIVE_SINCE = {"reg:quantileerror": (2, 0, 0), "reg:expectileerror": (3, 3, 0)}
+
+logger = logging.getLogger(__name__)
 
 _VECTOR_INTERCEPT = re.compile(rb'"base_score":"\[([^\],]*)\]"')
 
@@ -47,6 +59,36 @@ def check_single_output(xgboost_params: Mapping[str, Any], label_columns: int = 
     num_class = str(xgboost_params.get("num_class", "0")).strip()
     if objective.startswith("multi:") or (num_class.isdigit() and int(num_class) > 1):
         raise _refusal(f"a multi-class model ({objective or 'num_class > 1'})")
+
+
+def images_without(objective: str) -> list[str]:
+    """AWS's images whose XGBoost has no ``objective`` (and so cannot load its models)."""
+    since = OBJECTIVE_SINCE.get(objective)
+    return [image for image, xgboost in AWS_IMAGES.items() if since and xgboost < since]
+
+
+def check_aws_images(xgboost_params: Mapping[str, Any]) -> None:
+    """Refuse, before any work, an objective that none of AWS's images loads; name the images
+    that cannot load it when only some cannot."""
+    objective = str(xgboost_params.get("objective", ""))
+    missing = images_without(objective)
+    since = ".".join(map(str, OBJECTIVE_SINCE.get(objective, ())))
+    if len(missing) == len(AWS_IMAGES):
+        raise UserError(
+            f"model_format={AWS_XGBOOST}: objective={objective} (XGBoost {since}+) loads in none "
+            f"of AWS's SageMaker XGBoost images ({', '.join(AWS_IMAGES)}). Remove model_format, "
+            "and serve the model with this image's own `serve`."
+        )
+    if missing:
+        logger.warning(
+            "model_format=%s: objective=%s (XGBoost %s+) does not load in AWS's %s image; "
+            "serve it with %s.",
+            AWS_XGBOOST,
+            objective,
+            since,
+            " and ".join(missing),
+            " or ".join(image for image in AWS_IMAGES if image not in missing),
+        )
 
 
 def aws_xgboost_model(booster: xgb.Booster) -> bytes:

@@ -513,10 +513,6 @@ class Encoding:
     def feature_types(self) -> list[str]:
         return [feature.feature_type for feature in self.features]
 
-    @property
-    def has_categories(self) -> bool:
-        return any(feature.kind is Kind.CATEGORY for feature in self.features)
-
     def to_metadata(self) -> dict[str, Any]:
         return {
             "features": [feature.to_metadata() for feature in self.features],

@@ -76,7 +76,6 @@ def explain(model: ServedModel, matrix: np.ndarray, kind: str) -> Explanation:
     data = xgb.DMatrix(
         matrix,
         feature_types=model.booster.feature_types,
-        enable_categorical=True,
         nthread=model.threads,
     )
     # The matrix has the model's columns in order (features.feature_matrix checked them).

@@ -22,7 +22,7 @@ def test_a_minimal_job_takes_the_defaults() -> None:
     assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
     assert config.num_round == 10 and config.early_stopping_rounds is None
     assert config.checkpoint_frequency == 10 and config.matrix == MatrixSettings()
-    assert config.host_group == HostGroupSettings(9099, 600, 120)
+    assert config.host_group == HostGroupSettings(9099, 600, 120, worker_port=0)
     assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
 
 
@@ -34,12 +34,14 @@ def test_a_full_job() -> None:
             "validation_fraction": "0.2",
             "early_stopping_rounds": "5",
             "tracker_port": "7000",
+            "worker_port": "7002",
             "max_depth": "4",
             "eval_metric": "rmse,mae",
         }
     )
     assert config.data.features == ("A", "B") and config.data.validation_fraction == 0.2
     assert config.early_stopping_rounds == 5 and config.host_group.tracker_port == 7000
+    assert config.host_group.worker_port == 7002
     assert config.xgboost_params == {"max_depth": "4", "eval_metric": ["rmse", "mae"]}
 
 
@@ -57,6 +59,9 @@ def test_a_full_job() -> None:
         ),
         ({"snowflake_password": "x"}, "looks like a credential (password)"),
         ({"api_token": "x"}, "looks like a credential (token)"),
+        ({"worker_port": "9099"}, "worker_port=9099 is taken by the tracker (tracker_port=9099)"),
+        ({"tracker_port": "7000", "worker_port": "7001"}, "or the liveness probes (7001)"),
+        ({"worker_port": "65536"}, "worker_port must be between 0 and 65535, got 65536"),
     ],
 )
 def test_settings_that_do_not_fit_together_are_refused(change: dict, message: str) -> None:

@@ -32,9 +32,17 @@ def _text(path: Path) -> str:
 
 
 def test_image_contents(images):
-    """`train` on the PATH, the entry point set, xgboost-cpu (not CUDA), no compiler, no caches."""
+    """`train` on the PATH, the entry point set, xgboost-cpu (not CUDA), no compiler, no caches;
+    the locks' Python, and sagemaker-training's C extension (built in the image's build stage)
+    answering as SageMaker's MPI launcher uses it: the host name from resourceconfig.json."""
     script = (
         "set -e; command -v train; echo MODULE=$SAGEMAKER_TRAINING_MODULE; "
+        "python -c 'import sys; print(\"PYTHON=%d.%d\" % sys.version_info[:2])'; "
+        "mkdir -p /opt/ml/input/config; "
+        'echo \'{"current_host": "algo-7", "hosts": ["algo-7"]}\' '
+        ">/opt/ml/input/config/resourceconfig.json; "
+        "echo HOSTNAME=$(LD_PRELOAD=$(python -c 'import gethostname as g; print(g.__file__)') "
+        "hostname); "
         "if command -v gcc || command -v cc; then echo COMPILER-PRESENT; fi; "
         "pip list 2>/dev/null | grep -i '^xgboost'; "
         "ls -d /root/.cache 2>/dev/null && echo CACHE-PRESENT; "
@@ -49,6 +57,8 @@ def test_image_contents(images):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "/opt/venv/bin/train" in out
     assert "MODULE=snowflake_xgb.training:main" in out
+    assert f"PYTHON={(REPO / 'docker' / 'locks' / 'python-version').read_text().strip()}" in out
+    assert "HOSTNAME=algo-7" in out
     assert "COMPILER-PRESENT" not in out
     assert "CACHE-PRESENT" not in out
     assert re.search(r"^xgboost-cpu\s", out, re.M), out

@@ -22,14 +22,17 @@ from support.served_models import FEATURES, make_models
 from snowflake_xgb.config.job_config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.model_files.aws_model_format import (
+    AWS_IMAGES,
     AWS_XGBOOST,
+    OBJECTIVE_SINCE,
     aws_xgboost_model,
     check_single_output,
+    images_without,
 )
 from snowflake_xgb.model_files.outputs import write_model
 
 REPO = Path(__file__).resolve().parents[2]
-AWS_XGBOOST_VERSIONS = ("1.7.4", "3.0.5", "3.2.0")
+AWS_XGBOOST_VERSIONS = tuple(".".join(map(str, version)) for version in AWS_IMAGES.values())
 # From XGBoost 3.1 the intercept is saved as a vector ("[4.92E-1]"), which only 3.1+ reads.
 READS_VECTOR_INTERCEPT = {"1.7.4": False, "3.0.5": False, "3.2.0": True}
 
@@ -207,3 +210,37 @@ def test_multi_target_models_are_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "model").exists() and not (tmp_path / "data").exists()
     with pytest.raises(UserError, match=r"a multi-output model \(2 label columns\)"):
         check_single_output({"objective": "reg:squarederror"}, label_columns=2)
+
+
+@pytest.mark.parametrize("objective", sorted(OBJECTIVE_SINCE))
+@pytest.mark.parametrize("image", sorted(AWS_IMAGES))
+def test_an_objective_loads_in_the_images_the_table_says(tmp_path, image, objective):
+    """OBJECTIVE_SINCE against the images' own XGBoost: a model of an objective newer than the
+    image's XGBoost fails to load there (and the job was refused or warned), any other loads."""
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(300, 3)).astype(np.float32)
+    alpha = {"reg:quantileerror": "quantile_alpha", "reg:expectileerror": "expectile_alpha"}
+    params = {"objective": objective, "max_depth": 2, alpha[objective]: 0.5}
+    booster = xgb.train(params, xgb.DMatrix(rows, rows[:, 0]), 3)
+    base = tmp_path / "opt-ml"
+    write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
+    version = ".".join(map(str, AWS_IMAGES[image]))
+    result = aws_image_predict(version, base / "model", rows[:20], tmp_path)
+    if image in images_without(objective):
+        assert "error" in result and "objective" in result["error"].lower(), result
+    else:
+        np.testing.assert_allclose(result["predictions"], booster.predict(xgb.DMatrix(rows[:20])),
+                                   rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
+def test_an_objective_no_image_loads_is_refused_and_one_some_cannot_load_is_named(caplog):
+    base = {"table": "T", "label": "Y", "num_round": "5", "model_format": "aws-xgboost"}
+    with pytest.raises(
+        UserError,
+        match=r"objective=reg:expectileerror \(XGBoost 3\.3\.0\+\) "
+        r"loads in none of AWS's SageMaker XGBoost images \(1\.7-1, 3\.0-5, 3\.2-0\)",
+    ):
+        parse_hyperparameters({**base, "objective": "reg:expectileerror"})
+    with caplog.at_level("WARNING"):
+        parse_hyperparameters({**base, "objective": "reg:quantileerror", "quantile_alpha": "0.7"})
+    assert "does not load in AWS's 1.7-1 image; serve it with 3.0-5 or 3.2-0" in caplog.text
