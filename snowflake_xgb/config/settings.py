@@ -69,8 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
         "label",
         "columns",
         (),
-        "the label column (required to train); several, comma-separated, train a multi-output model "
-        "(`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
+        "the label column (required to train); several, comma-separated, train a multi-output "
+        "model (`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
     ),
     Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
     Setting("exclude", "columns", (), "columns to leave out of the default features"),
