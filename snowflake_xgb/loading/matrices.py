@@ -45,7 +45,19 @@ class LoadTimes:
         )
 
 
-def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
+@dataclass(frozen=True)
+class LoadingWaits:
+    """What a matrix build tells the other hosts: ``work_done`` after each downloaded table,
+    and ``loaded`` once its slice is read (a meeting point: XGBoost's first collective step
+    follows the first pass over the data)."""
+
+    work_done: Callable[[], None]
+    loaded: Callable[[], None]
+
+
+def _timed(
+    tables: Iterator[pa.Table], times: LoadTimes, work_done: Callable[[], None] | None
+) -> Iterator[pa.Table]:
     """``tables``, adding the time spent waiting for each to ``times.waiting``."""
     while True:
         started = time.monotonic()
@@ -53,6 +65,8 @@ def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
         times.waiting += time.monotonic() - started
         if table is None:
             return
+        if work_done is not None:
+            work_done()
         yield table
 
 
@@ -87,8 +101,10 @@ class SliceIter(xgb.DataIter):
         cache_prefix: str | None = None,
         block_rows: int | None = None,
         groups: QueryGroups | None = None,
+        waits: LoadingWaits | None = None,
     ) -> None:
         self._tables = tables
+        self._waits = waits
         self._columns = columns
         self._name = name
         self._cache_dir = cache_dir
@@ -117,7 +133,8 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
-            tables = _timed(self._tables(), self.times)
+            work_done = self._waits.work_done if self._waits is not None else None
+            tables = _timed(self._tables(), self.times, work_done)
             self._blocks = iter_blocks(
                 tables, self._columns, self._name, self._block_rows, self.groups
             )
@@ -127,6 +144,8 @@ class SliceIter(xgb.DataIter):
         if block is None:
             self._complete = True
             self._blocks = None
+            if self._waits is not None:
+                self._waits.loaded()
             if self._cached == 0:  # an empty slice still takes part, as one empty block
                 self._single = Block.allocate(0, self._columns)
                 self._cached = 1
@@ -224,20 +243,22 @@ def build_matrix(
     work_dir: Path,
     reference: xgb.DMatrix | None = None,
     groups: QueryGroups | None = None,
+    waits: LoadingWaits | None = None,
 ) -> xgb.DMatrix:
     """Stream ``tables`` into the matrix the training parameters need.
 
     ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
     memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
     matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
-    the query groups read.
+    the query groups read. ``waits``: how the build keeps the other hosts informed.
     """
     started = time.monotonic()
     logger.info("%s data: building %s matrix", name, matrix.kind)
     cache_prefix = _pages_prefix(work_dir, name, matrix)
     data_iter = SliceIter(
-        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
-    )
+        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups,
+        waits=waits,
+    )  # fmt: skip
     try:
         built = _matrix(data_iter, matrix, columns, reference)
     finally:
@@ -285,6 +306,10 @@ class ConcatIter(xgb.DataIter):
         self._blocks = None
 
 
+def _nothing() -> None:
+    pass
+
+
 class FoldCache:
     """This host's slice of each cross-validation fold, downloaded once into a local cache.
 
@@ -299,6 +324,7 @@ class FoldCache:
         names: Sequence[str],
         columns: ColumnSelection,
         work_dir: Path,
+        waits: LoadingWaits | None = None,
     ) -> None:
         self.columns = columns
         self.work_dir = work_dir
@@ -306,12 +332,16 @@ class FoldCache:
         self.load_seconds: dict[str, float] = {}  # per fold: download and convert
         for tables, name in zip(fold_tables, names, strict=True):
             started = time.monotonic()
-            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches")
+            # Every fold is read before the meeting point: none is loaded alone.
+            part_waits = None if waits is None else LoadingWaits(waits.work_done, _nothing)
+            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches", waits=part_waits)
             self.parts.append(part)
             for _ in part.all_blocks():  # download and convert once
                 pass
             self.load_seconds[name] = time.monotonic() - started
         pa.default_memory_pool().release_unused()
+        if waits is not None:
+            waits.loaded()
 
     def matrix(
         self,

@@ -21,7 +21,7 @@ from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
 from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
-from ..hosts.host_group import HostGroup
+from ..hosts.host_group import HostGroup, statement_bound
 from ..model_files.columns import ColumnSelection
 from ..model_files.encoding import Encoding, too_many_categories
 from . import data_snapshot
@@ -248,4 +248,4 @@ def share_query_plan(
         with open_session(env, query_timeout, keeps_queries=True) as session:
             return plan_queries(session, data, record_dir)
 
-    return group.decide(plan, "planning the queries")
+    return group.decide(plan, "planning the queries", statement_bound(query_timeout))
