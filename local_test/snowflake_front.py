@@ -65,11 +65,19 @@ QUERY_CANCELLED = {"code": "000604", "sqlState": "57014", "message": "SQL execut
 QUERY_FAILED = {"code": "100038", "sqlState": "22018",
                 "message": "Numeric value 'abc' is not recognized"}  # fmt: skip
 RESULT_FORMAT = "PYTHON_CONNECTOR_QUERY_RESULT_FORMAT"
-# Snowflake's answer to an asynchronous submission (connector network.py: GS code 333334).
+# Snowflake's answer to an asynchronous submission (connector network.py: GS code 333334),
+# and to a synchronous statement still running when its request is answered (333333): the
+# connector polls ``getResultUrl`` until the code changes (network.py ``_post_request``).
+ASYNC_IN_PROGRESS_CODE, IN_PROGRESS_CODE = "333334", "333333"
 ASYNC_IN_PROGRESS = (
     "Asynchronous execution in progress. Use provided query id to perform query monitoring and "
     "management."
 )
+IN_PROGRESS = "Query execution in progress. Use provided query id to monitor the query."
+# SYSTEM$CANCEL_QUERY('<id>'): a statement that cancels a running query and says so.
+CANCEL_QUERY = re.compile(r"system\$cancel_query\s*\(\s*'([^']+)'\s*\)", re.I)
+ABORT_ROUTE = re.compile(r"^/queries/([^/]+)/abort-request$")
+STATEMENT_TIMEOUT = "STATEMENT_TIMEOUT_IN_SECONDS"
 SET_RESULT_FORMAT = re.compile(
     r"^\s*alter\s+session\s+set\s+python_connector_query_result_format\s*=\s*'?(\w+)'?", re.I
 )
@@ -145,6 +153,7 @@ class SnowflakeFront:
         self.login_parameters: list[dict] = []  # and its URL parameters (databaseName, ...)
         self.readers: dict[str, int] = {}  # session token -> session number (1, 2, ...)
         self.result_formats: dict[str, str] = {}  # session token -> the format it asked for
+        self.statement_timeouts: dict[str, float] = {}  # session token -> its statement timeout
         self.forwarded_queries = 0
         self.held_tables: dict[str, bool] = {}  # fakesnow tables holding a result RESULT_SCAN reads
         self._lock = threading.Lock()
@@ -236,6 +245,11 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _answer(self, document: dict, status: int = 200) -> None:
             self._send(status, json.dumps(document).encode(), "application/json")
 
+        def _answer_in_progress(self, query_id: str, synchronous: bool) -> None:
+            answer = _in_progress(query_id, synchronous)
+            front.store.answered_in_progress(answer["code"])
+            self._answer(answer)
+
         def _failure(self, failure: dict, query_id: str | None = None) -> None:
             failure = dict(failure)
             data = {
@@ -303,10 +317,26 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 return False
             return self._result_answer(new_query_id)
 
+        def _ended(self, query_id: str) -> bool:
+            """Answer the error a query ended with, if it did; whether it did."""
+            ended = front.store.ended_with(query_id)
+            if ended:
+                failure = front.store.failure(query_id) or _status_failure(ended)
+                self._failure(failure, query_id)
+            return bool(ended)
+
+        def _until_done(self, query_id: str) -> bool:
+            """Hold while a timed query runs (at most ``in_progress_hold_seconds``), then answer
+            "in progress" or its error; False: it is done, the caller answers its result."""
+            hold = front.store.settings.in_progress_hold_seconds
+            if not front.store.wait_while_running(query_id, hold):
+                self._answer_in_progress(query_id, front.store.is_synchronous(query_id))
+                return True
+            return self._ended(query_id)
+
         def _by_id(self, query_id: str) -> None:
-            """``GET /queries/{id}/result``: the original result as it was stored."""
-            if ended := front.store.ended_with(query_id):
-                self._failure(_status_failure(ended), query_id)
+            """``GET /queries/{id}/result``: the original result as it was stored, once done."""
+            if self._until_done(query_id):
                 return
             data = front.store.read_by_id(
                 query_id, self._base_url(), self._reader(), self._result_format()
@@ -345,6 +375,8 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     reader = front.readers[data["token"]] = len(front.readers) + 1
                     if RESULT_FORMAT in asked:
                         front.result_formats[data["token"]] = asked[RESULT_FORMAT]
+                    if asked.get(STATEMENT_TIMEOUT, "").isdigit():
+                        front.statement_timeouts[data["token"]] = float(asked[STATEMENT_TIMEOUT])
                 # Fields Snowflake's login reply has and connector 5.x requires.
                 data.setdefault("masterToken", f"master-{uuid.uuid4()}")
                 data.setdefault("sessionId", reader)
@@ -384,6 +416,7 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
         def _query(self, raw: bytes, path: str) -> None:
             request = self._json(raw)
             sql = request.get("sqlText", "")
+            plain = False  # the body is still the client's
             if front.query_failure and not sql.strip().upper().startswith("SELECT CURRENT_"):
                 self._failure(front.query_failure)
                 return
@@ -392,6 +425,15 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                     front.result_formats[_token(self.headers.get("Authorization"))] = match.group(
                         1
                     ).upper()
+            if match := CANCEL_QUERY.search(sql):
+                cancelled = front.store.cancel(match.group(1))
+                answer = (
+                    f"query [{cancelled}] terminated."
+                    if cancelled
+                    else "Identified SQL statement is not currently executing."
+                )
+                sql = CANCEL_QUERY.sub(f"'{answer}'", sql)
+                raw, plain = json.dumps({**request, "sqlText": sql}).encode(), True
             if match := RESULT_SCAN.match(sql):
                 reopened = match.group(1)
                 if self._result_scan(reopened):
@@ -399,7 +441,6 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 if front.store.was_forgotten(reopened):
                     self._gone(reopened)
                     return
-            plain = False  # the body is still the client's
             if NESTED_RESULT_SCAN.search(sql):
                 rewritten = self._nested_result_scans(sql, path)
                 if rewritten is None:
@@ -422,13 +463,21 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 and not request.get("describeOnly")
             ):
                 front.store.hold(data)
-                if request.get("asyncExec"):
-                    token = _token(self.headers.get("Authorization"))
-                    front.store.submitted(data["queryId"], token)
-                    if front.store.running(data["queryId"]):
-                        self._answer(_in_progress(data["queryId"]))
+                query_id = data["queryId"]
+                token = _token(self.headers.get("Authorization"))
+                with front._lock:
+                    timeout = front.statement_timeouts.get(token, 0.0)
+                request_id = dict(parse_qsl(urlsplit(path).query)).get("requestId")
+                submission = front.store.submitted(
+                    query_id, token, sql, not request.get("asyncExec"), timeout, request_id
+                )
+                if submission is not None and not submission.synchronous:
+                    if front.store.running(query_id):
+                        self._answer_in_progress(query_id, synchronous=False)
                         return
-                if self._result_answer(data["queryId"]):
+                elif submission is not None and self._until_done(query_id):
+                    return
+                if self._result_answer(query_id):
                     return
             self._relay(status, headers, body)
 
@@ -488,14 +537,24 @@ def _handler(front: SnowflakeFront) -> type[BaseHTTPRequestHandler]:
                 self._relay(*self._upstream(raw, self.path))
             elif match := RESULT_ROUTE.match(url.path):
                 self._by_id(match.group(1))
+            elif url.path == "/queries/v1/abort-request":
+                # Connector 4.x's cancel of its own statement (its timeout, or a cancel):
+                # the statement is named by the request id that submitted it.
+                front.store.cancel(request_id=str(self._json(raw).get("requestId", "")))
+                self._answer({"data": None, "code": None, "message": None, "success": True})
+            elif match := ABORT_ROUTE.match(url.path):
+                cancelled = front.store.cancel(match.group(1))
+                self._answer({"data": None, "success": cancelled is not None})
             elif match := MONITORING_ROUTE.match(url.path):
                 query_id = match.group(1)
                 if front.store.holds(query_id):
-                    query = {"id": query_id, "status": front.store.status(query_id)}
-                    if query["status"] in ERROR_STATUSES:
-                        failure = _status_failure(query["status"])
+                    status = front.store.status(query_id)
+                    query = {"id": query_id, "status": status}
+                    if status in ERROR_STATUSES:
+                        failure = front.store.failure(query_id) or _status_failure(status)
                         query.update(errorCode=failure["code"], errorMessage=failure["message"])
-                    self._answer({"data": {"queries": [query]}, "success": True})
+                    queries = [query] if status is not None else []  # None: nothing known yet
+                    self._answer({"data": {"queries": queries}, "success": True})
                 else:
                     self._relay(*self._upstream(raw, f"/monitoring/queries/{query_id}"))
             else:
@@ -517,11 +576,15 @@ def _token(authorization: str | None) -> str:
     return (authorization or "")[17:-1]  # Snowflake Token="..."
 
 
-def _in_progress(query_id: str) -> dict[str, Any]:
-    """Snowflake's answer to an asynchronous submission still running (GS code 333334)."""
+def _in_progress(query_id: str, synchronous: bool) -> dict[str, Any]:
+    """Snowflake's answer for a statement still running: GS code 333333 for a synchronous one,
+    333334 for an asynchronous one, with the URL to poll for its result."""
     data = {"queryId": query_id, "getResultUrl": f"/queries/{query_id}/result",
             "queryAbortsAfterSecs": 300, "progressDesc": None}  # fmt: skip
-    return {"code": "333334", "message": ASYNC_IN_PROGRESS, "data": data, "success": True}
+    if synchronous:
+        return {"code": IN_PROGRESS_CODE, "message": IN_PROGRESS, "data": data, "success": True}
+    return {"code": ASYNC_IN_PROGRESS_CODE, "message": ASYNC_IN_PROGRESS, "data": data,
+            "success": True}  # fmt: skip
 
 
 def _status_failure(status: str) -> dict[str, str]:
