@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -153,6 +154,7 @@ TIMED_CHUNKS = {"first_chunk_rows": 150, "chunk_rows": 200, "chunk_growth": 1.0}
 def timed_table(standins: StandIns) -> str:
     """Rows with a unique ID, query groups (QID), a text column (REGION) and a label."""
     standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
         f"CREATE OR REPLACE TABLE {TIMED} (ID NUMBER, QID NUMBER, REGION VARCHAR, X1 FLOAT, "
         "X2 FLOAT, Y FLOAT)",
         f"INSERT INTO {TIMED} SELECT i, FLOOR(i / 10), CASE i % 3 WHEN 0 THEN 'north' WHEN 1 "
@@ -173,7 +175,7 @@ def timed_front(standins: StandIns) -> Iterator[FrontControl]:
 
 TIMED_PARAMS = {
     "table": TIMED, "label": "Y", "exclude": "ID,QID,REGION", "num_round": 4, "max_depth": 3,
-    "collective_timeout_seconds": COLLECTIVE_TIMEOUT,
+    "collective_timeout_seconds": COLLECTIVE_TIMEOUT, "report": "false",
 }  # fmt: skip
 SOURCES_READ_TWICE = {
     "validation": {"validation_fraction": 0.2},
@@ -208,13 +210,20 @@ def _rows_read(run: JobRun) -> int:
 def test_jobs_train_when_the_first_statement_runs_three_collective_timeouts(
     jobs: JobRunner, timed_table: str, timed_front: FrontControl, hosts: int, reads: str
 ) -> None:
-    # Every statement the coordinator submits (the selection every data set is cut from first)
-    # reports RUNNING this long, while the other hosts wait for the plan.
-    timed_front.settings(running_seconds=3 * COLLECTIVE_TIMEOUT)
+    # The job's first statement over the table (the selection every data set is cut from)
+    # is queued, then runs, while the other hosts wait for the plan.
+    first_statement = {
+        "match": rf"FROM \(SELECT \* FROM {re.escape(TIMED)}\) AS source_rows\s*$",
+        "queued_seconds": COLLECTIVE_TIMEOUT,
+        "running_seconds": 2 * COLLECTIVE_TIMEOUT,
+    }
+    timed_front.settings(slow_statements=[first_statement])
     run = jobs.run({**TIMED_PARAMS, **SOURCES_READ_TWICE[reads]}, hosts=hosts, timeout=180)
     _trained(run)
     assert _rows_read(run) == TIMED_ROWS
     assert "Waited" in run.hosts[1].output  # at the meeting point, not in a collective step
+    status_calls = timed_front.counters()["status_calls"].values()
+    assert max(status_calls) >= 2  # the first statement was polled while it was queued and ran
 
 
 @pytest.mark.parametrize("hosts", [2, 3])
