@@ -140,9 +140,12 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
     return int.from_bytes(digest[:6], "big")
 
 
-def loading_waits(group: HostGroup, name: str, downloads: DownloadSettings) -> LoadingWaits:
+def loading_waits(group: HostGroup, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
     """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
-    work, bounded by the download bound; reading its whole slice is a meeting point."""
+    work, bounded by the download bound; reading its whole slice is a meeting point. None for
+    a single host: nobody waits."""
+    if not group.is_distributed:
+        return None
     bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
     return LoadingWaits(
         work_done=group.note_work_done,

@@ -2,7 +2,10 @@
 
 XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
 converted block to a local cache folder and later passes read from there: one download, one
-block in memory at a time. For cross-validation, each fold's slice is cached once and the folds'
+block in memory at a time. On several hosts, the whole slice is read into that cache before
+XGBoost is handed a block (its collective steps start with the first block), and the hosts meet
+first (``LoadingWaits``), so a host that loads more slowly is waited for by its work's bound,
+not the collective timeout. For cross-validation, each fold's slice is cached once and the folds'
 matrices are built from the cache (``FoldCache``).
 """
 
@@ -48,8 +51,9 @@ class LoadTimes:
 @dataclass(frozen=True)
 class LoadingWaits:
     """What a matrix build tells the other hosts: ``work_done`` after each downloaded table,
-    and ``loaded`` once its slice is read (a meeting point: XGBoost's first collective step
-    follows the first pass over the data)."""
+    and ``loaded`` once its whole slice is read (a meeting point: XGBoost's collective steps
+    start with the first block it is handed, so none is handed over before every host is
+    there)."""
 
     work_done: Callable[[], None]
     loaded: Callable[[], None]
@@ -101,10 +105,10 @@ class SliceIter(xgb.DataIter):
         cache_prefix: str | None = None,
         block_rows: int | None = None,
         groups: QueryGroups | None = None,
-        waits: LoadingWaits | None = None,
+        work_done: Callable[[], None] | None = None,
     ) -> None:
         self._tables = tables
-        self._waits = waits
+        self._work_done = work_done
         self._columns = columns
         self._name = name
         self._cache_dir = cache_dir
@@ -133,8 +137,7 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
-            work_done = self._waits.work_done if self._waits is not None else None
-            tables = _timed(self._tables(), self.times, work_done)
+            tables = _timed(self._tables(), self.times, self._work_done)
             self._blocks = iter_blocks(
                 tables, self._columns, self._name, self._block_rows, self.groups
             )
@@ -144,8 +147,6 @@ class SliceIter(xgb.DataIter):
         if block is None:
             self._complete = True
             self._blocks = None
-            if self._waits is not None:
-                self._waits.loaded()
             if self._cached == 0:  # an empty slice still takes part, as one empty block
                 self._single = Block.allocate(0, self._columns)
                 self._cached = 1
@@ -257,9 +258,13 @@ def build_matrix(
     cache_prefix = _pages_prefix(work_dir, name, matrix)
     data_iter = SliceIter(
         tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups,
-        waits=waits,
+        work_done=waits.work_done if waits is not None else None,
     )  # fmt: skip
     try:
+        if waits is not None:
+            for _ in data_iter.all_blocks():  # download and convert once, into the cache
+                pass
+            waits.loaded()
         built = _matrix(data_iter, matrix, columns, reference)
     finally:
         data_iter.close()
@@ -306,10 +311,6 @@ class ConcatIter(xgb.DataIter):
         self._blocks = None
 
 
-def _nothing() -> None:
-    pass
-
-
 class FoldCache:
     """This host's slice of each cross-validation fold, downloaded once into a local cache.
 
@@ -332,9 +333,10 @@ class FoldCache:
         self.load_seconds: dict[str, float] = {}  # per fold: download and convert
         for tables, name in zip(fold_tables, names, strict=True):
             started = time.monotonic()
-            # Every fold is read before the meeting point: none is loaded alone.
-            part_waits = None if waits is None else LoadingWaits(waits.work_done, _nothing)
-            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches", waits=part_waits)
+            work_done = waits.work_done if waits is not None else None
+            part = SliceIter(
+                tables, columns, name, work_dir / f"{name}-batches", work_done=work_done
+            )
             self.parts.append(part)
             for _ in part.all_blocks():  # download and convert once
                 pass
