@@ -45,6 +45,7 @@ from .liveness import (
     LivenessServer,
     Peers,
     PeerWatchdog,
+    Progress,
     wait_until_gone,
 )
 
@@ -232,7 +233,7 @@ class HostGroup:
             return
         number = self._liveness.reach()
         started = time.monotonic()
-        last_seen: dict[str, Any] = {}
+        last_seen: dict[str, Progress | None] = {}
         last_change = started
         while True:
             behind = {
