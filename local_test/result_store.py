@@ -117,6 +117,11 @@ class ChunkSettings:
     min_rows: results with fewer rows are sent whole.
     first_byte_seconds, bytes_per_second: per download (0: none / unlimited).
     url_lifetime_seconds: a chunk URL answers 403 this long after it was handed out (0: never).
+    url_downloads: the chunk URLs of one answer (a first response or a read by id) answer 403
+        once this many chunks have been downloaded through them (0: never): an expiry that
+        comes at a known point of a download, however fast or loaded the machine.
+    slow_batches, slow_batch_seconds: downloads of the batch indexes in ``[first, last]`` wait
+        this long before answering (one host slower than another: its rows are in those).
     fail_times: {batch index: downloads answered 503 before it succeeds}.
     hang_batches: batch indexes whose download never answers.
     chunk_headers: send ``chunkHeaders`` instead of ``qrmk`` (Azure/GCS style).
@@ -173,6 +178,9 @@ class ChunkSettings:
     first_byte_seconds: float = 0.0
     bytes_per_second: float = 0.0
     url_lifetime_seconds: float = 0.0
+    url_downloads: int = 0
+    slow_batches: list[int] = field(default_factory=list)
+    slow_batch_seconds: float = 0.0
     fail_times: dict[int, int] = field(default_factory=dict)
     hang_batches: list[int] = field(default_factory=list)
     chunk_headers: bool = False
@@ -199,6 +207,9 @@ class ChunkSettings:
         merged = {**asdict(self), **changes}
         merged["fail_times"] = {int(k): int(v) for k, v in merged["fail_times"].items()}
         merged["hang_batches"] = [int(i) for i in merged["hang_batches"]]
+        merged["slow_batches"] = [int(i) for i in merged["slow_batches"]]
+        if merged["slow_batches"] and len(merged["slow_batches"]) != 2:
+            raise ValueError("slow_batches is [first, last] (batch indexes, both included)")
         merged["statuses_before_success"] = [str(s) for s in merged["statuses_before_success"]]
         merged["decfloat_columns"] = [str(name) for name in merged["decfloat_columns"]]
         merged["slow_statements"] = [
@@ -211,6 +222,10 @@ class ChunkSettings:
         if merged["account_result_format"] not in RESULT_FORMATS:
             raise ValueError(f"account_result_format must be one of {RESULT_FORMATS}")
         return ChunkSettings(**merged)
+
+    def is_slow(self, batch: int) -> bool:
+        """Whether downloads of ``batch`` wait ``slow_batch_seconds`` before answering."""
+        return bool(self.slow_batches) and self.slow_batches[0] <= batch <= self.slow_batches[1]
 
     def slow_statement(self, sql: str) -> SlowStatement | None:
         """The first ``slow_statements`` entry whose pattern ``sql`` matches."""
@@ -437,6 +452,7 @@ class ResultStore:
             self.logouts = 0
             self.json_results = 0  # results answered as JSON rowsets
             self.matches: dict[int, int] = {}  # table change -> statements it matched
+            self.url_uses: dict[str, int] = {}  # an answer's URL signature -> chunks served
 
     def counters(self) -> dict[str, Any]:
         with self._lock:
@@ -745,10 +761,11 @@ class ResultStore:
             expires = 0.0
             if self.settings.url_lifetime_seconds:
                 expires = time.time() + self.settings.url_lifetime_seconds
+            signature = secrets.token_hex(8)  # one per answer: its URLs expire together
             data["chunks"] = [
                 {
                     "url": f"{base_url}/results/{held.query_id}/{batch}"
-                    f"?reader={reader}&expires={expires:.3f}&sig={secrets.token_hex(8)}",
+                    f"?reader={reader}&expires={expires:.3f}&sig={signature}",
                     "rowCount": held.rows[batch],
                     "uncompressedSize": held.uncompressed[batch],
                     "compressedSize": held.compressed[batch],
@@ -792,7 +809,11 @@ class ResultStore:
             respond(400, _s3_error("InvalidArgument", "The encryption key is wrong."))
             return
         expires = float(params.get("expires", 0) or 0)
-        if expires and time.time() > expires:
+        signature = params.get("sig", "")
+        with self._lock:
+            used = self.url_uses.get(signature, 0)
+        worn_out = settings.url_downloads and used >= settings.url_downloads
+        if (expires and time.time() > expires) or worn_out:
             self._record(held.query_id, batch, reader, 403, 0, 0.0)
             respond(403, _s3_error("AccessDenied", "Request has expired"))
             return
@@ -814,7 +835,11 @@ class ResultStore:
             body = held.chunk_path(batch).read_bytes()
             if settings.first_byte_seconds:
                 time.sleep(settings.first_byte_seconds)
+            if settings.is_slow(batch):
+                self._stopping.wait(settings.slow_batch_seconds)
             respond(200, body, settings.bytes_per_second)
+            with self._lock:
+                self.url_uses[signature] = self.url_uses.get(signature, 0) + 1
             self._record(held.query_id, batch, reader, 200, len(body), time.monotonic() - started)
         finally:
             with self._lock:

@@ -65,7 +65,7 @@ from .credentials.snowflake_environment import (
 )
 from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .errors import UserError
-from .hosts.host_group import HostGroup
+from .hosts.host_group import HostGroup, statement_bound
 from .loading.host_data import load_host_data, open_slice
 from .loading.result_schema import one_schema
 from .loading.slices import iter_arrow
@@ -348,7 +348,7 @@ def _open_query(
             columns = session.describe(sql, "the query")
             return session.submit(sql, "the query"), tuple(c.name for c in columns)
 
-    query_id, column_names = group.decide(submit, "submitting the query")
+    query_id, column_names = group.decide(submit, "submitting the query", statement_bound(timeout))
 
     def reopen() -> list:  # the slice is read after this session closed: renew with a new one
         with open_session(env, timeout) as session:

@@ -22,7 +22,14 @@ from standin_servers import standin_servers
 from support.jobs import JobRunner
 from support.keys import KeyPair, make_key_pair
 from support.outbound import guard_environment, install_guard, refused_calls
-from support.standins import HOUSING_TABLE, SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns
+from support.standins import (
+    HOUSING_TABLE,
+    SECRET_ID,
+    SNOWFLAKE_SHAPE,
+    TEST_PASSWORD,
+    TEST_USER,
+    StandIns,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,8 +58,9 @@ def no_outbound_call(outbound_log: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIns]:
-    """fakesnow and moto servers, with the demo table and the test secret in them."""
-    with standin_servers(tmp_path_factory.mktemp("standin-logs")) as endpoints:
+    """fakesnow and moto servers, with the demo table and the test secret in them; results
+    served in Snowflake's shape (``SNOWFLAKE_SHAPE``, also what the front's reset restores)."""
+    with standin_servers(tmp_path_factory.mktemp("standin-logs"), SNOWFLAKE_SHAPE) as endpoints:
         servers = StandIns(endpoints.snowflake_port, endpoints.secrets_url)
         with servers.connect() as connection:
             create_housing_table(connection, HOUSING_TABLE, rows=20640, stand_in=True)

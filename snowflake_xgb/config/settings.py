@@ -133,17 +133,25 @@ SETTINGS: tuple[Setting, ...] = (
         "host_timeout_seconds",
         "int",
         600,
-        "bound on resolving host names and joining the hosts",
+        "bound on resolving host names, joining the hosts, and the other hosts' wait for the "
+        "first host's outputs at the end",
         1,
     ),
     Setting(
         "collective_timeout_seconds",
         "int",
         120,
-        "bound on each collective step between hosts",
+        "bound on each collective exchange among hosts that are all there (a lost host is "
+        "named within seconds; a busy one is waited for as long as its own work's bound)",
         1,
     ),
-    Setting("query_timeout_seconds", "int", 3600, "bound on each Snowflake statement", 1),
+    Setting(
+        "query_timeout_seconds",
+        "int",
+        3600,
+        "bound on each Snowflake statement, and on the other hosts' wait for one",
+        1,
+    ),
     Setting(
         "download_threads",
         "int",
@@ -156,7 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
         "download_timeout_seconds",
         "int",
         300,
-        "bound on each result chunk download, the connector's own retries included",
+        "bound on each result chunk download, the connector's own retries included (a host "
+        "still loading is waited for while it finishes each chunk, retries included, in time)",
         1,
     ),
     Setting(

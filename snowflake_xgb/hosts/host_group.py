@@ -1,12 +1,23 @@
 """The hosts of one job, joined into XGBoost's collective: who coordinates, and no endless waits.
 
 Hosts are sorted; rank = index; host 0 runs XGBoost's tracker (``RabitTracker``) and every host
-joins with ``collective.init``. Each wait is bounded: host names must resolve within
-``host_timeout_seconds`` (capped exponential backoff), joining retries until the same deadline,
-and each collective step fails after ``collective_timeout_seconds``. While joined, a watchdog
-(``liveness``) ends this host with a reason naming a peer that stopped answering. Hosts leave
-the group together (one last collective step), so a host that finishes first is never taken for
-a lost one, and the workers exit after the coordinator, whose work (the model) ends last.
+joins with ``collective.init``. Each wait has one of three bounds:
+
+1. a host that is gone: the watchdog (``liveness``) ends this host within seconds, with a reason
+   naming the peer that stopped answering;
+2. a host that is alive and busy with bounded work (the coordinator's statements, a slower
+   host's downloads): the others wait at a meeting point (``wait_for_hosts``) outside XGBoost's
+   collective, for as long as that work's own bound (``WorkBound``: ``query_timeout_seconds``
+   for a statement, the download bound for a chunk), counted from the last unit the busy host
+   finished;
+3. an exchange among hosts that are all there: ``collective_timeout_seconds`` (XGBoost's
+   ``dmlc_timeout``, one timeout for every collective operation of the communicator), so every
+   collective step that follows busy work is entered only after its meeting point.
+
+Host names must resolve within ``host_timeout_seconds`` (capped exponential backoff) and joining
+retries until the same deadline. Hosts leave the group together (a meeting point, then one last
+collective step), so a host that finishes first is never taken for a lost one, and the workers
+exit after the coordinator, whose work (the model) ends last.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,6 +45,7 @@ from .liveness import (
     LivenessServer,
     Peers,
     PeerWatchdog,
+    Progress,
     wait_until_gone,
 )
 
@@ -42,6 +55,21 @@ T = TypeVar("T")
 
 PROBE_ATTEMPTS = 5
 TRACKER_SHUTDOWN_SECONDS = 30
+MEETING_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class WorkBound:
+    """How long hosts wait at a meeting point for a peer that is busy with bounded work: at
+    most ``seconds`` after the peer last finished a unit of it; ``setting`` names the bound."""
+
+    seconds: float
+    setting: str
+
+
+def statement_bound(query_timeout: float) -> WorkBound:
+    """Waiting for a host that runs or waits for a Snowflake statement."""
+    return WorkBound(query_timeout, "query_timeout_seconds")
 
 
 class HostLostError(UserError):
@@ -138,6 +166,12 @@ class HostGroup:
         coordinator = addresses[self.hosts[0]]
         if self.is_coordinator:
             self._start_tracker(coordinator)
+        # Every host joins XGBoost's collective only once all have started (and the tracker
+        # listens): XGBoost's bootstrap waits for the others with the collective timeout.
+        try:
+            self.wait_for_hosts("joining", WorkBound(timeout, "host_timeout_seconds"))
+        except UserError:
+            raise self._cannot_join() from None
         arguments = {
             "dmlc_tracker_uri": coordinator,
             "dmlc_tracker_port": self.settings.tracker_port,
@@ -157,12 +191,7 @@ class HostGroup:
             except xgb.core.XGBoostError:
                 # The coordinator's tracker may not be up yet (hosts start at different times).
                 if time.monotonic() > deadline:
-                    raise UserError(
-                        f"Host {self.current_host} could not join the coordinator "
-                        f"{self.hosts[0]} on port {self.settings.tracker_port} within "
-                        f"{timeout}s: check that the coordinator started and that the hosts "
-                        "may reach each other on this port (security group)."
-                    ) from None
+                    raise self._cannot_join() from None
                 time.sleep(2.0)
         self._joined = True
         self._watchdog = PeerWatchdog(self._peers, self._on_lost_peers)
@@ -178,13 +207,66 @@ class HostGroup:
             time.monotonic() - started,
         )
 
+    def _cannot_join(self) -> UserError:
+        return UserError(
+            f"Host {self.current_host} could not join the coordinator {self.hosts[0]} on port "
+            f"{self.settings.tracker_port} within {self.settings.host_timeout_seconds}s: check "
+            "that every host started and that the hosts may reach each other on this port and "
+            "the next one (security group)."
+        )
+
+    def note_work_done(self) -> None:
+        """Tell the hosts waiting for this one that it finished a unit of bounded work."""
+        if self._liveness is not None:
+            self._liveness.work_done()
+
+    def wait_for_hosts(self, point: str, bound: WorkBound) -> None:
+        """Meet every other host at ``point`` before the collective step that follows it.
+
+        Waits outside XGBoost's collective, so a peer that is still busy is waited for as long
+        as its work's own bound (``bound``, from the last unit it finished) rather than the
+        collective timeout; a peer that is gone is named by the watchdog meanwhile.
+        """
+        if self._liveness is None or self._peers is None:
+            return
+        number = self._liveness.reach()
+        started = time.monotonic()
+        last_seen: dict[str, Progress | None] = {}
+        last_change = started
+        while True:
+            behind = {
+                host: progress
+                for host, progress in self._peers.progress().items()
+                if progress is None or progress.reached < number
+            }
+            if not behind:
+                break
+            if behind != last_seen:
+                last_seen, last_change = behind, time.monotonic()
+            elif time.monotonic() - last_change > bound.seconds:
+                raise UserError(
+                    f"Host(s) {', '.join(sorted(behind))} did not reach {point}, and finished "
+                    f"no work for {bound.seconds:g}s, so host {self.current_host} stops: they "
+                    f"are stuck or never started (their own logs say where). {bound.setting} "
+                    "bounds this wait."
+                )
+            time.sleep(MEETING_POLL_SECONDS)
+        waited = time.monotonic() - started
+        if waited >= 1.0:
+            logger.info("Waited %.1fs for the other hosts to reach %s", waited, point)
+
     def _on_lost_peers(self, lost: list[str]) -> None:
         seconds = WATCHDOG_MISSES * WATCHDOG_INTERVAL_SECONDS
         failure.abort(_lost_hosts_message(lost, self.current_host, f"for {seconds:.0f}s"))
 
     def _leave(self, failed: bool) -> None:
         if self._joined and not failed:
-            # Hosts leave together, so none that is still working takes a finished one for lost.
+            # Hosts leave together, so none that is still working takes a finished one for lost;
+            # the coordinator writes the outputs first.
+            self.wait_for_hosts(
+                "the end of the job",
+                WorkBound(self.settings.host_timeout_seconds, "host_timeout_seconds"),
+            )
             try:
                 collective.allreduce(np.zeros(1), collective.Op.SUM)
             except xgb.core.XGBoostError as error:
@@ -243,11 +325,12 @@ class HostGroup:
             return value
         return collective.broadcast((value,), 0)[0]  # wrapped: XGBoost refuses to send None
 
-    def decide(self, decision: Callable[[], T], what: str) -> T:
+    def decide(self, decision: Callable[[], T], what: str, bound: WorkBound) -> T:
         """Run ``decision`` on the coordinator only; every host gets its result or its error.
 
-        A :class:`UserError` on the coordinator reaches every host with the same message, so
-        no host waits for a result that will never come.
+        The others wait for the coordinator at a meeting point, bounded by ``bound`` (the
+        decision's own work). A :class:`UserError` on the coordinator reaches every host with
+        the same message, so no host waits for a result that will never come.
         """
         outcome: tuple[T | None, str | None] = (None, None)
         if self.is_coordinator:
@@ -256,8 +339,10 @@ class HostGroup:
             except UserError as error:
                 outcome = (None, str(error))
             except Exception:
+                self.wait_for_hosts(what, bound)
                 self.broadcast((None, f"The coordinator failed while {what}; see its log."))
                 raise
+        self.wait_for_hosts(what, bound)
         value, error = self.broadcast(outcome)
         if error is not None:
             raise UserError(error)

@@ -45,6 +45,13 @@ URL = re.compile(r"https?://\S+")
 UNKNOWN_TYPE = re.compile(r"unknown Snowflake (?:data )?type\s*:\s*(\w+)", re.IGNORECASE)
 
 
+def longest_chunk_seconds(settings: DownloadSettings) -> float:
+    """The longest one chunk may take on a host that is still working: every attempt to its
+    bound, and the backoffs between them (what a host waiting for a slower one allows)."""
+    backoffs = BACKOFF_SECONDS * (2 ** (ATTEMPTS - 1) - 1)
+    return ATTEMPTS * settings.download_timeout_seconds + backoffs
+
+
 class ArrowBatch(Protocol):
     """What a download needs of a result batch (the connector's ``ResultBatch`` has both)."""
 

@@ -24,12 +24,12 @@ import xgboost as xgb
 from ..config.job_config import DownloadSettings, MatrixSettings
 from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
-from ..hosts.host_group import HostGroup
+from ..hosts.host_group import HostGroup, WorkBound, statement_bound
 from ..query.query_plan import QueryPlan
 from ..query.snowflake_session import SnowflakeSession
 from .blocks import QueryGroups
-from .downloads import ResultBatches
-from .matrices import FoldCache, build_matrix
+from .downloads import ResultBatches, longest_chunk_seconds
+from .matrices import FoldCache, LoadingWaits, build_matrix
 from .slices import HostSlice, iter_arrow
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,19 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
     return int.from_bytes(digest[:6], "big")
 
 
+def loading_waits(group: HostGroup, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
+    """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
+    work, bounded by the download bound; reading its whole slice is a meeting point. None for
+    a single host: nobody waits."""
+    if not group.is_distributed:
+        return None
+    bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
+    return LoadingWaits(
+        work_done=group.note_work_done,
+        loaded=lambda: group.wait_for_hosts(f"the end of loading {name} data", bound),
+    )
+
+
 def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[int]) -> None:
     """Fail loudly unless every host listed the same chunks for ``query_id``.
 
@@ -174,6 +187,7 @@ def open_slice(
     """
     what = f"the {name} query"
     batches = session.result_batches(query_id, what)
+    group.wait_for_hosts(f"the result of {what}", statement_bound(session.query_timeout))
     check_same_chunk_list(group, query_id, [batch.rowcount for batch in batches])
     if reopen is None:
 
@@ -226,6 +240,7 @@ def load_host_data(
                 work_dir,
                 reference,
                 groups.get(name),
+                loading_waits(group, name, downloads),
             )
         load_seconds[name] = time.monotonic() - started
         return built, host_slice
@@ -285,5 +300,6 @@ def load_fold_data(
             [host_slice.name for _, host_slice in opened],
             plan.columns,
             work_dir,
+            loading_waits(group, "the folds'", downloads),
         )
     return FoldData([host_slice for _, host_slice in opened], cache)

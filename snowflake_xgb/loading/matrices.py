@@ -2,7 +2,10 @@
 
 XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
 converted block to a local cache folder and later passes read from there: one download, one
-block in memory at a time. For cross-validation, each fold's slice is cached once and the folds'
+block in memory at a time. On several hosts, the whole slice is read into that cache before
+XGBoost is handed a block (its collective steps start with the first block), and the hosts meet
+first (``LoadingWaits``), so a host that loads more slowly is waited for by its work's bound,
+not the collective timeout. For cross-validation, each fold's slice is cached once and the folds'
 matrices are built from the cache (``FoldCache``).
 """
 
@@ -45,7 +48,20 @@ class LoadTimes:
         )
 
 
-def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
+@dataclass(frozen=True)
+class LoadingWaits:
+    """What a matrix build tells the other hosts: ``work_done`` after each downloaded table,
+    and ``loaded`` once its whole slice is read (a meeting point: XGBoost's collective steps
+    start with the first block it is handed, so none is handed over before every host is
+    there)."""
+
+    work_done: Callable[[], None]
+    loaded: Callable[[], None]
+
+
+def _timed(
+    tables: Iterator[pa.Table], times: LoadTimes, work_done: Callable[[], None] | None
+) -> Iterator[pa.Table]:
     """``tables``, adding the time spent waiting for each to ``times.waiting``."""
     while True:
         started = time.monotonic()
@@ -53,6 +69,8 @@ def _timed(tables: Iterator[pa.Table], times: LoadTimes) -> Iterator[pa.Table]:
         times.waiting += time.monotonic() - started
         if table is None:
             return
+        if work_done is not None:
+            work_done()
         yield table
 
 
@@ -87,8 +105,10 @@ class SliceIter(xgb.DataIter):
         cache_prefix: str | None = None,
         block_rows: int | None = None,
         groups: QueryGroups | None = None,
+        work_done: Callable[[], None] | None = None,
     ) -> None:
         self._tables = tables
+        self._work_done = work_done
         self._columns = columns
         self._name = name
         self._cache_dir = cache_dir
@@ -117,7 +137,7 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
-            tables = _timed(self._tables(), self.times)
+            tables = _timed(self._tables(), self.times, self._work_done)
             self._blocks = iter_blocks(
                 tables, self._columns, self._name, self._block_rows, self.groups
             )
@@ -219,21 +239,27 @@ def build_matrix(
     work_dir: Path,
     reference: xgb.DMatrix | None = None,
     groups: QueryGroups | None = None,
+    waits: LoadingWaits | None = None,
 ) -> xgb.DMatrix:
     """Stream ``tables`` into the matrix the training parameters need.
 
     ``work_dir`` holds the download cache (removed once the matrix is built) and, with external
     memory, XGBoost's page cache, which must outlive training. ``reference`` (the training
     matrix) makes a validation matrix share its quantile cuts. ``groups``, when given, counts
-    the query groups read.
+    the query groups read. ``waits``: how the build keeps the other hosts informed.
     """
     started = time.monotonic()
     logger.info("%s data: building %s matrix", name, matrix.kind)
     cache_prefix = _pages_prefix(work_dir, name, matrix)
     data_iter = SliceIter(
-        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups
-    )
+        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups,
+        work_done=waits.work_done if waits is not None else None,
+    )  # fmt: skip
     try:
+        if waits is not None:
+            for _ in data_iter.all_blocks():  # download and convert once, into the cache
+                pass
+            waits.loaded()
         built = _matrix(data_iter, matrix, columns, reference)
     finally:
         data_iter.close()
@@ -294,6 +320,7 @@ class FoldCache:
         names: Sequence[str],
         columns: ColumnSelection,
         work_dir: Path,
+        waits: LoadingWaits | None = None,
     ) -> None:
         self.columns = columns
         self.work_dir = work_dir
@@ -301,12 +328,17 @@ class FoldCache:
         self.load_seconds: dict[str, float] = {}  # per fold: download and convert
         for tables, name in zip(fold_tables, names, strict=True):
             started = time.monotonic()
-            part = SliceIter(tables, columns, name, work_dir / f"{name}-batches")
+            work_done = waits.work_done if waits is not None else None
+            part = SliceIter(
+                tables, columns, name, work_dir / f"{name}-batches", work_done=work_done
+            )
             self.parts.append(part)
             for _ in part.all_blocks():  # download and convert once
                 pass
             self.load_seconds[name] = time.monotonic() - started
         pa.default_memory_pool().release_unused()
+        if waits is not None:
+            waits.loaded()
 
     def matrix(
         self,

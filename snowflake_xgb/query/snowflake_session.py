@@ -232,6 +232,11 @@ class SnowflakeSession:
         self._wait_timeout = query_timeout + RESULT_WAIT_MARGIN_SECONDS
         self.submitted: list[str] = []  # the ids of the statements this session submitted
 
+    @property
+    def query_timeout(self) -> float:
+        """The bound on each statement of this session (``query_timeout_seconds``)."""
+        return self._query_timeout
+
     def _explain(self, error: snowflake.connector.errors.Error, what: str) -> UserError:
         return explain_query_error(error, what, self._env.warehouse, self._query_timeout)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..credentials.snowflake_environment import SnowflakeEnvironment
-from ..hosts.host_group import HostGroup
+from ..hosts.host_group import HostGroup, statement_bound
 from ..identifiers import quote, stored_name
 from ..loading.host_data import open_slice
 from ..loading.slices import HostSlice, iter_arrow
@@ -114,10 +114,17 @@ def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvi
         with HostGroup(job.hosts, job.current_host, config.host_group) as group:
             with group.step("Planning the scoring"):
                 plan = group.decide(
-                    lambda: plan_scoring(env, config, model), "planning the scoring"
+                    lambda: plan_scoring(env, config, model),
+                    "planning the scoring",
+                    statement_bound(config.query_timeout_seconds),
                 )
             with group.step("Scoring"):
                 loaded, host_slice = score_slice(group, env, config, model, plan, Path(work_dir))
+                # A host whose slice or COPY INTO takes longer is busy, not gone: wait for it by
+                # the statement bound before the exchange (which has the collective bound).
+                group.wait_for_hosts(
+                    "the end of scoring", statement_bound(config.query_timeout_seconds)
+                )
                 per_host = group.gather(float(loaded))
             outputs.write_shard_report(
                 job.output_data_dir,

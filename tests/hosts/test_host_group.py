@@ -80,3 +80,132 @@ def test_three_processes_join_broadcast_and_gather_peers_connecting_to_the_worke
     )
     assert [process.returncode for process in processes] == [0, 0, 0]
     assert outputs == [f"{rank} q-42 [10.0, 20.0, 30.0] True" for rank in range(3)]
+
+
+# --- the three bounds: a busy host, a stuck host, a hang inside a collective exchange --------
+
+COLLECTIVE_TIMEOUT = 3  # seconds; every wait for a busy host below lasts three times as long
+
+_SCENARIO = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import numpy as np
+    from snowflake_xgb.config.job_config import HostGroupSettings
+    from snowflake_xgb.errors import UserError
+    from snowflake_xgb.hosts.host_group import HostGroup, WorkBound
+    hosts, me, scenario, busy = sys.argv[1].split(","), sys.argv[2], sys.argv[3], float(sys.argv[4])
+    bound = WorkBound(float(sys.argv[5]), "some_bound_seconds")
+    started = time.monotonic()
+    try:
+        with HostGroup(hosts, me, HostGroupSettings(9099, 60, {timeout})) as group:
+            if scenario == "busy-coordinator":
+                def plan():
+                    time.sleep(busy)  # one statement, still running
+                    return "q-42"
+                print(group.decide(plan, "planning", bound), end=" ")
+            elif scenario == "busy-worker":
+                if group.rank == group.world - 1:
+                    for _ in range(int(busy)):  # one chunk a second
+                        time.sleep(1.0)
+                        group.note_work_done()
+                group.wait_for_hosts("the end of loading", bound)
+            elif scenario == "stuck-worker":
+                if group.rank == group.world - 1:
+                    time.sleep(busy)  # alive, answering, finishing nothing
+                group.wait_for_hosts("the end of loading", bound)
+            elif scenario == "hang-in-exchange":
+                group.wait_for_hosts("the exchange", bound)
+                if group.rank == group.world - 1:
+                    os.kill(os.getpid(), signal.SIGSTOP)  # alive to the kernel, silent to peers
+            with group.step("Exchanging"):
+                total = group.sum(np.ones(1))[0]
+            print(int(total), end=" ")
+    except UserError as error:
+        print("failed:", error, end=" ")
+    print(f"after {{time.monotonic() - started:.1f}}s", flush=True)
+    """
+).format(timeout=COLLECTIVE_TIMEOUT)
+
+
+def _run_scenario(
+    scenario: str, hosts: int, busy: float, bound: float, stopped: int = 0
+) -> list[str]:
+    """Each host's verdict (in rank order): what it printed, and how long it took; the last
+    ``stopped`` hosts stop themselves and give none."""
+    block = random.randrange(16, 250)
+    names = [f"127.{block}.252.{i}" for i in range(1, hosts + 1)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _SCENARIO,
+                ",".join(names),
+                name,
+                scenario,
+                str(busy),
+                str(bound),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in names
+    ]
+    outputs = []
+    try:
+        for process in processes[: hosts - stopped]:
+            try:
+                output = process.communicate(timeout=90)[0].strip()
+            except subprocess.TimeoutExpired:
+                output = "(still running)"
+            outputs.append(output.splitlines()[-1] if output else "(nothing)")
+            if not outputs[-1].endswith("s"):  # no verdict: keep what it said instead
+                outputs[-1] = output[-1500:]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    return outputs
+
+
+def _seconds(output: str) -> float:
+    return float(output.rsplit("after ", 1)[1].rstrip("s"))
+
+
+@pytest.mark.parametrize("hosts", [2, 3])
+def test_a_coordinator_busy_for_longer_than_the_collective_timeout_is_waited_for(
+    hosts: int,
+) -> None:
+    outputs = _run_scenario("busy-coordinator", hosts, busy=3 * COLLECTIVE_TIMEOUT, bound=60)
+    assert all(output.startswith(f"q-42 {hosts} after") for output in outputs), outputs
+
+
+@pytest.mark.parametrize("hosts", [2, 3])
+def test_a_host_still_loading_for_longer_than_the_collective_timeout_is_waited_for(
+    hosts: int,
+) -> None:
+    # Each second of loading finishes a unit of work: the 4 s bound is counted from the last.
+    outputs = _run_scenario("busy-worker", hosts, busy=3 * COLLECTIVE_TIMEOUT, bound=4)
+    assert all(output.startswith(f"{hosts} after") for output in outputs), outputs
+
+
+def test_a_host_that_finishes_no_work_is_waited_for_only_as_long_as_the_bound() -> None:
+    outputs = _run_scenario("stuck-worker", 2, busy=60, bound=4)
+    waiting = outputs[0]
+    assert waiting.startswith("failed: Host(s) 127.") and "did not reach the end of loading" in (
+        waiting
+    ), outputs
+    assert "some_bound_seconds bounds this wait" in waiting
+    assert _seconds(waiting) < 30, outputs
+
+
+def test_a_host_that_hangs_inside_a_collective_exchange_ends_it_within_the_collective_timeout() -> (
+    None
+):
+    outputs = _run_scenario("hang-in-exchange", 2, busy=0, bound=30, stopped=1)
+    waiting = outputs[0]
+    assert waiting.startswith("failed: A collective step failed during Exchanging"), outputs
+    assert "raise collective_timeout_seconds" in waiting
+    # The collective timeout, then up to five one-second probes for a lost host to name.
+    assert _seconds(waiting) < COLLECTIVE_TIMEOUT + 15, outputs

@@ -84,6 +84,7 @@ class FakeSession:
         self.columns = list(columns or [])
         self._rows = rows
         self.chunk_rows = chunk_rows
+        self.query_timeout = 3600.0  # the bound on each statement (query_timeout_seconds)
         self.answers: dict[str, list[tuple]] = {}  # fetch's rows, by its ``what``
         self.results: dict[str, pa.Table] = {}  # stored results, by query id
         self.submitted_sql: dict[str, str] = {}  # each submitted or run statement, by query id

@@ -21,6 +21,11 @@ SECRET_ID = "snowflake-xgb/test"
 TEST_PASSWORD = "pw-7f3c1e9a-LEAKCHECK-d41d8cd9"
 TEST_USER = "svc_xgb_test"
 REGION = "us-east-1"
+# Results as Snowflake serves them, the stand-in's shape for every test: a small first chunk
+# inline, then remote chunks of growing (mixed) sizes; RESULT_SCAN answered as a new, reordered
+# result and the login's session parameters are the front's own defaults. A test that needs
+# results whole sets ``chunk_rows=0`` and says why.
+SNOWFLAKE_SHAPE = {"first_chunk_rows": 150, "chunk_rows": 1000, "chunk_growth": 1.5}
 
 
 @dataclass(frozen=True)
