@@ -89,6 +89,12 @@ class ResultBatches:
         with self._lock:
             return self._generation, self._batches[index]
 
+    @property
+    def row_counts(self) -> list[int]:
+        """Rows per batch, in result order (the same for every host)."""
+        with self._lock:
+            return [batch.rowcount for batch in self._batches]
+
     def renew(self, seen_generation: int) -> None:
         """Reopen the result, unless another download already did since ``seen_generation``."""
         with self._lock:

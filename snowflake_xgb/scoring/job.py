@@ -23,6 +23,7 @@ from ..credentials.snowflake_environment import SnowflakeEnvironment
 from ..hosts.host_group import HostGroup, statement_bound
 from ..identifiers import quote, stored_name
 from ..loading.host_data import open_slice
+from ..loading.sharding import host_row_range, plan_slices
 from ..loading.slices import HostSlice, iter_arrow
 from ..model_files import outputs
 from ..query.queries import source_sql
@@ -98,11 +99,24 @@ def score_slice(
                     keys = block.select(range(len(config.keys)))
                     columns = dict(zip(keys.column_names, keys.columns, strict=True))
                     files.write(pa.table({**columns, **predictions}))
+            if model.contributions:
+                mine = prediction_blocks(batches.row_counts, group.rank, group.world)
+                most = max(
+                    prediction_blocks(batches.row_counts, rank, group.world)
+                    for rank in range(group.world)
+                )
+                model.match_matrix_steps(most - mine)
         finally:
             files.close()
         loaded = write_back.load_files(session, plan.tables, files)
     logger.info("Scored and loaded %s rows into %s", f"{loaded:,}", plan.tables.job_table)
     return loaded, host_slice
+
+
+def prediction_blocks(row_counts: list[int], rank: int, world: int) -> int:
+    """How many blocks host ``rank`` predicts (one per ``BLOCK_ROWS`` of each batch part)."""
+    rows = host_row_range(sum(row_counts), rank, world)
+    return sum(-(-part.length // BLOCK_ROWS) for part in plan_slices(row_counts, rows))
 
 
 def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvironment) -> None:

@@ -134,6 +134,15 @@ class ScoringModel:
             outputs[BIAS] = pa.array(contributions[:, -1], pa.float64())
         return outputs
 
+    def match_matrix_steps(self, count: int) -> None:
+        """Build ``count`` empty matrices. While the hosts' XGBoost communicator is up, building
+        a ``DMatrix`` (contributions need one) is a collective step: XGBoost agrees on the
+        number of columns across hosts. A host with fewer blocks than another makes up the
+        difference, or the others would wait in that step for it."""
+        empty = np.empty((0, len(self.feature_names)), dtype=np.float32)
+        for _ in range(count):
+            xgb.DMatrix(empty)
+
     def _class_index(self, prediction: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         if self.objective == "multi:softprob":
             return prediction.argmax(axis=1)
