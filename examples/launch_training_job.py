@@ -51,6 +51,11 @@ mean, ``cv:validation-rmse-mean``, whose last line is the chosen round), minimiz
 an earlier tuning job on the same data and image (``IDENTICAL_DATA_AND_ALGORITHM``). Tuning
 runs on SageMaker only (not ``--local``).
 
+``--score-with MODEL`` starts a scoring job of the same image instead (``job=score``): the
+model (a training job's ``model.tar.gz`` as an S3 URI, or with ``--local`` a local folder or
+file) goes in as the input channel ``model``, the rows of ``--table`` are scored, each row's
+``--key`` column(s) carried through, and the predictions replace ``--target-table`` in one step.
+
 ``METRIC_DEFINITIONS`` turns the job's per-round log lines into SageMaker metrics (CloudWatch
 shows a tab as ``#011``, which is what the regexes match); ``tests/test_examples.py`` checks
 them against the lines of a real run. The SDKs are imported inside the functions that use
@@ -97,6 +102,7 @@ CODE_CHANNEL = "code"
 CODE_CHANNEL_PATH = f"/opt/ml/input/data/{CODE_CHANNEL}"
 MAX_RUN_SECONDS = 4 * 3600
 TUNING_RANGES = Path(__file__).resolve().parent / "tuning_ranges.json"
+MODEL_CHANNEL = "model"  # where a scoring job finds its model (snowflake_xgb.scoring)
 RANGE_TYPES = ("continuous", "integer", "categorical")
 WARM_START_TYPE = "IdenticalDataAndAlgorithm"  # the API's IDENTICAL_DATA_AND_ALGORITHM
 
@@ -166,7 +172,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="--tune: an earlier tuning job to start from")  # fmt: skip
     parser.add_argument("--tuning-job-name", default=None,
                         help="--tune: the tuning job's name (default: by time)")  # fmt: skip
+    parser.add_argument("--score-with", default=None, metavar="MODEL",
+                        help="score --table with this model.tar.gz (S3 URI) instead of "
+                        "training")  # fmt: skip
+    parser.add_argument("--key", default=None,
+                        help="--score-with: the key column(s), comma-separated")  # fmt: skip
+    parser.add_argument("--target-table", default=None,
+                        help="--score-with: the table the predictions replace")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.score_with and not (args.key and args.target_table):
+        parser.error("--score-with needs --key and --target-table")
+    if not args.score_with and (args.key or args.target_table):
+        parser.error("--key and --target-table go with --score-with")
+    if args.score_with and (args.tune or args.script_mode):
+        parser.error("--score-with runs the image's scoring job: leave out --tune/--script-mode")
     if args.tune and args.local:
         parser.error("--tune runs on SageMaker: leave out --local")
     if not args.tune and (args.warm_start_from or args.objective or args.tuning_job_name):
@@ -224,8 +243,16 @@ def sdk_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def job_hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
-    """Algorithm mode's hyperparameters, or the example script's (its program not included)."""
-    if args.script_mode:
+    """Algorithm mode's hyperparameters, the scoring job's, or the example script's (its program
+    not included)."""
+    if args.score_with:
+        hyperparameters = {
+            "job": "score",
+            "table": args.table,
+            "key": args.key,
+            "target_table": args.target_table,
+        }
+    elif args.script_mode:
         hyperparameters: dict[str, Any] = {
             "query": f"SELECT * FROM {args.table}",
             "label": args.label,
@@ -313,6 +340,8 @@ def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict
     # Without a session v3's local mode passes no AWS credentials or region to the hosts.
     session = Session(boto_session=boto3.Session(region_name=args.region))
     input_data = None
+    if args.score_with:
+        input_data = [InputData(channel_name=MODEL_CHANNEL, data_source=args.score_with)]
     if args.script_mode:
         # The code travels as an input channel (uploaded to S3 for a SageMaker job, mounted in
         # local mode); the image's `train` finds it there. v3's SourceCode would replace the
@@ -357,8 +386,11 @@ def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict
     if args.tune:
         tune_v3(args, trainer, hyperparameters)
         return
-    # No data channel: the data comes from Snowflake, not S3.
+    # No data channel: the data comes from Snowflake, not S3 (a scoring job's model does).
     trainer.train(input_data_config=input_data, wait=not args.no_wait)
+    if args.score_with and not args.no_wait:
+        print("scored into:", args.target_table)
+        return
     if args.local:
         print("model:", Path(args.local_root).resolve() / "compressed_artifacts" / "model.tar.gz")
         return
@@ -457,9 +489,12 @@ def launch_v2(args: argparse.Namespace, environment: dict, hyperparameters: dict
     if args.tune:
         tune_v2(args, estimator, hyperparameters)
         return
-    # No inputs: the data comes from Snowflake, not S3.
-    estimator.fit(wait=not args.no_wait)
-    if args.no_wait:
+    # No data channel: the data comes from Snowflake, not S3 (a scoring job's model does).
+    inputs = {MODEL_CHANNEL: args.score_with} if args.score_with else None
+    estimator.fit(inputs, wait=not args.no_wait)
+    if args.score_with and not args.no_wait:
+        print("scored into:", args.target_table)
+    elif args.no_wait:
         print("started:", estimator.latest_training_job.name)
     else:
         print("model:", estimator.model_data)

@@ -1,6 +1,7 @@
-"""``examples/launch_training_job.py --tune``: the tuning job each SDK asks SageMaker for (moto's
-``CreateHyperParameterTuningJob``, read back with ``DescribeHyperParameterTuningJob``), and the
-metric definitions its objective rests on, applied to the log of a real cross-validation job.
+"""``examples/launch_training_job.py``: what each SDK asks SageMaker for, read back from moto:
+the tuning job of ``--tune`` (``CreateHyperParameterTuningJob``) and the scoring job of
+``--score-with`` (``CreateTrainingJob``); and the metric definitions a tuning objective rests on,
+applied to the log of a real cross-validation job.
 
 The launcher runs in each SDK's own virtual environment (``local_test/make_sdk_venv.sh``; the
 SDK is never a dependency of ours), with every AWS endpoint at the stand-ins' moto server.
@@ -27,8 +28,9 @@ IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/snowflake-xgb:latest"
 ROLE = "arn:aws:iam::123456789012:role/snowflake-xgb-training"
 
 
-def _launch(standins: StandIns, tmp_path: Path, sdk: str, name: str, *extra: str) -> str:
-    """Run the launcher with ``--tune``; the name of the tuning job it started."""
+def _launch(standins: StandIns, tmp_path: Path, sdk: str, name: str | None, *extra: str) -> str:
+    """Run the launcher, with ``--tune`` when ``name`` (the tuning job's) is given; the name of
+    the tuning job or training job it started."""
     python = SDK_VENVS[sdk] / "bin" / "python"
     if not python.exists():
         pytest.skip(f"no SDK {sdk} venv at {SDK_VENVS[sdk]}: run local_test/make_sdk_venv.sh")
@@ -49,17 +51,18 @@ def _launch(standins: StandIns, tmp_path: Path, sdk: str, name: str, *extra: str
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config),
         **offline_environment(standins.secrets_url),
     }
+    tuning = ["--tune", "--max-jobs", "6", "--max-parallel-jobs", "2", "--tuning-job-name", name]
     command = [
-        str(python), str(REPO / "examples" / "launch_training_job.py"), "--sdk", sdk, "--tune",
+        str(python), str(REPO / "examples" / "launch_training_job.py"), "--sdk", sdk,
         "--no-wait", "--image-uri", IMAGE, "--role", ROLE, "--output", "s3://models/tuning",
         "--secret-id", "snowflake/xgb", "--account", "acct", "--warehouse", "WH",
-        "--region", REGION, "--max-jobs", "6", "--max-parallel-jobs", "2",
-        "--tuning-job-name", name, *extra,
+        "--region", REGION, *(tuning if name else []), *extra,
     ]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    started = [line for line in result.stdout.splitlines() if line.startswith("tuning job:")]
+    prefix = "tuning job:" if name else "started:"
+    started = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
     assert started, output[-3000:]
     return started[-1].split(":", 1)[1].strip()
 
@@ -128,6 +131,33 @@ def test_tuning_job_request_with_ranges_objective_and_warm_start(
     assert "validation_fraction" not in static and "cv_folds" in static
 
 
+@pytest.mark.parametrize("sdk", ["v3", "v2"])
+def test_scoring_job_request_carries_the_model_channel_and_the_scoring_settings(
+    standins: StandIns, tmp_path: Path, sdk: str
+) -> None:
+    model = "s3://models/training/snowflake-xgb-1/output/model.tar.gz"
+    name = _launch(
+        standins, tmp_path, sdk, None, "--score-with", model, "--table", "DEMO.PUBLIC.HOUSES",
+        "--key", "ID", "--target-table", "DEMO.PUBLIC.HOUSE_SCORES",
+    )  # fmt: skip
+    client = boto3.client(
+        "sagemaker", endpoint_url=standins.secrets_url, region_name=REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    job = client.describe_training_job(TrainingJobName=name)
+    # v2 sends string hyperparameters JSON-quoted; the image decodes both forms.
+    sent = {key: value.strip('"') for key, value in job["HyperParameters"].items()}
+    assert {k: sent.get(k) for k in ("job", "table", "key", "target_table")} == {
+        "job": "score", "table": "DEMO.PUBLIC.HOUSES", "key": "ID",
+        "target_table": "DEMO.PUBLIC.HOUSE_SCORES",
+    }  # fmt: skip
+    assert "label" not in sent and "num_round" not in sent  # training's settings are refused
+    (channel,) = job["InputDataConfig"]
+    assert channel["ChannelName"] == "model"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == model
+    assert job["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+
+
 def test_bad_ranges_and_local_tuning_are_refused(tmp_path: Path) -> None:
     from support.metrics import launch_example
 
@@ -135,6 +165,8 @@ def test_bad_ranges_and_local_tuning_are_refused(tmp_path: Path) -> None:
     common = ["--image-uri", "img", "--account", "a", "--warehouse", "W", "--secret-id", "s"]
     with pytest.raises(SystemExit):
         launcher.parse_args([*common, "--local", "--tune"])
+    with pytest.raises(SystemExit):  # a scoring job needs its key and target
+        launcher.parse_args([*common, "--local", "--score-with", "model.tar.gz"])
     bad = tmp_path / "ranges.json"
     bad.write_text(json.dumps({"eta": {"type": "continuous", "min": 0.1}}))
     with pytest.raises(SystemExit, match="eta needs type"):
