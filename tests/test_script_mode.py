@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import re
@@ -167,6 +168,59 @@ def test_every_row_is_read_once_by_id_when_result_scan_reorders(
     # The hosts read each result by id; no RESULT_SCAN ran, and the results were chunked.
     assert counters["reopens"] == 0
     assert max(len(r["rows"]) for r in counters["results"].values()) > 10
+
+
+VALIDATION_TABLE = "DEMO.PUBLIC.SCRIPT_MODE_RANKING_VALIDATION"
+
+
+def test_a_separate_ranking_validation_source_is_read_at_one_point_in_time(
+    jobs: JobRunner, standins: StandIns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its query group sizes and its rows come from one stored result: a change to the table
+    between the job's statements (before the third that names it, where the rows were read
+    after their group sizes) cannot cut a query group across the hosts."""
+    standins.execute(
+        "USE SCHEMA DEMO.PUBLIC",
+        f"CREATE OR REPLACE TABLE {IDS_TABLE} (ID NUMBER, X FLOAT, G NUMBER)",
+        f"INSERT INTO {IDS_TABLE} SELECT range, range * 0.5, FLOOR(range / 7) FROM range(700)",
+        f"CREATE OR REPLACE TABLE {VALIDATION_TABLE} (ID NUMBER, X FLOAT, G NUMBER)",
+        f"INSERT INTO {VALIDATION_TABLE} SELECT range, range * 0.5, FLOOR(range / 7) "
+        "FROM range(700)",
+    )
+    # One row moves from the last group to the first: the same rows, other group sizes.
+    moved = f"UPDATE {VALIDATION_TABLE} SET G = 0 WHERE ID = 699"
+    front = standins.front
+    front.reset()
+    front.settings(table_changes=[{"before": VALIDATION_TABLE, "nth": 3, "sql": moved}])
+    _code_in_base_dir(monkeypatch, USER_SCRIPTS)
+    try:
+        run = jobs.run(
+            {"query": f"SELECT ID, X, G FROM {IDS_TABLE}",
+             "ranking_validation": f"SELECT ID, X, G FROM {VALIDATION_TABLE}"},
+            hosts=2,
+            environ={"SAGEMAKER_PROGRAM": "read_slices.py"},
+        )  # fmt: skip
+    finally:
+        front.reset()
+    query_groups = []  # each host's query groups as XGBoost has them: the IDs in each
+    for host in run.hosts:
+        assert host.returncode == 0, host.output[-3000:]
+        report = json.loads((host.output_dir / "data" / f"slices-{host.name}.json").read_text())
+        ids, edges = (
+            report["matrices"][k] for k in ("validation_in_order", "validation_group_ptr")
+        )
+        query_groups += [ids[start:end] for start, end in itertools.pairwise(edges)]
+    assert sorted(i for ids in query_groups for i in ids) == list(range(700))
+    # Each group XGBoost ranks within holds the rows of one group of one point in time (the
+    # table before the change, or after it), and each such group is whole on one host.
+    before = {i: i // 7 for i in range(700)}
+    after = {**before, 699: 0}
+    consistent = [
+        sorted(sorted(ids) for ids in query_groups)
+        == sorted(sorted(i for i in range(700) if groups[i] == g) for g in set(groups.values()))
+        for groups in (before, after)
+    ]
+    assert any(consistent), query_groups
 
 
 def test_a_user_error_in_the_script_is_the_failure_reason(

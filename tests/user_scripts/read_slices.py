@@ -15,6 +15,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--query", required=True)
 parser.add_argument("--marker", default="")
 parser.add_argument("--matrices", default="", help="also read ID-labelled matrices (ID, X, G)")
+parser.add_argument("--ranking_validation", default="", help="ranking validated on this query")
 args, unknown = parser.parse_known_args()
 
 
@@ -34,6 +35,15 @@ with api.join_host_group() as group:
             "train": label_ids(split.train),
             "validation": label_ids(split.validation),
             "ranked": label_ids(ranked.train),
+        }
+    if args.ranking_validation:
+        ranked = api.load_quantile_dmatrix(
+            args.query, "ID", features=["X"], query_group="G",
+            validation_query=args.ranking_validation,
+        )  # fmt: skip
+        matrices = {
+            "validation_in_order": [int(value) for value in ranked.validation.get_label()],
+            "validation_group_ptr": [int(p) for p in ranked.validation.get_uint_info("group_ptr")],
         }
 
 report = {
