@@ -322,6 +322,22 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]], module: Any) -> dict[str
     return built
 
 
+def tuner_settings(
+    args: argparse.Namespace, hyperparameters: dict[str, Any], parameter_module: Any
+) -> dict[str, Any]:
+    """What both SDKs' ``HyperparameterTuner`` take alike (``parameter_module``: the SDK's)."""
+    ranges = parameter_ranges(tuning_ranges(args.tuning_ranges), parameter_module)
+    return {
+        "objective_metric_name": objective_metric(args, hyperparameters),
+        "objective_type": "Minimize",
+        "hyperparameter_ranges": ranges,
+        "metric_definitions": METRIC_DEFINITIONS,
+        "max_jobs": args.max_jobs,
+        "max_parallel_jobs": args.max_parallel_jobs,
+        "base_tuning_job_name": "snowflake-xgb",
+    }
+
+
 def launch_v3(args: argparse.Namespace, environment: dict, hyperparameters: dict) -> None:
     """SDK v3: ``ModelTrainer`` with the image as ``training_image``."""
     import boto3
@@ -422,14 +438,8 @@ def tune_v3(args: argparse.Namespace, trainer: Any, hyperparameters: dict) -> No
         )
     tuner = HyperparameterTuner(
         model_trainer=trainer,
-        objective_metric_name=objective_metric(args, hyperparameters),
-        objective_type="Minimize",
-        hyperparameter_ranges=parameter_ranges(tuning_ranges(args.tuning_ranges), parameter),
-        metric_definitions=METRIC_DEFINITIONS,
-        max_jobs=args.max_jobs,
-        max_parallel_jobs=args.max_parallel_jobs,
-        base_tuning_job_name="snowflake-xgb",
         warm_start_config=warm_start,
+        **tuner_settings(args, hyperparameters, parameter),
     )
     # No data channel: the data comes from Snowflake.
     tuner.tune(job_name=args.tuning_job_name, wait=not args.no_wait)
@@ -509,15 +519,7 @@ def tune_v2(args: argparse.Namespace, estimator: Any, hyperparameters: dict) -> 
     if args.warm_start_from:
         warm_start = WarmStartConfig(WarmStartTypes(WARM_START_TYPE), {args.warm_start_from})
     tuner = HyperparameterTuner(
-        estimator,
-        objective_metric_name=objective_metric(args, hyperparameters),
-        objective_type="Minimize",
-        hyperparameter_ranges=parameter_ranges(tuning_ranges(args.tuning_ranges), parameter),
-        metric_definitions=METRIC_DEFINITIONS,
-        max_jobs=args.max_jobs,
-        max_parallel_jobs=args.max_parallel_jobs,
-        base_tuning_job_name="snowflake-xgb",
-        warm_start_config=warm_start,
+        estimator, warm_start_config=warm_start, **tuner_settings(args, hyperparameters, parameter)
     )
     # No inputs: the data comes from Snowflake.
     tuner.fit(job_name=args.tuning_job_name, wait=not args.no_wait)

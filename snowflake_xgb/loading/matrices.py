@@ -251,10 +251,16 @@ def build_matrix(
     started = time.monotonic()
     logger.info("%s data: building %s matrix", name, matrix.kind)
     cache_prefix = _pages_prefix(work_dir, name, matrix)
+    work_done = waits.work_done if waits is not None else None
     data_iter = SliceIter(
-        tables, columns, name, work_dir / f"{name}-batches", cache_prefix, groups=groups,
-        work_done=waits.work_done if waits is not None else None,
-    )  # fmt: skip
+        tables,
+        columns,
+        name,
+        work_dir / f"{name}-batches",
+        cache_prefix,
+        groups=groups,
+        work_done=work_done,
+    )
     try:
         if waits is not None:
             for _ in data_iter.all_blocks():  # download and convert once, into the cache
