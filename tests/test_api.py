@@ -366,4 +366,7 @@ def test_a_decfloat_column_is_refused_with_the_cast_to_write(job: Path, standins
     finally:
         standins.front.reset()
     assert "DECFLOAT column" in (job / layout.FAILURE_FILE).read_text()
-    assert downloads == []  # the inline chunk failed; nothing was downloaded, nothing retried
+    # The inline chunk failed at once: the remote ones already in flight (Snowflake's shape)
+    # finished, and none was tried again.
+    batches = [download["batch"] for download in downloads]
+    assert len(batches) == len(set(batches)), batches
