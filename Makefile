@@ -32,6 +32,8 @@ VENV            ?= .venv
 VENV_VERSIONS   ?= lock
 CONNECTOR_SPEC  ?= snowflake-connector-python>=5,<6
 PYTHON          ?= $(VENV)/bin/python
+# More pytest arguments for test and test-fast (e.g. PYTEST_ARGS="-k scoring").
+PYTEST_ARGS     ?=
 # make lock: LOCK_UPGRADE=yes moves every package to its newest allowed version; no keeps the
 # locked ones where they still fit (after a pyproject.toml change).
 LOCK_UPGRADE    ?= yes
@@ -98,11 +100,11 @@ sdk-venv:
 # The README's test command: every test, the container tests included (and the SDK's own local
 # mode, hence the SDK venvs).
 test: venv sdk-venv standins-venv
-	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the container tests.
 test-fast: venv standins-venv
-	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q -m "not container"
+	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q -m "not container" $(PYTEST_ARGS)
 
 # Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
 bench: venv standins-venv
