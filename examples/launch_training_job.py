@@ -52,7 +52,8 @@ an earlier tuning job on the same data and image (``IDENTICAL_DATA_AND_ALGORITHM
 runs on SageMaker only (not ``--local``).
 
 ``--score-with MODEL`` starts a scoring job of the same image instead (``job=score``): the
-model (a training job's ``model.tar.gz``, as an S3 URI) goes in as the input channel ``model``, the rows of ``--table`` are scored, each row's
+model (a training job's ``model.tar.gz``, as an S3 URI) goes in as the input channel
+``model``, the rows of ``--table`` are scored, each row's
 ``--key`` column(s) carried through, and the predictions replace ``--target-table`` in one step.
 
 ``METRIC_DEFINITIONS`` turns the job's per-round log lines into SageMaker metrics (CloudWatch
