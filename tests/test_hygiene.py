@@ -9,8 +9,13 @@ for each credential and for pieces of them: no match.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -216,14 +221,10 @@ def test_job_stopped_by_sigterm_with_checkpoints(
     assert_no_credential(_everything(run, folder), key_pair)
 
 
-def test_log_records_are_redacted_once_credentials_are_known(
-    standins: StandIns, key_pair: KeyPair, secrets: dict
-) -> None:
-    """Second line of defence: a credential someone logs by mistake is masked."""
-    import io
-    import logging
-    import os
-
+@contextlib.contextmanager
+def _root_log_after_bootstrap(standins: StandIns, secret: str) -> Iterator[io.StringIO]:
+    """The root logger's output while the job's environment is bootstrapped from ``secret``
+    (so the redaction filter knows the credentials); the environment is restored after."""
     from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
 
     stream = io.StringIO()
@@ -232,15 +233,23 @@ def test_log_records_are_redacted_once_credentials_are_known(
     root.addHandler(handler)
     saved = dict(os.environ)
     try:
-        os.environ.update(standins.job_environ(secrets["key_pair"]))
+        os.environ.update(standins.job_environ(secret))
         bootstrap_credentials()
-        logging.getLogger("someone.else").error(
-            "oops %s %s", key_pair.encrypted_pem, {"passphrase": PASSPHRASE}
-        )
+        yield stream
     finally:
         root.removeHandler(handler)
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_log_records_are_redacted_once_credentials_are_known(
+    standins: StandIns, key_pair: KeyPair, secrets: dict
+) -> None:
+    """Second line of defence: a credential someone logs by mistake is masked."""
+    with _root_log_after_bootstrap(standins, secrets["key_pair"]) as stream:
+        logging.getLogger("someone.else").error(
+            "oops %s %s", key_pair.encrypted_pem, {"passphrase": PASSPHRASE}
+        )
     assert "oops" in stream.getvalue() and "****" in stream.getvalue()
     assert_no_credential(stream.getvalue().encode(), key_pair)
 
@@ -250,30 +259,13 @@ def test_a_credential_inside_an_exception_is_masked_in_the_logged_traceback(
 ) -> None:
     """The failure path logs unexpected errors with ``exc_info``: the traceback is formatted
     after the message, and is masked too."""
-    import io
-    import logging
-    import os
-
-    from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
-
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    saved = dict(os.environ)
-    try:
-        os.environ.update(standins.job_environ(secrets["key_pair"]))
-        bootstrap_credentials()
+    with _root_log_after_bootstrap(standins, secrets["key_pair"]) as stream:
         try:
             raise RuntimeError(
                 f"bad value {PASSPHRASE!r} near eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOjF9.c2ln"
             )
         except RuntimeError:
             logging.getLogger("someone.else").error("Unexpected error", exc_info=True)
-    finally:
-        root.removeHandler(handler)
-        os.environ.clear()
-        os.environ.update(saved)
     logged = stream.getvalue()
     assert "Traceback" in logged and "RuntimeError: bad value '****' near ****" in logged
     assert_no_credential(logged.encode(), key_pair)
