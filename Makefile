@@ -6,7 +6,9 @@
 #   make local-serve            the same, then serve the model from the image and predict
 #   make sdk-venv               venvs with the SageMaker Python SDK v3 and v2 for their tests
 #   make venv                   create or refresh .venv: the project on the image's locked versions
-#   make test                   run every test, container tests included (makes .venv itself)
+#   make ci                     every test CI runs, as .ci/run runs them (both connector lines)
+#   make test                   every test on the image's versions, container tests included
+#   make docs                   rewrite the generated parts of docs/ (settings, module table)
 #   make bench                  the benchmarks (docs/benchmarks.md); bench-signin: sign-in time
 #   make lock                   refresh docker/locks/ (the image's exact versions, with hashes)
 #   make clean                  remove local job folders and dangling build stages
@@ -44,10 +46,11 @@ export IMAGE TAG BASE_IMAGE BUILDER_IMAGE XGBOOST_PACKAGE LOCAL_BASE CA_BUNDLE C
 export LOCK_UPGRADE
 
 .PHONY: help build build-standins base-image push local test test-fast bench bench-signin clean
-.PHONY: clean-images local-serve sdk-venv standins-venv venv lock
+.PHONY: clean-images local-serve sdk-venv standins-venv venv venv-connector4 lock
+.PHONY: aws-xgboost-envs ci docs
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 build:
 	docker/build.sh
@@ -97,14 +100,51 @@ sdk-venv:
 	local_test/make_sdk_venv.sh
 	SDK_SPEC='sagemaker>=2.250,<3' SDK_VENV=.work/sdk-v2-venv local_test/make_sdk_venv.sh
 
-# The README's test command: every test, the container tests included (and the SDK's own local
-# mode, hence the SDK venvs).
-test: venv sdk-venv standins-venv
-	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q $(PYTEST_ARGS)
+# The newest versions pyproject.toml allows, on connector 4.x: CI's second line, which shows
+# what a lock refresh would bring.
+NEWEST_LINE = VENV=.work/venv-connector4 VENV_VERSIONS=newest \
+	CONNECTOR_SPEC='snowflake-connector-python>=4.8,<5'
+venv-connector4:
+	$(MAKE) venv $(NEWEST_LINE)
+
+# XGBoost 1.7.4, 3.0.5 and 3.2.0 (AWS's SageMaker XGBoost serving images), each in its own venv
+# under .work/aws-xgboost, for tests/model_files/test_aws_model_format.py; kept when there.
+aws-xgboost-envs:
+	local_test/make_aws_xgboost_envs.sh python3
+
+# Every test on the image's locked versions, the container tests included (and the SDK's own
+# local mode, hence the SDK venvs; AWS's XGBoost versions, hence their venvs, required here).
+test: venv sdk-venv standins-venv aws-xgboost-envs
+	SNOWFLAKE_XGB_REQUIRE_AWS_XGBOOST=1 SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) \
+		$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# The tests of what talks to Snowflake through the connector, where the two connector lines
+# differ (sign-in, statements and their waits, result reads and chunk downloads, PUT and COPY
+# INTO, the public API, secrets at DEBUG, platform detection). The job-level tests read through
+# the same code; on the second line too they would take CI past its hour.
+CONNECTOR_TESTS = tests/credentials tests/query tests/loading tests/scoring tests/test_api.py \
+	tests/test_typed_tables.py tests/test_hygiene.py tests/test_script_mode.py \
+	tests/test_outbound_calls.py
+
+# The README's test command, and what .ci/run calls once the machine is set up: every test on
+# the image's locked versions (connector 5.x), then CONNECTOR_TESTS on the newest line
+# (connector 4.x). Both lines run even when the first fails; the exit status is the worse.
+ci:
+	status=0; \
+	$(MAKE) test || status=$$?; \
+	echo "make test (locked versions, connector 5.x) exited with $$status" >&2; \
+	$(MAKE) test-fast $(NEWEST_LINE) PYTEST_ARGS="$(CONNECTOR_TESTS)" || status=$$?; \
+	echo "make ci: both lines done, exit status $$status" >&2; \
+	exit $$status
 
 # Everything but the container tests.
 test-fast: venv standins-venv
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) -m pytest -q -m "not container" $(PYTEST_ARGS)
+
+# The generated parts of docs/: settings.md (the settings table) and architecture.md's module
+# table (snowflake_xgb/__init__.py); tests/test_docs.py fails while they differ.
+docs: $(if $(wildcard $(PYTHON)),,venv)
+	$(PYTHON) docs/generate.py
 
 # Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
 bench: venv standins-venv
