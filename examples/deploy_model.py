@@ -16,8 +16,8 @@
 The model is the training job's ``model.tar.gz`` (``xgboost-model`` + ``metadata.json``);
 SageMaker unpacks it into ``/opt/ml/model`` and runs the image with ``serve``. The request
 formats (``--content-type``), answers (``--accept``) and settings (``--inference-output`` is
-``SAGEMAKER_INFERENCE_OUTPUT``, ``--workers`` is ``SAGEMAKER_MODEL_SERVER_WORKERS``) are the
-README's Serving section.
+``SAGEMAKER_INFERENCE_OUTPUT``, ``--workers`` is ``SAGEMAKER_MODEL_SERVER_WORKERS``) are in
+docs/serving.md.
 
 SDK v3 (``pip install sagemaker``) creates the resources with ``sagemaker.core.resources``
 (``Model``, ``EndpointConfig``, ``Endpoint``, ``TransformJob``): our image brings its own

@@ -3,9 +3,10 @@
 SageMaker passes every hyperparameter as a string; the public API takes the same settings as
 Python arguments. Both parse through :func:`parse` here, so a value is checked the same way
 wherever it comes from, and errors name it the way the caller wrote it (a hyperparameter or an
-API argument). The README's hyperparameter table is :func:`markdown_table` (a test keeps them
-equal; ``python -m snowflake_xgb.config.settings`` prints it). Any other hyperparameter is an
-XGBoost learning parameter, which XGBoost itself validates (``xgboost_params``).
+API argument). The settings reference, ``docs/settings.md``, is :func:`reference_page`
+(``python -m snowflake_xgb.config.settings`` prints it; a test keeps the file equal to it). Any
+other hyperparameter is an XGBoost learning parameter, which XGBoost itself validates
+(``xgboost_params``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
         "columns",
         (),
         "the label column (required to train); several, comma-separated, train a multi-output "
-        "model (`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
+        "model (`reg:*` targets or `binary:logistic` 0/1 labels; see "
+        "[Multi-output models](training.md#multi-output-models))",
     ),
     Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
     Setting("exclude", "columns", (), "columns to leave out of the default features"),
@@ -173,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
         "choice",
         NATIVE,
         "`aws-xgboost`: a model AWS's SageMaker XGBoost 1.7-1/3.0-5 images predict right "
-        "(single-output only; metadata in `output/data`); see Serving",
+        "(single-output only; metadata in `output/data`); see [serving.md](serving.md)",
         choices=MODEL_FORMATS,
     ),
     Setting(
@@ -340,9 +342,33 @@ def xgboost_params(hyperparameters: Mapping[str, str]) -> dict[str, Any]:
     return params
 
 
+def _values(setting: Setting) -> str:
+    """What a setting takes, in the words of the settings reference."""
+    low, high = setting.minimum, setting.maximum
+    if setting.kind == "int":
+        if high is not None:
+            return f"{low} to {high}"
+        return f">= {low}" if low is not None else "whole number"
+    words = {
+        "fraction": "between 0 and 1",
+        "bool": "`true`, `false`",
+        "table": "table name",
+        "sql": "SELECT",
+        "column": "column name",
+        "columns": "column names, comma-separated",
+        "snapshot": "ISO 8601 time or query id",
+    }
+    if setting.kind == "choice":
+        return ", ".join(f"`{choice}`" for choice in setting.choices)
+    return words[setting.kind]
+
+
 def markdown_table() -> str:
-    """The README's table of the job's settings."""
-    lines = ["| hyperparameter | default | meaning |", "| --- | --- | --- |"]
+    """The table of the job's settings: name, values, default, meaning."""
+    lines = [
+        "| hyperparameter | values | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
     for setting in SETTINGS:
         if setting.default in (None, ()):
             default = ""
@@ -350,9 +376,28 @@ def markdown_table() -> str:
             default = str(setting.default).lower()
         else:
             default = str(setting.default)
-        lines.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+        lines.append(f"| `{setting.name}` | {_values(setting)} | {default} | {setting.doc} |")
     return "\n".join(lines) + "\n"
 
 
+def reference_page() -> str:
+    """``docs/settings.md``: the settings reference, from the table above."""
+    reserved = " or ".join(f"`{prefix}`" for prefix in RESERVED_PREFIXES)
+    return f"""# Settings reference
+
+<!-- Generated from snowflake_xgb/config/settings.py by `make docs`
+(`python -m snowflake_xgb.config.settings` prints it); tests/test_docs.py checks it. -->
+
+The job's own settings: the hyperparameters of a training job (and of a scoring job,
+`job=score`), and the arguments of the public API (`snowflake_xgb.api`) under the same names.
+Every value is checked before any network call. Any other hyperparameter is an XGBoost learning
+parameter (`objective`, `eval_metric` (comma-separated for several), `max_depth`, `eta`, ...),
+passed to XGBoost, which validates it; names starting with {reserved} belong to the SageMaker
+SDK and its tuner. A name that looks like a credential (`password`, `private_key`, `token`,
+`secret`, ...) is refused: SageMaker logs and stores hyperparameters.
+
+{markdown_table()}"""
+
+
 if __name__ == "__main__":
-    print(markdown_table(), end="")
+    print(reference_page(), end="")

@@ -1,12 +1,12 @@
 """Snowflake credentials: fetched from AWS Secrets Manager, handed over through the environment.
 
 The secret named by ``SNOWFLAKE_SECRET_ID`` may use any of the layouts teams store in practice
-(see ``README.md``): user + password, key pair (PEM, optionally encrypted), token (programmatic
-access token or OAuth), including the blog's, AWS's managed Snowflake key-pair and AWS Glue's
-layouts. With ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY`` (environment, or ``authenticator``
-in the secret) there is no Snowflake credential at all: the job signs in with its IAM role and
-the secret, when there is one, only names the account, user and session context. The resolved
-credentials are written to the process environment as ``SNOWFLAKE_*``
+(``docs/for-other-teams.md``): user + password, key pair (PEM, optionally encrypted), token
+(programmatic access token or OAuth), including the blog's, AWS's managed Snowflake key-pair and
+AWS Glue's layouts. With ``SNOWFLAKE_AUTHENTICATOR=WORKLOAD_IDENTITY`` (environment, or
+``authenticator`` in the secret) there is no Snowflake credential at all: the job signs in with
+its IAM role and the secret, when there is one, only names the account, user and session
+context. The resolved credentials are written to the process environment as ``SNOWFLAKE_*``
 variables, so a user's own script sees them too, and nowhere else: values never enter a log
 line, an exception message or a ``repr``.
 """
@@ -220,7 +220,7 @@ def fetch_secret(secret_id: str) -> dict:
 PASSWORD_WARNING = (
     "Snowflake is phasing out single-factor password sign-in for service users: move this job "
     "to a key pair (private_key in the secret) or to its IAM role (SNOWFLAKE_AUTHENTICATOR="
-    "WORKLOAD_IDENTITY, no secret at all); see README.md."
+    "WORKLOAD_IDENTITY, no secret at all); see docs/training.md."
 )
 
 

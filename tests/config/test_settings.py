@@ -1,22 +1,12 @@
-"""The settings table: one parser for hyperparameters and API arguments, and the README's table."""
+"""The settings table: one parser for hyperparameters and API arguments (its reference page,
+docs/settings.md, is checked in tests/test_docs.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from snowflake_xgb.config import settings
 from snowflake_xgb.errors import UserError
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def test_the_readme_table_is_the_settings_table() -> None:
-    assert settings.markdown_table() in README.read_text(), (
-        "README.md's hyperparameter table is out of date: paste the output of "
-        "`python -m snowflake_xgb.config.settings`"
-    )
 
 
 @pytest.mark.parametrize(
