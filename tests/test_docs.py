@@ -87,3 +87,12 @@ def test_anchors_follow_githubs_rule(heading: str, anchor: str) -> None:
 def test_repeated_headings_get_numbered_anchors_and_code_is_not_a_heading() -> None:
     text = "# Results\n\n```bash\n# not a heading\n```\n\n## Results\n\n### Results\n"
     assert anchors(text) == {"results", "results-1", "results-2"}
+
+
+def test_links_in_code_and_to_other_sites_are_not_checked(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "See [a](a.md#intro), [b][ref] and [c](https://example.com/c.md).\n"
+        "Code: `[x](not-a-link.md)`\n\n```\n[y](also-not.md)\n```\n\n[ref]: docs/b.md\n"
+    )
+    assert [str(link) for link in relative_links(page)] == ["a.md#intro", "docs/b.md"]
