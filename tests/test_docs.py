@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from support.markdown import anchors, relative_links, slug
+from support.markdown import anchors, named_paths, relative_links, slug
 
 ROOT = Path(__file__).resolve().parents[1]
 # README.md and docs/ first; the other folders' READMEs are linked from them and link back.
@@ -38,6 +38,12 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
         ):
             broken.append(f"{link}: no heading with this anchor in {target.name}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_every_file_the_page_names_exists(page: Path) -> None:
+    missing = [path for path in named_paths(page) if not (ROOT / path).exists()]
+    assert not missing, f"{page.relative_to(ROOT)} names files that are not there: {missing}"
 
 
 def test_the_docs_table_in_the_readme_lists_every_page_in_docs() -> None:
@@ -96,3 +102,13 @@ def test_links_in_code_and_to_other_sites_are_not_checked(tmp_path: Path) -> Non
         "Code: `[x](not-a-link.md)`\n\n```\n[y](also-not.md)\n```\n\n[ref]: docs/b.md\n"
     )
     assert [str(link) for link in relative_links(page)] == ["a.md#intro", "docs/b.md"]
+
+
+def test_files_named_in_code_spans_are_those_in_the_repository_folders(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Run `tests/test_api.py` and `local_test/make_venv.sh`; read `docker/locks/`, not "
+        "`output/data/report.html` or `tests/<folder>/test_<name>*.py`.\n"
+        "```\n`tests/in_a_block.py`\n```\n"
+    )
+    assert named_paths(page) == ["tests/test_api.py", "local_test/make_venv.sh", "docker/locks/"]

@@ -15,6 +15,11 @@ _INLINE_LINK = re.compile(
 )
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s+<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$", re.MULTILINE)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+# A file named in a code span, in one of these folders and with a source file's suffix.
+_CODE_PATH = re.compile(
+    r"`((?:\.ci|benchmarks|docker|docs|examples|iam|local_test|snowflake_xgb|tests)/[\w./-]*"
+    r"(?:\.(?:py|sh|md|json|toml|txt|ya?ml)|/))`"
+)
 
 
 @dataclass(frozen=True)
@@ -66,3 +71,9 @@ def relative_links(source: Path) -> list[Link]:
         path, _, anchor = target.partition("#")
         links.append(Link(source, path, anchor))
     return links
+
+
+def named_paths(source: Path) -> list[str]:
+    """The repository files and folders that ``source`` names in code spans outside code blocks
+    (``tests/test_api.py``, ``docker/locks/``), in order."""
+    return _CODE_PATH.findall(_FENCE.sub("", source.read_text()))
