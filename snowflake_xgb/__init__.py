@@ -15,6 +15,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``redaction``                      what a secret looks like; keeping secrets out of logs, outputs
 ``data_sets``                      the names of a job's data sets (read, and in metric lines)
 ``identifiers``                    Snowflake name rules: table, column, query id; quoting
+``booleans``                       the spellings of true and false (settings, server config)
 ``model_files.encoding``           column values -> float32 features (kinds, units, categories)
 ``model_files.columns``            which columns a model reads, in what role (``ColumnSelection``)
 ``model_files.margins``              raw margins -> class probabilities (the report and serving)

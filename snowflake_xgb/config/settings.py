@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..booleans import parse_boolean
 from ..errors import UserError
 from ..identifiers import QUERY_ID, validate_column_name, validate_table_name
 from ..model_files.aws_model_format import MODEL_FORMATS, NATIVE
@@ -27,8 +28,6 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
 
 
 @dataclass(frozen=True)
@@ -255,14 +254,10 @@ def _parse_fraction(value: Any, where: str) -> float:
 
 
 def _parse_bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise UserError(f"{where} must be true or false, got {value!r}.")
+    parsed = parse_boolean(value)
+    if parsed is None:
+        raise UserError(f"{where} must be true or false, got {value!r}.")
+    return parsed
 
 
 def validate_snapshot(value: str, where: str) -> str:
