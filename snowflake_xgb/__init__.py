@@ -48,6 +48,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``boosting.checkpoints``           saving and resuming boosters
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
+``boosting.model_metadata``        what ``metadata.json`` says of a trained model, typed
 ``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
 ``report.charts``                  the report's charts (matplotlib, inline SVG)
 ``report.page``                    the training report page (HTML) from a plain summary

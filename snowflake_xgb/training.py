@@ -23,6 +23,7 @@ from . import redaction, script_mode
 from .boosting import checkpoints, cross_validation, interruption
 from .boosting.callbacks import MetricPrinter
 from .boosting.cross_validation import CVResult
+from .boosting.model_metadata import CrossValidationSummary, ModelMetadata
 from .boosting.target_metrics import TargetMetrics
 from .boosting.trained import TrainedBooster
 from .config.job_config import JobConfig, parse_hyperparameters
@@ -118,36 +119,32 @@ def model_metadata(
     trained: TrainedBooster,
     cv_result: CVResult | None,
     tracking_run_id: str | None = None,
-) -> dict[str, Any]:
+) -> ModelMetadata:
     """What ``metadata.json`` says about the model: its data, parameters, rounds and metrics."""
-    metadata = {
-        **plan.columns.to_metadata(),
-        "xgboost_params": config.xgboost_params,
-        "num_round": config.num_round,
-        "rounds_trained": trained.rounds_trained,
-        "best_iteration": trained.best_iteration,
-        "resumed_from_round": trained.first_round or None,
-        "hosts": list(rows_per_host),
-        "rows_per_host": rows_per_host,
-        "rows": sum(rows_per_host.values()),
-        "query_ids": plan.query_ids,
-        "data_snapshot": plan.snapshot.to_json(),
-        "final_metrics": trained.final_metrics(),
-        "mlflow_run_id": tracking_run_id,
-    }
-    if cv_result is not None:
-        metadata["cross_validation"] = cv_result.summary()
-    return metadata
+    return ModelMetadata(
+        columns=plan.columns,
+        xgboost_params=config.xgboost_params,
+        num_round=config.num_round,
+        rounds_trained=trained.rounds_trained,
+        best_iteration=trained.best_iteration,
+        resumed_from_round=trained.first_round or None,
+        rows_per_host=rows_per_host,
+        query_ids=plan.query_ids,
+        data_snapshot=plan.snapshot,
+        final_metrics=trained.final_metrics(),
+        mlflow_run_id=tracking_run_id,
+        cross_validation=CrossValidationSummary.of(cv_result) if cv_result else None,
+    )
 
 
 def record_outputs(
-    tracking: TrackedRun, job: JobEnvironment, model: xgb.Booster, metadata: dict[str, Any]
+    tracking: TrackedRun, job: JobEnvironment, model: xgb.Booster, metadata: ModelMetadata
 ) -> None:
     """Coordinator only: the data's provenance, the output files and the model, in MLflow."""
     tracking.set_tags(mlflow_run.data_tags(metadata))
     files = sorted([*job.model_dir.glob("*.json"), *job.output_data_dir.rglob("*")])
     tracking.log_artifacts([p for p in files if p.is_file()])
-    tracking.log_model(model, metadata["feature_names"])
+    tracking.log_model(model, list(metadata.columns.features))
     tracking.finish()
 
 
@@ -263,9 +260,14 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 cv_result,
                 tracking.run_id if tracking is not None else None,
             )
-            path, written = outputs.write_model(
-                job.model_dir, job.output_data_dir, trained.model(), metadata, config.model_format
+            path, document = outputs.write_model(
+                job.model_dir,
+                job.output_data_dir,
+                trained.model(),
+                metadata.to_json(),
+                config.model_format,
             )
+            written = ModelMetadata.from_json(document)
             logger.info("Model written to %s", path)
             if config.report:
                 summary = job_report.training_summary(
@@ -274,7 +276,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 path = write_report(job.output_data_dir, summary)
                 logger.info("Report written to %s", path)
             if tracking is not None:
-                record_outputs(tracking, job, trained.model(), metadata)
+                record_outputs(tracking, job, trained.model(), written)
 
 
 def _train() -> None:

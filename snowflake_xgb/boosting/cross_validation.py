@@ -77,15 +77,6 @@ class CVResult:
             scores[f"{key}-std"] = self.std[key][self.best_iteration]
         return scores
 
-    def summary(self) -> dict[str, Any]:
-        """What ``metadata.json`` says of the cross-validation (the rest is in ``cv.json``)."""
-        return {
-            "folds": len(self.folds),
-            "best_rounds": self.best_rounds,
-            "best_scores": self.best_scores(),
-            "results": f"output/data/{CV_FILE_NAME}",
-        }
-
     def to_json(self) -> dict[str, Any]:
         return {
             "folds": len(self.folds),
