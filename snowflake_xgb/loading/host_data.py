@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xgboost as xgb
@@ -35,9 +35,44 @@ from .slices import HostSlice, iter_arrow
 logger = logging.getLogger(__name__)
 
 
+class LoadedData(Protocol):
+    """This host's loaded data, as the training job uses it: ``HostData`` (a training and a
+    validation set) or ``FoldData`` (cross-validation's folds)."""
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        """Seconds to read and build each data set, by name."""
+        ...
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The data sets the model trains on."""
+        ...
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        """This host's slice of each data set, by name."""
+        ...
+
+    def shard_report(self) -> dict[str, Any]:
+        """Which rows of which result this host read (``shard-<host>.json``)."""
+        ...
+
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        """(training, validation) of each cross-validation fold; none without folds."""
+        ...
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """The matrices the model trains on and is validated on (None: no validation set)."""
+        ...
+
+
 @dataclass
 class HostData:
-    """This host's matrices and the slices they were built from."""
+    """This host's matrices and the slices they were built from (a ``LoadedData``)."""
 
     train: xgb.DMatrix
     train_slice: HostSlice
@@ -66,10 +101,22 @@ class HostData:
             report[VALIDATION] = _slice_report(self.validation_slice, self.groups.get(VALIDATION))
         return report
 
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        return []  # a training and a validation set: no folds
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Built while loading: the training matrix, and the validation one when there is one."""
+        return self.train, self.validation
+
 
 @dataclass
 class FoldData:
-    """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
+    """This host's slice of each cross-validation fold, cached locally; matrices on demand
+    (a ``LoadedData``)."""
 
     slices: list[HostSlice]
     cache: FoldCache
@@ -90,21 +137,30 @@ class FoldData:
         rows = sum(s.rows.rows for s in self.slices)
         return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
 
-    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
         folds = range(len(self.slices))
         matrices = []
         for fold in folds:
             name = self.slices[fold].name
             others = [f for f in folds if f != fold]
-            train = self.cache.matrix(others, f"{name}-train", matrix)
-            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
+            train = self.cache.matrix(others, f"{name}-train", matrix_settings)
+            validation = self.cache.matrix(
+                [fold], f"{name}-validation", matrix_settings, reference=train
+            )
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
-        """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Every fold's rows, no validation set: the final model's matrix. The fold cache is
+        closed after it is built (the folds' own matrices are no longer needed)."""
+        train = self.cache.matrix(range(len(self.slices)), "all-folds", matrix_settings)
+        self.close()
+        return train, None
 
     def close(self) -> None:
         self.cache.close()

@@ -20,7 +20,7 @@ from ..boosting.model_metadata import ModelMetadata
 from ..boosting.trained import TrainedBooster
 from ..config.job_config import Source
 from ..hosts.host_group import HostGroup
-from ..loading.host_data import FoldData, HostData
+from ..loading.host_data import LoadedData
 from ..model_files.margins import class_probabilities
 from .page import (
     IMPORTANCE_TYPES,
@@ -37,7 +37,7 @@ from .validation_scores import (
 )
 
 
-def gather_host_rows(group: HostGroup, data: HostData | FoldData) -> list[HostRows]:
+def gather_host_rows(group: HostGroup, data: LoadedData) -> list[HostRows]:
     """Every host's row range and load time of each data set (one sum over the hosts)."""
     slices = data.named_slices()
     table = np.zeros((group.world, len(slices), 3), dtype=np.float64)
