@@ -26,7 +26,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``sagemaker.job_environment``      the SageMaker contract: folders, hosts, input files
 ``sagemaker.failure``              the failure reason and the non-zero exit, for every failure
 ``hosts.liveness``                 noticing a lost host within seconds
-``hosts.host_group``               the hosts: tracker, collective, bounded waits
+``hosts.hosts``                    the hosts: tracker, collective, bounded waits
 ``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
 ``credentials.bootstrap``          Secrets Manager -> Snowflake credentials in the environment
 ``credentials.workload_identity``  keyless sign-in: the role presented, why it was refused

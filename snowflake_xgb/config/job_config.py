@@ -82,7 +82,7 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class HostGroupSettings:
+class HostsSettings:
     """How long the hosts wait for each other, where the first host's tracker listens, and
     which port each host listens on for its peers (0: one the OS picks)."""
 
@@ -152,7 +152,7 @@ class JobConfig:
     cv_final_model: bool
     query_timeout_seconds: int
     model_format: str
-    host_group: HostGroupSettings
+    hosts: HostsSettings
     report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
@@ -201,7 +201,7 @@ COLUMN_SETTINGS = (
     "numeric",
     "max_categories",
 )
-HOST_GROUP_SETTINGS = (
+HOSTS_SETTINGS = (
     "tracker_port",
     "host_timeout_seconds",
     "collective_timeout_seconds",
@@ -293,12 +293,10 @@ def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> Data
     )
 
 
-def host_group_settings(
-    values: Mapping[str, Any], origin: str = "hyperparameter"
-) -> HostGroupSettings:
-    """:class:`HostGroupSettings` from raw values; a missing one takes its default."""
-    return HostGroupSettings(
-        **{name: settings.parse(name, values.get(name), origin) for name in HOST_GROUP_SETTINGS}
+def hosts_settings(values: Mapping[str, Any], origin: str = "hyperparameter") -> HostsSettings:
+    """:class:`HostsSettings` from raw values; a missing one takes its default."""
+    return HostsSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in HOSTS_SETTINGS}
     )
 
 
@@ -359,7 +357,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
         check_aws_images(xgboost_params)
     return JobConfig(
         data=data,
-        host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),
+        hosts=HostsSettings(**{name: parsed[name] for name in HOSTS_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
         matrix=matrix_settings(xgboost_params, parsed["external_memory"]),

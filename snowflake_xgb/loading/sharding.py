@@ -7,7 +7,7 @@ inside it. Pure arithmetic: no I/O, so every edge case is testable on synthetic 
 
 For learning to rank, a query group's rows must stay on one host: the result is ordered by the
 group column, and each edge of the even split moves to the nearest group edge
-(:func:`host_group_range`), so the ranges still tile the result exactly once.
+(:func:`host_row_range_at_group_edges`), so the ranges still tile the result exactly once.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def group_edges(group_sizes: Sequence[int]) -> list[int]:
     return [0, *itertools.accumulate(group_sizes)]
 
 
-def host_group_range(group_sizes: Sequence[int], rank: int, world: int) -> RowRange:
+def host_row_range_at_group_edges(group_sizes: Sequence[int], rank: int, world: int) -> RowRange:
     """The rows host ``rank`` owns when groups (in result order) may not be split.
 
     Each edge of the even split (:func:`host_row_range`) moves to the nearest group edge (the

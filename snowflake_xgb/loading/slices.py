@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_parts
-from .sharding import BatchSlice, RowRange, host_group_range, host_row_range, plan_slices
+from .sharding import (
+    BatchSlice,
+    RowRange,
+    host_row_range,
+    host_row_range_at_group_edges,
+    plan_slices,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ class HostSlice:
                 f"to {sum(group_sizes)}: did the source change during the job?"
             )
         else:
-            rows = host_group_range(group_sizes, rank, world)
+            rows = host_row_range_at_group_edges(group_sizes, rank, world)
         return cls(name, query_id, total, rows, tuple(plan_slices(counts, rows)))
 
 

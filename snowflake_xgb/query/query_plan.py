@@ -21,7 +21,7 @@ from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
 from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
-from ..hosts.host_group import HostGroup, statement_bound
+from ..hosts.hosts import Hosts, statement_bound
 from ..model_files.columns import ColumnSelection
 from ..model_files.encoding import Encoding, too_many_categories
 from . import data_snapshot
@@ -256,7 +256,7 @@ def plan_queries(
 
 
 def share_query_plan(
-    group: HostGroup,
+    hosts: Hosts,
     env: SnowflakeEnvironment,
     data: DataSpec,
     query_timeout: int,
@@ -272,4 +272,4 @@ def share_query_plan(
                 session.cancel_running(session.submitted)
                 raise
 
-    return group.decide(plan, "planning the queries", statement_bound(query_timeout))
+    return hosts.decide(plan, "planning the queries", statement_bound(query_timeout))

@@ -2,7 +2,7 @@
 
 ``job=score`` reads the same settings table as training (``config.settings``): the rows from
 ``table`` or ``query``, the key columns to carry through, the target table, whether to write
-contributions, and the shared bounds (Snowflake statements, downloads, the host group).
+contributions, and the shared bounds (Snowflake statements, downloads, the hosts).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from ..config import settings
 from ..config.job_config import (
     DOWNLOAD_SETTINGS,
-    HOST_GROUP_SETTINGS,
+    HOSTS_SETTINGS,
     DownloadSettings,
-    HostGroupSettings,
+    HostsSettings,
     Source,
 )
 from ..errors import UserError
@@ -52,7 +52,7 @@ class ScoreConfig:
     target_table: str
     contributions: bool
     query_timeout_seconds: int
-    host_group: HostGroupSettings
+    hosts: HostsSettings
     downloads: DownloadSettings
 
 
@@ -89,6 +89,6 @@ def parse_score_hyperparameters(hyperparameters: Mapping[str, str]) -> ScoreConf
         target_table=parsed["target_table"],
         contributions=parsed["contributions"],
         query_timeout_seconds=parsed["query_timeout_seconds"],
-        host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),
+        hosts=HostsSettings(**{name: parsed[name] for name in HOSTS_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
     )
