@@ -305,7 +305,7 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
-    matrix = MatrixSettings(QUANTILE, _max_bin(max_bin))
+    matrix_settings = MatrixSettings(QUANTILE, _max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
     hosts = _resolve_hosts(hosts)
     env = _environment()
@@ -315,7 +315,7 @@ def load_quantile_dmatrix(
         open_session(env, timeout) as session,
     ):
         host_data = load_host_data(
-            hosts, session, plan, matrix, Path(work_dir), _download_settings()
+            hosts, session, plan, matrix_settings, Path(work_dir), _download_settings()
         )
     validation_slice = host_data.validation_slice
     return TrainingData(

@@ -157,14 +157,14 @@ def run_cross_validation(
     """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
     result = cross_validation.cross_validate(
         config.xgboost_params,
-        data.fold_matrices(config.matrix),
-        [s.name for s in data.slices],
+        data.fold_matrices(config.matrix_settings),
+        [s.name for s in data.fold_slices],
         config.num_round,
         config.early_stopping_rounds,
         hosts.is_coordinator,
     )
     if hosts.is_coordinator:
-        rows = {s.name: s.total_rows for s in data.slices}
+        rows = {s.name: s.total_rows for s in data.fold_slices}
         cross_validation.write_cv_results(
             job.output_data_dir, result, {"query_ids": plan.query_ids, "rows_per_fold": rows}
         )
@@ -196,7 +196,12 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                     data = load_fold_data(hosts, session, plan, Path(work_dir), config.downloads)
                 else:
                     data = load_host_data(
-                        hosts, session, plan, config.matrix, Path(work_dir), config.downloads
+                        hosts,
+                        session,
+                        plan,
+                        config.matrix_settings,
+                        Path(work_dir),
+                        config.downloads,
                     )
             report = {"host": job.current_host, "rank": hosts.rank, "hosts": list(hosts.names)}
             outputs.write_shard_report(
@@ -217,7 +222,7 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
-            train = data.all_rows(config.matrix)
+            train = data.all_rows(config.matrix_settings)
             validation = None
             data.close()
         else:

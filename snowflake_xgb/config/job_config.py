@@ -126,7 +126,7 @@ class MatrixSettings:
     max_bin: int | None = None
 
 
-def matrix_settings(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
+def matrix_settings_for(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
     """The matrix the chosen tree method and booster can train on; refused before any query."""
     tree_method = str(xgboost_params.get("tree_method", "hist")).lower()
     booster = str(xgboost_params.get("booster", "gbtree")).lower()
@@ -148,7 +148,7 @@ class JobConfig:
     num_round: int
     early_stopping_rounds: int | None
     checkpoint_frequency: int
-    matrix: MatrixSettings
+    matrix_settings: MatrixSettings
     cv_final_model: bool
     query_timeout_seconds: int
     model_format: str
@@ -360,6 +360,6 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
         hosts=HostsSettings(**{name: parsed[name] for name in HOSTS_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
-        matrix=matrix_settings(xgboost_params, parsed["external_memory"]),
+        matrix_settings=matrix_settings_for(xgboost_params, parsed["external_memory"]),
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

@@ -71,7 +71,7 @@ class HostData:
 class FoldData:
     """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
 
-    slices: list[HostSlice]
+    fold_slices: list[HostSlice]
     cache: FoldCache
 
     @property
@@ -81,30 +81,34 @@ class FoldData:
     @property
     def training_sets(self) -> tuple[str, ...]:
         """The final model trains on every fold."""
-        return tuple(s.name for s in self.slices)
+        return tuple(s.name for s in self.fold_slices)
 
     def named_slices(self) -> dict[str, HostSlice]:
-        return {s.name: s for s in self.slices}
+        return {s.name: s for s in self.fold_slices}
 
     def shard_report(self) -> dict[str, Any]:
-        rows = sum(s.rows.rows for s in self.slices)
-        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
+        rows = sum(s.rows.rows for s in self.fold_slices)
+        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.fold_slices}}
 
-    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
-        folds = range(len(self.slices))
+        folds = range(len(self.fold_slices))
         matrices = []
         for fold in folds:
-            name = self.slices[fold].name
+            name = self.fold_slices[fold].name
             others = [f for f in folds if f != fold]
-            train = self.cache.matrix(others, f"{name}-train", matrix)
-            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
+            train = self.cache.matrix(others, f"{name}-train", matrix_settings)
+            validation = self.cache.matrix(
+                [fold], f"{name}-validation", matrix_settings, reference=train
+            )
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
+    def all_rows(self, matrix_settings: MatrixSettings) -> xgb.DMatrix:
         """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
+        return self.cache.matrix(range(len(self.fold_slices)), "all-folds", matrix_settings)
 
     def close(self) -> None:
         self.cache.close()
@@ -211,7 +215,7 @@ def load_host_data(
     hosts: Hosts,
     session: SnowflakeSession,
     plan: QueryPlan,
-    matrix: MatrixSettings,
+    matrix_settings: MatrixSettings,
     work_dir: Path,
     downloads: DownloadSettings,
 ) -> HostData:
@@ -236,7 +240,7 @@ def load_host_data(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns,
                 name,
-                matrix,
+                matrix_settings,
                 work_dir,
                 reference,
                 groups.get(name),

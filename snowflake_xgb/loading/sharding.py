@@ -2,7 +2,7 @@
 
 Host ``rank`` of ``world`` hosts owns rows ``[floor(rank*n/world), floor((rank+1)*n/world))`` of
 an ``n``-row result. Given the result's batches (each with a row count, in result order), a
-host downloads only the batches that overlap its range and keeps the part of each that falls
+host downloads only the batches that overlap its range and keeps the rows of each that fall
 inside it. Pure arithmetic: no I/O, so every edge case is testable on synthetic batch lists.
 
 For learning to rank, a query group's rows must stay on one host: the result is ordered by the
@@ -48,8 +48,8 @@ def host_row_range(total_rows: int, rank: int, world: int) -> RowRange:
     return RowRange(total_rows * rank // world, total_rows * (rank + 1) // world)
 
 
-def plan_slices(batch_row_counts: Sequence[int], owned: RowRange) -> list[BatchSlice]:
-    """The parts of the batches that cover ``owned``, in result order; empty batches skipped."""
+def plan_batch_slices(batch_row_counts: Sequence[int], owned: RowRange) -> list[BatchSlice]:
+    """The slices of the batches that cover ``owned``, in result order; empty batches skipped."""
     slices = []
     batch_start = 0
     for index, count in enumerate(batch_row_counts):

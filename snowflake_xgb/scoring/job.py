@@ -23,7 +23,7 @@ from ..credentials.snowflake_environment import SnowflakeEnvironment
 from ..hosts.hosts import Hosts, statement_bound
 from ..identifiers import quote, stored_name
 from ..loading.host_data import open_slice
-from ..loading.sharding import host_row_range, plan_slices
+from ..loading.sharding import host_row_range, plan_batch_slices
 from ..loading.slices import HostSlice, iter_arrow
 from ..model_files import outputs
 from ..query.queries import source_sql
@@ -114,9 +114,11 @@ def score_slice(
 
 
 def prediction_blocks(row_counts: list[int], rank: int, world: int) -> int:
-    """How many blocks host ``rank`` predicts (one per ``BLOCK_ROWS`` of each batch part)."""
+    """How many blocks host ``rank`` predicts (one per ``BLOCK_ROWS`` of each batch slice)."""
     rows = host_row_range(sum(row_counts), rank, world)
-    return sum(-(-part.length // BLOCK_ROWS) for part in plan_slices(row_counts, rows))
+    return sum(
+        -(-batch_slice.length // BLOCK_ROWS) for batch_slice in plan_batch_slices(row_counts, rows)
+    )
 
 
 def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvironment) -> None:

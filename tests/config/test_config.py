@@ -21,7 +21,7 @@ def test_a_minimal_job_takes_the_defaults() -> None:
     config = parse_hyperparameters(BASE)
     assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
     assert config.num_round == 10 and config.early_stopping_rounds is None
-    assert config.checkpoint_frequency == 10 and config.matrix == MatrixSettings()
+    assert config.checkpoint_frequency == 10 and config.matrix_settings == MatrixSettings()
     assert config.hosts == HostsSettings(9099, 600, 120, worker_port=0)
     assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
 

@@ -16,7 +16,7 @@ from snowflake_xgb.loading.sharding import (
     group_edges,
     host_row_range,
     host_row_range_at_group_edges,
-    plan_slices,
+    plan_batch_slices,
 )
 from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
@@ -66,14 +66,14 @@ def test_rejects_a_rank_outside_the_group() -> None:
 
 
 def test_slices_cut_batches_at_the_range_edges() -> None:
-    assert plan_slices([4, 4, 4], RowRange(3, 9)) == [
+    assert plan_batch_slices([4, 4, 4], RowRange(3, 9)) == [
         BatchSlice(0, 3, 1), BatchSlice(1, 0, 4), BatchSlice(2, 0, 1),
     ]  # fmt: skip
 
 
 def test_slices_skip_empty_batches_and_stop_after_the_range() -> None:
-    assert plan_slices([0, 5, 0, 5, 5], RowRange(5, 10)) == [BatchSlice(3, 0, 5)]
-    assert plan_slices([5, 5], RowRange(0, 0)) == []
+    assert plan_batch_slices([0, 5, 0, 5, 5], RowRange(5, 10)) == [BatchSlice(3, 0, 5)]
+    assert plan_batch_slices([5, 5], RowRange(0, 0)) == []
 
 
 BATCH_LISTS = [[10], [3, 3, 4], [1] * 10, [0, 4, 0, 0, 6, 0], [7, 0, 0], [2, 8], [0]]
