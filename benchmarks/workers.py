@@ -192,13 +192,13 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.config.job_config import QUANTILE, MatrixSettings
+    from snowflake_xgb.config.job_config import MatrixSettings
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
-    matrix_settings = MatrixSettings(QUANTILE, args.max_bin or None)
+    matrix_settings = MatrixSettings(max_bin=args.max_bin or None)
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
         matrix = build_matrix(

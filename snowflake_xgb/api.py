@@ -50,7 +50,6 @@ from .boosting.callbacks import MetricPrinter
 from .config import settings
 from .config.job_config import (
     DOWNLOAD_SETTINGS,
-    QUANTILE,
     DownloadSettings,
     MatrixSettings,
     data_spec,
@@ -305,7 +304,7 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
-    matrix_settings = MatrixSettings(QUANTILE, _max_bin(max_bin))
+    matrix_settings = MatrixSettings(max_bin=_max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
     hosts = _resolve_hosts(hosts)
     env = _environment()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from ..errors import UserError
 from ..identifiers import stored_name
-from ..model_files.aws_model_format import AWS_XGBOOST, check_aws_images, check_single_output
+from ..model_files.aws_model_format import ModelFormat, check_aws_images, check_single_output
 from ..redaction import refuse_credential_names
 from . import settings
 
@@ -113,16 +114,20 @@ class DownloadSettings:
     download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
 
 
-QUANTILE, EXTERNAL, DMATRIX = "quantile", "external", "dmatrix"
+class MatrixKind(StrEnum):
+    """Which XGBoost matrix the hosts build: ``QuantileDMatrix``; ``ExtMemQuantileDMatrix``
+    (external memory); a plain ``DMatrix`` for the exact and approx tree methods and gblinear."""
+
+    QUANTILE = "quantile"
+    EXTERNAL = "external"
+    DMATRIX = "dmatrix"
 
 
 @dataclass(frozen=True)
 class MatrixSettings:
-    """Which XGBoost matrix the hosts build (``quantile``: ``QuantileDMatrix``; ``external``:
-    ``ExtMemQuantileDMatrix``; ``dmatrix``: a plain ``DMatrix`` for the exact and approx tree
-    methods and gblinear), and the ``max_bin`` a quantized one is cut with."""
+    """Which XGBoost matrix the hosts build, and the ``max_bin`` a quantized one is cut with."""
 
-    kind: str = QUANTILE
+    kind: MatrixKind = MatrixKind.QUANTILE
     max_bin: int | None = None
 
 
@@ -132,12 +137,13 @@ def matrix_settings_for(xgboost_params: Mapping[str, Any], external_memory: bool
     booster = str(xgboost_params.get("booster", "gbtree")).lower()
     max_bin = int(xgboost_params["max_bin"]) if "max_bin" in xgboost_params else None
     if tree_method in ("hist", "auto") and booster != "gblinear":
-        return MatrixSettings(EXTERNAL if external_memory else QUANTILE, max_bin)
+        kind = MatrixKind.EXTERNAL if external_memory else MatrixKind.QUANTILE
+        return MatrixSettings(kind, max_bin)
     if external_memory:
         raise UserError(
             "external_memory=true needs tree_method=hist (the default) and a tree booster."
         )
-    return MatrixSettings(DMATRIX, max_bin)
+    return MatrixSettings(MatrixKind.DMATRIX, max_bin)
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,7 @@ class JobConfig:
     matrix_settings: MatrixSettings
     cv_final_model: bool
     query_timeout_seconds: int
-    model_format: str
+    model_format: ModelFormat
     hosts: HostsSettings
     report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
@@ -352,7 +358,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     xgboost_params = settings.xgboost_params(hyperparameters)
     _check_ranking(data, str(xgboost_params.get("objective", "")))
     _check_multi_output(data, xgboost_params)
-    if parsed["model_format"] == AWS_XGBOOST:
+    if parsed["model_format"] == ModelFormat.AWS_XGBOOST:
         check_single_output(xgboost_params, len(data.labels))
         check_aws_images(xgboost_params)
     return JobConfig(

@@ -22,8 +22,6 @@ from ..errors import UserError
 from ..identifiers import stored_name
 from ..redaction import refuse_credential_names
 
-JOB = "job"
-SCORE = "score"
 # Settings that describe training only: set with job=score, they are refused, not ignored.
 _TRAINING_ONLY = (
     "label",
@@ -58,7 +56,7 @@ class ScoreConfig:
 
 def is_scoring_job(hyperparameters: Mapping[str, str]) -> bool:
     """Whether the hyperparameters ask for a scoring job (``job=score``)."""
-    return settings.parse(JOB, hyperparameters.get(JOB)) == SCORE
+    return settings.parse("job", hyperparameters.get("job")) == settings.JobKind.SCORE
 
 
 def parse_score_hyperparameters(hyperparameters: Mapping[str, str]) -> ScoreConfig:
