@@ -28,7 +28,8 @@ from ..loading.slices import HostSlice, iter_arrow
 from ..model_files import outputs
 from ..query.queries import source_sql
 from ..query.snowflake_session import open_session
-from ..sagemaker.job_environment import INPUT_DATA_DIR, JobEnvironment
+from ..sagemaker.job_environment import JobEnvironment
+from ..sagemaker_layout import INPUT_DATA_DIR
 from . import write_back
 from .score_config import ScoreConfig
 from .scoring_model import MODEL_CHANNEL, ScoringModel, check_source_columns, load_scoring_model

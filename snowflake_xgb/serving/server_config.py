@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-DEFAULT_BASE_DIR = "/opt/ml"
+from ..sagemaker_layout import MODEL_DIR, base_dir
+
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
@@ -57,9 +58,8 @@ class ServerConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ServerConfig:
-        base_dir = Path(environ.get("SAGEMAKER_BASE_DIR") or DEFAULT_BASE_DIR)
         return cls(
-            model_dir=base_dir / "model",
+            model_dir=base_dir(environ) / MODEL_DIR,
             port=_integer(environ, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, 1, 65535),
             workers=_integer(
                 environ, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 1024
