@@ -179,50 +179,20 @@ class JobConfig:
         return len(self.data.labels)
 
 
+# What a DataSpec is built from: its fields' settings, the sources it holds as ``Source``s,
+# and ``group`` (its ``query_group``).
 DATA_SETTINGS = (
     "table",
     "query",
-    "label",
-    "features",
-    "exclude",
     "validation_table",
     "validation_query",
-    "validation_fraction",
     "snapshot",
-    "cv_folds",
-    "weight",
     "group",
-    "categorical",
-    "numeric",
-    "max_categories",
+    *settings.held_by(DataSpec),
 )
-# Which columns to read and how: passed to DataSpec as they are.
-COLUMN_SETTINGS = (
-    "label",
-    "features",
-    "exclude",
-    "weight",
-    "group",
-    "categorical",
-    "numeric",
-    "max_categories",
-)
-HOSTS_SETTINGS = (
-    "tracker_port",
-    "host_timeout_seconds",
-    "collective_timeout_seconds",
-    "worker_port",
-)
-DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
-TRAINING_SETTINGS = (
-    "num_round",
-    "early_stopping_rounds",
-    "checkpoint_frequency",
-    "query_timeout_seconds",
-    "model_format",
-    "report",
-    "cv_final_model",
-)
+HOSTS_SETTINGS = settings.held_by(HostsSettings)
+DOWNLOAD_SETTINGS = settings.held_by(DownloadSettings)
+TRAINING_SETTINGS = settings.held_by(JobConfig)
 
 
 def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source | None:
@@ -270,16 +240,14 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
             "cv_folds validates on each fold in turn: leave out validation_fraction, "
             "validation_table and validation_query."
         )
-    columns = {name: parsed[name] for name in COLUMN_SETTINGS}
-    columns["query_group"] = columns.pop("group")
-    columns["label"], *extra_labels = columns["label"]
-    columns["extra_labels"] = tuple(extra_labels)
+    held = {name: parsed[name] for name in settings.held_by(DataSpec)}
+    held["label"], *extra_labels = parsed["label"]
     spec = DataSpec(
         source=source,
         validation_source=validation_source,
-        validation_fraction=parsed["validation_fraction"],
-        cv_folds=parsed["cv_folds"],
-        **columns,
+        extra_labels=tuple(extra_labels),
+        query_group=parsed["group"],
+        **held,
     )
     snapshot = parsed["snapshot"]
     if snapshot is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -258,6 +258,11 @@ SCORING_SETTINGS: tuple[Setting, ...] = (
 SETTINGS += SCORING_SETTINGS
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def held_by(dataclass_type: type) -> tuple[str, ...]:
+    """The settings a dataclass holds in fields of the same name, in field order."""
+    return tuple(f.name for f in fields(dataclass_type) if f.name in BY_NAME)
 
 
 def describe(name: str, origin: str) -> str:

@@ -22,24 +22,6 @@ from ..errors import UserError
 from ..identifiers import stored_name
 from ..redaction import refuse_credential_names
 
-# Settings that describe training only: set with job=score, they are refused, not ignored.
-_TRAINING_ONLY = (
-    "label",
-    "features",
-    "exclude",
-    "validation_table",
-    "validation_query",
-    "validation_fraction",
-    "cv_folds",
-    "weight",
-    "group",
-    "categorical",
-    "numeric",
-    "num_round",
-    "early_stopping_rounds",
-    "snapshot",
-)
-
 
 @dataclass(frozen=True)
 class ScoreConfig:
@@ -54,6 +36,20 @@ class ScoreConfig:
     downloads: DownloadSettings
 
 
+# What a scoring job reads: its ``ScoreConfig``, which holds the source and keys under other
+# names. Every other setting describes training: given with job=score, it is refused, not ignored.
+_SCORING_READS = {
+    "job",
+    "table",
+    "query",
+    "key",
+    *settings.held_by(ScoreConfig),
+    *HOSTS_SETTINGS,
+    *DOWNLOAD_SETTINGS,
+}
+_TRAINING_ONLY = tuple(s.name for s in settings.SETTINGS if s.name not in _SCORING_READS)
+
+
 def is_scoring_job(hyperparameters: Mapping[str, str]) -> bool:
     """Whether the hyperparameters ask for a scoring job (``job=score``)."""
     return settings.parse("job", hyperparameters.get("job")) == settings.JobKind.SCORE
@@ -63,10 +59,11 @@ def parse_score_hyperparameters(hyperparameters: Mapping[str, str]) -> ScoreConf
     """Validate a scoring job's string hyperparameters."""
     refuse_credential_names(hyperparameters)
     parsed = settings.parse_all(hyperparameters)
-    given = [name for name in _TRAINING_ONLY if parsed[name] not in (None, ())]
+    given = [name for name in _TRAINING_ONLY if str(hyperparameters.get(name) or "").strip()]
     if given:
         raise UserError(
-            f"job=score uses the model's own features and label: remove {', '.join(given)}."
+            "job=score uses the model's own features and label, and trains nothing: remove "
+            f"{', '.join(given)}."
         )
     table, query = parsed["table"], parsed["query"]
     if bool(table) == bool(query):
