@@ -1,6 +1,6 @@
 """The training job: the entry point sagemaker-training runs, in the order of its steps.
 
-``main`` reads the job's configuration, bootstraps credentials, joins the host group, has the
+``main`` reads the job's configuration, bootstraps credentials, joins the host hosts, has the
 coordinator plan and submit the queries, streams this host's slice of each result into a
 matrix, trains (resuming from a checkpoint when there is one) and has the coordinator write
 the model. With ``cv_folds``, training is cross-validation first, then (``cv_final_model``) the
@@ -31,7 +31,7 @@ from .config.xgboost_params import check_xgboost_params
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import SnowflakeEnvironment
 from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
-from .hosts.host_group import HostGroup
+from .hosts.hosts import Hosts
 from .loading.host_data import LoadedData, check_binary_labels, load_fold_data, load_host_data
 from .model_files import outputs
 from .query.query_plan import QueryPlan, share_query_plan
@@ -49,15 +49,15 @@ from .tracking.mlflow_run import TrackedRun
 logger = logging.getLogger(__name__)
 
 
-def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster | None:
+def starting_model(hosts: Hosts, checkpoint_dir: Path | None) -> xgb.Booster | None:
     """The newest checkpoint, read by the coordinator and shared, so all hosts start alike."""
     raw = None
-    if group.is_coordinator and checkpoint_dir is not None:
+    if hosts.is_coordinator and checkpoint_dir is not None:
         latest = checkpoints.latest_checkpoint(checkpoint_dir)
         if latest is not None:
             logger.info("Resuming from checkpoint %s (%d rounds)", latest[1].name, latest[0])
             raw = latest[1].read_bytes()
-    raw = group.broadcast(raw)
+    raw = hosts.broadcast(raw)
     if raw is None:
         return None
     booster = xgb.Booster()
@@ -66,7 +66,7 @@ def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster
 
 
 def train_booster(
-    group: HostGroup,
+    hosts: Hosts,
     config: JobConfig,
     train: xgb.DMatrix,
     validation: xgb.DMatrix | None,
@@ -83,8 +83,8 @@ def train_booster(
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
     if len(labels) > 1:  # every host: the sums are over all hosts' rows
-        callbacks.append(TargetMetrics(evals, labels, group.sum))
-    if group.is_coordinator:
+        callbacks.append(TargetMetrics(evals, labels, hosts.sum))
+    if hosts.is_coordinator:
         callbacks.append(MetricPrinter())
         if tracking is not None:
             callbacks.append(mlflow_run.MetricLogger(tracking))
@@ -93,7 +93,7 @@ def train_booster(
                 checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
             )
     # Every host: on SIGTERM all stop at the same round; the coordinator saves a checkpoint.
-    callbacks.append(interruption.StopOnSignal(checkpoint_dir if group.is_coordinator else None))
+    callbacks.append(interruption.StopOnSignal(checkpoint_dir if hosts.is_coordinator else None))
     remaining = config.num_round - done
     if remaining <= 0:
         logger.info("The checkpoint already has %d rounds; nothing left to train", done)
@@ -149,9 +149,9 @@ def record_outputs(
     tracking.finish()
 
 
-def start_tracking(group: HostGroup, job: JobEnvironment) -> TrackedRun | None:
+def start_tracking(hosts: Hosts, job: JobEnvironment) -> TrackedRun | None:
     """The coordinator's MLflow run, when ``MLFLOW_TRACKING_URI`` is set; None elsewhere."""
-    if not group.is_coordinator:
+    if not hosts.is_coordinator:
         return None
     return mlflow_run.start_run(
         job.checkpoint_dir, os.environ.get("TRAINING_JOB_NAME"), job.raw_hyperparameters
@@ -159,19 +159,19 @@ def start_tracking(group: HostGroup, job: JobEnvironment) -> TrackedRun | None:
 
 
 def plan_queries(
-    group: HostGroup, job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment
+    hosts: Hosts, job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment
 ) -> QueryPlan:
     """The coordinator plans and submits the queries; every host gets the plan."""
-    with group.step("Planning the queries"):
+    with hosts.step("Planning the queries"):
         plan = share_query_plan(
-            group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
+            hosts, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
         )
         plan.columns.encoding.label.check_num_class(config.objective, config.num_class)
     return plan
 
 
 def load_data(
-    group: HostGroup,
+    hosts: Hosts,
     job: JobEnvironment,
     config: JobConfig,
     env: SnowflakeEnvironment,
@@ -181,28 +181,28 @@ def load_data(
     """This host's slice of each result (of each fold, with ``cv_folds``), its shard report,
     and every host's rows of each data set (one sum over the hosts)."""
     # The coordinator cancels the queries still running when loading fails or is stopped.
-    running = plan.query_ids if group.is_coordinator else {}
+    running = plan.query_ids if hosts.is_coordinator else {}
     with (
-        group.step("Loading data"),
+        hosts.step("Loading data"),
         cancelled_on_failure(env, config.query_timeout_seconds, running),
     ):
         with open_session(env, config.query_timeout_seconds) as session:
             data: LoadedData
             if config.data.cv_folds:
-                data = load_fold_data(group, session, plan, work_dir, config.downloads)
+                data = load_fold_data(hosts, session, plan, work_dir, config.downloads)
             else:
                 data = load_host_data(
-                    group, session, plan, config.matrix, work_dir, config.downloads
+                    hosts, session, plan, config.matrix_settings, work_dir, config.downloads
                 )
-        report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
+        report = {"host": job.current_host, "rank": hosts.rank, "hosts": list(hosts.names)}
         outputs.write_shard_report(
             job.output_data_dir, job.current_host, {**report, **data.shard_report()}
         )
-        return data, job_report.gather_host_rows(group, data)
+        return data, job_report.gather_host_rows(hosts, data)
 
 
 def run_cross_validation(
-    group: HostGroup,
+    hosts: Hosts,
     job: JobEnvironment,
     config: JobConfig,
     plan: QueryPlan,
@@ -211,16 +211,16 @@ def run_cross_validation(
 ) -> CVResult:
     """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
     folds = data.named_slices()
-    with group.step("Cross-validation"):
+    with hosts.step("Cross-validation"):
         result = cross_validation.cross_validate(
             config.xgboost_params,
-            data.fold_matrices(config.matrix),
+            data.fold_matrices(config.matrix_settings),
             list(folds),
             config.num_round,
             config.early_stopping_rounds,
-            group.is_coordinator,
+            hosts.is_coordinator,
         )
-        if group.is_coordinator:
+        if hosts.is_coordinator:
             rows = {name: s.total_rows for name, s in folds.items()}
             cross_validation.write_cv_results(
                 job.output_data_dir, result, {"query_ids": plan.query_ids, "rows_per_fold": rows}
@@ -239,7 +239,7 @@ def finish_without_model(job: JobEnvironment, tracking: TrackedRun | None) -> No
 
 
 def train_model(
-    group: HostGroup,
+    hosts: Hosts,
     job: JobEnvironment,
     config: JobConfig,
     plan: QueryPlan,
@@ -250,15 +250,15 @@ def train_model(
     and trains."""
     train, validation = matrices
     if config.data.extra_labels and config.objective.startswith("binary:"):
-        check_binary_labels(group, [m for m in matrices if m is not None], plan.columns.labels)
-    with group.step("Training"):
-        start = starting_model(group, job.checkpoint_dir)
+        check_binary_labels(hosts, [m for m in matrices if m is not None], plan.columns.labels)
+    with hosts.step("Training"):
+        start = starting_model(hosts, job.checkpoint_dir)
         if start is not None:
             checkpoints.check_resumable(
                 start, plan.columns.features, config.num_round, job.checkpoint_dir
             )
         return train_booster(
-            group,
+            hosts,
             config,
             train,
             validation,
@@ -270,7 +270,7 @@ def train_model(
 
 
 def count_validation_predictions(
-    group: HostGroup, config: JobConfig, trained: TrainedBooster, validation: xgb.DMatrix | None
+    hosts: Hosts, config: JobConfig, trained: TrainedBooster, validation: xgb.DMatrix | None
 ) -> ScoreCounts | None:
     """Every host, for the report of a classifier with validation data: the confusion matrix
     and ROC counts of all validation rows (one sum over the hosts); None otherwise."""
@@ -278,8 +278,8 @@ def count_validation_predictions(
         config.objective, validation, config.num_targets
     ):
         return None
-    with group.step("Counting validation predictions"):
-        return job_report.gather_validation_counts(group, trained, validation, config.num_class)
+    with hosts.step("Counting validation predictions"):
+        return job_report.gather_validation_counts(hosts, trained, validation, config.num_class)
 
 
 def write_outputs(
@@ -317,28 +317,28 @@ def write_outputs(
 
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
-    """Everything after configuration and credentials, on one host of the group, in order."""
-    group = HostGroup(job.hosts, job.current_host, config.host_group)
-    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
-        tracking = start_tracking(group, job)  # before any statement: a bad URI fails first
-        plan = plan_queries(group, job, config, env)
-        data, host_rows = load_data(group, job, config, env, plan, Path(work_dir))
+    """Everything after configuration and credentials, on one host of the hosts, in order."""
+    hosts = Hosts(job.hosts, job.current_host, config.hosts)
+    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, hosts:
+        tracking = start_tracking(hosts, job)  # before any statement: a bad URI fails first
+        plan = plan_queries(hosts, job, config, env)
+        data, host_rows = load_data(hosts, job, config, env, plan, Path(work_dir))
         cv_result = None
         if config.data.cv_folds:
-            cv_result = run_cross_validation(group, job, config, plan, data, tracking)
+            cv_result = run_cross_validation(hosts, job, config, plan, data, tracking)
             if not config.cv_final_model:
                 finish_without_model(job, tracking)
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
-        matrices = data.model_matrices(config.matrix)
-        trained = train_model(group, job, config, plan, matrices, tracking)
-        counts = count_validation_predictions(group, config, trained, matrices[1])
-        if group.is_coordinator:
-            # Still inside the group: the other hosts leave, and exit, once the model and
+        matrices = data.model_matrices(config.matrix_settings)
+        trained = train_model(hosts, job, config, plan, matrices, tracking)
+        counts = count_validation_predictions(hosts, config, trained, matrices[1])
+        if hosts.is_coordinator:
+            # Still among the hosts: the others leave, and exit, once the model and
             # report are written (SageMaker's local mode stops every host as soon as one exits).
             rows_per_host = job_report.training_rows_per_host(
-                host_rows, group.hosts, data.training_sets
+                host_rows, hosts.names, data.training_sets
             )
             write_outputs(
                 job, config, plan, rows_per_host, trained, cv_result, host_rows, counts, tracking

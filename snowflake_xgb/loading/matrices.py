@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from ..config.job_config import EXTERNAL, QUANTILE, MatrixSettings
+from ..config.job_config import MatrixKind, MatrixSettings
 from ..model_files.columns import ColumnSelection
 from .blocks import Block, QueryGroups, block_rows_for, iter_blocks
 
@@ -203,9 +203,9 @@ def _matrix(
     reference: xgb.DMatrix | None,
 ) -> xgb.DMatrix:
     # Categorical columns (feature type "c") split as categories: XGBoost's default from 3.3.
-    if matrix.kind == QUANTILE:
+    if matrix.kind == MatrixKind.QUANTILE:
         return xgb.QuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
-    if matrix.kind == EXTERNAL:
+    if matrix.kind == MatrixKind.EXTERNAL:
         return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
     blocks = list(data_iter.all_blocks())
 
@@ -225,7 +225,7 @@ def _matrix(
 
 def _pages_prefix(work_dir: Path, name: str, matrix: MatrixSettings) -> str | None:
     """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
-    if matrix.kind != EXTERNAL:
+    if matrix.kind != MatrixKind.EXTERNAL:
         return None
     (work_dir / f"{name}-pages").mkdir(parents=True)
     return str(work_dir / f"{name}-pages" / "cache")
