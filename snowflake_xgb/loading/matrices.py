@@ -5,11 +5,13 @@ local cache folder and later passes read from there: one download. The first pas
 downloads (worker threads, ``downloads``) with converting (this thread) and XGBoost's own work
 on each block, so a host starts building its matrix with its first block, not its last chunk.
 
-Memory: at most ``download_threads`` chunks downloading or waiting plus the one being
-converted (Arrow), two blocks (the one XGBoost holds until it asks for the next, and the one
-being filled; ``blocks.BLOCK_BYTES`` each, twice that when one query group fills a block),
-and XGBoost's own matrix. Small result chunks are gathered into blocks of ``BLOCK_BYTES``
-(XGBoost's per-batch cost makes many small batches slow), large ones split.
+Memory, beyond XGBoost's own matrix: at most ``download_threads`` chunks downloading or
+waiting plus the one being converted (Arrow), and two blocks of ``blocks.BLOCK_BYTES``: the
+first pass fills each block into the memory of the one before (XGBoost is done with a block
+when it asks for the next), later passes read each cached block into one buffer (with query
+groups, blocks are fresh and a block that one group fills grows). Small result chunks are
+gathered into blocks of ``BLOCK_BYTES`` (XGBoost's per-batch cost makes many small batches
+slow), large ones split. Only a plain ``DMatrix`` (built from whole arrays) holds the slice.
 
 Several hosts: XGBoost's collective steps run inside the matrix build, between calls to the
 ``DataIter``. In XGBoost 3.4.1 an iterator-built ``QuantileDMatrix`` (CPU) calls the
