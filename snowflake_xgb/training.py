@@ -1,6 +1,6 @@
 """The training job: the entry point sagemaker-training runs, in the order of its steps.
 
-``main`` reads the job's configuration, bootstraps credentials, joins the host group, has the
+``main`` reads the job's configuration, bootstraps credentials, joins the hosts, has the
 coordinator plan and submit the queries, streams this host's slice of each result into a
 matrix, trains (resuming from a checkpoint when there is one) and has the coordinator write
 the model. With ``cv_folds``, training is cross-validation first, then (``cv_final_model``) the
@@ -30,7 +30,7 @@ from .config.xgboost_params import check_xgboost_params
 from .credentials.bootstrap import bootstrap_credentials
 from .credentials.snowflake_environment import SnowflakeEnvironment
 from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
-from .hosts.host_group import HostGroup
+from .hosts.hosts import Hosts
 from .loading.host_data import FoldData, check_binary_labels, load_fold_data, load_host_data
 from .model_files import outputs
 from .query.query_plan import QueryPlan, share_query_plan
@@ -47,15 +47,15 @@ from .tracking.mlflow_run import TrackedRun
 logger = logging.getLogger(__name__)
 
 
-def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster | None:
+def starting_model(hosts: Hosts, checkpoint_dir: Path | None) -> xgb.Booster | None:
     """The newest checkpoint, read by the coordinator and shared, so all hosts start alike."""
     raw = None
-    if group.is_coordinator and checkpoint_dir is not None:
+    if hosts.is_coordinator and checkpoint_dir is not None:
         latest = checkpoints.latest_checkpoint(checkpoint_dir)
         if latest is not None:
             logger.info("Resuming from checkpoint %s (%d rounds)", latest[1].name, latest[0])
             raw = latest[1].read_bytes()
-    raw = group.broadcast(raw)
+    raw = hosts.broadcast(raw)
     if raw is None:
         return None
     booster = xgb.Booster()
@@ -64,7 +64,7 @@ def starting_model(group: HostGroup, checkpoint_dir: Path | None) -> xgb.Booster
 
 
 def train_booster(
-    group: HostGroup,
+    hosts: Hosts,
     config: JobConfig,
     train: xgb.DMatrix,
     validation: xgb.DMatrix | None,
@@ -81,8 +81,8 @@ def train_booster(
     done = start.num_boosted_rounds() if start is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
     if len(labels) > 1:  # every host: the sums are over all hosts' rows
-        callbacks.append(TargetMetrics(evals, labels, group.sum))
-    if group.is_coordinator:
+        callbacks.append(TargetMetrics(evals, labels, hosts.sum))
+    if hosts.is_coordinator:
         callbacks.append(MetricPrinter())
         if tracking is not None:
             callbacks.append(mlflow_run.MetricLogger(tracking))
@@ -91,7 +91,7 @@ def train_booster(
                 checkpoints.CheckpointCallback(checkpoint_dir, config.checkpoint_frequency)
             )
     # Every host: on SIGTERM all stop at the same round; the coordinator saves a checkpoint.
-    callbacks.append(interruption.StopOnSignal(checkpoint_dir if group.is_coordinator else None))
+    callbacks.append(interruption.StopOnSignal(checkpoint_dir if hosts.is_coordinator else None))
     remaining = config.num_round - done
     if remaining <= 0:
         logger.info("The checkpoint already has %d rounds; nothing left to train", done)
@@ -152,19 +152,19 @@ def record_outputs(
 
 
 def run_cross_validation(
-    group: HostGroup, job: JobEnvironment, config: JobConfig, plan: QueryPlan, data: FoldData
+    hosts: Hosts, job: JobEnvironment, config: JobConfig, plan: QueryPlan, data: FoldData
 ) -> CVResult:
     """Every host: the folds' boosters round by round; the coordinator writes ``cv.json``."""
     result = cross_validation.cross_validate(
         config.xgboost_params,
-        data.fold_matrices(config.matrix),
-        [s.name for s in data.slices],
+        data.fold_matrices(config.matrix_settings),
+        [s.name for s in data.fold_slices],
         config.num_round,
         config.early_stopping_rounds,
-        group.is_coordinator,
+        hosts.is_coordinator,
     )
-    if group.is_coordinator:
-        rows = {s.name: s.total_rows for s in data.slices}
+    if hosts.is_coordinator:
+        rows = {s.name: s.total_rows for s in data.fold_slices}
         cross_validation.write_cv_results(
             job.output_data_dir, result, {"query_ids": plan.query_ids, "rows_per_fold": rows}
         )
@@ -172,41 +172,46 @@ def run_cross_validation(
 
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
-    """Everything after configuration and credentials, on one host of the group."""
-    group = HostGroup(job.hosts, job.current_host, config.host_group)
-    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, group:
+    """Everything after configuration and credentials, on one of the hosts."""
+    hosts = Hosts(job.hosts, job.current_host, config.hosts)
+    with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, hosts:
         tracking = None
-        if group.is_coordinator:  # before any Snowflake statement: a bad URI fails first
+        if hosts.is_coordinator:  # before any Snowflake statement: a bad URI fails first
             tracking = mlflow_run.start_run(
                 job.checkpoint_dir, os.environ.get("TRAINING_JOB_NAME"), job.raw_hyperparameters
             )
-        with group.step("Planning the queries"):
+        with hosts.step("Planning the queries"):
             plan = share_query_plan(
-                group, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
+                hosts, env, config.data, config.query_timeout_seconds, job.checkpoint_dir
             )
             plan.columns.encoding.label.check_num_class(config.objective, config.num_class)
         # The coordinator cancels the queries still running when loading fails or is stopped.
-        running = plan.query_ids if group.is_coordinator else {}
+        running = plan.query_ids if hosts.is_coordinator else {}
         with (
-            group.step("Loading data"),
+            hosts.step("Loading data"),
             cancelled_on_failure(env, config.query_timeout_seconds, running),
         ):
             with open_session(env, config.query_timeout_seconds) as session:
                 if config.data.cv_folds:
-                    data = load_fold_data(group, session, plan, Path(work_dir), config.downloads)
+                    data = load_fold_data(hosts, session, plan, Path(work_dir), config.downloads)
                 else:
                     data = load_host_data(
-                        group, session, plan, config.matrix, Path(work_dir), config.downloads
+                        hosts,
+                        session,
+                        plan,
+                        config.matrix_settings,
+                        Path(work_dir),
+                        config.downloads,
                     )
-            report = {"host": job.current_host, "rank": group.rank, "hosts": list(group.hosts)}
+            report = {"host": job.current_host, "rank": hosts.rank, "hosts": list(hosts.names)}
             outputs.write_shard_report(
                 job.output_data_dir, job.current_host, {**report, **data.shard_report()}
             )
-            host_rows = job_report.gather_host_rows(group, data)
+            host_rows = job_report.gather_host_rows(hosts, data)
         cv_result = None
         if isinstance(data, FoldData):
-            with group.step("Cross-validation"):
-                cv_result = run_cross_validation(group, job, config, plan, data)
+            with hosts.step("Cross-validation"):
+                cv_result = run_cross_validation(hosts, job, config, plan, data)
             if tracking is not None:
                 mlflow_run.log_cv_history(tracking, cv_result.folds)
             if not config.cv_final_model:
@@ -217,22 +222,22 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
                 return
             # The model: all rows, for the rounds cross-validation chose.
             config = replace(config, num_round=cv_result.best_rounds, early_stopping_rounds=None)
-            train = data.all_rows(config.matrix)
+            train = data.all_rows(config.matrix_settings)
             validation = None
             data.close()
         else:
             train, validation = data.train, data.validation
         if config.data.extra_labels and config.objective.startswith("binary:"):
             matrices = [m for m in (train, validation) if m is not None]
-            check_binary_labels(group, matrices, plan.columns.labels)
-        with group.step("Training"):
-            start = starting_model(group, job.checkpoint_dir)
+            check_binary_labels(hosts, matrices, plan.columns.labels)
+        with hosts.step("Training"):
+            start = starting_model(hosts, job.checkpoint_dir)
             if start is not None:
                 checkpoints.check_resumable(
                     start, plan.columns.features, config.num_round, job.checkpoint_dir
                 )
             trained = train_booster(
-                group,
+                hosts,
                 config,
                 train,
                 validation,
@@ -245,15 +250,15 @@ def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -
         if config.report and job_report.wants_validation_counts(
             config.objective, validation, config.num_targets
         ):
-            with group.step("Counting validation predictions"):
+            with hosts.step("Counting validation predictions"):
                 counts = job_report.gather_validation_counts(
-                    group, trained, validation, config.num_class
+                    hosts, trained, validation, config.num_class
                 )
-        if group.is_coordinator:
-            # Still inside the group: the other hosts leave, and exit, once the model and
+        if hosts.is_coordinator:
+            # Still joined: the other hosts leave, and exit, once the model and
             # report are written (SageMaker's local mode stops every host as soon as one exits).
             rows_per_host = job_report.training_rows_per_host(
-                host_rows, group.hosts, data.training_sets
+                host_rows, hosts.names, data.training_sets
             )
             metadata = model_metadata(
                 config,

@@ -24,7 +24,7 @@ import xgboost as xgb
 from ..config.job_config import DownloadSettings, MatrixSettings
 from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
-from ..hosts.host_group import HostGroup, WorkBound, statement_bound
+from ..hosts.hosts import Hosts, WorkBound, statement_bound
 from ..query.query_plan import QueryPlan
 from ..query.snowflake_session import SnowflakeSession
 from ..sagemaker import failure
@@ -72,7 +72,7 @@ class HostData:
 class FoldData:
     """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
 
-    slices: list[HostSlice]
+    fold_slices: list[HostSlice]
     cache: FoldCache
 
     @property
@@ -82,30 +82,34 @@ class FoldData:
     @property
     def training_sets(self) -> tuple[str, ...]:
         """The final model trains on every fold."""
-        return tuple(s.name for s in self.slices)
+        return tuple(s.name for s in self.fold_slices)
 
     def named_slices(self) -> dict[str, HostSlice]:
-        return {s.name: s for s in self.slices}
+        return {s.name: s for s in self.fold_slices}
 
     def shard_report(self) -> dict[str, Any]:
-        rows = sum(s.rows.rows for s in self.slices)
-        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
+        rows = sum(s.rows.rows for s in self.fold_slices)
+        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.fold_slices}}
 
-    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
-        folds = range(len(self.slices))
+        folds = range(len(self.fold_slices))
         matrices = []
         for fold in folds:
-            name = self.slices[fold].name
+            name = self.fold_slices[fold].name
             others = [f for f in folds if f != fold]
-            train = self.cache.matrix(others, f"{name}-train", matrix)
-            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
+            train = self.cache.matrix(others, f"{name}-train", matrix_settings)
+            validation = self.cache.matrix(
+                [fold], f"{name}-validation", matrix_settings, reference=train
+            )
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
+    def all_rows(self, matrix_settings: MatrixSettings) -> xgb.DMatrix:
         """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
+        return self.cache.matrix(range(len(self.fold_slices)), "all-folds", matrix_settings)
 
     def close(self) -> None:
         self.cache.close()
@@ -142,34 +146,34 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
     return int.from_bytes(digest[:6], "big")
 
 
-def loading_waits(group: HostGroup, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
+def loading_waits(hosts: Hosts, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
     """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
     work, and the hosts meet inside the matrix build, each wait bounded by the download bound
     counted from the last chunk a host read (before the first block too: by then every host is
     done with its statements and downloads). None for a single host: nobody waits."""
-    if not group.is_distributed:
+    if not hosts.is_distributed:
         return None
     bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
 
     def meet(point: str) -> None:
         try:
-            group.wait_for_hosts(f"{point} of loading {name} data", bound)
+            hosts.wait_for_hosts(f"{point} of loading {name} data", bound)
         except UserError as error:
             # Raised inside XGBoost's matrix build, it would not stop it: XGBoost takes a
             # failed ``next`` for the end of the data and waits for the missing hosts in its
             # next collective step, for the whole collective timeout.
             failure.abort(str(error))
 
-    return LoadingWaits(work_done=group.note_work_done, meet=meet)
+    return LoadingWaits(work_done=hosts.note_work_done, meet=meet)
 
 
-def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[int]) -> None:
+def check_same_chunk_list(hosts: Hosts, query_id: str, row_counts: Sequence[int]) -> None:
     """Fail loudly unless every host listed the same chunks for ``query_id``.
 
     Slices are cut at row positions, so hosts that saw different chunk lists would read some
     rows twice and others never.
     """
-    fingerprints = group.gather(float(chunk_list_fingerprint(row_counts)))
+    fingerprints = hosts.gather(float(chunk_list_fingerprint(row_counts)))
     if len(set(fingerprints)) > 1:
         differing = [rank for rank, f in enumerate(fingerprints) if f != fingerprints[0]]
         raise UserError(
@@ -181,7 +185,7 @@ def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[
 
 
 def open_slice(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     query_id: str,
     name: str,
@@ -196,14 +200,14 @@ def open_slice(
     """
     what = f"the {name} query"
     batches = session.result_batches(query_id, what)
-    group.wait_for_hosts(f"the result of {what}", statement_bound(session.query_timeout))
-    check_same_chunk_list(group, query_id, [batch.rowcount for batch in batches])
+    hosts.wait_for_hosts(f"the result of {what}", statement_bound(session.query_timeout))
+    check_same_chunk_list(hosts, query_id, [batch.rowcount for batch in batches])
     if reopen is None:
 
         def reopen() -> list:
             return session.result_batches(query_id, what)
 
-    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
+    host_slice = HostSlice.plan(name, query_id, batches, hosts.rank, hosts.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name,
@@ -217,10 +221,10 @@ def open_slice(
 
 
 def load_host_data(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     plan: QueryPlan,
-    matrix: MatrixSettings,
+    matrix_settings: MatrixSettings,
     work_dir: Path,
     downloads: DownloadSettings,
 ) -> HostData:
@@ -232,7 +236,7 @@ def load_host_data(
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
         started = time.monotonic()
         sizes = plan.group_sizes.get(name)
-        batches, host_slice = open_slice(group, session, query_id, name, group_sizes=sizes)
+        batches, host_slice = open_slice(hosts, session, query_id, name, group_sizes=sizes)
         if sizes is not None:
             groups[name] = QueryGroups()
         if host_slice.total_rows == 0:
@@ -240,16 +244,16 @@ def load_host_data(
                 f"The {name} query returned no rows: check the table, the query's filters and "
                 "the role's row access policies (and validation_fraction on small tables)."
             )
-        with group.step(f"Loading {name} data"):
+        with hosts.step(f"Loading {name} data"):
             built = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns,
                 name,
-                matrix,
+                matrix_settings,
                 work_dir,
                 reference,
                 groups.get(name),
-                loading_waits(group, name, downloads),
+                loading_waits(hosts, name, downloads),
             )
         load_seconds[name] = time.monotonic() - started
         return built, host_slice
@@ -264,7 +268,7 @@ def load_host_data(
 
 
 def check_binary_labels(
-    group: HostGroup, matrices: Sequence[xgb.DMatrix], labels: Sequence[str]
+    hosts: Hosts, matrices: Sequence[xgb.DMatrix], labels: Sequence[str]
 ) -> None:
     """Several labels of a classifier: each 0 or 1 on every row of every host. One sum over
     the hosts, so every host refuses the same data with the same message."""
@@ -272,7 +276,7 @@ def check_binary_labels(
     for matrix in matrices:
         values = matrix.get_label().reshape(-1, len(labels))
         wrong += ((values != 0) & (values != 1)).sum(axis=0)
-    wrong = group.sum(wrong)
+    wrong = hosts.sum(wrong)
     if wrong.any():
         counts = zip(labels, wrong, strict=True)
         named = ", ".join(f"{label} ({int(n)} rows)" for label, n in counts if n)
@@ -284,7 +288,7 @@ def check_binary_labels(
 
 
 def load_fold_data(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     plan: QueryPlan,
     work_dir: Path,
@@ -292,7 +296,7 @@ def load_fold_data(
 ) -> FoldData:
     """Read this host's exact slice of each fold's result once, into a local cache."""
     opened = [
-        open_slice(group, session, query_id, name) for name, query_id in plan.query_ids.items()
+        open_slice(hosts, session, query_id, name) for name, query_id in plan.query_ids.items()
     ]
     for _, host_slice in opened:
         if host_slice.total_rows == 0:
@@ -300,7 +304,7 @@ def load_fold_data(
                 f"Cross-validation {host_slice.name} has no rows: the table has too few rows "
                 "for this many folds (cv_folds), or the query's filters leave none."
             )
-    with group.step("Loading the folds"):
+    with hosts.step("Loading the folds"):
         cache = FoldCache(
             [
                 lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
@@ -309,6 +313,6 @@ def load_fold_data(
             [host_slice.name for _, host_slice in opened],
             plan.columns,
             work_dir,
-            loading_waits(group, "the folds'", downloads),
+            loading_waits(hosts, "the folds'", downloads),
         )
     return FoldData([host_slice for _, host_slice in opened], cache)

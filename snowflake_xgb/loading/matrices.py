@@ -54,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from ..config.job_config import EXTERNAL, QUANTILE, MatrixSettings
+from ..config.job_config import MatrixKind, MatrixSettings
 from ..model_files.columns import ColumnSelection
 from .blocks import Block, QueryGroups, block_rows_for, iter_blocks
 
@@ -272,9 +272,9 @@ def _matrix(
 ) -> xgb.DMatrix:
     # Categorical columns (feature type "c") split as categories: XGBoost's default from 3.3.
     max_bin = matrix_settings.max_bin
-    if matrix_settings.kind == QUANTILE:
+    if matrix_settings.kind == MatrixKind.QUANTILE:
         return xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
-    if matrix_settings.kind == EXTERNAL:
+    if matrix_settings.kind == MatrixKind.EXTERNAL:
         return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
     blocks = [block.copy() for block in data_iter.all_blocks()]  # each lasts until the next
 
@@ -294,7 +294,7 @@ def _matrix(
 
 def _pages_prefix(work_dir: Path, name: str, matrix_settings: MatrixSettings) -> str | None:
     """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
-    if matrix_settings.kind != EXTERNAL:
+    if matrix_settings.kind != MatrixKind.EXTERNAL:
         return None
     (work_dir / f"{name}-pages").mkdir(parents=True)
     return str(work_dir / f"{name}-pages" / "cache")

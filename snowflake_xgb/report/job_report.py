@@ -19,7 +19,7 @@ import xgboost as xgb
 from ..boosting.cross_validation import CVResult
 from ..boosting.trained import TrainedBooster
 from ..config.job_config import Source
-from ..hosts.host_group import HostGroup
+from ..hosts.hosts import Hosts
 from ..loading.host_data import FoldData, HostData
 from ..model_files.margins import class_probabilities
 from ..query.data_snapshot import DataSnapshot
@@ -38,18 +38,18 @@ from .validation_scores import (
 )
 
 
-def gather_host_rows(group: HostGroup, data: HostData | FoldData) -> list[HostRows]:
+def gather_host_rows(hosts: Hosts, data: HostData | FoldData) -> list[HostRows]:
     """Every host's row range and load time of each data set (one sum over the hosts)."""
     slices = data.named_slices()
-    table = np.zeros((group.world, len(slices), 3), dtype=np.float64)
-    table[group.rank] = [
+    table = np.zeros((hosts.world, len(slices), 3), dtype=np.float64)
+    table[hosts.rank] = [
         (s.rows.start, s.rows.end, data.load_seconds.get(name, 0.0)) for name, s in slices.items()
     ]
-    summed = group.sum(table.ravel()).reshape(table.shape)
+    summed = hosts.sum(table.ravel()).reshape(table.shape)
     return [
         HostRows(host, name, int(summed[h, d, 0]), int(summed[h, d, 1]), float(summed[h, d, 2]))
         for d, name in enumerate(slices)
-        for h, host in enumerate(group.hosts)
+        for h, host in enumerate(hosts.names)
     ]
 
 
@@ -72,7 +72,7 @@ def wants_validation_counts(
 
 
 def gather_validation_counts(
-    group: HostGroup, trained: TrainedBooster, validation: xgb.DMatrix, num_class: int | None
+    hosts: Hosts, trained: TrainedBooster, validation: xgb.DMatrix, num_class: int | None
 ) -> ScoreCounts:
     """Every host: predict its own validation rows with the model as saved (cut at its best
     round), count them, and sum the counts over the hosts. Margins serve every objective, so
@@ -81,7 +81,7 @@ def gather_validation_counts(
         validation, output_margin=True, iteration_range=(0, trained.best_iteration + 1)
     )
     counts = count_scores(class_probabilities(margins, num_class or 2), validation.get_label())
-    return sum_over_hosts(counts, group.sum)
+    return sum_over_hosts(counts, hosts.sum)
 
 
 def training_summary(

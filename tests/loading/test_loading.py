@@ -17,7 +17,7 @@ import pytest
 import xgboost as xgb
 from support.fake_session import FakeBatch
 
-from snowflake_xgb.config.job_config import matrix_settings
+from snowflake_xgb.config.job_config import matrix_settings_for
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading.blocks import iter_blocks
 from snowflake_xgb.loading.matrices import (
@@ -68,9 +68,13 @@ def load(
     external_memory: bool = False,
 ):
     host_slice = HostSlice.plan("training", "q", batches, rank, world)
-    matrix = matrix_settings(params or {}, external_memory)
+    matrix_settings = matrix_settings_for(params or {}, external_memory)
     return build_matrix(
-        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training", matrix, work_dir
+        lambda: iter_arrow(batches, host_slice, COLUMNS.all),
+        COLUMNS,
+        "training",
+        matrix_settings,
+        work_dir,
     )
 
 
@@ -205,7 +209,7 @@ def test_fold_cache_downloads_each_fold_once_and_builds_any_set_of_folds(
     cache = FoldCache(readers, [s.name for s in slices], COLUMNS, tmp_path)
     try:
         for chosen in ([0, 2], [1], [0, 1, 2]):
-            matrix = cache.matrix(chosen, f"m{chosen}", matrix_settings(params, False))
+            matrix = cache.matrix(chosen, f"m{chosen}", matrix_settings_for(params, False))
             expected = np.concatenate([expected_arrays(tables[k])[1] for k in chosen])
             np.testing.assert_array_equal(matrix.get_label(), expected)
         # Built three times from the cache: each fold downloaded once (an empty one never).

@@ -23,14 +23,14 @@ _HOST = textwrap.dedent(
     import numpy as np
     import pyarrow as pa
     import xgboost as xgb
-    from snowflake_xgb.config.job_config import DownloadSettings, HostGroupSettings
+    from snowflake_xgb.config.job_config import DownloadSettings, HostsSettings
     from snowflake_xgb.errors import UserError
-    from snowflake_xgb.hosts.host_group import HostGroup
+    from snowflake_xgb.hosts.hosts import Hosts
     from snowflake_xgb.loading.host_data import loading_waits
     from snowflake_xgb.loading.matrices import SliceIter
     from snowflake_xgb.model_files.columns import ColumnSelection
 
-    hosts, me, what = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+    names, me, what = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
     columns = ColumnSelection(("A", "B"), "Y")
     late = (6, 7, 8) if what == "dies" else (0, 1, 2, 6, 7, 8)
 
@@ -45,15 +45,15 @@ _HOST = textwrap.dedent(
 
     started = time.monotonic()
     try:
-        with HostGroup(hosts, me, HostGroupSettings(9099, 60, int(sys.argv[5]))) as group:
-            waits = loading_waits(group, "training", DownloadSettings(4, 1))
-            is_last = group.rank == group.world - 1
+        with Hosts(names, me, HostsSettings(9099, 60, int(sys.argv[5]))) as hosts:
+            waits = loading_waits(hosts, "training", DownloadSettings(4, 1))
+            is_last = hosts.rank == hosts.world - 1
             data_iter = SliceIter(lambda: tables(is_last), columns, "training",
                                   Path(sys.argv[4]) / "blocks", block_rows=300, waits=waits)
-            with group.step("Loading training data"):
+            with hosts.step("Loading training data"):
                 matrix = xgb.QuantileDMatrix(data_iter)
             data_iter.close()
-            print("rows", int(group.sum(np.array([matrix.num_row()]))[0]), end=" ")
+            print("rows", int(hosts.sum(np.array([matrix.num_row()]))[0]), end=" ")
     except UserError as error:
         print("failed:", error, end=" ")
     print(f"after {time.monotonic() - started:.1f}s", flush=True)
