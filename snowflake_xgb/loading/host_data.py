@@ -27,6 +27,7 @@ from ..errors import UserError
 from ..hosts.hosts import Hosts, WorkBound, statement_bound
 from ..query.query_plan import QueryPlan
 from ..query.snowflake_session import SnowflakeSession
+from ..sagemaker import failure
 from .blocks import QueryGroups
 from .downloads import ResultBatches, longest_chunk_seconds
 from .matrices import FoldCache, LoadingWaits, build_matrix
@@ -199,15 +200,23 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
 
 def loading_waits(hosts: Hosts, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
     """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
-    work, bounded by the download bound; reading its whole slice is a meeting point. None for
-    a single host: nobody waits."""
+    work, and the hosts meet inside the matrix build, each wait bounded by the download bound
+    counted from the last chunk a host read (before the first block too: by then every host is
+    done with its statements and downloads). None for a single host: nobody waits."""
     if not hosts.is_distributed:
         return None
     bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
-    return LoadingWaits(
-        work_done=hosts.note_work_done,
-        loaded=lambda: hosts.wait_for_hosts(f"the end of loading {name} data", bound),
-    )
+
+    def meet(point: str) -> None:
+        try:
+            hosts.wait_for_hosts(f"{point} of loading {name} data", bound)
+        except UserError as error:
+            # Raised inside XGBoost's matrix build, it would not stop it: XGBoost takes a
+            # failed ``next`` for the end of the data and waits for the missing hosts in its
+            # next collective step, for the whole collective timeout.
+            failure.abort(str(error))
+
+    return LoadingWaits(work_done=hosts.note_work_done, meet=meet)
 
 
 def check_same_chunk_list(hosts: Hosts, query_id: str, row_counts: Sequence[int]) -> None:
