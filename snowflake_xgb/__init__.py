@@ -24,7 +24,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``config.job_config``              settings -> what data (``DataSpec``), how (``JobConfig``)
 ``config.xgboost_params``          XGBoost's learning parameters, validated by XGBoost itself
 ``sagemaker.job_environment``      the SageMaker contract: folders, hosts, input files
-``sagemaker.failure``              the failure reason and the non-zero exit, for every failure
+``sagemaker.failure``              how a job ends: the failure reason and exit code; success at once
 ``hosts.liveness``                 noticing a lost host within seconds
 ``hosts.host_group``               the hosts: tracker, collective, bounded waits
 ``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
