@@ -48,7 +48,8 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
 ``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
-``report.charts``                  the report's charts (matplotlib, inline SVG)
+``report.svg_plot``                a small SVG canvas: plot areas, ticks, lines, bars, legends
+``report.charts``                  the report's charts, as inline SVG
 ``report.page``                    the training report page (HTML) from a plain summary
 ``report.job_report``              the report's step in the job: sums over the hosts, the page
 ``tracking.mlflow_run``            the job as one MLflow run (coordinator; ``MLFLOW_TRACKING_URI``)
