@@ -1,6 +1,7 @@
 """Where a job's fixed cost goes: one 1-host ``train`` process against the stand-ins.
 
     python benchmarks/fixed_cost.py [--repeat 3] [--json PATH]
+    PYTHONPATH=/tmp/before python benchmarks/fixed_cost.py   # another tree's package (git archive)
 
 The job reads a small table (``ROWS`` rows, one round), so what it spends is what every job
 spends whatever its data: the interpreter and imports, sagemaker-training's own start, the
@@ -19,6 +20,7 @@ As a library: :func:`measure_fixed_cost` returns a :class:`FixedCost`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import os
@@ -84,9 +86,8 @@ class FixedCost:
     snowflake_seconds: float  # waiting on the Snowflake stand-in's answers (the relay's view)
     snowflake_requests: int
     phases: tuple[Phase, ...]  # from the job's log, in order; they add up to wall_seconds
-    imports: tuple[
-        Phase, ...
-    ]  # per top-level package, most first (the PYTHONPROFILEIMPORTTIME run)
+    imports: tuple[Phase, ...]  # own import time per top-level package (the profiled run)
+    load_average: float  # the machine's over the minute before the run: others' work slows it
 
     @property
     def fixed_seconds(self) -> float:
@@ -225,9 +226,33 @@ def imports_from_log(text: str) -> tuple[Phase, ...]:
     return tuple(Phase(name, round(us / 1e6, 3)) for name, us in ordered)
 
 
+def _run_job(
+    work: Path, name: str, environ: dict[str, str], relay: SnowflakeRelay
+) -> tuple[FixedCost, str]:
+    """One 1-host job in its own folder: its figures (no imports yet) and its log."""
+    base = work / name
+    layout_host(base, "algo-1", ["algo-1"], HYPERPARAMETERS, None)
+    log = work / f"{name}.log"
+    relay.reset()
+    load_average = round(os.getloadavg()[0], 1)
+    started_at, wall, cpu = _run_train(base, {**environ, layout.BASE_DIR_ENV: str(base)}, log)
+    text = log.read_text(errors="replace")
+    snowflake, requests = relay.waited()
+    cost = FixedCost(
+        wall_seconds=round(wall, 2),
+        cpu_seconds=round(cpu, 2),
+        snowflake_seconds=round(snowflake, 3),
+        snowflake_requests=requests,
+        phases=phases_from_log(text, started_at, wall),
+        imports=(),
+        load_average=load_average,
+    )
+    return cost, text
+
+
 def measure_fixed_cost(repeat: int = 3, work: Path | None = None) -> FixedCost:
-    """Run the 1-host job ``repeat`` times (the fastest kept: the machine may be shared) and
-    once more with import profiling; ``work``: where the logs and job folders go."""
+    """Run the 1-host job ``repeat`` times and once more with import profiling, against fresh
+    stand-ins; ``work``: where the logs and job folders go (default: a temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="fixed_cost_") as scratch:
         work = work or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
@@ -243,34 +268,11 @@ def measure_fixed_cost(repeat: int = 3, work: Path | None = None) -> FixedCost:
                     **standins.job_environ(),
                     "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
                 }
-                runs = []
-                for number in range(repeat + 1):
-                    profiled = number == repeat
-                    base = work / f"job{number}"
-                    layout_host(base, "algo-1", ["algo-1"], HYPERPARAMETERS, None)
-                    job_environ = {**environ, layout.BASE_DIR_ENV: str(base)}
-                    if profiled:
-                        job_environ["PYTHONPROFILEIMPORTTIME"] = "1"
-                    log = work / f"job{number}.log"
-                    relay.reset()
-                    started_at, wall, cpu = _run_train(base, job_environ, log)
-                    text = log.read_text(errors="replace")
-                    if profiled:
-                        imports = imports_from_log(text)
-                        continue
-                    snowflake, requests = relay.waited()
-                    runs.append(
-                        FixedCost(
-                            round(wall, 2),
-                            round(cpu, 2),
-                            round(snowflake, 3),
-                            requests,
-                            phases_from_log(text, started_at, wall),
-                            (),
-                        )
-                    )
-    fastest = min(runs, key=lambda run: run.wall_seconds)
-    return FixedCost(**{**asdict(fastest), "phases": fastest.phases, "imports": imports})
+                runs = [_run_job(work, f"job{n}", environ, relay)[0] for n in range(repeat)]
+                profiling = {**environ, "PYTHONPROFILEIMPORTTIME": "1"}
+                _, profiled_log = _run_job(work, "profiled", profiling, relay)
+    fastest = min(runs, key=lambda run: run.wall_seconds)  # the others met more interference
+    return dataclasses.replace(fastest, imports=imports_from_log(profiled_log))
 
 
 def report(cost: FixedCost, top: int = 15) -> str:
@@ -278,7 +280,8 @@ def report(cost: FixedCost, top: int = 15) -> str:
     lines = [
         f"1-host `train` job, {ROWS:,} rows, 1 round: {cost.wall_seconds:.2f} s wall, "
         f"{cost.cpu_seconds:.2f} s CPU; waiting on Snowflake {cost.snowflake_seconds:.2f} s "
-        f"({cost.snowflake_requests} requests); **fixed cost {cost.fixed_seconds:.2f} s**",
+        f"({cost.snowflake_requests} requests); **fixed cost {cost.fixed_seconds:.2f} s** "
+        f"(load average {cost.load_average} on {os.cpu_count()} cores)",
         "",
         "| phase | seconds |",
         "|---|---:|",
