@@ -20,6 +20,7 @@ As a library: :func:`measure_fixed_cost` returns a :class:`FixedCost`.
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import http.client
 import json
@@ -46,6 +47,7 @@ from standin_servers import standin_servers  # noqa: E402
 from support.jobs import layout_host  # noqa: E402
 from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
+import snowflake_xgb  # noqa: E402
 from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
 
 TABLE = "FIXED.PUBLIC.HOUSING"
@@ -250,9 +252,18 @@ def _run_job(
     return cost, text
 
 
+def compile_package() -> None:
+    """Byte-compile the package the job imports, as installing it in the image does: with
+    ``PYTHONDONTWRITEBYTECODE`` set (the image sets it; so may a shell), an editable checkout is
+    otherwise compiled again in every job."""
+    package = Path(snowflake_xgb.__file__).parent
+    compileall.compile_dir(package, quiet=1)
+
+
 def measure_fixed_cost(repeat: int = 3, work: Path | None = None) -> FixedCost:
     """Run the 1-host job ``repeat`` times and once more with import profiling, against fresh
     stand-ins; ``work``: where the logs and job folders go (default: a temporary folder)."""
+    compile_package()
     with tempfile.TemporaryDirectory(prefix="fixed_cost_") as scratch:
         work = work or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
