@@ -130,7 +130,7 @@ def host_split(
     names = list(data_sets)
     names_width = 10 + max(text_width(name) for name in names)
     height = 90 + 44 * len(names)
-    split_width, timing_width, gap = 380, 220, 30
+    split_width, timing_width, gap = 380, 220, 50
     canvas = Canvas(names_width + split_width + gap + timing_width + legend_width(hosts), height)
     last_row = max(end for slices in data_sets.values() for _, _, end in slices)
     ticks = nice_ticks(0, max(last_row, 1), 5, integer=True)
@@ -143,8 +143,9 @@ def host_split(
         for host, start, end in data_sets[name]:
             x0, x1 = split.x(start), split.x(end)
             canvas.rect(x0, y - 14, x1 - x0, 28, colors[host], edge="white")
-            if end > start:
-                canvas.text((x0 + x1) / 2, y, f"{end - start:,}", "middle", FONT_SIZE - 2, "white")
+            label = f"{end - start:,}"
+            if text_width(label, FONT_SIZE - 2) < x1 - x0:  # where it fits; the table has all
+                canvas.text((x0 + x1) / 2, y, label, "middle", FONT_SIZE - 2, "white")
     longest = max(max(times) for times in seconds.values())
     ticks = nice_ticks(0, max(longest, 1e-3), 4)
     left = split.right + gap
@@ -169,7 +170,7 @@ def _blue(share: float) -> str:
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
     """Counts of true class (rows) against predicted class (columns), as shaded cells."""
-    cell = 44
+    cell = max(44, 10 + max(text_width(name) for name in class_names))
     names_width = 30 + max(text_width(name) for name in class_names)
     size = cell * len(class_names)
     canvas = Canvas(names_width + size + 10, size + 60)
