@@ -48,7 +48,7 @@ from support.jobs import layout_host  # noqa: E402
 from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
 import snowflake_xgb  # noqa: E402
-from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 TABLE = "FIXED.PUBLIC.HOUSING"
 ROWS = 1_000

@@ -98,7 +98,7 @@ def test_the_training_entry_point_leaves_optional_heavy_packages_unimported() ->
 
 # The package's stages, lowest first: a module imports only from its own stage or one below.
 STAGES = (
-    ("errors", "redaction", "identifiers", "data_sets"),
+    ("errors", "redaction", "identifiers", "data_sets", "sagemaker_layout", "booleans"),
     ("model_files",),
     ("config",),
     ("sagemaker",),
@@ -113,7 +113,14 @@ STAGES = (
     ("scoring",),
     ("api", "training"),
 )
-SERVING_MAY_IMPORT = {"errors", "identifiers", "model_files", "serving"}
+SERVING_MAY_IMPORT = {
+    "errors",
+    "identifiers",
+    "booleans",
+    "model_files",
+    "sagemaker_layout",
+    "serving",
+}
 
 
 def _stage(top: str) -> int:

@@ -34,9 +34,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import redaction
+from .. import redaction, sagemaker_layout
 from ..errors import FAILURE_REASON_LIMIT, UserError
-from . import job_environment
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ FAILURE_EXIT_CODE = 1
 
 
 def failure_file() -> Path:
-    return job_environment.base_dir() / job_environment.FAILURE_FILE
+    return sagemaker_layout.base_dir() / sagemaker_layout.FAILURE_FILE
 
 
 def recorded_reason() -> str | None:
@@ -103,7 +102,7 @@ def finish() -> None:
     others = [t for t in threading.enumerate() if t is not threading.current_thread()]
     if multiprocessing.active_children() or any(not t.daemon for t in others):
         return
-    path = job_environment.base_dir() / job_environment.SUCCESS_FILE
+    path = sagemaker_layout.base_dir() / sagemaker_layout.SUCCESS_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
