@@ -26,7 +26,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``config.job_config``              settings -> what data (``DataSpec``), how (``JobConfig``)
 ``config.xgboost_params``          XGBoost's learning parameters, validated by XGBoost itself
 ``sagemaker.job_environment``      the SageMaker training contract: folders, hosts, input files
-``sagemaker.failure``              the failure reason and the non-zero exit, for every failure
+``sagemaker.failure``              how a job ends: the failure reason and exit code; success at once
 ``hosts.liveness``                 noticing a lost host within seconds
 ``hosts.hosts``                    the hosts: tracker, collective, bounded waits
 ``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
@@ -51,7 +51,8 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
 ``boosting.model_metadata``        what ``metadata.json`` says of a trained model, typed
 ``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
-``report.charts``                  the report's charts (matplotlib, inline SVG)
+``report.svg_plot``                a small SVG canvas: plot areas, ticks, lines, bars, legends
+``report.charts``                  the report's charts, as inline SVG
 ``report.page``                    the training report page (HTML) from a plain summary
 ``report.job_report``              the report's step in the job: sums over the hosts, the page
 ``tracking.mlflow_run``            the job as one MLflow run (coordinator; ``MLFLOW_TRACKING_URI``)

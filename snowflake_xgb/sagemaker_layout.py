@@ -61,6 +61,9 @@ OUTPUT_DATA_DIR = OUTPUT_DIR / "data"
 FAILURE_FILE = OUTPUT_DIR / "failure"
 """The failure reason: SageMaker shows its first 1024 characters as the job's reason."""
 
+SUCCESS_FILE = OUTPUT_DIR / "success"
+"""Written when the job succeeds (empty), as sagemaker-training writes it."""
+
 PREPARED_DIRS = (INPUT_CONFIG_DIR, INPUT_DATA_DIR, MODEL_DIR, OUTPUT_DATA_DIR)
 """The folders SageMaker creates before the job starts; a folder laid out by hand needs them."""
 

@@ -73,6 +73,29 @@ def test_every_module_says_what_it_owns() -> None:
         assert f"``{table_name}``" in snowflake_xgb.__doc__, f"{name} not in the module table"
 
 
+# Packages a training job imports only on the path that uses them (MLflow: a tracking URI is
+# set) or never (the report's charts are drawn without matplotlib; serving's web stack): each
+# took a noticeable share of every job's start (benchmarks/fixed_cost.py).
+IMPORTED_ONLY_WHERE_USED = ("mlflow", "matplotlib", "falcon", "gunicorn", "orjson")
+
+_IMPORTED = """
+import json, sys
+import snowflake_xgb.training
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1:]))))
+"""
+
+
+def test_the_training_entry_point_leaves_optional_heavy_packages_unimported() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, *IMPORTED_ONLY_WHERE_USED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
 # The package's stages, lowest first: a module imports only from its own stage or one below.
 STAGES = (
     ("errors", "redaction", "identifiers", "data_sets", "sagemaker_layout", "booleans"),

@@ -51,7 +51,6 @@ def library_versions() -> dict[str, str]:
         "numpy",
         "sagemaker-training",
         "boto3",
-        "matplotlib",
     ):
         try:
             versions[package] = version(package)

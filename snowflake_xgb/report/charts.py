@@ -1,74 +1,43 @@
-"""The training report's charts, drawn with matplotlib and returned as inline SVG markup.
+"""The training report's charts, as inline SVG markup (drawn with :mod:`report.svg_plot`).
 
-Figures are built with matplotlib's object API (``Figure``, no pyplot), so rendering touches
-no global backend state; style settings apply only inside :func:`_svg`. Text stays text in the
-SVG (``svg.fonttype: none``): smaller files, and a browser can search and select it. Each
-figure's element ids (and the references to them) get the figure's own prefix, so several SVGs
-share one HTML page without two elements of the same id.
+One colour per data set role in every chart (train blue, validation orange) and per host.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
-import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
+from .svg_plot import (
+    DASHED,
+    DOTTED,
+    FONT_SIZE,
+    PALETTE,
+    Canvas,
+    legend_width,
+    nice_ticks,
+    plot_area,
+    text_width,
+    tick_labels,
+)
 from .validation_scores import RocCurve
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-# matplotlib is imported where a chart is drawn, never at import: importing it creates its
-# configuration and cache folders in the home folder.
-
-_figure_numbers = itertools.count(1)
-STYLE = {
-    "svg.fonttype": "none",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
 MAX_IMPORTANCE_BARS = 20
-
-
-# matplotlib's SVG names elements with id="..." and refers to them as url(#...) or href="#...".
-_ID_OR_REFERENCE = re.compile(r'(\bid="|url\(#|href="#)')
-
-
-def _svg(figure: Figure) -> str:
-    """The figure as an ``<svg>`` element (no XML prolog), ready to inline in HTML."""
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context(STYLE):
-        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    markup = buffer.getvalue()
-    prefix = f"f{next(_figure_numbers)}-"
-    return _ID_OR_REFERENCE.sub(lambda m: m[1] + prefix, markup[markup.index("<svg") :])
-
-
-def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list]:
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(width, height), layout="constrained")
-        axes = [figure.add_subplot(1, columns, i + 1) for i in range(columns)]
-    return figure, axes
+GUESS_COLOR = "#999"
 
 
 def _color(data_set: str, known: list[str]) -> str:
     """One colour per data set role, the same in every chart: train blue, validation orange."""
     if data_set not in known:
         known.append(data_set)
-    return f"C{known.index(data_set) % 10}"
+    return PALETTE[known.index(data_set) % len(PALETTE)]
+
+
+def _left_margin(ticks: Sequence[float], extra: float = 0) -> float:
+    """Room for the y tick labels (and ``extra``, an upright axis label)."""
+    return 14 + extra + max(text_width(t) for t in tick_labels(ticks))
 
 
 def learning_curve(
@@ -80,68 +49,72 @@ def learning_curve(
 ) -> str:
     """One metric over the rounds: a line per data set; per role, faint fold lines and their
     mean (dashed) within one standard deviation (shaded)."""
-    import matplotlib
-    from matplotlib.ticker import MaxNLocator
-
-    figure, (axes,) = _figure(4.4, 3.0)
     known = [TRAIN_EVAL, VALIDATION_EVAL]
-    with matplotlib.rc_context(STYLE):
-        for name, values in lines.items():
-            axes.plot(
-                rounds[: len(values)], values, linewidth=1.6, label=name, color=_color(name, known)
-            )
-        for role, fold_values in folds.items():
-            color = _color(role, known)
-            for k, values in enumerate(fold_values):
-                axes.plot(
-                    rounds[: len(values)],
-                    values,
-                    linewidth=0.7,
-                    alpha=0.4,
-                    color=color,
-                    label=f"folds ({role})" if k == 0 else None,
-                )
-            shortest = min(len(v) for v in fold_values)
-            stacked = np.array([v[:shortest] for v in fold_values], dtype=float)
-            mean, std = stacked.mean(axis=0), stacked.std(axis=0)
-            axes.plot(
-                rounds[:shortest],
-                mean,
-                linewidth=1.6,
-                linestyle="--",
-                color=color,
-                label=f"folds' mean ({role})",
-            )
-            axes.fill_between(rounds[:shortest], mean - std, mean + std, color=color, alpha=0.15)
-        if best_round is not None:
-            axes.axvline(best_round, color="0.4", linestyle=":", linewidth=1, label="best round")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_xlabel("round")
-        axes.set_title(metric)
-        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _svg(figure)
+    legend = [(name, _color(name, known), None, False) for name in lines]
+    bands = []
+    for role, fold_values in folds.items():
+        color = _color(role, known)
+        shortest = min(len(v) for v in fold_values)
+        stacked = np.array([v[:shortest] for v in fold_values], dtype=float)
+        mean, std = stacked.mean(axis=0), stacked.std(axis=0)
+        bands.append((color, fold_values, rounds[:shortest], mean, std))
+        legend += [(f"folds ({role})", color, None, False)]
+        legend += [(f"folds' mean ({role})", color, DASHED, False)]
+    if best_round is not None:
+        legend.append(("best round", GUESS_COLOR, DOTTED, False))
+    values = [float(v) for vs in lines.values() for v in vs]
+    values += [float(v) for *_, mean, std in bands for v in (*(mean - std), *(mean + std))]
+    values += [float(v) for _, fold_values, *_ in bands for vs in fold_values for v in vs]
+    finite = [v for v in values if np.isfinite(v)] or [0.0]
+    y_ticks = nice_ticks(min(finite), max(finite))
+    x_low, x_high = rounds[0], max(rounds[-1], rounds[0] + 1)
+    left, right, height = _left_margin(y_ticks), 470, 300
+    canvas = Canvas(right + 20 + legend_width([label for label, *_ in legend]), height)
+    area = plot_area(
+        canvas, (left, 30, right, height - 40), (x_low, x_high), (y_ticks[0], y_ticks[-1])
+    )
+    area.y_axis(y_ticks)
+    x_ticks = [t for t in nice_ticks(x_low, x_high, integer=True) if x_low <= t <= x_high]
+    area.x_axis(x_ticks, "round")
+    area.title(metric)
+    for color, fold_values, fold_rounds, mean, std in bands:
+        band = area.points(fold_rounds, mean - std) + area.points(fold_rounds, mean + std)[::-1]
+        canvas.polygon(band, color, 0.15)
+        for values_of_fold in fold_values:
+            canvas.line(area.points(rounds, values_of_fold), color, 0.7, opacity=0.4)
+        canvas.line(area.points(fold_rounds, mean), color, 1.6, DASHED)
+    for name, values_of_line in lines.items():
+        canvas.line(area.points(rounds, values_of_line), _color(name, known))
+    if best_round is not None:
+        x = area.x(best_round)
+        canvas.line([(x, area.top), (x, area.bottom)], GUESS_COLOR, 1, DOTTED)
+    canvas.legend(area.right + 14, area.top + 4, legend)
+    return canvas.svg()
 
 
 def feature_importance(
     features: Sequence[str], gain: Sequence[float], cover: Sequence[float]
 ) -> str:
     """Gain and cover per feature, side by side, the features with most gain on top."""
-    import matplotlib
-
     order = np.argsort(-np.asarray(gain, dtype=float), kind="stable")[:MAX_IMPORTANCE_BARS]
-    names = [features[i] for i in order][::-1]
-    height = 1.2 + 0.22 * len(names)
-    figure, (left, right) = _figure(7.2, height, columns=2)
-    with matplotlib.rc_context(STYLE):
-        for axes, values, title, color in (
-            (left, gain, "gain (average per split)", "tab:blue"),
-            (right, cover, "cover (average rows per split)", "tab:orange"),
-        ):
-            axes.barh(names, [values[i] for i in order][::-1], color=color)
-            axes.set_title(title)
-            axes.grid(axis="y", visible=False)
-        right.set_yticklabels([])
-    return _svg(figure)
+    names = [features[i] for i in order]
+    names_width = 10 + max(text_width(name) for name in names)
+    panel, gap = 280, 30
+    height = 70 + 20 * len(names)
+    canvas = Canvas(names_width + 2 * panel + gap + 20, height)
+    for index, (values, title) in enumerate(
+        ((gain, "gain (average per split)"), (cover, "cover (average rows per split)"))
+    ):
+        shown = [float(values[i]) for i in order]
+        ticks = nice_ticks(0, max(max(shown), 1e-12), 4)
+        left = names_width + index * (panel + gap)
+        area = plot_area(canvas, (left, 30, left + panel, height - 40), (0, ticks[-1]), (0, 1))
+        area.x_axis(ticks)
+        area.title(title)
+        middles = area.categories(names, show=index == 0)
+        for value, y in zip(shown, middles, strict=True):
+            canvas.rect(area.left, y - 7, area.x(value) - area.left, 14, PALETTE[index])
+    return canvas.svg()
 
 
 def host_split(
@@ -152,98 +125,85 @@ def host_split(
     ``data_sets`` maps a data set to ``(host, row_start, row_end)`` per host, ``seconds`` to
     the hosts' load times in the same order.
     """
-    import matplotlib
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
-
-    figure, (split, timing) = _figure(8.0, 1.0 + 0.55 * len(data_sets), columns=2)
-    colors = matplotlib.colormaps["tab10"]
     hosts = sorted({host for slices in data_sets.values() for host, _, _ in slices})
-    with matplotlib.rc_context(STYLE):
-        names = list(data_sets)[::-1]
-        for y, name in enumerate(names):
-            for host, start, end in data_sets[name]:
-                color = colors(hosts.index(host) % 10)
-                split.barh(y, end - start, left=start, color=color, edgecolor="white")
-                if end > start:
-                    split.text(
-                        (start + end) / 2,
-                        y,
-                        f"{end - start:,}",
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color="white",
-                    )
-        split.set_yticks(range(len(names)), names)
-        split.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-        split.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        split.set_xlabel("row number in the query's result")
-        split.set_title("rows read by each host (exactly once)")
-        split.grid(axis="y", visible=False)
-        bar_height = 0.8 / max(len(hosts), 1)
-        for y, name in enumerate(names):
-            for (host, _, _), value in zip(data_sets[name], seconds[name], strict=True):
-                offset = ((len(hosts) - 1) / 2 - hosts.index(host)) * bar_height  # first on top
-                timing.barh(y + offset, value, height=bar_height, color=colors(hosts.index(host)))
-        timing.set_yticks(range(len(names)), [""] * len(names))
-        timing.set_xlabel("seconds")
-        timing.set_title("load time per host")
-        timing.grid(axis="y", visible=False)
-        handles = [Patch(color=colors(i % 10)) for i in range(len(hosts))]
-        timing.legend(handles, hosts, fontsize=7, loc="lower right")
-    return _svg(figure)
+    colors = {host: PALETTE[i % len(PALETTE)] for i, host in enumerate(hosts)}
+    names = list(data_sets)
+    names_width = 10 + max(text_width(name) for name in names)
+    height = 90 + 44 * len(names)
+    split_width, timing_width, gap = 380, 220, 50
+    canvas = Canvas(names_width + split_width + gap + timing_width + legend_width(hosts), height)
+    last_row = max(end for slices in data_sets.values() for _, _, end in slices)
+    ticks = nice_ticks(0, max(last_row, 1), 5, integer=True)
+    split = plot_area(
+        canvas, (names_width, 30, names_width + split_width, height - 50), (0, ticks[-1]), (0, 1)
+    )
+    split.x_axis(ticks, "row number in the query's result")
+    split.title("rows read by each host (exactly once)")
+    for name, y in zip(names, split.categories(names), strict=True):
+        for host, start, end in data_sets[name]:
+            x0, x1 = split.x(start), split.x(end)
+            canvas.rect(x0, y - 14, x1 - x0, 28, colors[host], edge="white")
+            label = f"{end - start:,}"
+            if text_width(label, FONT_SIZE - 2) < x1 - x0:  # where it fits; the table has all
+                canvas.text((x0 + x1) / 2, y, label, "middle", FONT_SIZE - 2, "white")
+    longest = max(max(times) for times in seconds.values())
+    ticks = nice_ticks(0, max(longest, 1e-3), 4)
+    left = split.right + gap
+    timing = plot_area(canvas, (left, 30, left + timing_width, height - 50), (0, ticks[-1]), (0, 1))
+    timing.x_axis(ticks, "seconds")
+    timing.title("load time per host")
+    bar = 28 / max(len(hosts), 1)
+    for name, y in zip(names, timing.categories(names, show=False), strict=True):
+        for (host, _, _), value in zip(data_sets[name], seconds[name], strict=True):
+            top = y - 14 + hosts.index(host) * bar  # the first host on top
+            canvas.rect(timing.left, top, timing.x(value) - timing.left, bar, colors[host])
+    canvas.legend(timing.right + 14, timing.top + 4, [(h, colors[h], None, True) for h in hosts])
+    return canvas.svg()
+
+
+def _blue(share: float) -> str:
+    """White to dark blue as ``share`` goes from 0 to 1 (a count against the largest)."""
+    light, dark = (247, 251, 255), (8, 48, 107)
+    rgb = (round(a + (b - a) * share) for a, b in zip(light, dark, strict=True))
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str]) -> str:
     """Counts of true class (rows) against predicted class (columns), as shaded cells."""
-    import matplotlib
-
-    size = 1.6 + 0.5 * len(class_names)
-    figure, (axes,) = _figure(size, size)
-    with matplotlib.rc_context(STYLE):
-        axes.pcolormesh(matrix, cmap="Blues", edgecolors="white", linewidth=1)  # vector cells
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (row, column), count in np.ndenumerate(matrix):
-            axes.text(
-                column + 0.5,
-                row + 0.5,
-                f"{count:,}",
-                ha="center",
-                va="center",
-                color="white" if count > threshold else "black",
-            )
-        ticks = np.arange(len(class_names)) + 0.5
-        axes.set_xticks(ticks, class_names)
-        axes.set_yticks(ticks, class_names)
-        axes.invert_yaxis()
-        axes.set_xlabel("predicted")
-        axes.set_ylabel("true")
-        axes.set_aspect("equal")
-        axes.grid(False)
-        axes.tick_params(length=0)
-        for spine in axes.spines.values():
-            spine.set_visible(False)
-    return _svg(figure)
+    cell = max(44, 10 + max(text_width(name) for name in class_names))
+    names_width = 30 + max(text_width(name) for name in class_names)
+    size = cell * len(class_names)
+    canvas = Canvas(names_width + size + 10, size + 60)
+    largest = matrix.max() if matrix.size else 0
+    top = 10
+    for (row, column), count in np.ndenumerate(matrix):
+        x, y = names_width + column * cell, top + row * cell
+        canvas.rect(x, y, cell, cell, _blue(count / largest if largest else 0), edge="white")
+        color = "white" if count > largest / 2 else "black"
+        canvas.text(x + cell / 2, y + cell / 2, f"{count:,}", "middle", color=color)
+    for index, name in enumerate(class_names):
+        canvas.text(names_width - 5, top + (index + 0.5) * cell, name, "end")
+        canvas.text(names_width + (index + 0.5) * cell, top + size + 10, name, "middle")
+    canvas.text(names_width + size / 2, top + size + 28, "predicted", "middle")
+    canvas.text(12, top + size / 2, "true", "middle", vertical=True)
+    return canvas.svg()
 
 
 def roc(curves: Sequence[RocCurve], class_names: Sequence[str]) -> str:
     """ROC curve(s) with their areas; the diagonal is a model that guesses."""
-    import matplotlib
-
-    figure, (axes,) = _figure(4.2, 4.0)
-    with matplotlib.rc_context(STYLE):
-        for curve in curves:
-            axes.plot(
-                curve.false_positive_rate,
-                curve.true_positive_rate,
-                linewidth=1.6,
-                label=f"class {class_names[curve.positive_class]} (AUC {curve.area:.4f})",
-            )
-        axes.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=0.8)
-        axes.set_xlim(0, 1)
-        axes.set_ylim(0, 1.01)
-        axes.set_xlabel("false positive rate")
-        axes.set_ylabel("true positive rate")
-        axes.legend(fontsize=8, loc="lower right")
-    return _svg(figure)
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    canvas = Canvas(360, 340)
+    area = plot_area(canvas, (64, 12, 344, 292), (0, 1), (0, 1.01))
+    area.y_axis(ticks, "true positive rate")
+    area.x_axis(ticks, "false positive rate")
+    canvas.line(area.points([0, 1], [0, 1]), GUESS_COLOR, 0.8, DOTTED)
+    legend = []
+    for index, curve in enumerate(curves):
+        color = PALETTE[index % len(PALETTE)]
+        canvas.line(area.points(curve.false_positive_rate, curve.true_positive_rate), color)
+        label = f"class {class_names[curve.positive_class]} (AUC {curve.area:.4f})"
+        legend.append((label, color, None, False))
+    labels_width = legend_width([label for label, *_ in legend])
+    bottom = area.bottom - 8 - (FONT_SIZE + 5) * len(legend)
+    canvas.legend(area.right - labels_width, bottom + 8, legend)
+    return canvas.svg()

@@ -278,7 +278,7 @@ def test_script_mode_job_trains_on_two_hosts(script_mode_job):
 
 
 def test_report_is_written_in_the_image(distributed_job):
-    """The image has what the report needs (matplotlib): the coordinator's page, its rows."""
+    """The coordinator writes the report in the image: its page, its rows."""
     from support.report_dom import ReportDom
 
     job = distributed_job.job

@@ -1,4 +1,5 @@
-"""Every failure ends the job non-zero with one short reason, whatever raised it.
+"""Every failure ends the job non-zero with one short reason, whatever raised it; a success
+ends it with 0 and the success file, once nothing else of the job still runs.
 
 sagemaker-training exits with an unknown exception's ``errno``, and with 0 when that is
 ``None``: these run an entry point through its real ``train`` command.
@@ -19,6 +20,9 @@ from snowflake_xgb import sagemaker_layout as layout
 
 _ENTRY_POINT = textwrap.dedent(
     """
+    import threading
+    import time
+
     from snowflake_xgb.sagemaker import failure
     from snowflake_xgb.errors import UserError
 
@@ -32,6 +36,14 @@ _ENTRY_POINT = textwrap.dedent(
     def _exit_early():
         raise SystemExit(3)
 
+    def _start_a_late_writer():
+        # not a daemon: the job's exit must wait for it (a sync still uploading, say)
+        def write_late():
+            time.sleep(0.5)
+            with open("late-writer.txt", "w") as f:
+                f.write("written")
+        threading.Thread(target=write_late).start()
+
     def errno_none():
         failure.run_entry_point(_errno_none)
 
@@ -40,6 +52,12 @@ _ENTRY_POINT = textwrap.dedent(
 
     def exit_early():
         failure.run_entry_point(_exit_early)
+
+    def succeed():
+        failure.run_entry_point(lambda: None)
+
+    def succeed_with_a_thread_still_running():
+        failure.run_entry_point(_start_a_late_writer)
     """
 )
 
@@ -85,3 +103,16 @@ def test_a_user_error_is_the_failure_reason_as_written(tmp_path: Path) -> None:
 def test_an_early_exit_is_a_failure_too(tmp_path: Path, function: str) -> None:
     code, _, reason = _train(tmp_path, function)
     assert code == 1 and reason == "The job exited with code 3."
+
+
+def test_a_job_that_succeeds_exits_0_with_the_success_file(tmp_path: Path) -> None:
+    code, _, reason = _train(tmp_path, "succeed")
+    assert code == 0 and reason is None
+    assert (tmp_path / "opt_ml" / layout.SUCCESS_FILE).exists()
+
+
+def test_a_job_that_succeeds_waits_for_a_thread_that_still_runs(tmp_path: Path) -> None:
+    code, _, reason = _train(tmp_path, "succeed_with_a_thread_still_running")
+    assert code == 0 and reason is None
+    assert (tmp_path / "late-writer.txt").read_text() == "written"
+    assert (tmp_path / "opt_ml" / layout.SUCCESS_FILE).exists()
