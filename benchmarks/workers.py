@@ -16,6 +16,10 @@ chunked Arrow IPC source, ``--data-dir --rows``:
   chunked-ours    our loader over the lazily read IPC batches
   extmem          our loader with ``external_memory`` (``ExtMemQuantileDMatrix``), then training
   host            one host of a multi-host job (``HostGroup``): its slice, training, RMSE
+generated in memory, ``--rows --extra-features``:
+  rates           one core's rates (``nthread=1``): Arrow float64 -> float32 blocks, XGBoost's
+                  sketch and quantisation, the matrix held and one round's training state per
+                  row, and the gzip'd size of an Arrow chunk (``benchmarks/at_scale.py``)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 from memory import PeakWindow, RssSampler, anon_mb, peak_mb, rss_mb
 
+WORKERS = [sys.executable, __file__]  # the command line that runs one case
 PARAMS = {"objective": "reg:squarederror", "eval_metric": "rmse", "max_depth": 6, "eta": 0.3}
 
 
@@ -62,6 +67,15 @@ def train_rounds(matrix, rounds: int) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+def _loaded(matrix, window: PeakWindow, rounds: int) -> dict:
+    """A stand-in case's result: rows, the load's window, then ``rounds`` rounds' time."""
+    return {
+        "rows": matrix.num_row(),
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, rounds),
+    }
+
+
 def case_standin_floor(args: argparse.Namespace) -> dict:
     import pyarrow  # noqa: F401  (the connector's Arrow path)
 
@@ -85,11 +99,7 @@ def case_blog(args: argparse.Namespace) -> dict:
         features = frame.drop(columns=[args.label])
         label = frame[args.label]
         matrix = xgb.DMatrix(features.values, label.values)
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
 def case_fetch_pandas(args: argparse.Namespace) -> dict:
@@ -101,11 +111,7 @@ def case_fetch_pandas(args: argparse.Namespace) -> dict:
         label = frame.pop(args.label)
         matrix = xgb.QuantileDMatrix(frame, label)
         del frame, label
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
 def case_fetch_arrow(args: argparse.Namespace) -> dict:
@@ -122,11 +128,7 @@ def case_fetch_arrow(args: argparse.Namespace) -> dict:
         del arrow
         matrix = xgb.QuantileDMatrix(features.to_pandas(), label, feature_names=names)
         del features, label
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
 def case_ours_loader(args: argparse.Namespace) -> dict:
@@ -317,6 +319,74 @@ def case_host(args: argparse.Namespace) -> dict:
     }
 
 
+def case_rates(args: argparse.Namespace) -> dict:
+    """One core's rates on a table as wide as the paper's: what ``at_scale`` is fed."""
+    import gzip
+
+    import pyarrow as pa
+    import xgboost as xgb
+    from chunked_source import housing_columns
+
+    from snowflake_xgb.loading.blocks import block_rows_for, iter_blocks
+
+    columns = _columns(args.extra_features)
+    generated = housing_columns(args.rows, 0, args.extra_features)
+    arrow = pa.table(dict(zip(columns.all, generated.values(), strict=True)))
+    del generated
+    chunks = arrow.to_batches(max_chunksize=65_536)
+    chunk_rows = chunks[0].num_rows
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow.schema) as writer:
+        writer.write_batch(chunks[0])
+    ipc = sink.getvalue().to_pybytes()
+    packed = gzip.compress(ipc, compresslevel=6)
+    gzip_ratio = len(packed) / len(ipc)
+    with PeakWindow() as unpacking:
+        for _ in range(5):
+            pa.ipc.open_stream(gzip.decompress(packed)).read_all()
+    arrow_bytes_per_row = len(ipc) / chunk_rows
+    with PeakWindow() as converting:
+        tables = (pa.Table.from_batches([chunk]) for chunk in chunks)
+        blocks = list(iter_blocks(tables, columns, "training", block_rows_for(columns)))
+    del arrow, chunks
+    pa.default_memory_pool().release_unused()  # else its freed memory leaves RSS mid-window
+
+    class Blocks(xgb.DataIter):
+        def __init__(self) -> None:
+            self._next = 0
+            super().__init__()
+
+        def next(self, input_data) -> bool:
+            if self._next == len(blocks):
+                return False
+            block = blocks[self._next]
+            input_data(data=block.features, label=block.label)
+            self._next += 1
+            return True
+
+        def reset(self) -> None:
+            self._next = 0
+
+    with PeakWindow() as sketching:
+        matrix = xgb.QuantileDMatrix(Blocks(), nthread=1)
+    held_mb = rss_mb() - sketching.baseline_mb
+    with PeakWindow() as training:
+        xgb.train({**PARAMS, "nthread": 1}, matrix, num_boost_round=1)
+    rows = matrix.num_row()
+    return {
+        "rows": rows,
+        "features": len(columns.features),
+        "convert_rows_per_core_second": round(rows / converting.cpu_seconds),
+        "sketch_rows_per_core_second": round(rows / sketching.cpu_seconds),
+        "matrix_bytes_per_row": round(held_mb * 2**20 / rows, 1),
+        "train_state_bytes_per_row": round(training.above_mb * 2**20 / rows, 1),
+        "arrow_bytes_per_row": round(arrow_bytes_per_row, 1),
+        "gzip_ratio": round(gzip_ratio, 3),
+        "unpack_rows_per_core_second": round(5 * chunk_rows / unpacking.cpu_seconds),
+        "train_round_rows_per_core_second": round(rows / training.cpu_seconds),
+    }
+
+
 CASES = {
     "standin-floor": case_standin_floor,
     "blog": case_blog,
@@ -327,6 +397,7 @@ CASES = {
     "chunked-ours": case_chunked_ours,
     "extmem": case_extmem,
     "host": case_host,
+    "rates": case_rates,
 }
 
 
