@@ -9,8 +9,9 @@ runs one OpenMP thread, so that CPU seconds compare across host counts.
 
 Per host (``wait4``): CPU seconds and peak RSS of the whole ``train`` process, and the bytes of
 the remote chunks its session downloaded (the front's download log, by session). Per job
-(the front's counters): statements run and full-result materializations (results of the
-table's every row: the data query and any RESULT_SCAN re-reading it).
+(the front's counters): statements run, full-result materializations (held results holding
+every row of the table: the data query and any RESULT_SCAN re-reading it), reads of a stored
+result by id (one per host: nothing runs again) and remote chunks downloaded.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _job_counters(standins: StandIns, held_before: set[str], rows: int) -> dict:
             downloaded[download["reader"]] += download["bytes"]
     return {
         "statements": counters["forwarded_queries"] + counters["reopens"],
-        "materializations": sum(1 for r in new_results.values() if r["rows"] == rows),
+        "materializations": sum(1 for r in new_results.values() if sum(r["rows"]) == rows),
+        "reads_by_id": counters["result_reads"],
         "chunks_downloaded": sum(1 for d in counters["downloads"] if d["status"] == 200),
         "bytes_by_session": sorted(downloaded.values(), reverse=True),
     }
@@ -96,12 +98,14 @@ def hosts_report(args: argparse.Namespace, results: dict, targets: list) -> list
                 f"{sum(cpu):.1f} s",
                 job["statements"],
                 job["materializations"],
+                job["reads_by_id"],
                 job["chunks_downloaded"],
             )
         )
     lines += table(
         ("hosts", "CPU per host", "peak RSS per host", "downloaded per host", "load (wall)",
-         "CPU, all hosts", "statements", "full-result materializations", "chunks downloaded"),
+         "CPU, all hosts", "statements", "full-result materializations", "reads by id",
+         "chunks downloaded"),
         rows,
     )  # fmt: skip
     return lines
