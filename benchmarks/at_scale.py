@@ -53,10 +53,12 @@ class Assumptions:
     and grow (connector maintainers, snowflakedb/gosnowflake#1371) up to CLIENT_RESULT_CHUNK_SIZE
     of uncompressed data (16 to 160 MB, default 160: docs.snowflake.com/en/sql-reference/
     parameters, enforced as a cap by the 2026_04 bundle, BCR-2319); the growth factor is not
-    documented: 1.5 from 1 MB, as the stand-in's shape. S3: about 85-90 MB/s per request
-    (AWS, "Performance design patterns for Amazon S3"), ``download_threads`` requests at once,
-    within the host's network. Cores: conversion and unpacking on the download threads, the
-    sketch on every core; per-core rates scale with cores (optimistic for the sketch)."""
+    documented: 1.5 from 1 MB, as the stand-in's shape. S3: "one concurrent request for each
+    85-90 MB/s of desired network throughput" (AWS, Performance design patterns for Amazon S3,
+    docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-design-patterns.html),
+    ``download_threads`` requests at once, within the host's network. Cores: conversion and
+    unpacking on the download threads, the sketch on every core; per-core rates scale with
+    cores (optimistic for the sketch)."""
 
     chunk_cap_mb: float = 160.0
     first_chunk_mb: float = 1.0
