@@ -35,7 +35,7 @@ from standin_servers import standin_servers  # noqa: E402
 from support.jobs import JobRunner  # noqa: E402
 from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
-from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 SOURCE, TABLE, TARGET = "BENCH.PUBLIC.HOUSING", "BENCH.PUBLIC.TO_SCORE", "BENCH.PUBLIC.SCORES"
 FEATURES = HOUSING_COLUMNS[:-1]

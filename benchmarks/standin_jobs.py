@@ -24,7 +24,7 @@ from seed_standins import create_housing_table  # noqa: E402
 from support.jobs import layout_host  # noqa: E402
 from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
-from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TABLE = "BENCH.PUBLIC.HOUSING"

@@ -15,7 +15,7 @@ chunked Arrow IPC source, ``--data-dir --rows``:
   chunked-floor   ``QuantileDMatrix`` from a NumPy array already in memory
   chunked-ours    our loader over the lazily read IPC batches
   extmem          our loader with ``external_memory`` (``ExtMemQuantileDMatrix``), then training
-  host            one host of a multi-host job (``HostGroup``): its slice, training, RMSE
+  host            one host of a multi-host job (``Hosts``): its slice, training, RMSE
 generated in memory, ``--rows --extra-features``:
   rates           one core's rates (``nthread=1``): Arrow float64 -> float32 blocks, XGBoost's
                   sketch and quantisation, the matrix held and one round's training state per
@@ -196,11 +196,11 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.config.job_config import QUANTILE, MatrixSettings
+    from snowflake_xgb.config.job_config import MatrixSettings
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
-    matrix_settings = MatrixSettings(QUANTILE, args.max_bin or None)
+    matrix_settings = MatrixSettings(max_bin=args.max_bin or None)
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         matrix = _slice_matrix(
             batches, columns, "training", work_dir, matrix_settings=matrix_settings
@@ -218,13 +218,13 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
 
 
 def case_extmem(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.config.job_config import EXTERNAL, MatrixSettings
+    from snowflake_xgb.config.job_config import MatrixKind, MatrixSettings
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         with PeakWindow() as build:
-            external = MatrixSettings(EXTERNAL)
+            external = MatrixSettings(MatrixKind.EXTERNAL)
             matrix = _slice_matrix(batches, columns, "training", work_dir, matrix_settings=external)
             rows = matrix.num_row()
         cache_mb = sum(p.stat().st_size for p in Path(work_dir).rglob("*") if p.is_file()) / 2**20
@@ -255,18 +255,18 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config.job_config import HostGroupSettings
-    from snowflake_xgb.hosts.host_group import HostGroup
+    from snowflake_xgb.config.job_config import HostsSettings
+    from snowflake_xgb.hosts.hosts import Hosts
 
-    hosts = args.hosts.split(",")
+    names = args.hosts.split(",")
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns(args.extra_features)
-    settings = HostGroupSettings(args.tracker_port, 120, 300)
-    group = HostGroup(hosts, hosts[args.rank], settings)
+    settings = HostsSettings(args.tracker_port, 120, 300)
+    hosts = Hosts(names, names[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
-    with work as work_dir, group, PeakWindow() as window:
-        place = (work_dir, group.rank, group.world)
+    with work as work_dir, hosts, PeakWindow() as window:
+        place = (work_dir, hosts.rank, hosts.world)
         train = _slice_matrix(train_batches, columns, "training", *place)
         valid = _slice_matrix(valid_batches, columns, "validation", *place, reference=train)
         rows = train.num_row()
@@ -281,8 +281,8 @@ def case_host(args: argparse.Namespace) -> dict:
             verbose_eval=False,
         )
     return {
-        "rank": group.rank,
-        "world": group.world,
+        "rank": hosts.rank,
+        "world": hosts.world,
         "rows": rows,
         "validation_rmse": evals["validation"]["rmse"][-1],
         "load_above_baseline_mb": round(load_peak, 1),
