@@ -1,7 +1,7 @@
-"""The ``fixed-cost`` section: a 1-host job's seconds outside loading, by phase.
+"""The ``fixed-cost`` section: a 1-host job's seconds outside Snowflake's statements, by phase.
 
-It calls ``fixed_cost.measure_fixed_cost`` on a small stand-in table (``--fixed-cost-rows``)
-and prints every phase of the dataclass it returns, then the fixed cost against the target.
+It calls ``fixed_cost.measure_fixed_cost`` and prints the ``FixedCost`` it returns: wall, CPU
+and Snowflake's seconds, the phases, the slowest imports, and the fixed cost against the target.
 """
 
 from __future__ import annotations
@@ -12,34 +12,35 @@ from pathlib import Path
 
 from fixed_cost import measure_fixed_cost
 from harness import row, table
-from standin_jobs import prepare
-from standin_servers import standin_servers
-from support.standins import StandIns
 
 TARGET_SECONDS = 2.0
+IMPORTS_SHOWN = 8
 
 
 def fixed_cost_section(args: argparse.Namespace, work: Path) -> dict:
-    print(f"fixed-cost: a 1-host job on {args.fixed_cost_rows:,} rows", flush=True)
-    with standin_servers(work) as endpoints:
-        standins = StandIns(endpoints.snowflake_port, endpoints.secrets_url)
-        prepare(standins, args.fixed_cost_rows)
-        cost = measure_fixed_cost(work, standins)
-    return {"phases": asdict(cost), "fixed": cost.fixed}
+    print("fixed-cost: a 1-host job on a small table", flush=True)
+    cost = measure_fixed_cost(repeat=args.fixed_cost_repeat, work=work / "fixed-cost")
+    return {**asdict(cost), "fixed_seconds": cost.fixed_seconds}
 
 
 def fixed_cost_report(args: argparse.Namespace, result: dict, targets: list) -> list[str]:
-    phases = [row(name.replace("_", " "), f"{seconds:.2f} s") for name, seconds in
-              result["phases"].items()]  # fmt: skip
-    fixed = result["fixed"]
+    fixed = result["fixed_seconds"]
     targets.append(
         (f"fixed cost of a 1-host job <= {TARGET_SECONDS:g} s outside Snowflake's statements",
          f"{fixed:.1f} s", fixed <= TARGET_SECONDS)
     )  # fmt: skip
-    return [
-        f"## Fixed cost of a job: 1 host, {args.fixed_cost_rows:,} rows, 1 round",
+    imports = sorted(result["imports"], key=lambda phase: -phase["seconds"])[:IMPORTS_SHOWN]
+    phase_rows = [row(p["name"], f"{p['seconds']:.2f} s") for p in result["phases"]]
+    import_rows = [row(p["name"], f"{p['seconds']:.2f} s") for p in imports]
+    lines = [
+        f"## Fixed cost of a job: 1 host, 1 round, load average {result['load_average']} before",
         "",
-        *table(("phase", "wall"), phases),
-        f"Outside loading and the planning statements: {fixed:.1f} s.",
+        f"Whole process {result['wall_seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU; "
+        f"Snowflake's statements {result['snowflake_seconds']:.1f} s; outside them: "
+        f"**{fixed:.1f} s**.",
         "",
+        *table(("phase", "wall"), phase_rows),
     ]
+    if import_rows:
+        lines += table(("import (own time)", "seconds"), import_rows)
+    return lines
