@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 from chunked_source import IpcBatch, cached_dataset  # noqa: E402
-from run import machine, ratio, row, run_case, table  # noqa: E402
+from harness import machine, ratio, row, run_case, table  # noqa: E402
 
 ROWS_PER_FILE = 65_536
 REGIONS = tuple(f"region-{i:03d}" for i in range(200))

@@ -17,36 +17,13 @@ includes the stand-in's query time, measured alone as ``execute`` (first respons
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import re
-import shutil
 from pathlib import Path
 
-from run import (
-    BIN,
-    TABLE,
-    WORKERS,
-    Case,
-    job_environ,
-    lay_out_host,
-    put_secret,
-    row,
-    run_case,
-    run_cases,
-    seed_table,
-    table,
-)  # fmt: skip
+from harness import at_most, row, run_case, table
+from standin_jobs import TABLE, hyperparameters, prepare, run_train_job
 from standin_servers import standin_servers
-
-from snowflake_xgb import sagemaker_layout as layout
-
-LOADED = re.compile(r"Loading training data: done in ([0-9.]+)s")
-PLANNED = re.compile(r"Planning the queries: done in ([0-9.]+)s")
-SHARES = re.compile(
-    r"built in ([0-9.]+)s: ([0-9.]+)s \(\d+%\) waiting for downloads, ([0-9.]+)s \(\d+%\) "
-    r"converting, ([0-9.]+)s \(\d+%\) in XGBoost"
-)
+from support.standins import StandIns
+from workers import WORKERS
 
 
 def front_settings(args: argparse.Namespace) -> dict:
@@ -61,58 +38,13 @@ def front_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _job(work: Path, world: int, port: int, secrets_url: str, threads: int) -> list[dict]:
-    """A ``train`` job on ``world`` host processes; per host: wait4 figures and phase log."""
-    work = work.resolve()  # the hosts run in their own folders
-    block = random.randrange(16, 250)
-    hosts = [f"127.{block}.{world}.{rank + 1}" for rank in range(world)]
-    env = {
-        **job_environ(port, secrets_url),
-        "OMP_NUM_THREADS": "1" if world > 1 else os.environ.get("OMP_NUM_THREADS", ""),
-    }
-    hyperparameters = {
-        "table": TABLE, "label": "MEDHOUSEVAL", "num_round": "1", "max_depth": "6",
-        "eta": "0.3", "download_threads": str(threads),
-    }  # fmt: skip
-    env = {k: v for k, v in env.items() if v}
-    cases = []
-    for rank, host in enumerate(hosts):
-        base = work / f"net-job{world}" / f"host{rank + 1}"
-        shutil.rmtree(base, ignore_errors=True)
-        lay_out_host(base, host, hosts, hyperparameters)
-        command = [str(BIN / "train")]
-        popen = {"env": {**env, layout.BASE_DIR_ENV: str(base)}, "cwd": base}
-        cases.append(Case(f"ours-{world}-hosts-rank{rank}", command, work, **popen))
-    results = run_cases(cases, 3600)
-    for result, case in zip(results, cases, strict=True):
-        text = case.log.read_text(errors="replace")
-        loaded, planned, shares = LOADED.search(text), PLANNED.search(text), SHARES.search(text)
-        if loaded:
-            result["load_seconds"] = float(loaded.group(1))
-        if planned:
-            result["plan_seconds"] = float(planned.group(1))
-        if shares:
-            build, waiting, converting, xgboost = map(float, shares.groups())
-            result.update(
-                build_seconds=build, waiting_seconds=waiting, converting_seconds=converting,
-                xgboost_seconds=xgboost,
-            )  # fmt: skip
-        print(
-            f"  {result['name']}: {result['wall_seconds']:.1f} s, peak RSS "
-            f"{result['peak_rss_mb']:.0f} MB, load {result.get('load_seconds', float('nan'))} s",
-            flush=True,
-        )
-    return results
-
-
 def network_section(args: argparse.Namespace, work: Path) -> dict:
     settings = front_settings(args)
     print(f"network: seeding {args.net_rows:,} rows; front {settings}", flush=True)
     with standin_servers(work, settings=settings) as endpoints:
-        port = endpoints.snowflake_port
-        seed_table(port, args.net_rows)
-        put_secret(endpoints.secrets_url)
-        common = ["--port", str(port), "--table", TABLE]
+        standins = StandIns(endpoints.snowflake_port, endpoints.secrets_url)
+        prepare(standins, args.net_rows)
+        common = ["--port", str(standins.snowflake_port), "--table", TABLE]
         results: dict = {
             "execute": run_case("net-execute", [*WORKERS, "standin-floor", *common], work),
             "fetch-arrow": run_case(
@@ -120,9 +52,10 @@ def network_section(args: argparse.Namespace, work: Path) -> dict:
             ),
             "blog": run_case("net-blog", [*WORKERS, "blog", *common, "--rounds", "1"], work),
         }
+        settings_of_job = hyperparameters(1, download_threads=args.download_threads)
         for world in args.hosts:
-            results[f"ours-{world}"] = _job(
-                work, world, port, endpoints.secrets_url, args.download_threads
+            results[f"ours-{world}"] = run_train_job(
+                work, f"net-job{world}", world, standins, settings_of_job
             )
     results["settings"] = settings
     return results
@@ -179,10 +112,19 @@ def network_report(args: argparse.Namespace, n: dict, targets: list) -> list[str
     if one and "load_seconds" in one:
         ours_total = one.get("plan_seconds", 0) + one["load_seconds"]
         t = ours_total / query_to_matrix(fetch)
+        cpu = one["cpu_seconds"] / fetch["cpu_seconds"]
         m = one["peak_rss_mb"] / fetch["peak_rss_mb"]
+        lines += [
+            f"Ours (1 host) / the connector's path (`fetch_arrow_all` + `QuantileDMatrix`): "
+            f"query to matrix {t:.2f}x ({ours_total:.1f} vs {query_to_matrix(fetch):.1f} s "
+            f"wall); whole-process CPU {cpu:.2f}x ({one['cpu_seconds']:.1f} vs "
+            f"{fetch['cpu_seconds']:.1f} s, ours includes the job's fixed cost); peak RSS "
+            f"{m:.2f}x.",
+            "",
+        ]
         targets += [
-            ("network: 1 host query-to-matrix <= 1.0x `fetch_arrow_all`", f"{t:.2f}x", t <= 1.0),
-            ("network: 1 host peak RSS <= 0.3x `fetch_arrow_all`", f"{m:.2f}x", m <= 0.3),
+            at_most("network: 1 host query-to-matrix / `fetch_arrow_all`", t, 0.7),
+            at_most("network: 1 host peak RSS / `fetch_arrow_all`", m, 0.3),
         ]
         for world, bound in ((2, 0.6), (4, 0.35)):
             if f"ours-{world}" in n:

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -28,35 +27,24 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(REPO), str(REPO / "local_test"), str(HERE)]
+sys.path[:0] = [str(HERE), str(REPO), str(REPO / "local_test"), str(REPO / "tests")]
 from offline_env import offline_environment  # noqa: E402
 from seed_standins import HOUSING_COLUMNS, create_housing_table  # noqa: E402
 from serving import measure, start_server, stop_server  # noqa: E402
 from standin_servers import standin_servers  # noqa: E402
+from support.jobs import JobRunner  # noqa: E402
+from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
 from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 SOURCE, TABLE, TARGET = "BENCH.PUBLIC.HOUSING", "BENCH.PUBLIC.TO_SCORE", "BENCH.PUBLIC.SCORES"
 FEATURES = HOUSING_COLUMNS[:-1]
-SECRET_ID = "snowflake-xgb/bench-scoring"
-REGION = "us-east-1"
 REQUEST_ROWS = 1000
 
 
-def connect(port: int):
-    import snowflake.connector
-
-    return snowflake.connector.connect(
-        user="bench", password="x", account="local", host="127.0.0.1", port=port,
-        protocol="http", login_timeout=30, network_timeout=600,
-    )  # fmt: skip
-
-
-def seed(port: int, secrets_url: str, rows: int) -> np.ndarray:
+def seed(standins: StandIns, rows: int) -> np.ndarray:
     """The keyed table to score; the secret; a sample of the rows (float32) to train on."""
-    import boto3
-
-    with connect(port) as connection:
+    with standins.connect() as connection:
         create_housing_table(connection, SOURCE, rows=rows, stand_in=True)
         cursor = connection.cursor()
         cursor.execute(
@@ -64,20 +52,18 @@ def seed(port: int, secrets_url: str, rows: int) -> np.ndarray:
             f"{', '.join(HOUSING_COLUMNS)} FROM {SOURCE}"
         )
         sample = cursor.execute(f"SELECT * FROM {TABLE} LIMIT 20000").fetch_arrow_all()
-    client = boto3.client("secretsmanager", endpoint_url=secrets_url, region_name=REGION,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    client.create_secret(Name=SECRET_ID, SecretString=json.dumps({"user": "b", "password": "x"}))
+    standins.put_secret(SECRET_ID, {"user": TEST_USER, "password": TEST_PASSWORD})
     return np.column_stack(
         [sample.column(c).to_numpy(zero_copy_only=False) for c in HOUSING_COLUMNS]
     ).astype(np.float32)
 
 
-def check_target(port: int, booster) -> dict:
+def check_target(standins: StandIns, booster) -> dict:
     """What a user would check after a job: every key once, predictions equal to
     ``Booster.predict`` on the same rows (joined by key)."""
     import xgboost as xgb
 
-    with connect(port) as connection:
+    with standins.connect() as connection:
         cursor = connection.cursor()
         written = cursor.execute(f"SELECT * FROM {TARGET}").fetch_arrow_all().sort_by("ROW_KEY")
         source = cursor.execute(f"SELECT * FROM {TABLE}").fetch_arrow_all().sort_by("ROW_KEY")
@@ -123,39 +109,17 @@ def make_model(sample: np.ndarray, work: Path) -> tuple[Path, object]:
     return model_dir, booster
 
 
-def score(port: int, secrets_url: str, work: Path, hosts: int, number: int) -> dict:
+def score(standins: StandIns, work: Path, hosts: int) -> dict:
     """One scoring job on ``hosts`` host processes: wall seconds and what each host did."""
-    names = [f"127.0.{40 + number}.{i + 1}" for i in range(hosts)]
-    hyperparameters = {"job": "score", "table": TABLE, "key": "ROW_KEY", "target_table": TARGET}
-    env = {**os.environ, **offline_environment(secrets_url),
-           "SAGEMAKER_TRAINING_MODULE": "snowflake_xgb.training:main",
-           "SNOWFLAKE_SECRET_ID": SECRET_ID, "SNOWFLAKE_ACCOUNT": "local",
-           "SNOWFLAKE_HOST": "127.0.0.1", "SNOWFLAKE_PORT": str(port),
-           "SNOWFLAKE_PROTOCOL": "http", "AWS_DEFAULT_REGION": REGION,
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
-    if hosts > 1:
-        env["OMP_NUM_THREADS"] = "1"
-    processes = []
+    settings = {"job": "score", "table": TABLE, "key": "ROW_KEY", "target_table": TARGET}
     started = time.perf_counter()
-    for index, host in enumerate(names):
-        base = work / f"score-{hosts}-{number}" / f"host{index + 1}"
-        for folder in layout.PREPARED_DIRS:
-            (base / folder).mkdir(parents=True, exist_ok=True)
-        (base / layout.HYPERPARAMETERS_FILE).write_text(json.dumps(hyperparameters))
-        resources = {"current_host": host, "hosts": names, "network_interface_name": "lo"}
-        (base / layout.RESOURCE_CONFIG_FILE).write_text(json.dumps(resources))
-        (base / layout.INPUT_DATA_CONFIG_FILE).write_text(json.dumps({"model": {}}))
-        shutil.copytree(work / "channel", base / layout.INPUT_DATA_DIR / "model")
-        log = (base.parent / f"host{index + 1}.log").open("wb")
-        processes.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "train")], stdout=log, stderr=subprocess.STDOUT,
-            env={**env, layout.BASE_DIR_ENV: str(base)}, cwd=base,
-        ))  # fmt: skip
-    codes = [process.wait(timeout=1800) for process in processes]
+    run = JobRunner(standins, work).run(
+        settings, hosts, channels={"model": work / "channel"}, timeout=1800
+    )
     wall = time.perf_counter() - started
-    if any(codes):
-        raise SystemExit(f"scoring job on {hosts} hosts failed: logs in {base.parent}")
-    report = base.parent / "host1" / layout.OUTPUT_DATA_DIR / "scoring.json"
+    if any(host.returncode for host in run.hosts):
+        raise SystemExit(f"scoring job on {hosts} hosts failed: logs in {work}")
+    report = run.coordinator.base_dir / layout.OUTPUT_DATA_DIR / "scoring.json"
     return {"hosts": hosts, "wall_seconds": round(wall, 2), **json.loads(report.read_text())}
 
 
@@ -188,15 +152,15 @@ def run(work: Path, rows: int, host_counts: list[int], serve_seconds: float) -> 
     os.environ.update(offline_environment())
     work.mkdir(parents=True, exist_ok=True)
     with standin_servers(work) as endpoints:
-        port, secrets_url = endpoints.snowflake_port, endpoints.secrets_url
+        standins = StandIns(endpoints.snowflake_port, endpoints.secrets_url)
         print(f"scoring: seeding {rows:,} rows", flush=True)
-        sample = seed(port, secrets_url, rows)
+        sample = seed(standins, rows)
         model_dir, booster = make_model(sample, work)
         jobs = []
-        for number, hosts in enumerate(host_counts):
+        for hosts in host_counts:
             print(f"scoring: {rows:,} rows on {hosts} host(s)", flush=True)
-            job = score(port, secrets_url, work, hosts, number)
-            jobs.append({**job, **check_target(port, booster)})
+            job = score(standins, work, hosts)
+            jobs.append({**job, **check_target(standins, booster)})
     print("scoring: serve on the same model", flush=True)
     return {"rows": rows, "jobs": jobs, "serve": serve(model_dir, sample, serve_seconds, work),
             "cpus": os.cpu_count()}  # fmt: skip
@@ -228,6 +192,15 @@ def report(results: dict) -> str:
             f"({served['ms_per_request']} ms each) | 1 | | {per_second} | {per_second} | |"
         )
     return "\n".join(lines) + "\n"
+
+
+def scoring_section(args: argparse.Namespace, work: Path) -> dict:
+    print("scoring: the scoring job against serve", flush=True)
+    return run(work / "scoring", args.scoring_rows, [1, 2], args.serving_seconds)
+
+
+def scoring_report(args: argparse.Namespace, results: dict, targets: list) -> list[str]:
+    return [report(results)]
 
 
 def main() -> None:

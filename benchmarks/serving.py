@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,8 +32,10 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-FEATURES = ("MEDINC", "HOUSEAGE", "AVEROOMS", "AVEBEDRMS", "POPULATION", "AVEOCCUP",
-            "LATITUDE", "LONGITUDE")  # fmt: skip
+sys.path[:0] = [str(HERE), str(REPO / "local_test")]
+from chunked_source import FEATURES  # noqa: E402
+from standin_servers import free_port  # noqa: E402
+
 PAYLOADS = ("csv-1-row", "csv-1000-rows", "json-1000-rows")
 EXPLAINED = (  # (payload, explanation asked; None: a plain prediction)
     ("csv-1000-rows", None),
@@ -47,12 +48,6 @@ TARGETS = {  # (payload, measure): ours / baseline must be at least (rps) or at 
     ("json-1000-rows", "rps"): 3.0,
     ("csv-1-row", "p99_ms"): 0.5,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_model(model_dir: Path) -> np.ndarray:
@@ -373,6 +368,15 @@ def report(results: dict) -> str:
             steps = ", ".join(f"{name} {micros:,.0f}" for name, micros in stages.items())
             lines.append(f"- {kind}: {steps}")
     return "\n".join(lines) + "\n"
+
+
+def serving_section(args: argparse.Namespace, work: Path) -> dict:
+    print("serving: ours against the AWS-style baseline", flush=True)
+    return run(work, args.serving_seconds, 10, args.serving_workers)
+
+
+def serving_report(args: argparse.Namespace, results: dict, targets: list) -> list[str]:
+    return [report(results)]
 
 
 def main() -> None:

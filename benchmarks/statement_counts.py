@@ -11,8 +11,10 @@ result of the table's rows (the data queries, the pinned selection, each RESULT_
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[1:1] = [str(REPO / "local_test"), str(REPO / "tests")]
 
+from harness import row, table  # noqa: E402
+from offline_env import offline_environment  # noqa: E402
 from standin_servers import standin_servers  # noqa: E402
 from support.standins import SECRET_ID, TEST_PASSWORD, TEST_USER, StandIns  # noqa: E402
 
@@ -61,6 +65,32 @@ def main() -> None:
             "reads_by_id": counters.get("result_reads"),
         }
         print(json.dumps(counts))
+
+
+def statements_section(args: argparse.Namespace, work: Path) -> dict:
+    """This script in its own process (this tree's package, or ``PYTHONPATH``'s)."""
+    print("statements: one API job's statements, from the stand-in's counters", flush=True)
+    done = subprocess.run(
+        [sys.executable, __file__],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **offline_environment()},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"statement_counts.py failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def statements_report(args: argparse.Namespace, counts: dict, targets: list) -> list[str]:
+    return [
+        "## Statements per job",
+        "",
+        *table(
+            ("statements", "RESULT_SCANs reading data", "reads by id"),
+            [row(counts["statements"], counts["result_scans"], counts["reads_by_id"])],
+        ),
+    ]
 
 
 if __name__ == "__main__":

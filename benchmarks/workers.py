@@ -16,6 +16,10 @@ chunked Arrow IPC source, ``--data-dir --rows``:
   chunked-ours    our loader over the lazily read IPC batches
   extmem          our loader with ``external_memory`` (``ExtMemQuantileDMatrix``), then training
   host            one host of a multi-host job (``Hosts``): its slice, training, RMSE
+generated in memory, ``--rows --extra-features``:
+  rates           one core's rates (``nthread=1``): Arrow float64 -> float32 blocks, XGBoost's
+                  sketch and quantisation, the matrix held and one round's training state per
+                  row, and the gzip'd size of an Arrow chunk (``benchmarks/at_scale.py``)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 from memory import PeakWindow, RssSampler, anon_mb, peak_mb, rss_mb
 
+WORKERS = [sys.executable, __file__]  # the command line that runs one case
 PARAMS = {"objective": "reg:squarederror", "eval_metric": "rmse", "max_depth": 6, "eta": 0.3}
 
 
@@ -62,6 +67,15 @@ def train_rounds(matrix, rounds: int) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+def _loaded(matrix, window: PeakWindow, rounds: int) -> dict:
+    """A stand-in case's result: rows, the load's window, then ``rounds`` rounds' time."""
+    return {
+        "rows": matrix.num_row(),
+        **window.report("load_"),
+        "train_seconds": train_rounds(matrix, rounds),
+    }
+
+
 def case_standin_floor(args: argparse.Namespace) -> dict:
     import pyarrow  # noqa: F401  (the connector's Arrow path)
 
@@ -85,11 +99,7 @@ def case_blog(args: argparse.Namespace) -> dict:
         features = frame.drop(columns=[args.label])
         label = frame[args.label]
         matrix = xgb.DMatrix(features.values, label.values)
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
 def case_fetch_pandas(args: argparse.Namespace) -> dict:
@@ -101,11 +111,7 @@ def case_fetch_pandas(args: argparse.Namespace) -> dict:
         label = frame.pop(args.label)
         matrix = xgb.QuantileDMatrix(frame, label)
         del frame, label
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
 def case_fetch_arrow(args: argparse.Namespace) -> dict:
@@ -122,17 +128,27 @@ def case_fetch_arrow(args: argparse.Namespace) -> dict:
         del arrow
         matrix = xgb.QuantileDMatrix(features.to_pandas(), label, feature_names=names)
         del features, label
-    return {
-        "rows": matrix.num_row(),
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+    return _loaded(matrix, window, args.rounds)
 
 
-def case_ours_loader(args: argparse.Namespace) -> dict:
+def _slice_matrix(
+    batches, columns, name: str, work_dir: str, rank: int = 0, world: int = 1, **build
+):
+    """Our loader: host ``rank`` of ``world``'s slice of ``batches`` -> ``build_matrix``;
+    ``build``: ``matrix_settings`` (default ``MatrixSettings()``), ``reference``."""
     from snowflake_xgb.config.job_config import MatrixSettings
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
+
+    host_slice = HostSlice.plan(name, name, batches, rank, world)
+    settings = build.pop("matrix_settings", MatrixSettings())
+    return build_matrix(
+        lambda: iter_arrow(batches, host_slice, columns.all), columns, name, settings,
+        Path(work_dir), **build,
+    )  # fmt: skip
+
+
+def case_ours_loader(args: argparse.Namespace) -> dict:
     from snowflake_xgb.model_files.columns import ColumnSelection
 
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
@@ -142,20 +158,8 @@ def case_ours_loader(args: argparse.Namespace) -> dict:
         names = [column.name for column in cursor.description]
         batches = cursor.get_result_batches()
         columns = ColumnSelection(tuple(n for n in names if n != args.label), args.label)
-        host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-        matrix = build_matrix(
-            lambda: iter_arrow(batches, host_slice, columns.all),
-            columns,
-            "training",
-            MatrixSettings(),
-            Path(work_dir),
-        )
-        rows = matrix.num_row()
-    return {
-        "rows": rows,
-        **window.report("load_"),
-        "train_seconds": train_rounds(matrix, args.rounds),
-    }
+        matrix = _slice_matrix(batches, columns, "training", work_dir)
+    return _loaded(matrix, window, args.rounds)
 
 
 def _chunked(args: argparse.Namespace, rows: int | None = None, seed: int = 0):
@@ -193,20 +197,13 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
     from snowflake_xgb.config.job_config import MatrixSettings
-    from snowflake_xgb.loading.matrices import build_matrix
-    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
     matrix_settings = MatrixSettings(max_bin=args.max_bin or None)
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
-        host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
-        matrix = build_matrix(
-            lambda: iter_arrow(batches, host_slice, columns.all),
-            columns,
-            "training",
-            matrix_settings,
-            Path(work_dir),
+        matrix = _slice_matrix(
+            batches, columns, "training", work_dir, matrix_settings=matrix_settings
         )
         rows = matrix.num_row()
     held_mb = rss_mb() - window.baseline_mb
@@ -221,22 +218,14 @@ def case_chunked_ours(args: argparse.Namespace) -> dict:
 
 
 def case_extmem(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.loading.matrices import build_matrix
-    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
+    from snowflake_xgb.config.job_config import MatrixKind, MatrixSettings
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         with PeakWindow() as build:
-            host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
-            matrix = build_matrix(
-                lambda: iter_arrow(batches, host_slice, columns.all),
-                columns,
-                "training",
-                {},
-                Path(work_dir),
-                external_memory=True,
-            )
+            external = MatrixSettings(MatrixKind.EXTERNAL)
+            matrix = _slice_matrix(batches, columns, "training", work_dir, matrix_settings=external)
             rows = matrix.num_row()
         cache_mb = sum(p.stat().st_size for p in Path(work_dir).rglob("*") if p.is_file()) / 2**20
         import xgboost as xgb
@@ -266,10 +255,8 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config.job_config import HostsSettings, MatrixSettings
+    from snowflake_xgb.config.job_config import HostsSettings
     from snowflake_xgb.hosts.hosts import Hosts
-    from snowflake_xgb.loading.matrices import build_matrix
-    from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     names = args.hosts.split(",")
     train_batches = _chunked(args)
@@ -279,23 +266,9 @@ def case_host(args: argparse.Namespace) -> dict:
     hosts = Hosts(names, names[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
     with work as work_dir, hosts, PeakWindow() as window:
-        train_slice = HostSlice.plan("training", "c", train_batches, hosts.rank, hosts.world)
-        train = build_matrix(
-            lambda: iter_arrow(train_batches, train_slice, columns.all),
-            columns,
-            "training",
-            MatrixSettings(),
-            Path(work_dir),
-        )
-        valid_slice = HostSlice.plan("validation", "v", valid_batches, hosts.rank, hosts.world)
-        valid = build_matrix(
-            lambda: iter_arrow(valid_batches, valid_slice, columns.all),
-            columns,
-            "validation",
-            MatrixSettings(),
-            Path(work_dir),
-            reference=train,
-        )
+        place = (work_dir, hosts.rank, hosts.world)
+        train = _slice_matrix(train_batches, columns, "training", *place)
+        valid = _slice_matrix(valid_batches, columns, "validation", *place, reference=train)
         rows = train.num_row()
         load_peak = peak_mb() - window.baseline_mb
         evals: dict = {}
@@ -317,6 +290,61 @@ def case_host(args: argparse.Namespace) -> dict:
     }
 
 
+def case_rates(args: argparse.Namespace) -> dict:
+    """One core's rates on a table as wide as the paper's: what ``at_scale`` is fed. XGBoost's
+    memory is measured first, from NumPy, before Arrow's allocator holds anything it would
+    give back to the system in the middle of a measurement."""
+    import gzip
+
+    import numpy as np
+    import pyarrow as pa
+    import xgboost as xgb
+    from chunked_source import housing_columns
+
+    from snowflake_xgb.loading.blocks import block_rows_for, iter_blocks
+
+    columns = _columns(args.extra_features)
+    generated = dict(
+        zip(columns.all, housing_columns(args.rows, 0, args.extra_features).values(), strict=True)
+    )
+    features = np.column_stack([generated[name] for name in columns.features]).astype(np.float32)
+    label = generated[columns.label].astype(np.float32)
+    with PeakWindow() as sketching:
+        matrix = xgb.QuantileDMatrix(features, label, nthread=1)
+    held_mb = rss_mb() - sketching.baseline_mb
+    with PeakWindow() as training:
+        xgb.train({**PARAMS, "nthread": 1}, matrix, num_boost_round=1)
+    rows = matrix.num_row()
+    del matrix, features, label
+
+    arrow = pa.table(generated)
+    chunks = arrow.to_batches(max_chunksize=65_536)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow.schema) as writer:
+        writer.write_batch(chunks[0])
+    ipc = sink.getvalue().to_pybytes()
+    packed = gzip.compress(ipc, compresslevel=6)
+    with PeakWindow() as unpacking:
+        for _ in range(5):
+            pa.ipc.open_stream(gzip.decompress(packed)).read_all()
+    with PeakWindow() as converting:
+        tables = (pa.Table.from_batches([chunk]) for chunk in chunks)
+        for _ in iter_blocks(tables, columns, "training", block_rows_for(columns)):
+            pass
+    return {
+        "rows": rows,
+        "features": len(columns.features),
+        "unpack_rows_per_core_second": round(5 * chunks[0].num_rows / unpacking.cpu_seconds),
+        "convert_rows_per_core_second": round(rows / converting.cpu_seconds),
+        "sketch_rows_per_core_second": round(rows / sketching.cpu_seconds),
+        "train_round_rows_per_core_second": round(rows / training.cpu_seconds),
+        "matrix_bytes_per_row": round(held_mb * 2**20 / rows, 1),
+        "train_state_bytes_per_row": round(training.above_mb * 2**20 / rows, 1),
+        "arrow_bytes_per_row": round(len(ipc) / chunks[0].num_rows, 1),
+        "gzip_ratio": round(len(packed) / len(ipc), 3),
+    }
+
+
 CASES = {
     "standin-floor": case_standin_floor,
     "blog": case_blog,
@@ -327,6 +355,7 @@ CASES = {
     "chunked-ours": case_chunked_ours,
     "extmem": case_extmem,
     "host": case_host,
+    "rates": case_rates,
 }
 
 
