@@ -55,7 +55,7 @@ def _everything(run: JobRun, *folders: Path) -> bytes:
 
 
 def _secret(standins: StandIns, name: str, secret: dict) -> str:
-    secret_id = f"snowflake-xgb/hygiene/{name}"
+    secret_id = f"snowflake-xgb/leak-check/{name}"
     standins.put_secret(secret_id, secret)
     return secret_id
 
