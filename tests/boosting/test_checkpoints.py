@@ -19,7 +19,6 @@ import xgboost as xgb
 from support.jobs import JobRun, JobRunner
 
 from snowflake_xgb.boosting import checkpoints
-from snowflake_xgb.sagemaker import job_environment as layout
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -303,33 +302,3 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path: Path) -> None:
         checkpoints.check_resumable(booster, ["MEDINC", "LATITUDE"], 10, tmp_path)
     with pytest.raises(checkpoints.UserError, match=r"5 rounds, more than .*num_round=3"):
         checkpoints.check_resumable(booster, names, 3, tmp_path)
-
-
-WATCHDOG_SCRIPT = """
-import os, signal, sys, time
-from snowflake_xgb.boosting import interruption
-interruption.STOP_DEADLINE_SECONDS = 1.0
-interruption.install()
-interruption.StopOnSignal(None).before_training(None)  # in training: SIGTERM only sets a flag
-os.kill(os.getpid(), signal.SIGTERM)
-time.sleep(60)  # stuck where no callback runs (a collective step waiting on a lost host)
-sys.exit(3)
-"""
-
-
-def test_watchdog_ends_a_job_stuck_after_sigterm(tmp_path: Path) -> None:
-    import os
-    import sys
-
-    (tmp_path / layout.OUTPUT_DIR).mkdir()
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", WATCHDOG_SCRIPT],
-        env={**os.environ, layout.BASE_DIR_ENV: str(tmp_path)},
-        capture_output=True,
-        timeout=30,
-    )
-    assert done.returncode == 1, done.stderr.decode()
-    assert time.monotonic() - started < 15
-    failure = (tmp_path / layout.FAILURE_FILE).read_text()
-    assert "did not stop within 1s" in failure and "resumes from the newest checkpoint" in failure
