@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.boosting import checkpoints, interruption
 from snowflake_xgb.boosting.interruption import JobInterrupted, StopOnSignal
-from snowflake_xgb.sagemaker import job_environment as layout
 
 ROUNDS = 10
 STOP_AT = 3  # SIGTERM arrives during this round (1, 2, ...)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import xgboost as xgb
 
+from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
-from snowflake_xgb.sagemaker import job_environment as layout
 
 from .standins import StandIns
 
