@@ -123,7 +123,7 @@ test: venv sdk-venv standins-venv aws-xgboost-envs
 # INTO, the public API, secrets at DEBUG, platform detection). The job-level tests read through
 # the same code; on the second line too they would take CI past its hour.
 CONNECTOR_TESTS = tests/credentials tests/query tests/loading tests/scoring tests/test_api.py \
-	tests/test_typed_tables.py tests/test_hygiene.py tests/test_script_mode.py \
+	tests/test_typed_tables.py tests/test_secrets_never_leak.py tests/test_script_mode.py \
 	tests/test_outbound_calls.py
 
 # The README's test command, and what .ci/run calls once the machine is set up: every test on

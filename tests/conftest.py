@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from offline_env import offline_environment
 from seed_standins import create_housing_table
+from snowflake_front import FrontControl
 from standin_servers import standin_servers
 from support.jobs import JobRunner
 from support.keys import KeyPair, make_key_pair
@@ -66,6 +67,13 @@ def standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIns]:
             create_housing_table(connection, HOUSING_TABLE, rows=20640, stand_in=True)
         servers.put_secret(SECRET_ID, {"user": TEST_USER, "password": TEST_PASSWORD})
         yield servers
+
+
+@pytest.fixture
+def front(standins: StandIns) -> Iterator[FrontControl]:
+    """The Snowflake stand-in's front, for the test to change; put back to its start after it."""
+    with standins.front_settings() as control:
+        yield control
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_metric_regexes_match_the_log_lines_of_a_real_run(
     for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
         assert len(values[name]) == 12, (name, values[name])
     # The last value each regex captured is the model's final metric, not a neighbour's.
-    final = json.loads((host.model_dir / "metadata.json").read_text())["final_metrics"]
+    final = host.metadata()["final_metrics"]
     for name in ("train:rmse", "validation:rmse", "train:mae", "validation:mae"):
         key = name.replace(":", "-")
         assert values[name][-1] == pytest.approx(final[key], abs=1e-4)

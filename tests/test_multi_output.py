@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 import xgboost as xgb
-from support.jobs import HostRun, JobRunner
+from support.jobs import HostRun, JobRunner, assert_succeeded
 from support.standins import StandIns
 
 from snowflake_xgb.serving.model import load_model, predict
@@ -64,11 +64,6 @@ def _served(host: HostRun, rows: dict[str, np.ndarray]) -> np.ndarray:
     return predict(served, parse(json.dumps(records).encode(), JSON, served).matrix, ())["score"]
 
 
-def _metadata(host: HostRun) -> dict:
-    assert host.returncode == 0, host.output[-3000:]
-    return json.loads((host.model_dir / "metadata.json").read_text())
-
-
 def test_multi_target_regression_on_one_and_three_hosts_equals_in_memory(
     jobs: JobRunner, tables: StandIns
 ) -> None:
@@ -77,17 +72,12 @@ def test_multi_target_regression_on_one_and_three_hosts_equals_in_memory(
     params = {"table": TARGETS, "validation_table": TARGETS_VALIDATION, "label": "y1,Y2,y3",
               "exclude": "ID,B1,B2", "num_round": 60, "early_stopping_rounds": 3,
               **learning}  # fmt: skip
-    single = jobs.run(params).coordinator
-    tables.front.reset()
-    tables.front.settings(first_chunk_rows=150, chunk_rows=200)
-    try:
-        distributed = jobs.run(params, hosts=3)
-    finally:
-        tables.front.reset()
-    assert all(host.returncode == 0 for host in distributed.hosts), distributed.coordinator.output
-    metadata = _metadata(single)
+    single = assert_succeeded(jobs.run(params)).coordinator
+    with tables.front_settings(first_chunk_rows=150, chunk_rows=200):
+        distributed = assert_succeeded(jobs.run(params, hosts=3))
+    metadata = single.metadata()
     assert metadata["labels"] == NUMBERS and metadata["feature_names"] == FEATURES
-    assert _metadata(distributed.coordinator)["best_iteration"] == metadata["best_iteration"]
+    assert distributed.metadata()["best_iteration"] == metadata["best_iteration"]
 
     train, validation = _rows(tables, TARGETS), _rows(tables, TARGETS_VALIDATION)
     train_matrix = xgb.QuantileDMatrix(_matrix(train, FEATURES), _matrix(train, NUMBERS))
@@ -111,7 +101,7 @@ def test_multi_target_regression_on_one_and_three_hosts_equals_in_memory(
     labels = _matrix(validation, NUMBERS)
     per_label = np.sqrt(np.mean((expected - labels) ** 2, axis=0))
     for host in (single, distributed.coordinator):
-        final = _metadata(host)["final_metrics"]
+        final = host.metadata()["final_metrics"]
         for name, value in zip(NUMBERS, per_label, strict=True):
             assert final[f"validation-{name}-rmse"] == pytest.approx(value, rel=1e-4)
         assert final["validation-rmse"] == pytest.approx(np.sqrt(np.mean(per_label**2)), rel=1e-4)
@@ -127,8 +117,8 @@ def test_multi_label_classifier_learns_each_label(jobs: JobRunner, tables: Stand
     params = {"table": TARGETS, "validation_table": TARGETS_VALIDATION, "label": "B1,B2",
               "features": "X1,X2,X3", "objective": "binary:logistic", "num_round": 15,
               "max_depth": 3, "eval_metric": "logloss"}  # fmt: skip
-    host = jobs.run(params).coordinator
-    metadata = _metadata(host)
+    host = assert_succeeded(jobs.run(params)).coordinator
+    metadata = host.metadata()
     assert metadata["labels"] == FLAGS
     validation = _rows(tables, TARGETS_VALIDATION)
     probabilities = _served(host, validation)
@@ -156,7 +146,7 @@ def test_cross_validation_with_several_labels_writes_a_model(
 ) -> None:
     params = {"table": TARGETS, "label": "Y1,Y2", "features": "X1,X2,X3", "cv_folds": 3,
               "num_round": 4, "max_depth": 3}  # fmt: skip
-    host = jobs.run(params).coordinator
-    metadata = _metadata(host)
+    host = assert_succeeded(jobs.run(params)).coordinator
+    metadata = host.metadata()
     assert metadata["labels"] == ["Y1", "Y2"] and metadata["cross_validation"]["folds"] == 3
     assert _served(host, _rows(tables, TARGETS_VALIDATION)).shape == (300, 2)

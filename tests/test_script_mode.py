@@ -9,23 +9,20 @@ import logging
 import re
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
-import xgboost as xgb
 from support import jobs as job_support
-from support.jobs import JobRunner
+from support.jobs import JobRunner, assert_succeeded, wait_until
 from support.metrics import metric_values
-from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
+from support.script_mode import EXAMPLE_CODE, example_script_job
+from support.standins import TEST_PASSWORD, StandIns
 
 from snowflake_xgb import redaction
 from snowflake_xgb import sagemaker_layout as layout
 
 pytestmark = pytest.mark.distributed
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE_CODE = REPO / "examples" / "script_mode"
 USER_SCRIPTS = Path(__file__).resolve().parent / "user_scripts"
 IDS_TABLE = "DEMO.PUBLIC.SCRIPT_MODE_IDS"
 
@@ -42,21 +39,8 @@ def _code_in_base_dir(monkeypatch: pytest.MonkeyPatch, code: Path) -> None:
 
 
 def test_user_script_trains_on_two_hosts_with_the_public_api(jobs: JobRunner) -> None:
-    # What the SageMaker SDK sends for entry_point="train.py", source_dir=...: JSON-encoded
-    # values (here a local folder stands in for the S3 sourcedir.tar.gz).
-    hyperparameters = {
-        "sagemaker_program": json.dumps("train.py"),
-        "sagemaker_submit_directory": json.dumps(str(EXAMPLE_CODE)),
-        "query": json.dumps(f"SELECT * FROM {HOUSING_TABLE}"),
-        "label": json.dumps("MEDHOUSEVAL"),
-        "num_round": "15",
-        "max_depth": "4",
-        "validation_fraction": "0.2",
-    }
-    run = jobs.run(hyperparameters, hosts=2)
+    run = assert_succeeded(jobs.run(example_script_job(num_round=15, max_depth=4), hosts=2))
     for host in run.hosts:
-        assert host.returncode == 0, host.output
-        assert host.failure is None
         assert "Invoking user script" in host.output
         assert (host.output_dir / "success").exists()
     coordinator, worker = run.hosts
@@ -65,10 +49,10 @@ def test_user_script_trains_on_two_hosts_with_the_public_api(jobs: JobRunner) ->
     assert "--num_round 15" in coordinator.output
     assert "--sagemaker_program" not in coordinator.output
 
-    model = xgb.Booster(model_file=str(coordinator.model_dir / "xgboost-model"))
+    model = coordinator.model()
     assert model.num_boosted_rounds() == 15
     assert len(model.feature_names) == 8
-    metadata = json.loads((coordinator.model_dir / "metadata.json").read_text())
+    metadata = coordinator.metadata()
     assert metadata["label"] == "MEDHOUSEVAL" and metadata["rounds_trained"] == 15
     assert 0 < metadata["validation_mae"] < 1.5
     assert 15000 < metadata["rows"] < 18000  # the training side of a 20% split of 20,640
@@ -132,20 +116,16 @@ def test_every_row_is_read_once_by_id_when_result_scan_reorders(
         f"CREATE OR REPLACE TABLE {IDS_TABLE} (ID NUMBER, X FLOAT, G NUMBER)",
         f"INSERT INTO {IDS_TABLE} SELECT range, range * 0.5, FLOOR(range / 7) FROM range({rows})",
     )
-    front = standins.front
-    front.reset()
-    assert front.settings()["result_scan_shuffles"]
-    front.settings(first_chunk_rows=100, chunk_rows=150, chunk_growth=1.05)
     _code_in_base_dir(monkeypatch, USER_SCRIPTS)
-    try:
+    chunked = {"first_chunk_rows": 100, "chunk_rows": 150, "chunk_growth": 1.05}
+    with standins.front_settings(**chunked) as front:
+        assert front.settings()["result_scan_shuffles"]
         run = jobs.run(
             {"query": f"SELECT ID, X, G FROM {IDS_TABLE}", "matrices": "yes"},
             hosts=hosts,
             environ={"SAGEMAKER_PROGRAM": "read_slices.py"},
         )
         counters = front.counters()
-    finally:
-        front.reset()
     reports = []
     for host in run.hosts:
         assert host.returncode == 0, host.output[-3000:]
@@ -189,19 +169,15 @@ def test_a_separate_ranking_validation_source_is_read_at_one_point_in_time(
     )
     # One row moves from the last group to the first: the same rows, other group sizes.
     moved = f"UPDATE {VALIDATION_TABLE} SET G = 0 WHERE ID = 699"
-    front = standins.front
-    front.reset()
-    front.settings(table_changes=[{"before": VALIDATION_TABLE, "nth": 3, "sql": moved}])
     _code_in_base_dir(monkeypatch, USER_SCRIPTS)
-    try:
+    changes = [{"before": VALIDATION_TABLE, "nth": 3, "sql": moved}]
+    with standins.front_settings(table_changes=changes):
         run = jobs.run(
             {"query": f"SELECT ID, X, G FROM {IDS_TABLE}",
              "ranking_validation": f"SELECT ID, X, G FROM {VALIDATION_TABLE}"},
             hosts=2,
             environ={"SAGEMAKER_PROGRAM": "read_slices.py"},
         )  # fmt: skip
-    finally:
-        front.reset()
     query_groups = []  # each host's query groups as XGBoost has them: the IDs in each
     for host in run.hosts:
         assert host.returncode == 0, host.output[-3000:]
@@ -274,10 +250,7 @@ def test_sigterm_is_passed_on_to_the_script(
     _code_in_base_dir(monkeypatch, USER_SCRIPTS)
     run, processes = jobs.start({}, environ={"SAGEMAKER_PROGRAM": "wait_for_sigterm.py"})
     ready = run.coordinator.output_dir / "data" / "ready.txt"
-    deadline = time.monotonic() + 60
-    while not ready.exists() and time.monotonic() < deadline and processes[0].poll() is None:
-        time.sleep(0.2)
-    assert ready.exists()
+    wait_until(ready.exists, processes, "the script's ready file", 60)
     processes[0].send_signal(signal.SIGTERM)
     host = jobs.wait(run, processes, timeout=30).coordinator
     assert (host.output_dir / "data" / "sigterm.txt").read_text() == "received"

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import xgboost as xgb
-from support.jobs import JobRunner
+from support.jobs import JobRunner, assert_succeeded
+from support.model_fit import assert_fits_as_well, predict
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 TRAIN_QUERY = f"SELECT * FROM {HOUSING_TABLE} WHERE MOD(FLOOR(POPULATION), 5) <> 0"
@@ -21,38 +22,27 @@ def _fetch(standins: StandIns, query: str) -> tuple[np.ndarray, np.ndarray, list
     return frame[features].to_numpy(np.float32), frame["MEDHOUSEVAL"].to_numpy(np.float32), features
 
 
-def _rmse(booster: xgb.Booster, features: np.ndarray, label: np.ndarray, names: list[str]) -> float:
-    predictions = booster.predict(xgb.DMatrix(features, feature_names=names))
-    return float(np.sqrt(np.mean((predictions - label) ** 2)))
-
-
 def test_trains_like_plain_xgboost_in_memory(jobs: JobRunner, standins: StandIns) -> None:
     run = jobs.run(
         {"query": TRAIN_QUERY, "validation_query": VALIDATION_QUERY, "label": "medhouseval",
          "num_round": 30, **PARAMS}
     )  # fmt: skip
-    host = run.coordinator
-    assert host.returncode == 0, host.output
-    assert host.failure is None
-    model = xgb.Booster(model_file=str(host.model_dir / "xgboost-model"))
+    model = assert_succeeded(run).coordinator.model()
 
     train_x, train_y, names = _fetch(standins, TRAIN_QUERY)
     valid_x, valid_y, _ = _fetch(standins, VALIDATION_QUERY)
     in_memory = xgb.train(PARAMS, xgb.DMatrix(train_x, train_y, feature_names=names), 30)
 
-    ours, reference = (
-        _rmse(model, valid_x, valid_y, names),
-        _rmse(in_memory, valid_x, valid_y, names),
-    )
-    assert abs(ours - reference) / reference < 0.01, (ours, reference)
     assert model.feature_names == names
+    ours, reference = predict(model, valid_x), predict(in_memory, valid_x)
+    assert_fits_as_well(ours, reference, valid_y, within=0.01)
 
 
 def test_writes_model_metadata_and_metric_lines(jobs: JobRunner, housing_params: dict) -> None:
     run = jobs.run(housing_params)
     host = run.coordinator
     assert host.returncode == 0, host.output
-    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    metadata = host.metadata()
     assert metadata["label"] == "MEDHOUSEVAL"
     assert metadata["feature_names"][0] == "MEDINC" and len(metadata["feature_names"]) == 8
     assert metadata["rounds_trained"] == 20
@@ -90,7 +80,7 @@ def test_early_stopping_keeps_the_best_rounds(jobs: JobRunner, housing_params: d
     params = {**housing_params, "num_round": 400, "eta": 0.9, "early_stopping_rounds": 3}
     host = jobs.run(params).coordinator
     assert host.returncode == 0, host.output
-    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    metadata = host.metadata()
     assert metadata["rounds_trained"] < 400
     assert metadata["rounds_trained"] == metadata["best_iteration"] + 4
     model = xgb.Booster(model_file=str(host.model_dir / "xgboost-model"))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 import numpy as np
@@ -101,19 +99,11 @@ def tables(standins: StandIns) -> StandIns:
     return standins
 
 
-@contextmanager
-def _chunked(standins: StandIns) -> Iterator[None]:
-    """Results served as Snowflake does: an inline first chunk, then many growing chunks, each
-    with the Arrow types Snowflake may choose for it (integers and scaled numbers as int8 to
-    int64 or decimal128, timestamps as one or two fields)."""
-    standins.front.reset()
-    standins.front.settings(
-        first_chunk_rows=150, chunk_rows=200, chunk_growth=1.02, vary_chunk_types=True
-    )
-    try:
-        yield
-    finally:
-        standins.front.reset()
+# Results served as Snowflake does: an inline first chunk, then many growing chunks, each with
+# the Arrow types Snowflake may choose for it (integers and scaled numbers as int8 to int64 or
+# decimal128, timestamps as one or two fields).
+CHUNKED = {"first_chunk_rows": 150, "chunk_rows": 200, "chunk_growth": 1.02,
+           "vary_chunk_types": True}  # fmt: skip
 
 
 def _rows(standins: StandIns, sql: str) -> list[dict]:
@@ -141,8 +131,7 @@ def _reference_frame(rows: list[dict], regions: list[str]) -> pd.DataFrame:
 
 def _model(host: HostRun) -> tuple[xgb.Booster, dict]:
     assert host.returncode == 0, host.output[-3000:]
-    metadata = json.loads((host.model_dir / "metadata.json").read_text())
-    return xgb.Booster(model_file=str(host.model_dir / "xgboost-model")), metadata
+    return host.model(), host.metadata()
 
 
 def _json_value(value: object) -> object:
@@ -184,7 +173,9 @@ def test_typed_columns_train_alike_on_one_and_three_hosts_and_in_memory(
 ) -> None:
     params = _typed_params()
     single = jobs.run(params, hosts=1).coordinator
-    with _chunked(tables):  # the 3 hosts read many result batches, each with its own values
+    with tables.front_settings(
+        **CHUNKED
+    ):  # the 3 hosts read many result batches, each with its own values
         distributed = jobs.run(params, hosts=3)
     _, metadata = _model(single)
     _, metadata_three = _model(distributed.coordinator)
@@ -273,7 +264,9 @@ def test_ranking_keeps_groups_whole_and_equals_in_memory_qid_training(
         "exclude": "ID", "objective": "rank:ndcg", "eval_metric": "ndcg@10", "num_round": 10,
         "max_depth": 4, "eta": 0.3,
     }  # fmt: skip
-    with _chunked(tables):  # groups cross result batches; each host's slice is cut at a group
+    with tables.front_settings(
+        **CHUNKED
+    ):  # groups cross result batches; each host's slice is cut at a group
         run = jobs.run(params, hosts=3)
     model, metadata = _model(run.coordinator)
     assert all(host.returncode == 0 for host in run.hosts)
@@ -381,12 +374,9 @@ def test_bad_columns_fail_in_one_paragraph_naming_the_column(
 def test_a_decfloat_column_fails_the_job_with_the_cast_to_write(
     jobs: JobRunner, tables: StandIns
 ) -> None:
-    tables.front.reset()
-    tables.front.settings(decfloat_columns=["AMOUNT"])  # Snowflake describes it as NUMBER
-    try:
+    # Snowflake describes a DECFLOAT column as NUMBER.
+    with tables.front_settings(decfloat_columns=["AMOUNT"]):
         host = jobs.run({"table": TYPED, "label": "Y", "exclude": "ID,W", **PARAMS}).coordinator
-    finally:
-        tables.front.reset()
     assert host.returncode != 0
     failure = host.failure or ""
     assert "has a DECFLOAT column" in failure and "cast it in the query" in failure, failure

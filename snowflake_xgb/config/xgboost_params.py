@@ -24,7 +24,10 @@ _UNUSED = re.compile(r"Parameters: \{ (.*?) \} are not used")
 
 def _configure(params: dict[str, Any]) -> list[str]:
     """Configure a booster on a tiny matrix; return the names XGBoost says it does not use."""
-    probe = xgb.DMatrix(np.ones((2, 2), dtype=np.float32))
+    # A label, because some objectives (quantile, expectile) check its shape when configured;
+    # 1 is a valid label for every objective.
+    ones = np.ones((2, 2), dtype=np.float32)
+    probe = xgb.DMatrix(ones, label=ones[:, 0])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # num_feature stands in for the data XGBoost would otherwise want before configuring.

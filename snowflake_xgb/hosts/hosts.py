@@ -192,7 +192,7 @@ class Hosts:
                     raise self._cannot_join() from None
                 time.sleep(2.0)
         self._joined = True
-        self._watchdog = PeerWatchdog(self._peers, self._on_lost_peers)
+        self._watchdog = PeerWatchdog(self._peers, self._on_lost_peers).start()
         if collective.get_rank() != self.rank:
             raise RuntimeError(
                 f"collective gave rank {collective.get_rank()}, expected {self.rank}"

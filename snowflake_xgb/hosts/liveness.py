@@ -130,27 +130,40 @@ class Peers:
 
 
 class PeerWatchdog:
-    """Calls ``on_lost(hosts)`` once peers miss :data:`WATCHDOG_MISSES` probes in a row."""
+    """Calls ``on_lost(hosts)`` once peers miss :data:`WATCHDOG_MISSES` probes in a row.
+
+    ``start`` probes every :data:`WATCHDOG_INTERVAL_SECONDS` on a thread of its own; each probe
+    is one ``check_once`` (which tests call directly, probe by probe).
+    """
 
     def __init__(self, peers: Peers, on_lost: Callable[[list[str]], None]) -> None:
         self._peers = peers
         self._on_lost = on_lost
+        self._misses: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="peer-watchdog", daemon=True)
+
+    def start(self) -> PeerWatchdog:
         self._thread.start()
+        return self
+
+    def check_once(self) -> list[str]:
+        """Probe every peer once; return the peers lost now (and call ``on_lost`` with them)."""
+        unreachable = set(self._peers.unreachable())
+        self._misses = {host: self._misses.get(host, 0) + 1 for host in unreachable}
+        lost = sorted(host for host, count in self._misses.items() if count >= WATCHDOG_MISSES)
+        if lost and not self._stop.is_set():
+            self._on_lost(lost)
+        return lost
 
     def _watch(self) -> None:
-        misses: dict[str, int] = {}
         while not self._stop.wait(WATCHDOG_INTERVAL_SECONDS):
-            unreachable = set(self._peers.unreachable())
-            misses = {host: misses.get(host, 0) + 1 for host in unreachable}
-            lost = sorted(host for host, count in misses.items() if count >= WATCHDOG_MISSES)
-            if lost and not self._stop.is_set():
-                self._on_lost(lost)
+            self.check_once()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=PROBE_TIMEOUT_SECONDS * 4)
+        if self._thread.is_alive():
+            self._thread.join(timeout=PROBE_TIMEOUT_SECONDS * 4)
 
 
 def wait_until_gone(address: str, port: int) -> None:

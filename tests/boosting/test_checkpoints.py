@@ -6,7 +6,6 @@ configured as SageMaker does (``checkpointconfig.json``'s ``LocalPath``).
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
@@ -16,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, wait_until
+from support.silent_server import SilentServer
 
-from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.boosting import checkpoints
 
 pytestmark = pytest.mark.timeout(300)
@@ -31,32 +30,9 @@ TWO_HOSTS = {"nthread": 1}
 METRIC_LINE = re.compile(r"^\[(\d+)\]\ttrain-rmse:", re.MULTILINE)
 
 
-def _log(run: JobRun, index: int = 0) -> str:
-    path = run.hosts[index].base_dir.parent / f"host{index + 1}.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _wait_until(condition, timeout: float, processes: list[subprocess.Popen]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if any(p.poll() is not None for p in processes):
-            raise AssertionError("the job ended before the test could act")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-
-
 def _newest(directory: Path) -> int:
     latest = checkpoints.latest_checkpoint(directory)
     return latest[0] if latest else 0
-
-
-def _model(run: JobRun) -> xgb.Booster:
-    return xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
-
-
-def _metadata(run: JobRun) -> dict:
-    return json.loads((run.coordinator.model_dir / "metadata.json").read_text())
 
 
 def _probe(names: list[str]) -> xgb.DMatrix:
@@ -78,7 +54,7 @@ def test_killed_job_resumes_from_newest_checkpoint(
     params = {**housing_params, **PARAMS, "num_round": 400, "checkpoint_frequency": 50}
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, checkpoints=folder)
-    _wait_until(lambda: _newest(folder / "host1") >= 100, 120, processes)
+    wait_until(lambda: _newest(folder / "host1") >= 100, processes, "a checkpoint at round 100")
     processes[0].send_signal(signal.SIGKILL)  # no chance to clean up: like a lost instance
     killed = jobs.wait(run, processes)
     assert killed.coordinator.returncode == -signal.SIGKILL
@@ -95,21 +71,21 @@ def test_killed_job_resumes_from_newest_checkpoint(
     # Only the remaining rounds were trained, numbered from where the checkpoint left off
     # or from 0 (either way, one metric line per remaining round).
     assert len(METRIC_LINE.findall(host.output)) == 400 - resumed_from
-    metadata = _metadata(resumed)
+    metadata = resumed.metadata()
     assert metadata["resumed_from_round"] == resumed_from
     assert metadata["rounds_trained"] == 400
-    assert _model(resumed).num_boosted_rounds() == 400
+    assert resumed.coordinator.model().num_boosted_rounds() == 400
     # The same rows on both runs: the deterministic split gives the same training rows.
     assert host.shard_report()["rows"] == metadata["rows"]
 
     uninterrupted = jobs.run(params)
     assert uninterrupted.coordinator.returncode == 0, uninterrupted.coordinator.output
-    assert _metadata(uninterrupted)["resumed_from_round"] is None
-    assert _metadata(uninterrupted)["rows"] == metadata["rows"]
-    reference = _model(uninterrupted)
+    assert uninterrupted.metadata()["resumed_from_round"] is None
+    assert uninterrupted.metadata()["rows"] == metadata["rows"]
+    reference = uninterrupted.coordinator.model()
     probe = _probe(reference.feature_names)
     np.testing.assert_allclose(
-        _model(resumed).predict(probe), reference.predict(probe), rtol=1e-4, atol=1e-4
+        resumed.coordinator.model().predict(probe), reference.predict(probe), rtol=1e-4, atol=1e-4
     )
 
 
@@ -125,8 +101,8 @@ def test_finished_checkpoint_needs_no_more_rounds(
     again = jobs.run(params, checkpoints=folder)
     assert again.coordinator.returncode == 0, again.coordinator.output
     assert not METRIC_LINE.findall(again.coordinator.output)
-    assert _metadata(again)["resumed_from_round"] == 30
-    assert _model(again).num_boosted_rounds() == 30
+    assert again.metadata()["resumed_from_round"] == 30
+    assert again.coordinator.model().num_boosted_rounds() == 30
 
 
 def _sigterm_and_time(processes: list[subprocess.Popen], which: list[int]) -> float:
@@ -145,7 +121,7 @@ def test_sigterm_saves_a_checkpoint_stops_and_resumes(
     params = {**housing_params, **PARAMS, "num_round": 100_000, "checkpoint_frequency": 50_000}
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, checkpoints=folder)
-    _wait_until(lambda: "[20]\t" in _log(run), 120, processes)
+    wait_until(lambda: "[20]\t" in run.coordinator.log(), processes, "round 20")
     seconds = _sigterm_and_time(processes, [0])
     print(f"stopped {seconds:.2f}s after SIGTERM")
     stopped = jobs.wait(run, processes)
@@ -164,8 +140,8 @@ def test_sigterm_saves_a_checkpoint_stops_and_resumes(
     resumed = jobs.run({**params, "num_round": rounds + 10}, checkpoints=folder)
     assert resumed.coordinator.returncode == 0, resumed.coordinator.output
     assert len(METRIC_LINE.findall(resumed.coordinator.output)) == 10
-    assert _metadata(resumed)["resumed_from_round"] == rounds
-    assert _model(resumed).num_boosted_rounds() == rounds + 10
+    assert resumed.metadata()["resumed_from_round"] == rounds
+    assert resumed.coordinator.model().num_boosted_rounds() == rounds + 10
 
 
 def test_sigterm_without_checkpoint_folder_stops_promptly(
@@ -173,7 +149,7 @@ def test_sigterm_without_checkpoint_folder_stops_promptly(
 ) -> None:
     params = {**housing_params, **PARAMS, "num_round": 100_000}
     run, processes = jobs.start(params)
-    _wait_until(lambda: "[5]\t" in _log(run), 120, processes)
+    wait_until(lambda: "[5]\t" in run.coordinator.log(), processes, "round 5")
     seconds = _sigterm_and_time(processes, [0])
     print(f"stopped {seconds:.2f}s after SIGTERM")
     host = jobs.wait(run, processes).coordinator
@@ -193,7 +169,7 @@ def test_sigterm_on_two_hosts_stops_both_at_the_same_round(
               "checkpoint_frequency": 50_000}  # fmt: skip
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, hosts=2, checkpoints=folder)
-    _wait_until(lambda: "[10]\t" in _log(run), 180, processes)
+    wait_until(lambda: "[10]\t" in run.coordinator.log(), processes, "round 10", 180)
     seconds = _sigterm_and_time(processes, signalled)
     print(f"stopped {seconds:.2f}s after SIGTERM")
     stopped = jobs.wait(run, processes)
@@ -218,7 +194,7 @@ def test_killed_two_host_job_resumes(jobs: JobRunner, housing_params: dict, tmp_
               "checkpoint_frequency": 25}  # fmt: skip
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, hosts=2, checkpoints=folder)
-    _wait_until(lambda: _newest(folder / "host1") >= 50, 180, processes)
+    wait_until(lambda: _newest(folder / "host1") >= 50, processes, "a checkpoint at round 50", 180)
     for process in processes:
         process.send_signal(signal.SIGKILL)
     jobs.wait(run, processes)
@@ -228,46 +204,19 @@ def test_killed_two_host_job_resumes(jobs: JobRunner, housing_params: dict, tmp_
     resumed = jobs.run(params, hosts=2, checkpoints=folder)
     assert [h.returncode for h in resumed.hosts] == [0, 0], [h.output for h in resumed.hosts]
     assert len(METRIC_LINE.findall(resumed.coordinator.output)) == 1000 - resumed_from
-    metadata = _metadata(resumed)
+    metadata = resumed.metadata()
     assert metadata["resumed_from_round"] == resumed_from
-    assert metadata["rounds_trained"] == 1000 and _model(resumed).num_boosted_rounds() == 1000
-
-
-class _SilentServer:
-    """Accepts connections and never answers: a sign-in that hangs."""
-
-    def __init__(self) -> None:
-        import socket
-
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self._held: list = []
-
-    def __enter__(self):
-        import threading
-
-        def accept() -> None:
-            while True:
-                try:
-                    self._held.append(self._socket.accept()[0])
-                except OSError:
-                    return
-
-        threading.Thread(target=accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._socket.close()
-        for connection in self._held:
-            connection.close()
+    assert (
+        metadata["rounds_trained"] == 1000
+        and resumed.coordinator.model().num_boosted_rounds() == 1000
+    )
 
 
 def test_sigterm_before_training_stops_at_once(jobs: JobRunner, housing_params: dict) -> None:
     """Waiting on a Snowflake that does not answer (60 s login timeout): SIGTERM ends it now."""
-    with _SilentServer() as silent:
+    with SilentServer() as silent:
         run, processes = jobs.start(housing_params, environ={"SNOWFLAKE_PORT": str(silent.port)})
-        _wait_until(lambda: "Signing in to Snowflake" in _log(run), 60, processes)
-        time.sleep(0.5)  # inside the login request
+        wait_until(lambda: silent.connections, processes, "the login request", 60)
         seconds = _sigterm_and_time(processes, [0])
         print(f"stopped {seconds:.2f}s after SIGTERM")
     host = jobs.wait(run, processes).coordinator
@@ -303,33 +252,3 @@ def test_a_checkpoint_of_another_job_is_refused(tmp_path: Path) -> None:
         checkpoints.check_resumable(booster, ["MEDINC", "LATITUDE"], 10, tmp_path)
     with pytest.raises(checkpoints.UserError, match=r"5 rounds, more than .*num_round=3"):
         checkpoints.check_resumable(booster, names, 3, tmp_path)
-
-
-WATCHDOG_SCRIPT = """
-import os, signal, sys, time
-from snowflake_xgb.boosting import interruption
-interruption.STOP_DEADLINE_SECONDS = 1.0
-interruption.install()
-interruption.StopOnSignal(None).before_training(None)  # in training: SIGTERM only sets a flag
-os.kill(os.getpid(), signal.SIGTERM)
-time.sleep(60)  # stuck where no callback runs (a collective step waiting on a lost host)
-sys.exit(3)
-"""
-
-
-def test_watchdog_ends_a_job_stuck_after_sigterm(tmp_path: Path) -> None:
-    import os
-    import sys
-
-    (tmp_path / layout.OUTPUT_DIR).mkdir()
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", WATCHDOG_SCRIPT],
-        env={**os.environ, layout.BASE_DIR_ENV: str(tmp_path)},
-        capture_output=True,
-        timeout=30,
-    )
-    assert done.returncode == 1, done.stderr.decode()
-    assert time.monotonic() - started < 15
-    failure = (tmp_path / layout.FAILURE_FILE).read_text()
-    assert "did not stop within 1s" in failure and "resumes from the newest checkpoint" in failure

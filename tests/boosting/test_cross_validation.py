@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, assert_succeeded, wait_until
 from support.metrics import metric_values
 from support.standins import HOUSING_TABLE, StandIns
 
@@ -79,17 +79,13 @@ def _cv(run: JobRun) -> dict:
     return json.loads((run.coordinator.output_dir / "data" / "cv.json").read_text())
 
 
-def _metadata(run: JobRun) -> dict:
-    return json.loads((run.coordinator.model_dir / "metadata.json").read_text())
-
-
 @pytest.mark.parametrize("hosts", [1, 3])
 def test_folds_equal_xgboost_cv_in_memory(jobs: JobRunner, standins: StandIns, hosts: int) -> None:
     rounds = 8
     run = jobs.run({**JOB, "num_round": rounds}, hosts=hosts)
-    assert [h.returncode for h in run.hosts] == [0] * hosts, [h.output for h in run.hosts]
+    assert_succeeded(run)
     cv = _cv(run)
-    metadata = _metadata(run)
+    metadata = run.metadata()
     columns = ColumnSelection(tuple(metadata["feature_names"]), metadata["label"])
     folds = _fold_arrays(standins, columns)
     assert cv["rows_per_fold"] == {f"fold-{k + 1}": len(f[1]) for k, f in enumerate(folds)}
@@ -124,7 +120,7 @@ def test_folds_equal_xgboost_cv_in_memory(jobs: JobRunner, standins: StandIns, h
     assert cv["best_rounds"] == rounds and metadata["rounds_trained"] == rounds
     assert metadata["cross_validation"]["folds"] == FOLDS
     assert set(metadata["query_ids"]) == {"fold-1", "fold-2", "fold-3"}
-    model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
+    model = run.coordinator.model()
     assert model.num_boosted_rounds() == rounds
     # The training report draws every fold's curves beside the final model's.
     report = (run.coordinator.output_dir / "data" / "report.html").read_text()
@@ -136,7 +132,7 @@ def test_early_stopping_over_the_folds_mean(jobs: JobRunner, standins: StandIns)
     run = jobs.run({**JOB, **learning, "num_round": 200, "early_stopping_rounds": 3})
     assert run.coordinator.returncode == 0, run.coordinator.output
     cv = _cv(run)
-    metadata = _metadata(run)
+    metadata = run.metadata()
     columns = ColumnSelection(tuple(metadata["feature_names"]), metadata["label"])
     _, reference = _in_memory(
         _fold_arrays(standins, columns), list(columns.features), 200, learning,
@@ -225,7 +221,7 @@ def test_a_resumed_job_cross_validates_the_same_folds(
     resumed = jobs.run(params, checkpoints=folder)
     assert resumed.coordinator.returncode == 0, resumed.coordinator.output
     assert "Resuming from checkpoint" in resumed.coordinator.output
-    metadata = _metadata(resumed)
+    metadata = resumed.metadata()
     assert metadata["data_snapshot"]["mode"] == "reopened"
     assert metadata["data_snapshot"]["query_ids"] == first_cv["query_ids"]
     assert _cv(resumed)["mean"] == first_cv["mean"]
@@ -245,11 +241,7 @@ def test_external_memory_folds_match_in_memory_folds(jobs: JobRunner) -> None:
 
 def test_sigterm_stops_cross_validation_promptly(jobs: JobRunner) -> None:
     run, processes = jobs.start({**JOB, "num_round": 100_000})
-    log = run.coordinator.base_dir.parent / "host1.log"
-    deadline = time.monotonic() + 120
-    while "[5]\ttrain-rmse-mean" not in (log.read_text() if log.exists() else ""):
-        assert processes[0].poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: "[5]\ttrain-rmse-mean" in run.coordinator.log(), processes, "round 5")
     started = time.monotonic()
     processes[0].send_signal(signal.SIGTERM)
     host = jobs.wait(run, processes).coordinator

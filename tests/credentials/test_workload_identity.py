@@ -3,14 +3,13 @@ which verifies each attestation against moto's STS as Snowflake does against AWS
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-import xgboost as xgb
 from support.aws_roles import ATTESTATION_PREFIX, AssumedRole, assume_role, create_role, role_arn
-from support.jobs import JobRun, JobRunner
-from support.standins import HOUSING_TABLE, StandIns
+from support.jobs import JobRun, JobRunner, assert_succeeded
+from support.script_mode import example_script_job
+from support.standins import StandIns
 
 from snowflake_xgb.credentials.workload_identity import registered_arn
 
@@ -58,13 +57,10 @@ def test_two_host_job_signs_in_with_its_role_and_no_secret(
 ) -> None:
     refusals_before = len(standins.front.workload_identities()["refusals"])
     run = jobs.run(housing_params, hosts=2, environ=keyless_environ(standins, training_role))
-    for host in run.hosts:
-        assert host.returncode == 0, host.output
-        assert host.failure is None
+    for host in assert_succeeded(run).hosts:
         assert "workload identity" in host.output and "no secret" in host.output
         assert "phasing out" not in host.output
-    model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
-    assert model.num_boosted_rounds() == housing_params["num_round"]
+    assert run.coordinator.model().num_boosted_rounds() == housing_params["num_round"]
     assert len(standins.front.workload_identities()["refusals"]) == refusals_before
     assert_no_aws_credential(run, training_role)
 
@@ -72,20 +68,9 @@ def test_two_host_job_signs_in_with_its_role_and_no_secret(
 def test_script_mode_job_signs_in_with_its_role(
     jobs: JobRunner, standins: StandIns, training_role: AssumedRole
 ) -> None:
-    from test_script_mode import EXAMPLE_CODE
-
-    hyperparameters = {
-        "sagemaker_program": json.dumps("train.py"),
-        "sagemaker_submit_directory": json.dumps(str(EXAMPLE_CODE)),
-        "query": json.dumps(f"SELECT * FROM {HOUSING_TABLE}"),
-        "label": json.dumps("MEDHOUSEVAL"),
-        "num_round": "5",
-        "validation_fraction": "0.2",
-    }
-    run = jobs.run(hyperparameters, hosts=1, environ=keyless_environ(standins, training_role))
-    host = run.coordinator
-    assert host.returncode == 0, host.output
-    assert xgb.Booster(model_file=str(host.model_dir / "xgboost-model")).num_boosted_rounds() == 5
+    environ = keyless_environ(standins, training_role)
+    run = assert_succeeded(jobs.run(example_script_job(num_round=5), environ=environ))
+    assert run.coordinator.model().num_boosted_rounds() == 5
     assert_no_aws_credential(run, training_role)
 
 

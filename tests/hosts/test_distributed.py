@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
@@ -10,9 +9,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import xgboost as xgb
 from snowflake_front import FrontControl
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, assert_succeeded, wait_until
+from support.model_fit import assert_fits_as_well, predict
 from support.standins import HOUSING_TABLE, StandIns
 
 pytestmark = pytest.mark.distributed
@@ -61,22 +60,12 @@ def test_hosts_read_disjoint_slices_that_cover_every_row(
     # Only the first host writes the model folder (SageMaker local mode shares one).
     assert (run.coordinator.model_dir / "xgboost-model").exists()
     assert all(not any(host.model_dir.iterdir()) for host in run.hosts[1:])
-    metadata = json.loads((run.coordinator.model_dir / "metadata.json").read_text())
-    assert metadata["rows_per_host"] == {
+    assert run.metadata()["rows_per_host"] == {
         host.name: host.shard_report()["rows"] for host in run.hosts
     }
     # Metric lines come from the coordinator only.
     assert "validation-rmse" in run.coordinator.output
     assert all("\tvalidation-rmse:" not in host.output for host in run.hosts[1:])
-
-
-def _validation_rmse(model_dir, standins: StandIns) -> float:
-    with standins.connect() as connection:
-        frame = connection.cursor().execute(VALIDATION_QUERY).fetch_pandas_all()
-    model = xgb.Booster(model_file=str(model_dir / "xgboost-model"))
-    features = frame[model.feature_names].to_numpy(np.float32)
-    predictions = model.predict(xgb.DMatrix(features, feature_names=model.feature_names))
-    return float(np.sqrt(np.mean((predictions - frame["MEDHOUSEVAL"].to_numpy()) ** 2)))
 
 
 def test_three_host_model_is_as_good_as_single_host(jobs: JobRunner, standins: StandIns) -> None:
@@ -88,9 +77,12 @@ def test_three_host_model_is_as_good_as_single_host(jobs: JobRunner, standins: S
     distributed = jobs.run(params, hosts=3)
     assert single.returncode == 0, single.output
     assert all(host.returncode == 0 for host in distributed.hosts), distributed.coordinator.output
-    one = _validation_rmse(single.model_dir, standins)
-    three = _validation_rmse(distributed.coordinator.model_dir, standins)
-    assert abs(three - one) / one < 0.01, (one, three)
+    with standins.connect() as connection:
+        frame = connection.cursor().execute(VALIDATION_QUERY).fetch_pandas_all()
+    label, one = frame["MEDHOUSEVAL"].to_numpy(), single.model()
+    features = frame[one.feature_names].to_numpy(np.float32)
+    three = distributed.coordinator.model()
+    assert_fits_as_well(predict(three, features), predict(one, features), label, within=0.01)
 
 
 def test_more_hosts_than_rows_still_succeeds(jobs: JobRunner, standins: StandIns) -> None:
@@ -104,16 +96,6 @@ def test_more_hosts_than_rows_still_succeeds(jobs: JobRunner, standins: StandIns
     assert _assert_exactly_once(run) == 2
 
 
-def _wait_for_round(run: JobRun, round_number: int, timeout: float) -> None:
-    log = run.coordinator.base_dir.parent / "host1.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if f"[{round_number}]\t" in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"round {round_number} not reached: {log.read_text()[-2000:]}")
-
-
 @pytest.mark.parametrize("victim", [1, 0], ids=["worker", "coordinator"])
 def test_survivors_stop_promptly_and_name_the_lost_host(
     jobs: JobRunner, housing_params: dict, victim: int
@@ -121,7 +103,7 @@ def test_survivors_stop_promptly_and_name_the_lost_host(
     params = {**housing_params, "num_round": 100000, "max_depth": 8, "eta": 0.01}
     run, processes = jobs.start(params, hosts=3)
     try:
-        _wait_for_round(run, 3, timeout=120)
+        wait_until(lambda: "[3]\t" in run.coordinator.log(), processes, "round 3")
         processes[victim].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         jobs.wait(run, processes, timeout=120)
@@ -166,11 +148,8 @@ def timed_table(standins: StandIns) -> str:
 
 @pytest.fixture
 def timed_front(standins: StandIns) -> Iterator[FrontControl]:
-    control = standins.front
-    control.reset()
-    control.settings(**TIMED_CHUNKS)
-    yield control
-    control.reset()
+    with standins.front_settings(**TIMED_CHUNKS) as control:
+        yield control
 
 
 TIMED_PARAMS = {
@@ -183,12 +162,6 @@ SOURCES_READ_TWICE = {
     "categorical": {"exclude": "ID,QID"},
     "ranking": {"exclude": "ID,REGION", "group": "QID", "objective": "rank:ndcg"},
 }
-
-
-def _trained(run: JobRun) -> None:
-    for host in run.hosts:
-        assert host.returncode == 0, host.output[-3000:]
-        assert host.failure is None
 
 
 def _rows_read(run: JobRun) -> int:
@@ -219,7 +192,7 @@ def test_jobs_train_when_the_first_statement_runs_three_collective_timeouts(
     }
     timed_front.settings(slow_statements=[first_statement])
     run = jobs.run({**TIMED_PARAMS, **SOURCES_READ_TWICE[reads]}, hosts=hosts, timeout=180)
-    _trained(run)
+    assert_succeeded(run)
     assert _rows_read(run) == TIMED_ROWS
     assert "Waited" in run.hosts[1].output  # at the meeting point, not in a collective step
     status_calls = timed_front.counters()["status_calls"].values()
@@ -240,7 +213,7 @@ def test_jobs_train_when_one_host_finishes_loading_three_collective_timeouts_lat
     timed_front.settings(slow_batches=[10, 15], slow_batch_seconds=5)
     params = {**TIMED_PARAMS, "external_memory": str(external_memory).lower()}
     run = jobs.run(params, hosts=hosts, timeout=180)
-    _trained(run)
+    assert_succeeded(run)
     assert _rows_read(run) == TIMED_ROWS
     slow = [d for d in timed_front.counters()["downloads"] if d["batch"] >= 10]
     assert slow and all(d["seconds"] >= 5 for d in slow)

@@ -10,7 +10,6 @@ in-memory batches at the end.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -21,7 +20,8 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 from snowflake_front import FrontControl
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, assert_succeeded
+from support.model_fit import assert_fits_as_well, predict
 from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.config.job_config import DownloadSettings
@@ -41,21 +41,8 @@ PARAMS = {
 @pytest.fixture
 def front(standins: StandIns) -> Iterator[FrontControl]:
     """The stand-in's front, serving results in chunks for this test; reset afterwards."""
-    control = standins.front
-    control.reset()
-    control.settings(**CHUNKS)
-    yield control
-    control.reset()
-
-
-def _metadata(run: JobRun) -> dict:
-    return json.loads((run.coordinator.model_dir / "metadata.json").read_text())
-
-
-def _succeeded(run: JobRun) -> None:
-    for host in run.hosts:
-        assert host.returncode == 0, host.output[-3000:]
-        assert host.failure is None
+    with standins.front_settings(**CHUNKS) as control:
+        yield control
 
 
 def _assert_same_model_as_in_memory(run: JobRun, standins: StandIns) -> None:
@@ -64,7 +51,7 @@ def _assert_same_model_as_in_memory(run: JobRun, standins: StandIns) -> None:
     One host: the same predictions. Several: XGBoost merges the hosts' quantile sketches, so
     the bins (and trees) differ a little; the fit is as good.
     """
-    metadata = _metadata(run)
+    metadata = run.metadata()
     table = standins.result_by_id(metadata["query_ids"]["training"])
     features = np.column_stack(
         [table.column(name).to_numpy().astype(np.float32) for name in metadata["feature_names"]]
@@ -72,14 +59,14 @@ def _assert_same_model_as_in_memory(run: JobRun, standins: StandIns) -> None:
     label = table.column(metadata["label"]).to_numpy().astype(np.float32)
     params = {k: PARAMS[k] for k in ("max_depth", "eta")}
     expected = xgb.train(params, xgb.QuantileDMatrix(features, label), PARAMS["num_round"])
-    model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
-    matrix = xgb.DMatrix(features, feature_names=metadata["feature_names"])
-    ours, theirs = model.predict(matrix), expected.predict(xgb.DMatrix(features))
+    ours, theirs = (
+        predict(run.coordinator.model(), features),
+        expected.predict(xgb.DMatrix(features)),
+    )
     if len(run.hosts) == 1:
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
     else:
-        ours_rmse, theirs_rmse = (float(np.sqrt(np.mean((p - label) ** 2))) for p in (ours, theirs))
-        assert abs(ours_rmse - theirs_rmse) / theirs_rmse < 0.02, (ours_rmse, theirs_rmse)
+        assert_fits_as_well(ours, theirs, label, within=0.02)
 
 
 def _downloads(counters: dict, query_id: str) -> list[dict]:
@@ -92,8 +79,8 @@ def test_each_chunk_is_downloaded_once_by_the_hosts_whose_rows_it_holds(
     jobs: JobRunner, standins: StandIns, front: FrontControl, hosts: int
 ) -> None:
     run = jobs.run(PARAMS, hosts=hosts)
-    _succeeded(run)
-    query_id = _metadata(run)["query_ids"]["training"]
+    assert_succeeded(run)
+    query_id = run.metadata()["query_ids"]["training"]
     counters = front.counters()
     batch_rows = counters["results"][query_id]["rows"]
     assert len(batch_rows) >= 50 and len(set(batch_rows[1:])) > 10, batch_rows
@@ -136,8 +123,8 @@ def test_a_chunk_that_fails_twice_then_succeeds(
 ) -> None:
     front.settings(fail_times={"20": 2})
     run = jobs.run(PARAMS, hosts=2)
-    _succeeded(run)
-    query_id = _metadata(run)["query_ids"]["training"]
+    assert_succeeded(run)
+    query_id = run.metadata()["query_ids"]["training"]
     statuses = [d["status"] for d in _downloads(front.counters(), query_id) if d["batch"] == 20]
     assert statuses == [503, 503, 200], statuses
     _assert_same_model_as_in_memory(run, standins)
@@ -151,8 +138,8 @@ def test_an_expired_chunk_url_is_renewed(
     # the download needs at least two renewals, wherever the machine's load puts them.
     front.settings(url_downloads=20)
     run = jobs.run(PARAMS, hosts=1, timeout=300)
-    _succeeded(run)
-    query_id = _metadata(run)["query_ids"]["training"]
+    assert_succeeded(run)
+    query_id = run.metadata()["query_ids"]["training"]
     counters = front.counters()
     downloads = _downloads(counters, query_id)
     assert any(d["status"] == 403 for d in downloads)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 from support.fake_session import FakeBatch
+from support.model_fit import assert_fits_as_well
 
 from snowflake_xgb.config.job_config import matrix_settings_for
 from snowflake_xgb.errors import UserError
@@ -57,6 +58,17 @@ def split(table: pa.Table, sizes: list[int]) -> list[FakeBatch]:
 def expected_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     features = np.column_stack([table.column(n).to_numpy().astype(np.float32) for n in "ABC"])
     return features, table.column("Y").to_numpy().astype(np.float32)
+
+
+def one_host_iter(
+    batches: list[FakeBatch], columns: ColumnSelection, cache: Path, block_rows: int
+) -> SliceIter:
+    """XGBoost's data iterator over every row of ``batches`` (the slice of a one-host job)."""
+    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
+    return SliceIter(
+        lambda: iter_arrow(batches, host_slice, columns.all), columns, "training", cache,
+        block_rows=block_rows,
+    )  # fmt: skip
 
 
 def load(
@@ -113,11 +125,7 @@ def test_a_null_label_is_a_user_error_naming_the_column() -> None:
 def test_quantile_matrix_from_many_blocks_equals_one_from_memory(tmp_path: Path) -> None:
     table = make_table(20_000)
     batches = split(table, [3000] * 6 + [2000])
-    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-    data_iter = SliceIter(
-        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training",
-        tmp_path / "cache", block_rows=1500,
-    )  # fmt: skip
+    data_iter = one_host_iter(batches, COLUMNS, tmp_path / "cache", block_rows=1500)
     ours = xgb.QuantileDMatrix(data_iter)
     data_iter.close()
     assert [b.downloads for b in batches] == [1] * 7  # 4 passes, one download each
@@ -129,8 +137,7 @@ def test_quantile_matrix_from_many_blocks_equals_one_from_memory(tmp_path: Path)
     probe = xgb.DMatrix(features, feature_names=list(COLUMNS.features))
     one = xgb.train(PARAMS, ours, 10).predict(probe)
     two = xgb.train(PARAMS, reference, 10).predict(probe)
-    rmse = [float(np.sqrt(np.mean((p - label) ** 2))) for p in (one, two)]
-    assert abs(rmse[0] - rmse[1]) / rmse[1] < 0.01, rmse
+    assert_fits_as_well(one, two, label, within=0.01)
 
 
 def test_external_memory_trains_the_same_model_as_in_memory(tmp_path: Path) -> None:
@@ -176,11 +183,7 @@ def test_an_empty_slice_is_one_empty_block(tmp_path: Path) -> None:
 def test_a_rewind_in_the_middle_of_the_first_pass_downloads_nothing_twice(tmp_path: Path) -> None:
     table = make_table(4000, seed=4)
     batches = split(table, [1000] * 4)
-    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-    data_iter = SliceIter(
-        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training",
-        tmp_path / "cache", block_rows=1000,
-    )  # fmt: skip
+    data_iter = one_host_iter(batches, COLUMNS, tmp_path / "cache", block_rows=1000)
     seen: list[np.ndarray] = []
 
     def input_data(data: np.ndarray, label: np.ndarray, **metadata: object) -> None:
@@ -288,11 +291,7 @@ def test_ranking_over_many_batches_equals_in_memory_qid_training(tmp_path: Path)
     sizes = [int(n) for n in rng.integers(1, 40, 300)]
     table = ranked_table(sizes)
     batches = split(table, [1000] * (table.num_rows // 1000) + [table.num_rows % 1000])
-    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
-    data_iter = SliceIter(
-        lambda: iter_arrow(batches, host_slice, RANKED.all), RANKED, "training",
-        tmp_path / "cache", block_rows=700,
-    )  # fmt: skip
+    data_iter = one_host_iter(batches, RANKED, tmp_path / "cache", block_rows=700)
     ours = xgb.QuantileDMatrix(data_iter)
     data_iter.close()
     assert data_iter.groups.count == len(sizes)

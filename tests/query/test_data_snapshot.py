@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xgboost as xgb
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, assert_succeeded, wait_until
 from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.boosting import checkpoints
@@ -51,11 +50,9 @@ def _kill_after_first_checkpoint(
     jobs: JobRunner, params: dict, hosts: int, folder: Path, **kwargs
 ) -> JobRun:
     run, processes = jobs.start(params, hosts=hosts, checkpoints=folder, **kwargs)
-    deadline = time.monotonic() + 180
-    while not checkpoints.latest_checkpoint(folder / "host1"):
-        assert all(p.poll() is None for p in processes), "the job ended before the test acted"
-        assert time.monotonic() < deadline, "no checkpoint within 180 s"
-        time.sleep(0.02)
+    wait_until(
+        lambda: checkpoints.latest_checkpoint(folder / "host1"), processes, "a checkpoint", 180
+    )
     for process in processes:
         process.send_signal(signal.SIGKILL)
     return jobs.wait(run, processes)
@@ -69,19 +66,11 @@ def _shards(run: JobRun) -> list[dict]:
     ]
 
 
-def _metadata(run: JobRun) -> dict:
-    return json.loads((run.coordinator.model_dir / "metadata.json").read_text())
-
-
 def _predictions(run: JobRun) -> np.ndarray:
-    model = xgb.Booster(model_file=str(run.coordinator.model_dir / "xgboost-model"))
+    model = run.coordinator.model()
     rng = np.random.default_rng(3)
     probe = rng.random((300, len(model.feature_names)), dtype=np.float32) * 50
     return model.predict(xgb.DMatrix(probe, feature_names=model.feature_names))
-
-
-def _succeeded(run: JobRun) -> None:
-    assert [h.returncode for h in run.hosts] == [0] * len(run.hosts), [h.output for h in run.hosts]
 
 
 def test_resumed_job_reopens_the_rows_it_trained_on(
@@ -97,10 +86,10 @@ def test_resumed_job_reopens_the_rows_it_trained_on(
     _change(standins, table)
 
     resumed = jobs.run(params, hosts=2, checkpoints=folder)
-    _succeeded(resumed)
+    assert_succeeded(resumed)
     assert "Resuming from checkpoint" in resumed.coordinator.output
     assert "reopening the results" in resumed.coordinator.output
-    snapshot = _metadata(resumed)["data_snapshot"]
+    snapshot = resumed.metadata()["data_snapshot"]
     assert snapshot["mode"] == "reopened"
     assert snapshot["query_ids"] == record["query_ids"]
     assert snapshot["started_at"] == record["started_at"]
@@ -110,14 +99,14 @@ def test_resumed_job_reopens_the_rows_it_trained_on(
     assert "reopened by id" in report and record["started_at"] in report
 
     uninterrupted = jobs.run({**params, "table": original}, hosts=2)
-    _succeeded(uninterrupted)
-    assert _metadata(uninterrupted)["rows"] == _metadata(resumed)["rows"]
+    assert_succeeded(uninterrupted)
+    assert uninterrupted.metadata()["rows"] == resumed.metadata()["rows"]
     np.testing.assert_allclose(
         _predictions(resumed), _predictions(uninterrupted), rtol=1e-4, atol=1e-4
     )
     changed = jobs.run(params)  # a new job sees the changed table: the test changed something
-    _succeeded(changed)
-    assert _metadata(changed)["rows"] != _metadata(resumed)["rows"]
+    assert_succeeded(changed)
+    assert changed.metadata()["rows"] != resumed.metadata()["rows"]
 
 
 def test_a_query_whose_result_is_gone_runs_again_and_says_so(
@@ -134,10 +123,10 @@ def test_a_query_whose_result_is_gone_runs_again_and_says_so(
     for query_id in forgotten:  # as Snowflake does after 24 hours
         standins.front.forget(query_id)
     resumed = jobs.run(params, checkpoints=folder)
-    _succeeded(resumed)
+    assert_succeeded(resumed)
     log = resumed.coordinator.output
     assert "no longer holds the results" in log and "running the query again" in log
-    snapshot = _metadata(resumed)["data_snapshot"]
+    snapshot = resumed.metadata()["data_snapshot"]
     assert snapshot["mode"] == "rerun"
     assert set(snapshot["query_ids"].values()).isdisjoint(forgotten)
     assert snapshot["started_at"] > record["started_at"]
@@ -225,8 +214,8 @@ def test_a_record_of_other_data_is_refused(tmp_path: Path) -> None:
 
 def test_no_record_without_a_checkpoint_folder(jobs: JobRunner, housing_params: dict) -> None:
     run = jobs.run({**housing_params, "num_round": 3})
-    _succeeded(run)
-    snapshot = _metadata(run)["data_snapshot"]
+    assert_succeeded(run)
+    snapshot = run.metadata()["data_snapshot"]
     assert snapshot["mode"] == "submitted" and snapshot["as_of"] is None
     assert set(snapshot["query_ids"]) == {"training", "validation"}
 
@@ -247,8 +236,8 @@ def test_a_rerun_keeps_the_recorded_encoding_when_new_categories_appeared(
     for query_id in record["query_ids"].values():
         standins.front.forget(query_id)
     resumed = jobs.run(params, checkpoints=folder)
-    _succeeded(resumed)
-    assert _metadata(resumed)["data_snapshot"]["mode"] == "rerun"
+    assert_succeeded(resumed)
+    assert resumed.metadata()["data_snapshot"]["mode"] == "rerun"
 
     def categories(document: object) -> list | None:
         """The category list of the feature named KIND, wherever it sits in the document."""
@@ -262,4 +251,4 @@ def test_a_rerun_keeps_the_recorded_encoding_when_new_categories_appeared(
         return None
 
     assert categories(record["columns"]) == ["b", "c"]
-    assert categories(_metadata(resumed)) == ["b", "c"]
+    assert categories(resumed.metadata()) == ["b", "c"]

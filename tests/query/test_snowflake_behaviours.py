@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,15 +33,6 @@ CONNECTOR_MAJOR = int(snowflake.connector.__version__.split(".")[0])
 # one that no connector knows yet.
 WAITING_STATUSES = ["QUEUED", "RESUMING_WAREHOUSE", "QUEUED_REPARING_WAREHOUSE", "RESTARTED",
                     "BLOCKED", "NO_DATA", "A_STATUS_FROM_THE_FUTURE"]  # fmt: skip
-
-
-@pytest.fixture
-def front(standins: StandIns) -> Iterator:
-    """The Snowflake stand-in's front, put back to its start after the test."""
-    control = standins.front
-    control.reset()
-    yield control
-    control.reset()
 
 
 @pytest.fixture

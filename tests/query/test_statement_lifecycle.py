@@ -13,11 +13,10 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import snowflake.connector
-from support.jobs import JobRunner
+from support.jobs import JobRunner, wait_until
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, TEST_USER, StandIns
 
 from snowflake_xgb.credentials.snowflake_environment import SnowflakeEnvironment
@@ -29,15 +28,6 @@ pytestmark = pytest.mark.timeout(120)
 
 CONNECTOR_MAJOR = int(snowflake.connector.__version__.split(".")[0])
 COUNT_SQL = f"SELECT COUNT(*) AS N FROM {HOUSING_TABLE} WHERE MEDHOUSEVAL >= 0"
-
-
-@pytest.fixture
-def front(standins: StandIns) -> Iterator:
-    """The Snowflake stand-in's front, put back to its start after the test."""
-    control = standins.front
-    control.reset()
-    yield control
-    control.reset()
 
 
 def environment(standins: StandIns, **changes: str) -> SnowflakeEnvironment:
@@ -233,12 +223,9 @@ def test_a_job_stopped_while_its_query_runs_cancels_it(
     front.settings(slow_statements=[{"match": "AS source_rows", "running_seconds": 120}])
     params = {k: v for k, v in housing_params.items() if k != "validation_fraction"}
     run, processes = jobs.start({**params, "num_round": 3})
-    deadline = time.monotonic() + 60
     # Once the host polls the query's status it waits in the loading step (a signal during the
     # planning session's close may land in a finalizer, where Python ignores what it raises).
-    while not front.counters()["status_calls"]:
-        assert processes[0].poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: front.counters()["status_calls"], processes, "a status poll", 60)
     processes[0].send_signal(signal.SIGTERM)
     run = jobs.wait(run, processes, timeout=60)
     host = run.coordinator

@@ -66,7 +66,7 @@ def as_float(text: str) -> float:
 def check_common_sections(run_hosts: list[HostRun], dom: ReportDom) -> dict:
     """Sections every job's report has, against metadata.json, shard files and the log."""
     coordinator = run_hosts[0]
-    metadata = json.loads((coordinator.model_dir / "metadata.json").read_text())
+    metadata = coordinator.metadata()
     shards = [host.shard_report() for host in run_hosts]
 
     finals = {

@@ -11,14 +11,13 @@ once.
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 import xgboost as xgb
-from support.jobs import JobRunner
+from support.jobs import JobRunner, wait_until
 from support.scoring import (
     FEATURES,
     KEY,
@@ -138,11 +137,11 @@ def test_a_job_killed_while_loading_leaves_the_target_as_it_was_and_its_rerun_wr
         standins.front.stages(copy_answer_seconds=30)
         loads = standins.front.stages()["counters"]["copies_started"]
         run, processes = jobs.start(params, hosts=2, channels={"model": model.channel})
-        deadline = time.monotonic() + 120
-        while standins.front.stages()["counters"]["copies_started"] - loads < 1:
-            assert time.monotonic() < deadline, "the job never started loading"
-            assert all(p.poll() is None for p in processes), "a host ended before loading"
-            time.sleep(0.2)
+        wait_until(
+            lambda: standins.front.stages()["counters"]["copies_started"] > loads,
+            processes,
+            "the first COPY INTO",
+        )
         for process in processes:
             process.send_signal(signal.SIGKILL)
         jobs.wait(run, processes, timeout=30)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from standin_servers import free_port
-from support.served_models import ServedCase, make_models
+from support.served_models import ServedCase, make_models, make_typed_classifier
 
 from snowflake_xgb.serving.model import ServedModel, load_model
 
@@ -27,6 +27,15 @@ def served(tmp_path_factory) -> dict[str, ServedCase]:
 @pytest.fixture(scope="session")
 def loaded(served) -> dict[str, ServedModel]:
     return {name: load_model(case.model_dir, threads=1) for name, case in served.items()}
+
+
+@pytest.fixture(scope="session")
+def typed_classifier(tmp_path_factory) -> ServedModel:
+    """A classifier on text, boolean, date and number features (``TYPED_ENCODING``), loaded to
+    answer with the predicted label and its probability."""
+    model_dir = tmp_path_factory.mktemp("typed") / "model"
+    make_typed_classifier(model_dir)
+    return load_model(model_dir, threads=1, outputs=("predicted_label", "probability"))
 
 
 @dataclass

@@ -6,28 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow as pa
 import pytest
-import xgboost as xgb
-from support.served_models import http_request
+from support.served_models import TYPED_ENCODING, http_request
 
-from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
-from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.explanations import explain
-from snowflake_xgb.serving.model import load_model, predict
+from snowflake_xgb.serving.model import predict
 from snowflake_xgb.serving.payloads import JSON, parse
 from snowflake_xgb.serving.responses import format_predictions
-
-TYPED = Encoding(
-    (
-        FeatureEncoding("REGION", Kind.CATEGORY, ("east", "north", "west")),
-        FeatureEncoding("ACTIVE", Kind.CATEGORY, (False, True)),
-        FeatureEncoding("OPENED", Kind.DATE),
-        FeatureEncoding("AMOUNT", Kind.NUMBER),
-    ),
-    LabelEncoding("CHURNED", ("no", "yes")),
-)
 
 
 def snowflake_batch(rows: list[list]) -> bytes:
@@ -45,29 +31,6 @@ def answer(model, body: bytes, outputs=(), kind=None) -> dict:
 
 def as_rows(matrix: np.ndarray) -> list[list]:
     return [[None if np.isnan(v) else float(v) for v in row] for row in matrix]
-
-
-@pytest.fixture(scope="module")
-def typed(tmp_path_factory):
-    """A classifier on text, boolean, date and number features, as the job trains one."""
-    rng = np.random.default_rng(11)
-    table = pa.table({
-        "REGION": pa.array(rng.choice(["east", "north", "west"], 500)),
-        "ACTIVE": pa.array(rng.random(500) < 0.5),
-        "OPENED": pa.array(rng.integers(17000, 19000, 500).astype("datetime64[D]"), pa.date32()),
-        "AMOUNT": pa.array(rng.normal(10, 5, 500)),
-    })  # fmt: skip
-    features = np.column_stack([f.encode_arrow(table.column(f.name)) for f in TYPED.features])
-    label = (features[:, 0] == 2) | (features[:, 1] == 1)
-    matrix = xgb.DMatrix(
-        features.astype(np.float32), label=label, feature_names=TYPED.feature_names,
-        feature_types=TYPED.feature_types, enable_categorical=True,
-    )  # fmt: skip
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, matrix, 10)
-    model_dir = tmp_path_factory.mktemp("external") / "model"
-    save_model(model_dir, booster, {"feature_names": TYPED.feature_names,
-                                    "encoding": TYPED.to_metadata()})  # fmt: skip
-    return load_model(model_dir, threads=1, outputs=("predicted_label", "probability"))
 
 
 def test_one_row_and_many_rows_keep_their_row_numbers(loaded, served):
@@ -89,16 +52,18 @@ def test_row_numbers_are_echoed_as_sent(loaded, served):
     assert document["data"][1][1] == single["data"][0][1]
 
 
-def test_text_boolean_and_date_arguments_as_snowflake_serializes_them(typed):
+def test_text_boolean_and_date_arguments_as_snowflake_serializes_them(typed_classifier):
     rows = [["west", True, "2020-01-02", 12.5], ["north", False, None, None],
             ["east", None, "2019-06-30", -3]]  # fmt: skip
-    document = answer(typed, snowflake_batch(rows), ("predicted_label", "probability"))
+    document = answer(typed_classifier, snowflake_batch(rows), ("predicted_label", "probability"))
     results = [row[1] for row in document["data"]]
     assert [list(result) for result in results] == [["predicted_label", "probability"]] * 3
     assert results[0]["predicted_label"] == "yes" and results[1]["predicted_label"] == "no"
-    records = [dict(zip(TYPED.feature_names, row, strict=True)) for row in rows]
-    keyed = parse(json.dumps(records).encode(), JSON, typed).matrix
-    np.testing.assert_array_equal(parse(snowflake_batch(rows), JSON, typed).matrix, keyed)
+    records = [dict(zip(TYPED_ENCODING.feature_names, row, strict=True)) for row in rows]
+    keyed = parse(json.dumps(records).encode(), JSON, typed_classifier).matrix
+    np.testing.assert_array_equal(
+        parse(snowflake_batch(rows), JSON, typed_classifier).matrix, keyed
+    )
 
 
 def test_multiclass_scores_and_explanations_are_objects(loaded, served):

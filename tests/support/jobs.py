@@ -1,5 +1,7 @@
 """Running a job as SageMaker does: one ``train`` process per host, each with its own
-``/opt/ml``-like folder, and what every host did (``JobRunner``, ``JobRun``, ``HostRun``).
+``/opt/ml``-like folder, and what every host did (``JobRunner``, ``JobRun``, ``HostRun``):
+its log, model and metadata, whether it succeeded, and a bounded wait for a moment to act on a
+running job (``wait_until``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import xgboost as xgb
+
 from snowflake_xgb import sagemaker_layout as layout
+from snowflake_xgb.model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
 
 from .standins import StandIns
 
@@ -51,6 +57,21 @@ class HostRun:
         path = self.base_dir / layout.FAILURE_FILE
         return path.read_text() if path.exists() else None
 
+    @property
+    def log_path(self) -> Path:
+        """Where the host's stdout and stderr go (beside its folder: not among its outputs)."""
+        return self.base_dir.parent / f"{self.base_dir.name}.log"
+
+    def log(self) -> str:
+        """What the host has logged so far (also while it runs)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def model(self) -> xgb.Booster:
+        return xgb.Booster(model_file=str(self.model_dir / MODEL_FILE_NAME))
+
+    def metadata(self) -> dict:
+        return json.loads((self.model_dir / METADATA_FILE_NAME).read_text())
+
     def shard_report(self) -> dict:
         path = self.base_dir / layout.OUTPUT_DATA_DIR / f"shard-{self.name}.json"
         return json.loads(path.read_text())
@@ -63,6 +84,10 @@ class JobRun:
     @property
     def coordinator(self) -> HostRun:
         return self.hosts[0]
+
+    def metadata(self) -> dict:
+        """The job's ``metadata.json`` (the coordinator writes the model)."""
+        return self.coordinator.metadata()
 
     def all_bytes(self) -> bytes:
         """Everything the job wrote: logs, outputs and model files of every host."""
@@ -124,7 +149,8 @@ class JobRunner:
             layout_host(base_dir, host, names, hyperparameters, host_checkpoints)
             for channel, folder in (channels or {}).items():
                 shutil.copytree(folder, base_dir / layout.INPUT_DATA_DIR / channel)
-            log = (job_dir / f"host{index + 1}.log").open("wb")
+            run.hosts.append(HostRun(host, base_dir))
+            log = run.hosts[-1].log_path.open("wb")
             processes.append(
                 subprocess.Popen(
                     [str(Path(sys.executable).parent / "train")],
@@ -134,7 +160,6 @@ class JobRunner:
                     cwd=base_dir,
                 )
             )
-            run.hosts.append(HostRun(host, base_dir))
         return run, processes
 
     def wait(
@@ -147,12 +172,38 @@ class JobRunner:
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 host.returncode = process.wait()
-        for index, host in enumerate(run.hosts):
-            log_path = host.base_dir.parent / f"host{index + 1}.log"
-            host.output = log_path.read_text(errors="replace")
+        for host in run.hosts:
+            host.output = host.log()
         return run
 
     def run(self, hyperparameters: dict, hosts: int = 1, **kwargs) -> JobRun:
         """Run a job to the end (bounded by a timeout) and return what every host did."""
         timeout = kwargs.pop("timeout", JOB_TIMEOUT_SECONDS)
         return self.wait(*self.start(hyperparameters, hosts, **kwargs), timeout=timeout)
+
+
+def assert_succeeded(run: JobRun) -> JobRun:
+    """Every host exited 0 and wrote no failure file (else: the failing host's reason and log)."""
+    for host in run.hosts:
+        assert host.returncode == 0 and host.failure is None, (
+            f"{host.name} exited {host.returncode}: {host.failure}\n{host.output[-3000:]}"
+        )
+    return run
+
+
+def wait_until(
+    condition: Callable[[], object],
+    processes: Sequence[subprocess.Popen],
+    what: str,
+    timeout: float = 120,
+) -> None:
+    """Wait until ``condition()`` holds, to act on a running job then (signal it, kill it).
+
+    Fails if any of the job's processes ended first or ``timeout`` seconds passed; ``what``
+    names the moment awaited in the failure.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert all(p.poll() is None for p in processes), f"the job ended before {what}"
+        assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what}"
+        time.sleep(0.02)

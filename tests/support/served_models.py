@@ -12,12 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import xgboost as xgb
 
 from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
 from snowflake_xgb.model_files.outputs import save_model
 
 FEATURES = ("MEDINC", "HOUSEAGE", "AVEROOMS", "LATITUDE", "LONGITUDE")
+# A classifier's text, boolean, date and number features and its text label, as training
+# encodes them from typed columns (``make_typed_classifier``).
+TYPED_ENCODING = Encoding(
+    (
+        FeatureEncoding("REGION", Kind.CATEGORY, ("east", "north", "west")),
+        FeatureEncoding("ACTIVE", Kind.CATEGORY, (False, True)),
+        FeatureEncoding("OPENED", Kind.DATE),
+        FeatureEncoding("AMOUNT", Kind.NUMBER),
+    ),
+    LabelEncoding("CHURNED", ("no", "yes")),
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,33 @@ def make_models(root: Path) -> dict[str, ServedCase]:
         save_model(base_dir / "model", booster, metadata)
         cases[name] = ServedCase(name, base_dir, booster, _features(rng, 40), classes)
     return cases
+
+
+def make_typed_classifier(model_dir: Path) -> None:
+    """A classifier on ``TYPED_ENCODING``'s features, trained as the job trains one on typed
+    columns and saved in ``model_dir``: "yes" for the west region or an active account."""
+    rng = np.random.default_rng(3)
+    rows = 600
+    table = pa.table({
+        "REGION": pa.array(rng.choice(["east", "north", "west"], rows)),
+        "ACTIVE": pa.array(rng.random(rows) < 0.5),
+        "OPENED": pa.array(rng.integers(17000, 19000, rows).astype("datetime64[D]"), pa.date32()),
+        "AMOUNT": pa.array(rng.normal(10, 5, rows)),
+    })  # fmt: skip
+    features = np.column_stack(
+        [f.encode_arrow(table.column(f.name)) for f in TYPED_ENCODING.features]
+    ).astype(np.float32)
+    label = (features[:, 0] == 2) | (features[:, 1] == 1)
+    matrix = xgb.DMatrix(
+        features, label=label, feature_names=TYPED_ENCODING.feature_names,
+        feature_types=TYPED_ENCODING.feature_types, enable_categorical=True,
+    )  # fmt: skip
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3}, matrix, 10)
+    metadata = {
+        "feature_names": TYPED_ENCODING.feature_names,
+        "encoding": TYPED_ENCODING.to_metadata(),
+    }
+    save_model(model_dir, booster, metadata)
 
 
 def _value(value: float) -> float | None:

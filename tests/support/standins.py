@@ -7,7 +7,10 @@ The stand-ins are real servers over HTTP: ``fakesnow -s`` behind our Snowflake-s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pyarrow as pa
@@ -39,6 +42,19 @@ class StandIns:
     def front(self) -> FrontControl:
         """The Snowflake stand-in's front: how it serves results, and what it served."""
         return FrontControl(f"http://127.0.0.1:{self.snowflake_port}")
+
+    @contextmanager
+    def front_settings(self, **changes: Any) -> Iterator[FrontControl]:
+        """The front from its start, with ``changes``, for a block; back to its start after the
+        block, however it ended (every test of the session shares this front)."""
+        front = self.front
+        front.reset()
+        if changes:
+            front.settings(**changes)
+        try:
+            yield front
+        finally:
+            front.reset()
 
     def job_environ(self, secret_id: str = SECRET_ID) -> dict[str, str]:
         """Settings and credentials for the stand-ins; nothing in the job may leave the machine

@@ -31,7 +31,7 @@ def test_two_host_job_is_one_run(jobs, housing_params, mlflow_server, monkeypatc
     )  # fmt: skip
     host = run.coordinator
     assert all(h.returncode == 0 for h in run.hosts), host.output
-    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    metadata = host.metadata()
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("housing")
     runs = client.search_runs([experiment.experiment_id])
@@ -82,7 +82,8 @@ def test_a_resumed_job_continues_its_run(jobs, housing_params, mlflow_server, tm
     """Killed mid-training, started again on its checkpoints: still one run, finished, whose
     metrics go on from where the checkpoint left off."""
     import signal
-    import time
+
+    from support.jobs import assert_succeeded, wait_until
 
     from snowflake_xgb.boosting import checkpoints
 
@@ -90,18 +91,16 @@ def test_a_resumed_job_continues_its_run(jobs, housing_params, mlflow_server, tm
     environ = {"MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": "resumed"}
     folder = tmp_path / "checkpoints"
     run, processes = jobs.start(params, environ=environ, checkpoints=folder)
-    deadline = time.monotonic() + 120
-    while not (checkpoints.latest_checkpoint(folder / "host1") or (0,))[0] >= 100:
-        assert processes[0].poll() is None, "the job ended before the test could kill it"
-        assert time.monotonic() < deadline, "no checkpoint at round 100 within 120 s"
-        time.sleep(0.02)
+
+    def saved_round_100() -> bool:
+        return (checkpoints.latest_checkpoint(folder / "host1") or (0,))[0] >= 100
+
+    wait_until(saved_round_100, processes, "a checkpoint at round 100")
     processes[0].send_signal(signal.SIGKILL)
     jobs.wait(run, processes)
 
-    resumed = jobs.run(params, environ=environ, checkpoints=folder)
-    host = resumed.coordinator
-    assert host.returncode == 0, host.output
-    metadata = json.loads((host.model_dir / "metadata.json").read_text())
+    resumed = assert_succeeded(jobs.run(params, environ=environ, checkpoints=folder))
+    metadata = resumed.metadata()
     resumed_from = metadata["resumed_from_round"]
     assert resumed_from and resumed_from >= 100
     client = MlflowClient(tracking_uri=mlflow_server)

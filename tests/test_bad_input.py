@@ -10,10 +10,9 @@ moto server that enforces IAM (``/moto-api/reset-auth``), with an IAM user that 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import socket
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from snowflake_front import NO_WAREHOUSE, WRONG_PASSWORD, SnowflakeFront
 from standin_servers import free_port, standins_bin
 from standin_servers import serve as server_process
 from support.jobs import JobRunner
+from support.silent_server import SilentServer
 from support.standins import HOUSING_TABLE, REGION, TEST_PASSWORD, TEST_USER, StandIns
 
 pytestmark = pytest.mark.timeout(180)
@@ -188,30 +188,6 @@ CASES = {
 }
 
 
-class _SilentServer:
-    """Accepts connections and never answers: a black-holed endpoint."""
-
-    def __init__(self) -> None:
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self._held: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            self._held.append(connection)
-
-    def close(self) -> None:
-        self._socket.close()
-        for connection in self._held:
-            connection.close()
-
-
 def _closed_port() -> int:
     return free_port()  # bound and released: nothing listens there
 
@@ -241,24 +217,17 @@ def test_bad_input(
     if case.secret is not None:
         environ["SNOWFLAKE_SECRET_ID"] = f"snowflake-xgb/errors/{name}"
         standins.put_secret(environ["SNOWFLAKE_SECRET_ID"], case.secret)
-    silent = _SilentServer() if environ.get("SNOWFLAKE_PORT") == "silent" else None
-    if silent:
-        environ["SNOWFLAKE_PORT"] = str(silent.port)
-    if environ.get("SNOWFLAKE_PORT") == "closed":
-        environ["SNOWFLAKE_PORT"] = str(_closed_port())
-    front = SnowflakeFront(standins.snowflake_port, **case.front) if case.front else None
-    try:
-        if front:
-            front.__enter__()
+    with contextlib.ExitStack() as stack:
+        if environ.get("SNOWFLAKE_PORT") == "silent":
+            environ["SNOWFLAKE_PORT"] = str(stack.enter_context(SilentServer()).port)
+        if environ.get("SNOWFLAKE_PORT") == "closed":
+            environ["SNOWFLAKE_PORT"] = str(_closed_port())
+        if case.front:
+            front = stack.enter_context(SnowflakeFront(standins.snowflake_port, **case.front))
             environ.update(front.environ())
         started = time.monotonic()
         run = jobs.run(params, environ=environ, timeout=case.bound + 30)
         elapsed = time.monotonic() - started
-    finally:
-        if front:
-            front.__exit__(None, None, None)
-        if silent:
-            silent.close()
     failure = assert_clean_failure(run.coordinator, case.says, elapsed, case.bound)
     if name == "secret_not_json":
         assert "not-json-9c1e" not in failure
@@ -267,7 +236,7 @@ def test_bad_input(
         assert b"hp-0d4c5e-NOT-IN-FAILURE" not in run.all_bytes()  # nor in any log
     if name.endswith("_injection"):  # refused before any connection, let alone any SQL
         assert "Snowflake Connector" not in run.coordinator.output
-    if front is not None:
+    if case.front:
         assert front.logins, "the connector went through the front"
     with capsys.disabled():
         sys.stdout.write(f" [{name}: {elapsed:.1f}s]")

@@ -14,13 +14,12 @@ import io
 import logging
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from snowflake_front import WRONG_PASSWORD, SnowflakeFront
-from support.jobs import JobRun, JobRunner
+from support.jobs import JobRun, JobRunner, wait_until
 from support.keys import PASSPHRASE, TOKEN, KeyPair
 from support.standins import HOUSING_TABLE, TEST_USER, StandIns
 
@@ -55,7 +54,7 @@ def _everything(run: JobRun, *folders: Path) -> bytes:
 
 
 def _secret(standins: StandIns, name: str, secret: dict) -> str:
-    secret_id = f"snowflake-xgb/hygiene/{name}"
+    secret_id = f"snowflake-xgb/leak-check/{name}"
     standins.put_secret(secret_id, secret)
     return secret_id
 
@@ -209,11 +208,7 @@ def test_job_stopped_by_sigterm_with_checkpoints(
         environ={"SNOWFLAKE_SECRET_ID": secrets["key_pair"]},
         checkpoints=folder,
     )
-    log = run.hosts[0].base_dir.parent / "host1.log"
-    deadline = time.monotonic() + 120
-    while "[10]\t" not in (log.read_text(errors="replace") if log.exists() else ""):
-        assert processes[0].poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: "[10]\t" in run.coordinator.log(), processes, "round 10")
     processes[0].send_signal(signal.SIGTERM)
     run = jobs.wait(run, processes)
     assert run.coordinator.returncode == 1 and "SIGTERM" in run.coordinator.failure
