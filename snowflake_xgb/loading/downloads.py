@@ -43,6 +43,23 @@ URL = re.compile(r"https?://\S+")
 # What ``to_arrow`` raises for a column type it cannot convert (DECFLOAT, which both connector
 # lines describe as FIXED): no retry can help.
 UNKNOWN_TYPE = re.compile(r"unknown Snowflake (?:data )?type\s*:\s*(\w+)", re.IGNORECASE)
+# The Arrow ``logicalType`` names Snowflake gives result columns. The connector's converter
+# prints the name with ``%s`` from a string view that is not NUL-terminated
+# (ArrowTableConverter.cpp), so stray bytes may follow it ("DECFLOATI"): the known name that
+# begins the printed word is the type.
+LOGICAL_TYPES = sorted(
+    ("FIXED", "REAL", "TEXT", "BINARY", "BOOLEAN", "DATE", "TIME", "TIMESTAMP_LTZ",
+     "TIMESTAMP_NTZ", "TIMESTAMP_TZ", "VARIANT", "OBJECT", "ARRAY", "MAP", "VECTOR", "DECFLOAT",
+     "FILE", "INTERVAL_YEAR_MONTH", "INTERVAL_DAY_TIME"),
+    key=len,
+    reverse=True,
+)  # fmt: skip
+
+
+def unknown_type_name(printed: str) -> str:
+    """The Snowflake type a converter error names, without what the connector printed after it."""
+    upper = printed.upper()
+    return next((name for name in LOGICAL_TYPES if upper.startswith(name)), printed)
 
 
 def longest_chunk_seconds(settings: DownloadSettings) -> float:
@@ -125,7 +142,9 @@ def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event
         except Exception as error:  # the connector's and the network's, on any line
             work.started = None
             if unknown := UNKNOWN_TYPE.search(str(error)):
-                work.result.set_exception(_unreadable_type(batches.query_id, unknown.group(1)))
+                work.result.set_exception(
+                    _unreadable_type(batches.query_id, unknown_type_name(unknown.group(1)))
+                )
                 return
             if attempt == ATTEMPTS or stop.is_set() or isinstance(error, UserError):
                 work.result.set_exception(error)

@@ -26,7 +26,7 @@ from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.config.job_config import DownloadSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.loading.downloads import ResultBatches, download_batches
+from snowflake_xgb.loading.downloads import ResultBatches, download_batches, unknown_type_name
 from snowflake_xgb.loading.sharding import BatchSlice
 
 # 150 rows inline, then chunks of 200 rows growing by 2% each: 57 batches of 20,640 rows, whose
@@ -249,3 +249,15 @@ def test_a_download_that_never_answers_ends_within_the_bound() -> None:
             )
         )
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("printed", "named"),
+    [("DECFLOAT", "DECFLOAT"), ("DECFLOATI", "DECFLOAT"), ("TIMESTAMP_TZx", "TIMESTAMP_TZ"),
+     ("TIME", "TIME"), ("SOMETHING_NEW", "SOMETHING_NEW")],
+)  # fmt: skip
+def test_the_converters_type_name_is_read_without_the_bytes_it_printed_after_it(
+    printed: str, named: str
+) -> None:
+    # Connector 5.x prints the type from a string view that is not NUL-terminated.
+    assert unknown_type_name(printed) == named
