@@ -15,7 +15,7 @@ from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, 
 from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.model import load_model, predict
-from snowflake_xgb.serving.payloads import CSV, JSON, parse
+from snowflake_xgb.serving.payloads import MediaType, parse
 
 ENCODING = Encoding(
     (
@@ -62,13 +62,16 @@ def model(tmp_path_factory):
 
 
 def test_keyed_json_and_csv_text_values_are_encoded_as_in_training(model):
-    for body, media_type in ((json.dumps(RECORDS).encode(), JSON), (CSV_BODY, CSV)):
+    for body, media_type in (
+        (json.dumps(RECORDS).encode(), MediaType.JSON),
+        (CSV_BODY, MediaType.CSV),
+    ):
         matrix = parse(body, media_type, model).matrix
         np.testing.assert_array_equal(matrix, np.array(EXPECTED, np.float32), err_msg=media_type)
 
 
 def test_predictions_use_the_categories_and_label_names(model):
-    matrix = parse(json.dumps(RECORDS).encode(), JSON, model).matrix
+    matrix = parse(json.dumps(RECORDS).encode(), MediaType.JSON, model).matrix
     got = predict(model, matrix, ("predicted_label", "probability"))
     assert got["predicted_label"].tolist()[:2] == ["yes", "no"]  # west: yes; north, inactive: no
     assert model.classes.tolist() == ["no", "yes"]
@@ -77,6 +80,6 @@ def test_predictions_use_the_categories_and_label_names(model):
 def test_a_value_of_the_wrong_kind_is_a_one_line_refusal_naming_the_feature(model):
     bad = [{**RECORDS[0], "opened": "last tuesday"}]
     with pytest.raises(BadRequest, match=r"Feature OPENED \(date\): 'last tuesday' is not a date"):
-        parse(json.dumps(bad).encode(), JSON, model)
+        parse(json.dumps(bad).encode(), MediaType.JSON, model)
     with pytest.raises(BadRequest, match=r"Feature ACTIVE .*'maybe' is not true or false"):
-        parse(b"west,maybe,2020-01-02,1\n", CSV, model)
+        parse(b"west,maybe,2020-01-02,1\n", MediaType.CSV, model)
