@@ -16,6 +16,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``data_sets``                      the names of a job's data sets (read, and in metric lines)
 ``sagemaker_layout``               the names in SageMaker's ``/opt/ml`` (training and serving)
 ``identifiers``                    Snowflake name rules: table, column, query id; quoting
+``booleans``                       the spellings of true and false (settings, server config)
 ``model_files.encoding``           column values -> float32 features (kinds, units, categories)
 ``model_files.columns``            which columns a model reads, in what role (``ColumnSelection``)
 ``model_files.margins``              raw margins -> class probabilities (the report and serving)
@@ -48,6 +49,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``boosting.checkpoints``           saving and resuming boosters
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
+``boosting.model_metadata``        what ``metadata.json`` says of a trained model, typed
 ``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
 ``report.charts``                  the report's charts (matplotlib, inline SVG)
 ``report.page``                    the training report page (HTML) from a plain summary

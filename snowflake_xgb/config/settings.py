@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from ..booleans import parse_boolean
 from ..errors import UserError
 from ..identifiers import QUERY_ID, validate_column_name, validate_table_name
 from ..model_files.aws_model_format import ModelFormat
@@ -28,8 +29,6 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
 
 
 class Origin(StrEnum):
@@ -308,14 +307,10 @@ def _parse_fraction(value: Any, where: str) -> float:
 
 
 def _parse_bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise UserError(f"{where} must be true or false, got {value!r}.")
+    parsed = parse_boolean(value)
+    if parsed is None:
+        raise UserError(f"{where} must be true or false, got {value!r}.")
+    return parsed
 
 
 def validate_snapshot(value: str, where: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xgboost as xgb
@@ -27,6 +27,7 @@ from ..errors import UserError
 from ..hosts.hosts import Hosts, WorkBound, statement_bound
 from ..query.query_plan import QueryPlan
 from ..query.snowflake_session import SnowflakeSession
+from ..sagemaker import failure
 from .blocks import QueryGroups
 from .downloads import ResultBatches, longest_chunk_seconds
 from .matrices import FoldCache, LoadingWaits, build_matrix
@@ -35,9 +36,44 @@ from .slices import HostSlice, iter_arrow
 logger = logging.getLogger(__name__)
 
 
+class LoadedData(Protocol):
+    """This host's loaded data, as the training job uses it: ``HostData`` (a training and a
+    validation set) or ``FoldData`` (cross-validation's folds)."""
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        """Seconds to read and build each data set, by name."""
+        ...
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The data sets the model trains on."""
+        ...
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        """This host's slice of each data set, by name."""
+        ...
+
+    def shard_report(self) -> dict[str, Any]:
+        """Which rows of which result this host read (``shard-<host>.json``)."""
+        ...
+
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        """(training, validation) of each cross-validation fold; none without folds."""
+        ...
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """The matrices the model trains on and is validated on (None: no validation set)."""
+        ...
+
+
 @dataclass
 class HostData:
-    """This host's matrices and the slices they were built from."""
+    """This host's matrices and the slices they were built from (a ``LoadedData``)."""
 
     train: xgb.DMatrix
     train_slice: HostSlice
@@ -66,10 +102,22 @@ class HostData:
             report[VALIDATION] = _slice_report(self.validation_slice, self.groups.get(VALIDATION))
         return report
 
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        return []  # a training and a validation set: no folds
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Built while loading: the training matrix, and the validation one when there is one."""
+        return self.train, self.validation
+
 
 @dataclass
 class FoldData:
-    """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
+    """This host's slice of each cross-validation fold, cached locally; matrices on demand
+    (a ``LoadedData``)."""
 
     fold_slices: list[HostSlice]
     cache: FoldCache
@@ -106,9 +154,14 @@ class FoldData:
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, matrix_settings: MatrixSettings) -> xgb.DMatrix:
-        """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.fold_slices)), "all-folds", matrix_settings)
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Every fold's rows, no validation set: the final model's matrix. The fold cache is
+        closed after it is built (the folds' own matrices are no longer needed)."""
+        train = self.cache.matrix(range(len(self.fold_slices)), "all-folds", matrix_settings)
+        self.close()
+        return train, None
 
     def close(self) -> None:
         self.cache.close()
@@ -147,15 +200,23 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
 
 def loading_waits(hosts: Hosts, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
     """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
-    work, bounded by the download bound; reading its whole slice is a meeting point. None for
-    a single host: nobody waits."""
+    work, and the hosts meet inside the matrix build, each wait bounded by the download bound
+    counted from the last chunk a host read (before the first block too: by then every host is
+    done with its statements and downloads). None for a single host: nobody waits."""
     if not hosts.is_distributed:
         return None
     bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
-    return LoadingWaits(
-        work_done=hosts.note_work_done,
-        loaded=lambda: hosts.wait_for_hosts(f"the end of loading {name} data", bound),
-    )
+
+    def meet(point: str) -> None:
+        try:
+            hosts.wait_for_hosts(f"{point} of loading {name} data", bound)
+        except UserError as error:
+            # Raised inside XGBoost's matrix build, it would not stop it: XGBoost takes a
+            # failed ``next`` for the end of the data and waits for the missing hosts in its
+            # next collective step, for the whole collective timeout.
+            failure.abort(str(error))
+
+    return LoadingWaits(work_done=hosts.note_work_done, meet=meet)
 
 
 def check_same_chunk_list(hosts: Hosts, query_id: str, row_counts: Sequence[int]) -> None:

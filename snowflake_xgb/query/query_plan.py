@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
-from ..data_sets import TRAINING, VALIDATION
+from ..data_sets import TRAINING, VALIDATION, fold_name
 from ..errors import UserError
 from ..hosts.hosts import Hosts, statement_bound
 from ..model_files.columns import ColumnSelection
@@ -39,11 +39,6 @@ from .queries import (
 from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)
-
-
-def fold_name(fold: int) -> str:
-    """Data set name of cross-validation fold ``fold`` (0-based): ``fold-1``, ``fold-2``, ..."""
-    return f"fold-{fold + 1}"
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,17 @@ metadata it wrote), the per-round metrics and those sums; ``report.page`` writes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
 from ..boosting.cross_validation import CVResult
+from ..boosting.model_metadata import ModelMetadata
 from ..boosting.trained import TrainedBooster
 from ..config.job_config import Source
 from ..hosts.hosts import Hosts
-from ..loading.host_data import FoldData, HostData
+from ..loading.host_data import LoadedData
 from ..model_files.margins import class_probabilities
-from ..query.data_snapshot import DataSnapshot
 from .page import (
     IMPORTANCE_TYPES,
     Classification,
@@ -38,7 +37,7 @@ from .validation_scores import (
 )
 
 
-def gather_host_rows(hosts: Hosts, data: HostData | FoldData) -> list[HostRows]:
+def gather_host_rows(hosts: Hosts, data: LoadedData) -> list[HostRows]:
     """Every host's row range and load time of each data set (one sum over the hosts)."""
     slices = data.named_slices()
     table = np.zeros((hosts.world, len(slices), 3), dtype=np.float64)
@@ -87,15 +86,15 @@ def gather_validation_counts(
 def training_summary(
     source: Source,
     trained: TrainedBooster,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     host_rows: list[HostRows],
     counts: ScoreCounts | None,
     cv_result: CVResult | None = None,
 ) -> TrainingSummary:
     """The report's summary: the model and the metadata the job wrote, its per-round metrics
     (the folds' too, with cross-validation) and the sums over the hosts."""
-    params = metadata["xgboost_params"]
-    snapshot = DataSnapshot(**metadata["data_snapshot"])
+    params = metadata.xgboost_params
+    snapshot = metadata.data_snapshot
     queries = [
         QueryRecord(data_set, query_id, snapshot.started_at, snapshot.read_as())
         for data_set, query_id in snapshot.query_ids.items()
@@ -103,27 +102,27 @@ def training_summary(
     classification = None
     if counts is not None:
         # A text label's classes are in the encoding (training coded them 0..n-1 in order).
-        classes = metadata["encoding"].get("label", {}).get("classes")
-        names = classes if classes else [str(c) for c in range(counts.num_class)]
+        classes = metadata.columns.encoding.label.classes
+        names = list(classes) if classes else [str(c) for c in range(counts.num_class)]
         classification = Classification(counts, names)
     model = trained.model()
     curves = trained.evals_result
     if cv_result is not None:
         curves = {**cv_result.evals_result(), **curves}
-    labels = ", ".join(metadata.get("labels") or [metadata["label"]])
+    labels = ", ".join(metadata.columns.labels)
     return TrainingSummary(
         title=f"Training report: {labels} from {source.describe()}",
         objective=str(params.get("objective", "reg:squarederror")),
         label=labels,
-        features=metadata["feature_names"],
+        features=list(metadata.columns.features),
         evals_result=curves,
         best_iteration=trained.best_iteration,
         rounds_trained=trained.rounds_trained,
         importance={kind: model.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES},
         host_slices=host_rows,
         queries=queries,
-        parameters={**params, "num_round": metadata["num_round"]},
-        versions=metadata["versions"],
+        parameters={**params, "num_round": metadata.num_round},
+        versions=metadata.versions,
         first_round=trained.first_round,
         classification=classification,
     )

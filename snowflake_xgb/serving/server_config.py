@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from ..booleans import parse_boolean
 from ..sagemaker_layout import MODEL_DIR, base_dir
 
 DEFAULT_PORT = 8080
@@ -98,12 +99,11 @@ def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
-    text = environ.get(name, "").strip().lower()
-    if text in ("", "false", "0", "no"):
-        return False
-    if text in ("true", "1", "yes"):
-        return True
-    raise ServerConfigError(f"{name}={text!r} must be true or false.")
+    text = environ.get(name, "")
+    parsed = parse_boolean(text) if text.strip() else False  # unset or empty: off
+    if parsed is None:
+        raise ServerConfigError(f"{name}={text.strip()!r} must be true or false.")
+    return parsed
 
 
 def _outputs(text: str) -> tuple[InferenceOutput, ...]:
