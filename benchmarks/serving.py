@@ -269,7 +269,7 @@ def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
 
     from snowflake_xgb.serving.explanations import explain
     from snowflake_xgb.serving.model import load_model, predict
-    from snowflake_xgb.serving.payloads import CSV, parse
+    from snowflake_xgb.serving.payloads import MediaType, parse
     from snowflake_xgb.serving.responses import format_predictions
 
     def best(step, number: int = 30, repeat: int = 9) -> float:
@@ -277,7 +277,7 @@ def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
         return round(min(runs) / number * 1e6)
 
     model = load_model(model_dir, threads=1)
-    matrix = parse(body, CSV, model).matrix
+    matrix = parse(body, MediaType.CSV, model).matrix
     predictions = predict(model, matrix, ())
     contributions = explain(model, matrix, "contributions")
     booster = model.booster
@@ -285,9 +285,9 @@ def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
     scores = booster.predict(xgb.DMatrix(frame, nthread=1), validate_features=False)
     return {
         "ours": {
-            "parse into the float32 matrix": best(lambda: parse(body, CSV, model).matrix),
+            "parse into the float32 matrix": best(lambda: parse(body, MediaType.CSV, model).matrix),
             "inplace_predict": best(lambda: predict(model, matrix, ())),
-            "format": best(lambda: format_predictions(predictions, CSV, batch=False)),
+            "format": best(lambda: format_predictions(predictions, MediaType.CSV, batch=False)),
             # TreeSHAP takes far longer than a prediction: fewer runs.
             "contributions (pred_contribs)": best(
                 lambda: explain(model, matrix, "contributions"), number=1, repeat=3
@@ -296,7 +296,7 @@ def stage_times(model_dir: Path, body: bytes) -> dict[str, dict[str, float]]:
                 lambda: explain(model, matrix, "interactions"), number=1, repeat=1
             ),
             "format with contributions": best(
-                lambda: format_predictions(predictions, CSV, False, contributions)
+                lambda: format_predictions(predictions, MediaType.CSV, False, contributions)
             ),
         },
         "baseline": {

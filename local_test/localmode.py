@@ -57,11 +57,27 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from offline_env import offline_environment
 
 REPO = Path(__file__).resolve().parent.parent
+# This script runs with the machine's python, where the package is not installed: it reads the
+# /opt/ml layout's names from the package's own module (standard library only) in this checkout.
+sys.path.insert(0, str(REPO))
+from snowflake_xgb.sagemaker_layout import (  # noqa: E402
+    DEFAULT_BASE_DIR,
+    HYPERPARAMETERS_FILE,
+    INPUT_CONFIG_DIR,
+    INPUT_DATA_CONFIG_FILE,
+    INPUT_DATA_DIR,
+    INPUT_DIR,
+    MODEL_DIR,
+    OUTPUT_DATA_DIR,
+    OUTPUT_DIR,
+    RESOURCE_CONFIG_FILE,
+)
+
 DEFAULT_WORKDIR = REPO / ".work" / "local"
 COMPOSE_VERSION = "2.4"  # compose v1 needs a version for healthchecks/conditions; v2 ignores it
 SNOWFLAKE_PORT = 8080
@@ -70,20 +86,6 @@ SNOWFLAKE_PORT = 8080
 STANDIN_CHUNKS = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
 STANDIN_PORTS = {"snowflake": SNOWFLAKE_PORT, "secretsmanager": SECRETS_PORT}
-
-# A copy of the /opt/ml layout named in snowflake_xgb/sagemaker/job_environment.py (documented
-# there): this script runs with the machine's python (standard library only), where the package
-# is not installed. tests/sagemaker/test_job_environment.py checks that the copy matches.
-DEFAULT_BASE_DIR = PurePosixPath("/opt/ml")
-INPUT_DIR = PurePosixPath("input")
-INPUT_CONFIG_DIR = INPUT_DIR / "config"
-HYPERPARAMETERS_FILE = INPUT_CONFIG_DIR / "hyperparameters.json"
-RESOURCE_CONFIG_FILE = INPUT_CONFIG_DIR / "resourceconfig.json"
-INPUT_DATA_CONFIG_FILE = INPUT_CONFIG_DIR / "inputdataconfig.json"
-INPUT_DATA_DIR = INPUT_DIR / "data"
-MODEL_DIR = PurePosixPath("model")
-OUTPUT_DIR = PurePosixPath("output")
-OUTPUT_DATA_DIR = OUTPUT_DIR / "data"
 
 DEFAULT_HYPERPARAMETERS = {
     "table": "DEMO.PUBLIC.CALIFORNIA_HOUSING",

@@ -93,7 +93,6 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_ARGUMENT = "argument"
 _active_hosts: ContextVar[Hosts | None] = ContextVar("snowflake_xgb_hosts", default=None)
 
 
@@ -114,7 +113,7 @@ def _reports_failure(function: Callable[P, R]) -> Callable[P, R]:
 def _job_setting(job: JobEnvironment, name: str, value: Any) -> Any:
     """An explicit argument, else the job's hyperparameter of that name, else the default."""
     if value is not None:
-        return settings.parse(name, value, _ARGUMENT)
+        return settings.parse(name, value, settings.Origin.ARGUMENT)
     raw = job.raw_hyperparameters.get(name)
     return settings.parse(name, sdk_string(raw) if raw is not None else None)
 
@@ -249,7 +248,9 @@ def _max_bin(value: int | None) -> int | None:
 
 
 def _sql(query: str) -> str:
-    text = settings.parse("query", query, _ARGUMENT) if isinstance(query, str) else None
+    text = (
+        settings.parse("query", query, settings.Origin.ARGUMENT) if isinstance(query, str) else None
+    )
     if not text:
         raise UserError("query must be a SQL query, e.g. 'SELECT * FROM my_table'.")
     return text
@@ -302,7 +303,7 @@ def load_quantile_dmatrix(
             "numeric": numeric,
             "max_categories": max_categories,
         },
-        _ARGUMENT,
+        settings.Origin.ARGUMENT,
     )
     matrix_settings = MatrixSettings(max_bin=_max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)

@@ -18,7 +18,7 @@ from support.jobs import HostRun, JobRunner, assert_succeeded
 from support.standins import StandIns
 
 from snowflake_xgb.serving.model import load_model, predict
-from snowflake_xgb.serving.payloads import JSON, parse
+from snowflake_xgb.serving.payloads import MediaType, parse
 
 TARGETS = "DEMO.PUBLIC.TARGETS"
 TARGETS_VALIDATION = "DEMO.PUBLIC.TARGETS_VALIDATION"
@@ -61,7 +61,8 @@ def _served(host: HostRun, rows: dict[str, np.ndarray]) -> np.ndarray:
     """What ``serve`` answers for ``rows`` sent as keyed JSON records."""
     served = load_model(host.model_dir, threads=1)
     records = [dict(zip(FEATURES, map(float, row), strict=True)) for row in _matrix(rows, FEATURES)]
-    return predict(served, parse(json.dumps(records).encode(), JSON, served).matrix, ())["score"]
+    matrix = parse(json.dumps(records).encode(), MediaType.JSON, served).matrix
+    return predict(served, matrix, ())["score"]
 
 
 def test_multi_target_regression_on_one_and_three_hosts_equals_in_memory(

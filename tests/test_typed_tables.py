@@ -25,7 +25,7 @@ from support.report_dom import ReportDom
 from support.standins import StandIns
 
 from snowflake_xgb.serving.model import load_model, predict
-from snowflake_xgb.serving.payloads import JSON, parse
+from snowflake_xgb.serving.payloads import MediaType, parse
 
 TYPED = "DEMO.PUBLIC.TYPED"
 TYPED_VALIDATION = "DEMO.PUBLIC.TYPED_VALIDATION"
@@ -145,7 +145,7 @@ def _predict(host: HostRun, rows: list[dict], output: str = "score") -> np.ndarr
     booleans, ISO dates as they are): the model folder read as serving reads it."""
     served = load_model(host.model_dir, threads=1, outputs=() if output == "score" else (output,))
     records = [{name: _json_value(row[name]) for name in served.feature_names} for row in rows]
-    matrix = parse(json.dumps(records).encode(), JSON, served).matrix
+    matrix = parse(json.dumps(records).encode(), MediaType.JSON, served).matrix
     return predict(served, matrix, () if output == "score" else (output,))[output]
 
 

@@ -206,7 +206,7 @@ def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source
     return None
 
 
-def _check_labels(parsed: Mapping[str, Any], origin: str) -> None:
+def _check_labels(parsed: Mapping[str, Any], origin: settings.Origin) -> None:
     """Several labels: distinct, and none of them a feature, the weight or the group."""
     labels = [stored_name(name) for name in parsed["label"]]
     repeated = sorted({name for name in labels if labels.count(name) > 1})
@@ -221,7 +221,7 @@ def _check_labels(parsed: Mapping[str, Any], origin: str) -> None:
             )
 
 
-def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
+def _data_spec(parsed: Mapping[str, Any], origin: settings.Origin) -> DataSpec:
     source = _source(parsed, "table", "query")
     if source is None:
         raise UserError(f"Set the training data: {origin} table (a table name) or query.")
@@ -260,14 +260,18 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
     return spec.read_as_of(snapshot)
 
 
-def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> DataSpec:
+def data_spec(
+    values: Mapping[str, Any], origin: settings.Origin = settings.Origin.HYPERPARAMETER
+) -> DataSpec:
     """A :class:`DataSpec` from raw values (the API's arguments, or hyperparameters)."""
     return _data_spec(
         {name: settings.parse(name, values.get(name), origin) for name in DATA_SETTINGS}, origin
     )
 
 
-def hosts_settings(values: Mapping[str, Any], origin: str = "hyperparameter") -> HostsSettings:
+def hosts_settings(
+    values: Mapping[str, Any], origin: settings.Origin = settings.Origin.HYPERPARAMETER
+) -> HostsSettings:
     """:class:`HostsSettings` from raw values; a missing one takes its default."""
     return HostsSettings(
         **{name: settings.parse(name, values.get(name), origin) for name in HOSTS_SETTINGS}
@@ -315,7 +319,7 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     """Validate SageMaker's string hyperparameters and build the job's configuration."""
     refuse_credential_names(hyperparameters)
     parsed = settings.parse_all(hyperparameters)
-    data = _data_spec(parsed, "hyperparameter")
+    data = _data_spec(parsed, settings.Origin.HYPERPARAMETER)
     if parsed["num_round"] is None:
         raise UserError("Set hyperparameter num_round (the number of boosting rounds).")
     if parsed["early_stopping_rounds"] is not None and not (data.has_validation or data.cv_folds):

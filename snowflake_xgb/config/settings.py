@@ -32,6 +32,13 @@ _TIMESTAMP = re.compile(
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
+class Origin(StrEnum):
+    """Where a value came from: errors name the setting as the caller wrote it."""
+
+    HYPERPARAMETER = "hyperparameter"
+    ARGUMENT = "argument"  # of the public API
+
+
 class SettingKind(StrEnum):
     """How a setting's value is parsed."""
 
@@ -266,7 +273,7 @@ def held_by(dataclass_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(dataclass_type) if f.name in BY_NAME)
 
 
-def describe(name: str, origin: str) -> str:
+def describe(name: str, origin: Origin) -> str:
     """How an error names a setting: ``Hyperparameter num_round`` or ``Argument exclude``."""
     return f"{origin.capitalize()} {name}"
 
@@ -331,7 +338,7 @@ def validate_snapshot(value: str, where: str) -> str:
     )
 
 
-def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
+def parse(name: str, value: Any, origin: Origin = Origin.HYPERPARAMETER) -> Any:
     """Parse ``value`` for setting ``name``; ``None`` or an empty string gives the default."""
     setting = BY_NAME[name]
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -362,7 +369,7 @@ def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
     raise ValueError(f"unknown setting kind {setting.kind}")
 
 
-def parse_all(values: Mapping[str, Any], origin: str = "hyperparameter") -> dict[str, Any]:
+def parse_all(values: Mapping[str, Any], origin: Origin = Origin.HYPERPARAMETER) -> dict[str, Any]:
     """Every setting, parsed from ``values`` where given, else its default."""
     return {
         setting.name: parse(setting.name, values.get(setting.name), origin) for setting in SETTINGS

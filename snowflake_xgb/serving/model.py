@@ -21,6 +21,7 @@ import xgboost as xgb
 from ..model_files.encoding import Encoding
 from ..model_files.margins import class_probabilities
 from ..model_files.outputs import METADATA_FILE_NAME, MODEL_FILE_NAME
+from .server_config import InferenceOutput
 
 DEFAULT_OUTPUT = "score"  # what Booster.predict returns, for any objective
 
@@ -57,7 +58,9 @@ class ServedModel:
         return len(self.feature_names)
 
 
-def load_model(model_dir: Path, threads: int, outputs: Sequence[str] = ()) -> ServedModel:
+def load_model(
+    model_dir: Path, threads: int, outputs: Sequence[InferenceOutput] = ()
+) -> ServedModel:
     """Load the model folder, or raise :class:`ModelNotServable` saying what is wrong."""
     model_path = model_dir / MODEL_FILE_NAME
     if not model_path.is_file():
@@ -152,7 +155,7 @@ def _classes(
     return np.asarray(labels)
 
 
-def _check_outputs(model: ServedModel, outputs: Sequence[str]) -> None:
+def _check_outputs(model: ServedModel, outputs: Sequence[InferenceOutput]) -> None:
     if not outputs:
         return
     if model.target_names is not None:
@@ -165,16 +168,19 @@ def _check_outputs(model: ServedModel, outputs: Sequence[str]) -> None:
             f"SAGEMAKER_INFERENCE_OUTPUT={','.join(outputs)} needs a classification model; "
             f"this model's objective is {model.objective}: unset it."
         )
-    if _PROBABILITY_FROM[model.objective] is None and {"probability", "probabilities"} & set(
-        outputs
-    ):
+    if _PROBABILITY_FROM[model.objective] is None and {
+        InferenceOutput.PROBABILITY,
+        InferenceOutput.PROBABILITIES,
+    } & set(outputs):
         raise ModelNotServable(
             f"a {model.objective} model gives no probabilities: choose predicted_label or "
             "raw_score in SAGEMAKER_INFERENCE_OUTPUT."
         )
 
 
-def predict(model: ServedModel, matrix: np.ndarray, outputs: Sequence[str]) -> dict[str, Any]:
+def predict(
+    model: ServedModel, matrix: np.ndarray, outputs: Sequence[InferenceOutput]
+) -> dict[str, Any]:
     """The requested outputs for each row of ``matrix``, by name (``score`` when none asked)."""
 
     def booster_predict(**kind: str) -> np.ndarray:
@@ -184,21 +190,28 @@ def predict(model: ServedModel, matrix: np.ndarray, outputs: Sequence[str]) -> d
     if not outputs:
         return {DEFAULT_OUTPUT: booster_predict()}
     source = _PROBABILITY_FROM[model.objective]
-    need_margin = "raw_score" in outputs or source == "margin" or model.objective == "binary:hinge"
+    need_margin = (
+        InferenceOutput.RAW_SCORE in outputs
+        or source == "margin"
+        or model.objective == "binary:hinge"
+    )
     margin = booster_predict(predict_type="margin") if need_margin else None
     probabilities = None
-    if source is not None and {"probability", "probabilities", "predicted_label"} & set(outputs):
+    # Every output but the margin comes from the class probabilities, when the model has them.
+    if source is not None and set(outputs) - {InferenceOutput.RAW_SCORE}:
         probabilities = _class_probabilities(
             booster_predict() if source == "prediction" else margin,
             from_margin=source == "margin",
         )
     results: dict[str, Any] = {}
     for name in outputs:
-        if name == "raw_score":
+        if name == InferenceOutput.RAW_SCORE:
             results[name] = margin
-        elif name == "probabilities":
+        elif name == InferenceOutput.PROBABILITIES:
             results[name] = probabilities
-        elif name == "probability":  # binary: the positive class; else the winning class
+        elif (
+            name == InferenceOutput.PROBABILITY
+        ):  # binary: the positive class; else the winning class
             results[name] = probabilities[:, 1] if len(model.classes) == 2 else probabilities.max(1)
         elif probabilities is not None:  # predicted_label
             results[name] = model.classes[probabilities.argmax(axis=1)]

@@ -17,6 +17,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -28,21 +29,23 @@ from . import external_function, features
 from .bad_request import BadRequest
 from .model import ServedModel
 
-CSV = "text/csv"
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-LIBSVM = "text/libsvm"
+
+class MediaType(StrEnum):
+    """The request bodies this server reads (all but libsvm are also what it answers in)."""
+
+    CSV = "text/csv"
+    JSON = "application/json"
+    JSONLINES = "application/jsonlines"
+    LIBSVM = "text/libsvm"
+
 
 _ALIASES = {
-    CSV: CSV,
-    JSON: JSON,
-    JSONLINES: JSONLINES,
-    "application/jsonl": JSONLINES,
-    "application/x-jsonlines": JSONLINES,
-    LIBSVM: LIBSVM,
-    "text/x-libsvm": LIBSVM,
+    **{media_type.value: media_type for media_type in MediaType},
+    "application/jsonl": MediaType.JSONLINES,
+    "application/x-jsonlines": MediaType.JSONLINES,
+    "text/x-libsvm": MediaType.LIBSVM,
 }
-_SUPPORTED = f"{CSV}, {JSON}, {JSONLINES} or {LIBSVM}"
+_SUPPORTED = f"{MediaType.CSV}, {MediaType.JSON}, {MediaType.JSONLINES} or {MediaType.LIBSVM}"
 _SMALLEST_CSV_BLOCK = 1 << 12
 _SMALL_CSV_BYTES = 8192
 _PLAIN_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -50,7 +53,7 @@ _CSV_COLUMN_COUNT = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 _CSV_BAD_VALUE = re.compile(r"column #(\d+): Row #(\d+): .*?invalid value '(.*)'", re.S)
 
 
-def request_media_type(content_type: str | None) -> str:
+def request_media_type(content_type: str | None) -> MediaType:
     """The request's media type (aliases resolved), or a 415 naming the supported ones."""
     if not content_type:
         raise BadRequest(f"no Content-Type: send {_SUPPORTED}.", status=415)
@@ -66,16 +69,16 @@ class ParsedRequest:
     row_numbers: list[int] | None = None  # a Snowflake external-function batch's; else None
 
 
-def parse(body: bytes, media_type: str, model: ServedModel) -> ParsedRequest:
+def parse(body: bytes, media_type: MediaType, model: ServedModel) -> ParsedRequest:
     """The request's rows as the model's float32 feature matrix."""
     if not body or body.isspace():
         raise BadRequest("the body is empty: send at least one row.")
     row_numbers = None
-    if media_type == CSV:
+    if media_type == MediaType.CSV:
         columns = _csv_columns(body, model)
-    elif media_type == LIBSVM:
+    elif media_type == MediaType.LIBSVM:
         columns = _libsvm_columns(body, model)
-    elif media_type == JSON:
+    elif media_type == MediaType.JSON:
         document = _json_document(body)
         if external_function.is_external_function_request(document):
             row_numbers, rows = external_function.rows(document)

@@ -27,32 +27,34 @@ import orjson
 from . import external_function
 from .bad_request import BadRequest
 from .explanations import Explanation
-from .payloads import CSV, JSON, JSONLINES
+from .payloads import MediaType
 
-MEDIA_TYPES = (CSV, JSON, JSONLINES)
+MEDIA_TYPES = (MediaType.CSV, MediaType.JSON, MediaType.JSONLINES)
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 def response_media_type(
-    accept: str | None, request_media_type: str, client_prefers: Callable[[list[str]], str | None]
-) -> str:
+    accept: str | None,
+    request_media_type: MediaType,
+    client_prefers: Callable[[list[str]], str | None],
+) -> MediaType:
     """What to answer in: the best of ``Accept``; without one, JSON for JSON requests, else CSV.
 
     ``client_prefers`` ranks media types by the request's ``Accept`` (the web framework's).
     """
     if not accept or accept.strip() == "*/*":
-        return request_media_type if request_media_type in MEDIA_TYPES else CSV
+        return request_media_type if request_media_type in MEDIA_TYPES else MediaType.CSV
     chosen = client_prefers(list(MEDIA_TYPES))
     if chosen is None:
         raise BadRequest(
             f"cannot answer in {accept.strip()[:60]}: accept {', '.join(MEDIA_TYPES)}.", status=406
         )
-    return chosen
+    return MediaType(chosen)
 
 
 def format_predictions(
     predictions: Mapping[str, np.ndarray],
-    media_type: str,
+    media_type: MediaType,
     batch: bool,
     explanation: Explanation | None = None,
     row_numbers: Sequence[int] | None = None,
@@ -65,10 +67,10 @@ def format_predictions(
         return external_function.answer(
             row_numbers, _external_function_results(predictions, explanation, target_names)
         )
-    if media_type == CSV:
+    if media_type == MediaType.CSV:
         return b"".join(line + b"\n" for line in _csv_lines(predictions, explanation))
     records = _json_records(predictions, explanation, target_names)
-    if media_type == JSON and not batch:
+    if media_type == MediaType.JSON and not batch:
         return b'{"predictions":[' + b",".join(records) + b"]}"
     return b"\n".join(records) + b"\n"
 

@@ -19,7 +19,6 @@ from ..sagemaker_layout import MODEL_DIR, base_dir
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
-CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit for a real-time request and MaxPayloadInMB's default
 EXPLAIN_ENV = "SNOWFLAKE_XGB_EXPLAIN"  # this image's own: explanations for every request
 NO_EXPLANATION = "none"  # what asks for no explanation, in the environment or a request
@@ -31,6 +30,15 @@ class ExplanationKind(StrEnum):
 
     CONTRIBUTIONS = "contributions"
     INTERACTIONS = "interactions"
+
+
+class InferenceOutput(StrEnum):
+    """What ``SAGEMAKER_INFERENCE_OUTPUT`` may ask of a classifier, as in AWS's XGBoost image."""
+
+    PREDICTED_LABEL = "predicted_label"
+    PROBABILITY = "probability"
+    PROBABILITIES = "probabilities"
+    RAW_SCORE = "raw_score"
 
 
 class ServerConfigError(ValueError):
@@ -45,7 +53,7 @@ class ServerConfig:
     timeout_seconds: int
     batch: bool
     max_payload_mb: int
-    outputs: tuple[str, ...]  # SAGEMAKER_INFERENCE_OUTPUT; empty: what Booster.predict returns
+    outputs: tuple[InferenceOutput, ...]  # empty: what Booster.predict returns
     explain: ExplanationKind | None = None  # SNOWFLAKE_XGB_EXPLAIN; None: none
 
     @property
@@ -98,17 +106,17 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     return parsed
 
 
-def _outputs(text: str) -> tuple[str, ...]:
+def _outputs(text: str) -> tuple[InferenceOutput, ...]:
     outputs = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = [name for name in outputs if name not in CLASSIFICATION_OUTPUTS]
+    unknown = [name for name in outputs if name not in tuple(InferenceOutput)]
     if unknown:
         raise ServerConfigError(
             f"SAGEMAKER_INFERENCE_OUTPUT names {', '.join(unknown)}: use a comma-separated "
-            f"choice of {', '.join(CLASSIFICATION_OUTPUTS)}."
+            f"choice of {', '.join(InferenceOutput)}."
         )
     if len(set(outputs)) != len(outputs):
         raise ServerConfigError("SAGEMAKER_INFERENCE_OUTPUT names an output twice.")
-    return outputs
+    return tuple(InferenceOutput(name) for name in outputs)
 
 
 def _explain(text: str) -> ExplanationKind | None:

@@ -12,6 +12,7 @@ from snowflake_xgb.config.job_config import (
     data_spec,
     parse_hyperparameters,
 )
+from snowflake_xgb.config.settings import Origin
 from snowflake_xgb.errors import UserError
 
 BASE = {"table": "DEMO.PUBLIC.T", "label": "Y", "num_round": "10"}
@@ -78,7 +79,9 @@ def test_a_credential_named_hyperparameter_is_refused_without_echoing_its_value(
 
 
 def test_the_api_describes_data_from_arguments() -> None:
-    spec = data_spec({"query": "SELECT * FROM T", "label": "Y", "exclude": "ID,AGE"}, "argument")
+    spec = data_spec(
+        {"query": "SELECT * FROM T", "label": "Y", "exclude": "ID,AGE"}, Origin.ARGUMENT
+    )
     assert spec.source == Source(query="SELECT * FROM T") and spec.exclude == ("ID", "AGE")
 
 
@@ -89,7 +92,7 @@ def test_several_labels_make_a_multi_output_job() -> None:
     assert config.data.label == "Y" and config.data.extra_labels == ("z", '"w"')
     assert config.data.labels == ("Y", "z", '"w"') and config.num_targets == 3
     assert parse_hyperparameters(BASE).num_targets == 1
-    spec = data_spec({"query": "SELECT * FROM T", "label": ["A", "B"]}, "argument")
+    spec = data_spec({"query": "SELECT * FROM T", "label": ["A", "B"]}, Origin.ARGUMENT)
     assert spec.labels == ("A", "B")
 
 

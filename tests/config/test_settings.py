@@ -52,7 +52,7 @@ def test_bad_values_are_refused_naming_the_hyperparameter(
 
 def test_api_arguments_are_named_as_arguments() -> None:
     with pytest.raises(UserError, match=r"^Argument tracker_port must be between 1 and 65535"):
-        settings.parse("tracker_port", 0, "argument")
+        settings.parse("tracker_port", 0, settings.Origin.ARGUMENT)
 
 
 def test_every_other_hyperparameter_goes_to_xgboost_except_the_sdks_own() -> None:

@@ -1,11 +1,10 @@
-"""The SageMaker folder layout and host list, read from SAGEMAKER_BASE_DIR."""
+"""The job's host list, hyperparameters and checkpoint folder, read from SAGEMAKER_BASE_DIR."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import localmode
 import pytest
 
 from snowflake_xgb import sagemaker_layout as layout
@@ -46,55 +45,3 @@ def test_checkpoints_without_a_local_path_go_where_sagemaker_puts_them(
     (tmp_path / layout.CHECKPOINT_CONFIG_FILE).write_text("{}")
     monkeypatch.setenv(layout.BASE_DIR_ENV, str(tmp_path))
     assert JobEnvironment.from_environ().checkpoint_dir == Path("/opt/ml/checkpoints")
-
-
-def test_the_layout_names_sagemakers_paths() -> None:
-    """What SageMaker's documentation and sagemaker-training name; a typo here breaks every job."""
-    container = {
-        str(layout.DEFAULT_BASE_DIR / path)
-        for path in (
-            layout.HYPERPARAMETERS_FILE,
-            layout.RESOURCE_CONFIG_FILE,
-            layout.INPUT_DATA_CONFIG_FILE,
-            layout.CHECKPOINT_CONFIG_FILE,
-            layout.INPUT_DATA_DIR,
-            layout.CODE_DIR,
-            layout.MODEL_DIR,
-            layout.OUTPUT_DATA_DIR,
-            layout.FAILURE_FILE,
-        )
-    }
-    assert container == {
-        "/opt/ml/input/config/hyperparameters.json",
-        "/opt/ml/input/config/resourceconfig.json",
-        "/opt/ml/input/config/inputdataconfig.json",
-        "/opt/ml/input/config/checkpointconfig.json",
-        "/opt/ml/input/data",
-        "/opt/ml/code",
-        "/opt/ml/model",
-        "/opt/ml/output/data",
-        "/opt/ml/output/failure",
-    }
-    assert layout.BASE_DIR_ENV == "SAGEMAKER_BASE_DIR"
-
-
-def test_local_modes_copy_of_the_layout_is_the_same() -> None:
-    """``local_test/localmode.py`` runs without the package (standard library only), so it keeps
-    a copy of the paths it writes; the copy must say what this module says."""
-    copied = {
-        name: value
-        for name, value in vars(localmode).items()
-        if isinstance(value, PurePosixPath) and hasattr(layout, name)
-    }
-    assert set(copied) >= {
-        "DEFAULT_BASE_DIR",
-        "HYPERPARAMETERS_FILE",
-        "RESOURCE_CONFIG_FILE",
-        "INPUT_DATA_CONFIG_FILE",
-        "INPUT_DATA_DIR",
-        "MODEL_DIR",
-        "INPUT_DIR",
-        "OUTPUT_DIR",
-        "OUTPUT_DATA_DIR",
-    }
-    assert copied == {name: getattr(layout, name) for name in copied}

@@ -15,7 +15,7 @@ from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.explanations import MAX_EXPLANATION_VALUES, explain, requested
 from snowflake_xgb.serving.model import load_model, predict
-from snowflake_xgb.serving.payloads import CSV, JSON, parse
+from snowflake_xgb.serving.payloads import MediaType, parse
 from snowflake_xgb.serving.responses import format_predictions
 
 CATEGORICAL = Encoding(
@@ -74,7 +74,7 @@ def test_a_categorical_feature_has_one_contribution_under_its_column_name(catego
         {"region": "west", "amount": 0.5}, {"region": "north", "amount": None},
         {"region": "unseen", "amount": -2},
     ]).encode()  # fmt: skip
-    matrix = parse(request, JSON, categorical).matrix
+    matrix = parse(request, MediaType.JSON, categorical).matrix
     explanation = explain(categorical, matrix, "contributions")
     assert explanation.feature_names == ("REGION", "AMOUNT")
     total = explanation.values.sum(2) + explanation.bias
@@ -83,7 +83,7 @@ def test_a_categorical_feature_has_one_contribution_under_its_column_name(catego
     region = explanation.values[:, 0, 0]
     assert region[0] > 2 and region[1] < 0, region
     body = json.loads(
-        format_predictions(predict(categorical, matrix, ()), JSON, False, explanation)
+        format_predictions(predict(categorical, matrix, ()), MediaType.JSON, False, explanation)
     )
     assert list(body["predictions"][0]["contributions"]) == ["REGION", "AMOUNT"]
 
@@ -91,7 +91,7 @@ def test_a_categorical_feature_has_one_contribution_under_its_column_name(catego
 def test_json_answers_name_each_contribution_and_the_bias(loaded, served):
     model, rows = loaded["regression"], served["regression"].rows[:3]
     explanation = explain(model, rows, "contributions")
-    body = format_predictions(predict(model, rows, ()), JSON, False, explanation)
+    body = format_predictions(predict(model, rows, ()), MediaType.JSON, False, explanation)
     records = json.loads(body)["predictions"]
     assert [list(record) for record in records] == [["score", "contributions", "bias"]] * 3
     for record, row_margin in zip(records, _margins(model, rows)[:, 0], strict=True):
@@ -105,7 +105,7 @@ def test_multiclass_json_gives_one_set_per_class_by_label(loaded, served):
     model, rows = loaded["multiclass"], served["multiclass"].rows[:2]
     explanation = explain(model, rows, "contributions")
     outputs = ("predicted_label", "raw_score")
-    record = json.loads(format_predictions(predict(model, rows, outputs), JSON, False,
+    record = json.loads(format_predictions(predict(model, rows, outputs), MediaType.JSON, False,
                                            explanation))["predictions"][0]  # fmt: skip
     assert list(record["contributions"]) == ["bronze", "gold", "silver"]
     assert list(record["bias"]) == ["bronze", "gold", "silver"]
@@ -117,8 +117,9 @@ def test_multiclass_json_gives_one_set_per_class_by_label(loaded, served):
 def test_interactions_json_is_keyed_by_feature_pairs(loaded, served):
     model, rows = loaded["binary"], served["binary"].rows[:2]
     explanation = explain(model, rows, "interactions")
-    record = json.loads(format_predictions(predict(model, rows, ("raw_score",)), JSON, False,
-                                           explanation))["predictions"][1]  # fmt: skip
+    predictions = predict(model, rows, ("raw_score",))
+    record = json.loads(format_predictions(predictions, MediaType.JSON, False, explanation))
+    record = record["predictions"][1]
     assert list(record["interactions"]) == list(FEATURES)
     assert all(list(row) == list(FEATURES) for row in record["interactions"].values())
     total = record["bias"] + sum(sum(row.values()) for row in record["interactions"].values())
@@ -131,7 +132,7 @@ def test_interactions_json_is_keyed_by_feature_pairs(loaded, served):
 def test_csv_puts_contributions_after_the_prediction_in_training_order(loaded, served):
     model, rows = loaded["multiclass"], served["multiclass"].rows[:4]
     explanation = explain(model, rows, "contributions")
-    lines = format_predictions(predict(model, rows, ("predicted_label",)), CSV, False,
+    lines = format_predictions(predict(model, rows, ("predicted_label",)), MediaType.CSV, False,
                                explanation).decode().splitlines()  # fmt: skip
     assert len(lines) == 4
     for line, values, bias in zip(lines, explanation.values, explanation.bias, strict=True):

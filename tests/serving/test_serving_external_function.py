@@ -12,7 +12,7 @@ from support.served_models import TYPED_ENCODING, http_request
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.explanations import explain
 from snowflake_xgb.serving.model import predict
-from snowflake_xgb.serving.payloads import JSON, parse
+from snowflake_xgb.serving.payloads import MediaType, parse
 from snowflake_xgb.serving.responses import format_predictions
 
 
@@ -22,10 +22,10 @@ def snowflake_batch(rows: list[list]) -> bytes:
 
 
 def answer(model, body: bytes, outputs=(), kind=None) -> dict:
-    parsed = parse(body, JSON, model)
+    parsed = parse(body, MediaType.JSON, model)
     predictions = predict(model, parsed.matrix, outputs)
     explanation = explain(model, parsed.matrix, kind) if kind else None
-    return json.loads(format_predictions(predictions, JSON, False, explanation,
+    return json.loads(format_predictions(predictions, MediaType.JSON, False, explanation,
                                          parsed.row_numbers))  # fmt: skip
 
 
@@ -60,9 +60,9 @@ def test_text_boolean_and_date_arguments_as_snowflake_serializes_them(typed_clas
     assert [list(result) for result in results] == [["predicted_label", "probability"]] * 3
     assert results[0]["predicted_label"] == "yes" and results[1]["predicted_label"] == "no"
     records = [dict(zip(TYPED_ENCODING.feature_names, row, strict=True)) for row in rows]
-    keyed = parse(json.dumps(records).encode(), JSON, typed_classifier).matrix
+    keyed = parse(json.dumps(records).encode(), MediaType.JSON, typed_classifier).matrix
     np.testing.assert_array_equal(
-        parse(snowflake_batch(rows), JSON, typed_classifier).matrix, keyed
+        parse(snowflake_batch(rows), MediaType.JSON, typed_classifier).matrix, keyed
     )
 
 
@@ -93,7 +93,7 @@ def test_multiclass_scores_and_explanations_are_objects(loaded, served):
 )
 def test_malformed_batches_are_one_line_refusals(loaded, body, message):
     with pytest.raises(BadRequest, match=message) as refused:
-        parse(body, JSON, loaded["regression"])
+        parse(body, MediaType.JSON, loaded["regression"])
     assert refused.value.status == 400 and "\n" not in refused.value.message
 
 

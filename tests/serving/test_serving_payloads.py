@@ -12,14 +12,7 @@ from support.served_models import FEATURES
 from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
 from snowflake_xgb.serving.model import load_model
-from snowflake_xgb.serving.payloads import (
-    CSV,
-    JSON,
-    JSONLINES,
-    LIBSVM,
-    parse,
-    request_media_type,
-)
+from snowflake_xgb.serving.payloads import MediaType, parse, request_media_type
 
 ROWS = np.array([[1.5, 2.0, np.nan, 4.25, -5.0], [0.0, -1.0, 2.5, np.nan, 3.0]], np.float32)
 
@@ -38,13 +31,13 @@ def records(rows: np.ndarray, names=FEATURES) -> list[dict]:
 
 
 def test_csv_rows_in_training_order_empty_field_missing(loaded):
-    matrix = parse(csv_text(ROWS), CSV, loaded["regression"]).matrix
+    matrix = parse(csv_text(ROWS), MediaType.CSV, loaded["regression"]).matrix
     assert matrix.dtype == np.float32 and matrix.flags.c_contiguous
     np.testing.assert_array_equal(matrix, ROWS)
 
 
 def test_csv_single_row_without_final_newline(loaded):
-    matrix = parse(b"1,2,3,4,5", CSV, loaded["regression"]).matrix
+    matrix = parse(b"1,2,3,4,5", MediaType.CSV, loaded["regression"]).matrix
     np.testing.assert_array_equal(matrix, [[1, 2, 3, 4, 5]])
 
 
@@ -55,43 +48,51 @@ def test_json_records_by_name_any_order_any_case_extra_columns_ignored(loaded):
         for r in records(ROWS)
     ]  # fmt: skip
     for body in (shuffled, {"instances": shuffled}):
-        matrix = parse(json.dumps(body).encode(), JSON, loaded["regression"]).matrix
+        matrix = parse(json.dumps(body).encode(), MediaType.JSON, loaded["regression"]).matrix
         np.testing.assert_array_equal(matrix, ROWS)
 
 
 def test_json_one_record_and_positional_rows(loaded):
     model = loaded["regression"]
     np.testing.assert_array_equal(
-        parse(json.dumps(records(ROWS)[0]).encode(), JSON, model).matrix, ROWS[:1]
+        parse(json.dumps(records(ROWS)[0]).encode(), MediaType.JSON, model).matrix, ROWS[:1]
     )
     rows = [[None if np.isnan(v) else float(v) for v in row] for row in ROWS]
     np.testing.assert_array_equal(
-        parse(json.dumps({"instances": rows}).encode(), JSON, model).matrix, ROWS
+        parse(json.dumps({"instances": rows}).encode(), MediaType.JSON, model).matrix, ROWS
     )
-    np.testing.assert_array_equal(parse(json.dumps(rows[0]).encode(), JSON, model).matrix, ROWS[:1])
+    np.testing.assert_array_equal(
+        parse(json.dumps(rows[0]).encode(), MediaType.JSON, model).matrix, ROWS[:1]
+    )
 
 
 def test_jsonlines_records_or_rows(loaded):
     model = loaded["regression"]
     lines = [json.dumps(record) for record in records(ROWS)]
-    np.testing.assert_array_equal(parse("\n\n".join(lines).encode(), JSONLINES, model).matrix, ROWS)
+    np.testing.assert_array_equal(
+        parse("\n\n".join(lines).encode(), MediaType.JSONLINES, model).matrix, ROWS
+    )
     rows = [json.dumps([None if np.isnan(v) else float(v) for v in row]) for row in ROWS]
-    np.testing.assert_array_equal(parse("\n".join(rows).encode(), JSONLINES, model).matrix, ROWS)
+    np.testing.assert_array_equal(
+        parse("\n".join(rows).encode(), MediaType.JSONLINES, model).matrix, ROWS
+    )
 
 
 def test_libsvm_zero_based_label_ignored_absent_is_missing(loaded):
     body = b"1 0:1.5 1:2 3:4.25 4:-5\n0:0 1:-1 2:2.5 4:3\n"
-    np.testing.assert_array_equal(parse(body, LIBSVM, loaded["regression"]).matrix, ROWS)
+    np.testing.assert_array_equal(parse(body, MediaType.LIBSVM, loaded["regression"]).matrix, ROWS)
 
 
 def test_quoted_feature_names_match_exactly(loaded):
     """Snowflake's rule: a "quoted" key matches the stored name exactly, unquoted ignores case."""
     body = json.dumps([{'"MEDINC"': 1, "houseage": 2, "AVEROOMS": 3, "latitude": 4,
                         "LONGITUDE": 5}]).encode()  # fmt: skip
-    np.testing.assert_array_equal(parse(body, JSON, loaded["regression"]).matrix, [[1, 2, 3, 4, 5]])
+    np.testing.assert_array_equal(
+        parse(body, MediaType.JSON, loaded["regression"]).matrix, [[1, 2, 3, 4, 5]]
+    )
     wrong_case = body.replace(b'"\\"MEDINC\\""', b'"\\"medinc\\""')
     with pytest.raises(BadRequest, match=r"no column for feature.*MEDINC"):
-        parse(wrong_case, JSON, loaded["regression"])
+        parse(wrong_case, MediaType.JSON, loaded["regression"])
 
 
 def test_keys_for_features_that_differ_only_in_case_are_quoted_or_refused(tmp_path):
@@ -101,32 +102,34 @@ def test_keys_for_features_that_differ_only_in_case_are_quoted_or_refused(tmp_pa
     save_model(tmp_path, booster, {"feature_names": names})
     model = load_model(tmp_path, threads=1)
     quoted = json.dumps([{'"medinc"': 2, '"MedInc"': 1}]).encode()
-    np.testing.assert_array_equal(parse(quoted, JSON, model).matrix, [[1, 2]])
+    np.testing.assert_array_equal(parse(quoted, MediaType.JSON, model).matrix, [[1, 2]])
     with pytest.raises(BadRequest, match=r"'MEDINC' names features MedInc and medinc.*quotes"):
-        parse(b'[{"MEDINC": 1, "medinc": 2}]', JSON, model)
+        parse(b'[{"MEDINC": 1, "medinc": 2}]', MediaType.JSON, model)
 
 
 @pytest.mark.parametrize(
     ("media_type", "body", "message"),
     [
-        (CSV, b"1,2,3,4,5\n1,2,3\n", r"row 2 has 3 values; the model takes 5 features in"),
-        (CSV, b"1,2,3,4,5,6\n", r"row 1 has 6 values; the model takes 5"),
-        (CSV, b"1,2,abc,4,5\n", r"row 1, column 3 \(AVEROOMS\): 'abc' is not a number"),
-        (CSV, b"  \n", r"the body is empty"),
-        (JSON, b"", r"the body is empty"),
-        (JSON, b"{not json", r"the body is not valid JSON"),
-        (JSON, b'[{"MEDINC": 1}]', r"no column for feature\(s\) HOUSEAGE, AVEROOMS"),
-        (JSON, b'[{"MEDINC": "abc", "HOUSEAGE": 1, "AVEROOMS": 1, "LATITUDE": 1, "LONGITUDE": 1}]',
+        (MediaType.CSV, b"1,2,3,4,5\n1,2,3\n",
+         r"row 2 has 3 values; the model takes 5 features in"),
+        (MediaType.CSV, b"1,2,3,4,5,6\n", r"row 1 has 6 values; the model takes 5"),
+        (MediaType.CSV, b"1,2,abc,4,5\n", r"row 1, column 3 \(AVEROOMS\): 'abc' is not a number"),
+        (MediaType.CSV, b"  \n", r"the body is empty"),
+        (MediaType.JSON, b"", r"the body is empty"),
+        (MediaType.JSON, b"{not json", r"the body is not valid JSON"),
+        (MediaType.JSON, b'[{"MEDINC": 1}]', r"no column for feature\(s\) HOUSEAGE, AVEROOMS"),
+        (MediaType.JSON,
+         b'[{"MEDINC": "abc", "HOUSEAGE": 1, "AVEROOMS": 1, "LATITUDE": 1, "LONGITUDE": 1}]',
          r"feature MEDINC: 'abc' is not a number"),
-        (JSON, b'[{"medinc": 1, "MEDINC": 2}]', r"both name feature MEDINC"),
-        (JSON, b"[[1,2,3,4,5],[1,2]]", r"rows have 2 to 5 values"),
-        (JSON, b"[[1,2,3]]", r"rows have 3 values; the model takes 5"),
-        (JSON, b'[{"MEDINC": 1}, [1]]', r"not a mix"),
-        (JSON, b"[]", r"no rows"),
-        (JSON, b'"text"', r"send a list of records"),
-        (JSONLINES, b'{"MEDINC": 1}\n{oops\n', r"line 2 is not valid JSON"),
-        (LIBSVM, b"0 0:1 7:2\n", r"line 1: feature index 7 is out of range.*0 to 4"),
-        (LIBSVM, b"0 0:x\n", r"line 1: '0:x' is not index:value"),
+        (MediaType.JSON, b'[{"medinc": 1, "MEDINC": 2}]', r"both name feature MEDINC"),
+        (MediaType.JSON, b"[[1,2,3,4,5],[1,2]]", r"rows have 2 to 5 values"),
+        (MediaType.JSON, b"[[1,2,3]]", r"rows have 3 values; the model takes 5"),
+        (MediaType.JSON, b'[{"MEDINC": 1}, [1]]', r"not a mix"),
+        (MediaType.JSON, b"[]", r"no rows"),
+        (MediaType.JSON, b'"text"', r"send a list of records"),
+        (MediaType.JSONLINES, b'{"MEDINC": 1}\n{oops\n', r"line 2 is not valid JSON"),
+        (MediaType.LIBSVM, b"0 0:1 7:2\n", r"line 1: feature index 7 is out of range.*0 to 4"),
+        (MediaType.LIBSVM, b"0 0:x\n", r"line 1: '0:x' is not index:value"),
     ],
 )  # fmt: skip
 def test_bad_bodies_say_what_to_fix(loaded, media_type, body, message):
@@ -137,10 +140,10 @@ def test_bad_bodies_say_what_to_fix(loaded, media_type, body, message):
 
 
 def test_content_types(loaded):
-    assert request_media_type("text/csv; charset=utf-8") == CSV
-    assert request_media_type("Application/JSON") == JSON
-    assert request_media_type("application/x-jsonlines") == JSONLINES
-    assert request_media_type("text/x-libsvm") == LIBSVM
+    assert request_media_type("text/csv; charset=utf-8") == MediaType.CSV
+    assert request_media_type("Application/JSON") == MediaType.JSON
+    assert request_media_type("application/x-jsonlines") == MediaType.JSONLINES
+    assert request_media_type("text/x-libsvm") == MediaType.LIBSVM
     for header, message in (
         (None, "no Content-Type"),
         ("text/plain", "text/plain is not supported"),
@@ -163,8 +166,10 @@ def test_small_and_large_csv_bodies_read_the_same_values(loaded):
     large = small * (20_000 // len(small) + 1)
     model = loaded["regression"]
     expected = doubles.astype(np.float32)
-    np.testing.assert_array_equal(parse(small, CSV, model).matrix, expected)
-    np.testing.assert_array_equal(parse(large, CSV, model).matrix[: len(doubles)], expected)
+    np.testing.assert_array_equal(parse(small, MediaType.CSV, model).matrix, expected)
+    np.testing.assert_array_equal(
+        parse(large, MediaType.CSV, model).matrix[: len(doubles)], expected
+    )
     spaced = small.replace(b",", b", ", 1)  # not a plain number: Arrow's reader decides
     with pytest.raises(BadRequest, match="is not a number"):
-        parse(spaced, CSV, model)
+        parse(spaced, MediaType.CSV, model)
