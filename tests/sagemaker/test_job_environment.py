@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-import localmode
+import compose_job
 import pytest
 
 from snowflake_xgb.sagemaker import job_environment as layout
@@ -79,11 +79,11 @@ def test_the_layout_names_sagemakers_paths() -> None:
 
 
 def test_local_modes_copy_of_the_layout_is_the_same() -> None:
-    """``local_test/localmode.py`` runs without the package (standard library only), so it keeps
+    """``local_test/compose_job.py`` runs without the package (standard library only), so it keeps
     a copy of the paths it writes; the copy must say what this module says."""
     copied = {
         name: value
-        for name, value in vars(localmode).items()
+        for name, value in vars(compose_job).items()
         if isinstance(value, PurePosixPath) and hasattr(layout, name)
     }
     assert set(copied) >= {
