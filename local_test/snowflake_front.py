@@ -329,40 +329,52 @@ class SnowflakeFront:
         self.lifecycle.settings = settings.queries
 
     def control(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``/__front/<name>``: settings (read, or change with a body), counters, reset, forget."""
-        if name == "settings":
-            with self._lock:
-                if body:
-                    self._apply(self.settings.updated(body))
-                return self.settings.to_json()
-        if name == "counters":
-            counters = {**self.store.counters(), **self.lifecycle.counters()}
-            with self._lock:
-                counters.update(logins=len(self.logins), forwarded_queries=self.forwarded_queries)
-            return counters
-        if name == "reset":
-            self.store.reset_counters()
-            self.lifecycle.reset_counters()
-            with self._lock:
-                self._apply(self.initial_settings)
-                self.forwarded_queries = 0
-                return self.settings.to_json()
-        if name == "workload_identities":
-            with self._lock:
-                if body:
-                    self.workload_identities = {k.upper(): v for k, v in body.items()}
-                return {
-                    "users": dict(self.workload_identities),
-                    "refusals": list(self.workload_identity_refusals),
-                }
-        if name == "derived_secrets":
-            with self._lock:
-                return {"secrets": list(self.derived_secrets)}
-        if name == "forget":
-            return {"forgotten": self.store.forget(body["query_id"])}
-        if name == "stages":
-            return self.stages.control(body)
-        raise KeyError(name)
+        """``/__front/<name>``, answered by the method of that name (``FrontControl``'s)."""
+        answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "settings": self._settings,
+            "counters": self._counters,
+            "reset": self._reset,
+            "workload_identities": self._workload_identities,
+            "derived_secrets": self._derived_secrets,
+            "forget": lambda body: {"forgotten": self.store.forget(body["query_id"])},
+            "stages": self.stages.control,
+        }
+        return answers[name](body)
+
+    def _settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change the switches named in ``changes`` (none: read them); all of them."""
+        with self._lock:
+            if changes:
+                self._apply(self.settings.updated(changes))
+            return self.settings.to_json()
+
+    def _counters(self, _: dict[str, Any]) -> dict[str, Any]:
+        counters = {**self.store.counters(), **self.lifecycle.counters()}
+        with self._lock:
+            counters.update(logins=len(self.logins), forwarded_queries=self.forwarded_queries)
+        return counters
+
+    def _reset(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Settings back to the front's start, counters to zero."""
+        self.store.reset_counters()
+        self.lifecycle.reset_counters()
+        with self._lock:
+            self._apply(self.initial_settings)
+            self.forwarded_queries = 0
+            return self.settings.to_json()
+
+    def _workload_identities(self, users: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if users:
+                self.workload_identities = {k.upper(): v for k, v in users.items()}
+            return {
+                "users": dict(self.workload_identities),
+                "refusals": list(self.workload_identity_refusals),
+            }
+
+    def _derived_secrets(self, _: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return {"secrets": list(self.derived_secrets)}
 
 
 class _FrontServer(ThreadingHTTPServer):
@@ -394,12 +406,8 @@ class FrontHandler(BaseHTTPRequestHandler):
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             url = urlsplit(self.path)
-            for route in ROUTES:
-                match = route.pattern.match(url.path)
-                if match and self.command in route.methods:
-                    route.answer(self, body, url, **match.groupdict())
-                    return
-            self.forward(body, url)
+            answer, arguments = route(self.command, url.path)
+            answer(self, body, url, **arguments)
         except Exception:
             traceback.print_exc(file=sys.stderr)
             raise
@@ -867,6 +875,16 @@ ROUTES = (
     Route(("GET",), re.compile(rf"^/results/{_QUERY_ID}/(?P<batch>\d+)$"), FrontHandler.chunk),
     Route(("PUT",), re.compile(rf"^/{stages.S3_BUCKET}/(?P<key>.+)$"), FrontHandler.stage_upload),
 )
+
+
+def route(method: str, path: str) -> tuple[Callable[..., None], dict[str, str]]:
+    """The ``FrontHandler`` method that answers ``method path``, with its arguments from the
+    path; ``FrontHandler.forward`` for what the front does not answer itself."""
+    for candidate in ROUTES:
+        match = candidate.pattern.match(path)
+        if match and method in candidate.methods:
+            return candidate.answer, match.groupdict()
+    return FrontHandler.forward, {}
 
 
 def _quoted(name: str) -> str:
