@@ -4,9 +4,9 @@ Snowflake answers a large query with a small inline first chunk (``rowsetBase64`
 chunks in cloud storage, each an Arrow IPC stream, gzip-compressed, behind a presigned URL that
 expires. This store keeps each Arrow result the front has seen (chunks spooled to disk), answers
 a reopen of it without running anything again, and serves the chunks with the latency, bandwidth
-and faults its settings ask for, counting every download. Only the standard library, numpy and
-pyarrow: it runs in the stand-ins' own environment. When a statement finishes is
-``query_lifecycle``'s; how a chunk's Arrow is re-encoded, ``arrow_encodings``'.
+and faults its settings ask for, counting every download. When a statement finishes is
+``query_lifecycle``'s; how a chunk's Arrow is re-encoded, ``arrow_encodings``'. Standard library
+and pyarrow only: it runs in the stand-ins' own environment.
 """
 
 from __future__ import annotations
