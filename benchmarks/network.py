@@ -39,7 +39,7 @@ from run import (
 )  # fmt: skip
 from standin_servers import standin_servers
 
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 
 LOADED = re.compile(r"Loading training data: done in ([0-9.]+)s")
 PLANNED = re.compile(r"Planning the queries: done in ([0-9.]+)s")

@@ -70,7 +70,7 @@ sys.path.insert(0, str(REPO / "local_test"))
 from offline_env import offline_environment  # noqa: E402
 from standin_servers import free_port, standin_servers  # noqa: E402
 
-from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 
 class Case:

@@ -34,7 +34,7 @@ from seed_standins import HOUSING_COLUMNS, create_housing_table  # noqa: E402
 from serving import measure, start_server, stop_server  # noqa: E402
 from standin_servers import standin_servers  # noqa: E402
 
-from snowflake_xgb.sagemaker import job_environment as layout  # noqa: E402
+from snowflake_xgb import sagemaker_layout as layout  # noqa: E402
 
 SOURCE, TABLE, TARGET = "BENCH.PUBLIC.HOUSING", "BENCH.PUBLIC.TO_SCORE", "BENCH.PUBLIC.SCORES"
 FEATURES = HOUSING_COLUMNS[:-1]

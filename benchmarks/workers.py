@@ -15,7 +15,7 @@ chunked Arrow IPC source, ``--data-dir --rows``:
   chunked-floor   ``QuantileDMatrix`` from a NumPy array already in memory
   chunked-ours    our loader over the lazily read IPC batches
   extmem          our loader with ``external_memory`` (``ExtMemQuantileDMatrix``), then training
-  host            one host of a multi-host job (``HostGroup``): its slice, training, RMSE
+  host            one host of a multi-host job (``Hosts``): its slice, training, RMSE
 """
 
 from __future__ import annotations
@@ -192,13 +192,13 @@ def case_chunked_floor(args: argparse.Namespace) -> dict:
 
 
 def case_chunked_ours(args: argparse.Namespace) -> dict:
-    from snowflake_xgb.config.job_config import QUANTILE, MatrixSettings
+    from snowflake_xgb.config.job_config import MatrixSettings
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
     batches = _chunked(args)
     columns = _columns(args.extra_features)
-    matrix_settings = MatrixSettings(QUANTILE, args.max_bin or None)
+    matrix_settings = MatrixSettings(max_bin=args.max_bin or None)
     with PeakWindow() as window, tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         host_slice = HostSlice.plan("training", "chunked", batches, 0, 1)
         matrix = build_matrix(
@@ -266,20 +266,20 @@ def case_extmem(args: argparse.Namespace) -> dict:
 def case_host(args: argparse.Namespace) -> dict:
     import xgboost as xgb
 
-    from snowflake_xgb.config.job_config import HostGroupSettings, MatrixSettings
-    from snowflake_xgb.hosts.host_group import HostGroup
+    from snowflake_xgb.config.job_config import HostsSettings, MatrixSettings
+    from snowflake_xgb.hosts.hosts import Hosts
     from snowflake_xgb.loading.matrices import build_matrix
     from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
-    hosts = args.hosts.split(",")
+    names = args.hosts.split(",")
     train_batches = _chunked(args)
     valid_batches = _chunked(args, args.valid_rows, seed=1)
     columns = _columns(args.extra_features)
-    settings = HostGroupSettings(args.tracker_port, 120, 300)
-    group = HostGroup(hosts, hosts[args.rank], settings)
+    settings = HostsSettings(args.tracker_port, 120, 300)
+    hosts = Hosts(names, names[args.rank], settings)
     work = tempfile.TemporaryDirectory(dir=args.work_dir)
-    with work as work_dir, group, PeakWindow() as window:
-        train_slice = HostSlice.plan("training", "c", train_batches, group.rank, group.world)
+    with work as work_dir, hosts, PeakWindow() as window:
+        train_slice = HostSlice.plan("training", "c", train_batches, hosts.rank, hosts.world)
         train = build_matrix(
             lambda: iter_arrow(train_batches, train_slice, columns.all),
             columns,
@@ -287,7 +287,7 @@ def case_host(args: argparse.Namespace) -> dict:
             MatrixSettings(),
             Path(work_dir),
         )
-        valid_slice = HostSlice.plan("validation", "v", valid_batches, group.rank, group.world)
+        valid_slice = HostSlice.plan("validation", "v", valid_batches, hosts.rank, hosts.world)
         valid = build_matrix(
             lambda: iter_arrow(valid_batches, valid_slice, columns.all),
             columns,
@@ -308,8 +308,8 @@ def case_host(args: argparse.Namespace) -> dict:
             verbose_eval=False,
         )
     return {
-        "rank": group.rank,
-        "world": group.world,
+        "rank": hosts.rank,
+        "world": hosts.world,
         "rows": rows,
         "validation_rmse": evals["validation"]["rmse"][-1],
         "load_above_baseline_mb": round(load_peak, 1),

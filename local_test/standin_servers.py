@@ -118,10 +118,6 @@ class StandinEndpoints:
     snowflake_port: int  # the front's
     secrets_url: str
 
-    @property
-    def front_url(self) -> str:
-        return f"http://127.0.0.1:{self.snowflake_port}"
-
 
 @contextmanager
 def standin_servers(

@@ -14,7 +14,9 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``errors``                         ``UserError``: a failure the person running the job can fix
 ``redaction``                      what a secret looks like; keeping secrets out of logs, outputs
 ``data_sets``                      the names of a job's data sets (read, and in metric lines)
+``sagemaker_layout``               the names in SageMaker's ``/opt/ml`` (training and serving)
 ``identifiers``                    Snowflake name rules: table, column, query id; quoting
+``booleans``                       the spellings of true and false (settings, server config)
 ``model_files.encoding``           column values -> float32 features (kinds, units, categories)
 ``model_files.columns``            which columns a model reads, in what role (``ColumnSelection``)
 ``model_files.margins``              raw margins -> class probabilities (the report and serving)
@@ -23,10 +25,10 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``config.settings``                the table of the job's settings: kind, default, bounds, doc
 ``config.job_config``              settings -> what data (``DataSpec``), how (``JobConfig``)
 ``config.xgboost_params``          XGBoost's learning parameters, validated by XGBoost itself
-``sagemaker.job_environment``      the SageMaker contract: folders, hosts, input files
+``sagemaker.job_environment``      the SageMaker training contract: folders, hosts, input files
 ``sagemaker.failure``              the failure reason and the non-zero exit, for every failure
 ``hosts.liveness``                 noticing a lost host within seconds
-``hosts.host_group``               the hosts: tracker, collective, bounded waits
+``hosts.hosts``                    the hosts: tracker, collective, bounded waits
 ``credentials.snowflake_environment``  the ``SNOWFLAKE_*`` environment, read once
 ``credentials.bootstrap``          Secrets Manager -> Snowflake credentials in the environment
 ``credentials.workload_identity``  keyless sign-in: the role presented, why it was refused
@@ -47,6 +49,7 @@ both build on the shared steps, and neither imports the other. Each concern live
 ``boosting.checkpoints``           saving and resuming boosters
 ``boosting.interruption``          SIGTERM: stop after the round, checkpoint, exit in time
 ``boosting.cross_validation``      k-fold cross-validation: k boosters round by round
+``boosting.model_metadata``        what ``metadata.json`` says of a trained model, typed
 ``report.validation_scores``       confusion matrix and ROC counts that add up over the hosts
 ``report.charts``                  the report's charts (matplotlib, inline SVG)
 ``report.page``                    the training report page (HTML) from a plain summary

@@ -8,7 +8,7 @@ that bootstrap itself when ``SNOWFLAKE_SECRET_ID`` is set.
 The example, run as written by the tests: ``examples/script_mode/train.py``. In short, on every
 host::
 
-    with api.join_host_group():
+    with api.join_hosts():
         data = api.load_quantile_dmatrix(query, label="MEDHOUSEVAL", validation_fraction=0.2)
         booster = xgb.train(params, data.train, 100, evals=data.evals, verbose_eval=False,
                             callbacks=[api.metric_printer()])
@@ -16,8 +16,8 @@ host::
 
 Every host calls the same functions in the same order: the first host runs each query once
 and shares its query id; each host then reads only its own contiguous slice of the result
-(exactly once across the hosts). Loading functions take ``group=``; left out, they use the
-group joined by :func:`join_host_group` (required when the job has more than one host).
+(exactly once across the hosts). Loading functions take ``hosts=``; left out, they use the
+hosts joined by :func:`join_hosts` (required when the job has more than one host).
 Settings (``tracker_port``, ``query_timeout_seconds``, ...) are the job's settings of the same
 name (``snowflake_xgb.config.settings``): an argument wins, else the job's hyperparameter, else the
 default; they are checked the same way.
@@ -50,11 +50,10 @@ from .boosting.callbacks import MetricPrinter
 from .config import settings
 from .config.job_config import (
     DOWNLOAD_SETTINGS,
-    QUANTILE,
     DownloadSettings,
     MatrixSettings,
     data_spec,
-    host_group_settings,
+    hosts_settings,
 )
 from .credentials.bootstrap import bootstrap_credentials, remember_aws_credentials
 from .credentials.snowflake_environment import (
@@ -65,7 +64,7 @@ from .credentials.snowflake_environment import (
 )
 from .data_sets import TRAIN_EVAL, VALIDATION_EVAL
 from .errors import UserError
-from .hosts.host_group import HostGroup, statement_bound
+from .hosts.hosts import Hosts, statement_bound
 from .loading.host_data import load_host_data, open_slice
 from .loading.result_schema import one_schema
 from .loading.slices import iter_arrow
@@ -78,11 +77,11 @@ from .sagemaker import failure
 from .sagemaker.job_environment import JobEnvironment, sdk_string
 
 __all__ = [
-    "HostGroup",
+    "Hosts",
     "TrainingData",
     "UserError",
     "iter_record_batches",
-    "join_host_group",
+    "join_hosts",
     "load_dataframe",
     "load_quantile_dmatrix",
     "metric_printer",
@@ -95,7 +94,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _ARGUMENT = "argument"
-_active_group: ContextVar[HostGroup | None] = ContextVar("snowflake_xgb_host_group", default=None)
+_active_hosts: ContextVar[Hosts | None] = ContextVar("snowflake_xgb_hosts", default=None)
 
 
 def _reports_failure(function: Callable[P, R]) -> Callable[P, R]:
@@ -132,13 +131,13 @@ def _environment() -> SnowflakeEnvironment:
 
 
 @contextmanager
-def join_host_group(
+def join_hosts(
     *,
     tracker_port: int | None = None,
     worker_port: int | None = None,
     host_timeout_seconds: int | None = None,
     collective_timeout_seconds: int | None = None,
-) -> Iterator[HostGroup]:
+) -> Iterator[Hosts]:
     """Join this job's hosts (from SageMaker's ``resourceconfig.json``) into XGBoost's collective.
 
     Inside the ``with`` block, ``xgb.train`` trains across all hosts and the loading functions
@@ -160,30 +159,30 @@ def join_host_group(
             "collective_timeout_seconds": collective_timeout_seconds,
         }
         values = {name: _job_setting(job, name, value) for name, value in explicit.items()}
-        with HostGroup(job.hosts, job.current_host, host_group_settings(values)) as group:
-            token = _active_group.set(group)
+        with Hosts(job.hosts, job.current_host, hosts_settings(values)) as hosts:
+            token = _active_hosts.set(hosts)
             try:
-                with group.step("the training script"):
-                    yield group
+                with hosts.step("the training script"):
+                    yield hosts
             finally:
-                _active_group.reset(token)
+                _active_hosts.reset(token)
     except UserError as error:
         failure.record(str(error))
         raise
 
 
-def _resolve_group(group: HostGroup | None) -> HostGroup:
-    group = group or _active_group.get()
-    if group is not None:
-        return group
+def _resolve_hosts(hosts: Hosts | None) -> Hosts:
+    hosts = hosts or _active_hosts.get()
+    if hosts is not None:
+        return hosts
     job = JobEnvironment.from_environ()
     if len(job.hosts) > 1:
         raise UserError(
             f"This job has {len(job.hosts)} hosts: load data inside "
-            "`with snowflake_xgb.api.join_host_group():` so that the hosts share one query "
+            "`with snowflake_xgb.api.join_hosts():` so that the hosts share one query "
             "and each reads only its own rows."
         )
-    return HostGroup(job.hosts, job.current_host, host_group_settings({}))  # one host: never joins
+    return Hosts(job.hosts, job.current_host, hosts_settings({}))  # one host: never joins
 
 
 def _query_timeout(value: int | None) -> int:
@@ -272,7 +271,7 @@ def load_quantile_dmatrix(
     max_categories: int | None = None,
     max_bin: int | None = None,
     query_timeout_seconds: int | None = None,
-    group: HostGroup | None = None,
+    hosts: Hosts | None = None,
 ) -> TrainingData:
     """Load this host's slice of ``query`` into an XGBoost ``QuantileDMatrix``.
 
@@ -305,17 +304,17 @@ def load_quantile_dmatrix(
         },
         _ARGUMENT,
     )
-    matrix = MatrixSettings(QUANTILE, _max_bin(max_bin))
+    matrix_settings = MatrixSettings(max_bin=_max_bin(max_bin))
     timeout = _query_timeout(query_timeout_seconds)
-    group = _resolve_group(group)
+    hosts = _resolve_hosts(hosts)
     env = _environment()
-    plan = share_query_plan(group, env, data, timeout)
+    plan = share_query_plan(hosts, env, data, timeout)
     with (
         tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir,
         open_session(env, timeout) as session,
     ):
         host_data = load_host_data(
-            group, session, plan, matrix, Path(work_dir), _download_settings()
+            hosts, session, plan, matrix_settings, Path(work_dir), _download_settings()
         )
     validation_slice = host_data.validation_slice
     return TrainingData(
@@ -334,12 +333,12 @@ def load_quantile_dmatrix(
 
 
 def _open_query(
-    query: str, query_timeout_seconds: int | None, group: HostGroup | None
+    query: str, query_timeout_seconds: int | None, hosts: Hosts | None
 ) -> tuple[Iterator[pa.Table], tuple[str, ...]]:
     """Submit ``query`` once (first host) and open this host's slice of its result."""
     sql = _sql(query)
     timeout = _query_timeout(query_timeout_seconds)
-    group = _resolve_group(group)
+    hosts = _resolve_hosts(hosts)
     env = _environment()
 
     def submit() -> tuple[str, tuple[str, ...]]:
@@ -348,14 +347,14 @@ def _open_query(
             columns = session.describe(sql, "the query")
             return session.submit(sql, "the query"), tuple(c.name for c in columns)
 
-    query_id, column_names = group.decide(submit, "submitting the query", statement_bound(timeout))
+    query_id, column_names = hosts.decide(submit, "submitting the query", statement_bound(timeout))
 
     def reopen() -> list:  # the slice is read after this session closed: renew with a new one
         with open_session(env, timeout) as session:
             return session.result_batches(query_id, "the query")
 
     with open_session(env, timeout) as session:
-        batches, host_slice = open_slice(group, session, query_id, "query", reopen)
+        batches, host_slice = open_slice(hosts, session, query_id, "query", reopen)
     tables = iter_arrow(batches, host_slice, settings=_download_settings())
     return one_schema(tables), column_names
 
@@ -365,7 +364,7 @@ def iter_record_batches(
     query: str,
     *,
     query_timeout_seconds: int | None = None,
-    group: HostGroup | None = None,
+    hosts: Hosts | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """This host's exactly-once slice of ``query``'s result, as Arrow record batches, in order.
 
@@ -378,7 +377,7 @@ def iter_record_batches(
     the test stand-in, always sends decimal128), timestamps and times in microseconds (a
     timestamp's time zone kept). A host whose slice is empty gets no batches.
     """
-    tables, _ = _open_query(query, query_timeout_seconds, group)
+    tables, _ = _open_query(query, query_timeout_seconds, hosts)
     return (batch for table in tables for batch in table.to_batches())
 
 
@@ -387,7 +386,7 @@ def load_dataframe(
     query: str,
     *,
     query_timeout_seconds: int | None = None,
-    group: HostGroup | None = None,
+    hosts: Hosts | None = None,
 ) -> pd.DataFrame:
     """This host's exactly-once slice of ``query``'s result as one pandas DataFrame.
 
@@ -395,7 +394,7 @@ def load_dataframe(
     matrices prefer :func:`load_quantile_dmatrix`, which streams. Column types as in
     :func:`iter_record_batches` (one schema for the whole result).
     """
-    tables, column_names = _open_query(query, query_timeout_seconds, group)
+    tables, column_names = _open_query(query, query_timeout_seconds, hosts)
     loaded = list(tables)
     if not loaded:
         return pd.DataFrame(columns=list(column_names))
@@ -421,8 +420,8 @@ def save_model(booster: xgb.Booster, metadata: dict[str, Any] | None = None) -> 
     Returns the model's path on the first host and ``None`` on the others (SageMaker uploads
     the first host's model folder; its local mode shares one folder between hosts).
     ``metadata`` (JSON-serialisable) is recorded with the feature names, the rounds and the
-    library versions; it must not contain a credential. Call it inside ``join_host_group()``:
-    hosts leave the group together, so none exits before the model is written (SageMaker's
+    library versions; it must not contain a credential. Call it inside ``join_hosts()``:
+    hosts leave together, so none exits before the model is written (SageMaker's
     local mode stops every host as soon as one exits).
     """
     job = JobEnvironment.from_environ()

@@ -2,12 +2,14 @@
 stored and quoted.
 
 Settings validate names with these rules before any network call; the SQL builder quotes
-with them; serving matches request fields to training's column names by ``stored_name``.
+with them; training's column settings and serving's request fields find their columns by
+``columns_named``, one rule for both.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .errors import UserError
 
@@ -26,6 +28,25 @@ def stored_name(identifier: str) -> str:
     if len(identifier) > 1 and identifier.startswith('"') and identifier.endswith('"'):
         return identifier[1:-1].replace('""', '"')
     return identifier.upper()
+
+
+def columns_named(requested: str, names: Iterable[str]) -> list[str]:
+    """The column names among ``names`` that ``requested`` names: one, none, or (ambiguous)
+    several.
+
+    Snowflake's rule first: a "quoted" name matches exactly, an unquoted one matches the name
+    Snowflake stores for it, upper-case (``medinc`` -> ``MEDINC``). An unquoted name that
+    matches nothing by that rule then matches the names that differ from it only in case, so
+    that ``MedInc`` (a setting, or a JSON key spelled as the column is) finds a quoted,
+    mixed-case column ``"MedInc"``; when two such columns differ only in case, it matches both
+    and the caller asks for the "quoted" spelling.
+    """
+    names = list(names)
+    exact = [name for name in names if name == stored_name(requested)]
+    if exact or requested.strip().startswith('"'):
+        return exact
+    folded = requested.strip().casefold()
+    return [name for name in names if name.casefold() == folded]
 
 
 def quote(identifier: str) -> str:

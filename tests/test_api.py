@@ -18,7 +18,7 @@ from support.jobs import layout_host
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 from snowflake_xgb import api
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 
 CREDENTIAL_ENV = (
     "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY",
@@ -200,10 +200,10 @@ def test_save_model_refuses_metadata_holding_a_credential(job: Path) -> None:
     assert not (job / layout.MODEL_DIR / "xgboost-model").exists()
 
 
-def test_several_hosts_need_the_host_group(job: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_hosts_need_join_hosts(job: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _layout(job.parent / "two", ["algo-1", "algo-2"], "algo-1")
     monkeypatch.setenv(layout.BASE_DIR_ENV, str(first))
-    with pytest.raises(api.UserError, match="join_host_group"):
+    with pytest.raises(api.UserError, match="join_hosts"):
         api.load_dataframe(QUERY)
 
 
@@ -218,9 +218,9 @@ def test_metric_printer_prints_the_round_lines(job: Path, capsys: pytest.Capture
     assert "\ttrain-rmse:" in lines[0] and "\tvalidation-rmse:" in lines[0]
 
 
-def test_join_host_group_on_one_host_is_free(job: Path) -> None:
-    with api.join_host_group() as group:
-        assert group.world == 1 and group.is_coordinator
+def test_join_hosts_on_one_host_is_free(job: Path) -> None:
+    with api.join_hosts() as hosts:
+        assert hosts.world == 1 and hosts.is_coordinator
         frame = api.load_dataframe(f"SELECT MEDINC FROM {HOUSING_TABLE} LIMIT 5")
     assert len(frame) == 5
 
@@ -230,15 +230,15 @@ def test_group_settings_come_from_hyperparameters(
 ) -> None:
     base = _layout(job.parent / "hp", ["algo-1"], "algo-1", {"tracker_port": '"7001"'})
     monkeypatch.setenv(layout.BASE_DIR_ENV, str(base))
-    with api.join_host_group() as group:
-        assert group.settings.tracker_port == 7001
-    with api.join_host_group(tracker_port=7005) as group:
-        assert group.settings.tracker_port == 7005
+    with api.join_hosts() as hosts:
+        assert hosts.settings.tracker_port == 7001
+    with api.join_hosts(tracker_port=7005) as hosts:
+        assert hosts.settings.tracker_port == 7005
     bad = _layout(job.parent / "bad", ["algo-1"], "algo-1", {"host_timeout_seconds": "soon"})
     monkeypatch.setenv(layout.BASE_DIR_ENV, str(bad))
     with (
         pytest.raises(api.UserError, match="host_timeout_seconds must be a whole number"),
-        api.join_host_group(),
+        api.join_hosts(),
     ):
         pass
 

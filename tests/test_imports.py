@@ -75,7 +75,7 @@ def test_every_module_says_what_it_owns() -> None:
 
 # The package's stages, lowest first: a module imports only from its own stage or one below.
 STAGES = (
-    ("errors", "redaction", "identifiers", "data_sets"),
+    ("errors", "redaction", "identifiers", "data_sets", "sagemaker_layout", "booleans"),
     ("model_files",),
     ("config",),
     ("sagemaker",),
@@ -90,7 +90,14 @@ STAGES = (
     ("scoring",),
     ("api", "training"),
 )
-SERVING_MAY_IMPORT = {"errors", "identifiers", "model_files", "serving"}
+SERVING_MAY_IMPORT = {
+    "errors",
+    "identifiers",
+    "booleans",
+    "model_files",
+    "sagemaker_layout",
+    "serving",
+}
 
 
 def _stage(top: str) -> int:

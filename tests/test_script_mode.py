@@ -20,7 +20,7 @@ from support.metrics import metric_values
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, StandIns
 
 from snowflake_xgb import redaction
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 
 pytestmark = pytest.mark.distributed
 

@@ -45,7 +45,7 @@ def main() -> None:
         "tree_method": "hist",
     }
 
-    with api.join_host_group() as group:
+    with api.join_hosts() as hosts:
         data = api.load_quantile_dmatrix(
             args.query,
             label=args.label,
@@ -64,12 +64,12 @@ def main() -> None:
         # Your own logic goes here. For example, a metric over every host's validation rows:
         # each host scores its own slice, and the hosts add up the sums.
         errors = np.abs(booster.predict(data.validation) - data.validation.get_label())
-        total_error = sum(group.gather(float(errors.sum())))
-        total_rows = sum(group.gather(float(len(errors))))
+        total_error = sum(hosts.gather(float(errors.sum())))
+        total_rows = sum(hosts.gather(float(len(errors))))
         validation_mae = total_error / max(total_rows, 1.0)
-        if group.is_coordinator:
+        if hosts.is_coordinator:
             print(f"validation-mae (all hosts): {validation_mae:.5f}", flush=True)
-        # Inside the group: hosts leave it together, so no host exits before the model is
+        # Still joined: hosts leave together, so no host exits before the model is
         # written (SageMaker's local mode stops every host as soon as one exits).
         api.save_model(booster, metadata={**data.metadata, "validation_mae": validation_mae})
 

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL
+from ..data_sets import TRAIN_EVAL, VALIDATION_EVAL, fold_curve_name
 from ..model_files.outputs import write_json
 from . import interruption
 from .callbacks import CVMetricPrinter, cv_metric_line
+from .trained import best_iteration
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class CVResult:
     def evals_result(self) -> dict[str, History]:
         """Every fold's curves as data sets named ``<fold>-<data set>`` (``fold-1-train``)."""
         return {
-            f"{name}-{data_set}": history
+            fold_curve_name(name, data_set): history
             for name, fold in zip(self.fold_names, self.folds, strict=True)
             for data_set, history in fold.items()
         }
@@ -75,15 +76,6 @@ class CVResult:
             scores[f"{key}-mean"] = self.mean[key][self.best_iteration]
             scores[f"{key}-std"] = self.std[key][self.best_iteration]
         return scores
-
-    def summary(self) -> dict[str, Any]:
-        """What ``metadata.json`` says of the cross-validation (the rest is in ``cv.json``)."""
-        return {
-            "folds": len(self.folds),
-            "best_rounds": self.best_rounds,
-            "best_scores": self.best_scores(),
-            "results": f"output/data/{CV_FILE_NAME}",
-        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -200,12 +192,11 @@ def cross_validate(
             break
     for callback in callbacks:
         callback.after_training(folds)
-    best = folds.attr("best_iteration")
-    best_iteration = int(best) if best is not None else iteration
+    best = best_iteration(folds)
     if print_metrics:
         # The chosen round's line once more, last: the value a metric definition (and so
         # automatic model tuning) takes from the log is the chosen round's.
-        print(cv_metric_line(best_iteration, history), flush=True)
+        print(cv_metric_line(best, history), flush=True)
     mean = {
         f"{d}-{m}": [v[0] for v in values] for d, ms in history.items() for m, values in ms.items()
     }
@@ -217,7 +208,7 @@ def cross_validate(
         tuple(fold.history for fold in folds.folds),
         mean,
         std,
-        best_iteration,
+        best,
         stopped,
     )
     logger.info(

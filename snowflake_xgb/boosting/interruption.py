@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,13 @@ logger = logging.getLogger(__name__)
 STOP_DEADLINE_SECONDS = 90.0
 INTERRUPTED_EXIT_CODE = 1
 
-_BEFORE, _TRAINING, _AFTER = "before training", "training", "after training"
+
+class Phase(StrEnum):
+    """Where the job is when SIGTERM comes: it decides what the signal does (see above)."""
+
+    BEFORE_TRAINING = "before training"
+    TRAINING = "training"
+    AFTER_TRAINING = "after training"
 
 
 class JobInterrupted(UserError):
@@ -48,7 +55,7 @@ class JobInterrupted(UserError):
 class _State:
     def __init__(self) -> None:
         self.requested = False
-        self.phase = _BEFORE
+        self.phase = Phase.BEFORE_TRAINING
         self.watchdog: threading.Timer | None = None
 
 
@@ -71,9 +78,9 @@ def _handle(signum: int, frame: object) -> None:
         _state.watchdog.daemon = True
         _state.watchdog.start()
     name = signal.Signals(signum).name
-    if _state.phase == _TRAINING:
+    if _state.phase == Phase.TRAINING:
         logger.warning("%s received: stopping after the current round", name)
-    elif _state.phase == _AFTER:
+    elif _state.phase == Phase.AFTER_TRAINING:
         logger.warning("%s received: training is done, finishing writing the model", name)
     elif first:
         logger.warning("%s received before training: stopping now", name)
@@ -86,7 +93,7 @@ def _handle(signum: int, frame: object) -> None:
 def install() -> None:
     """Handle SIGTERM for the rest of the process (call once, from the main thread)."""
     _state.requested = False
-    _state.phase = _BEFORE
+    _state.phase = Phase.BEFORE_TRAINING
     signal.signal(signal.SIGTERM, _handle)
 
 
@@ -107,11 +114,11 @@ class StopOnSignal(xgb.callback.TrainingCallback):
         )
 
     def before_training(self, model: xgb.Booster) -> xgb.Booster:
-        _state.phase = _TRAINING
+        _state.phase = Phase.TRAINING
         return model
 
     def after_training(self, model: xgb.Booster) -> xgb.Booster:
-        _state.phase = _AFTER
+        _state.phase = Phase.AFTER_TRAINING
         return model
 
     def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:
@@ -121,7 +128,8 @@ class StopOnSignal(xgb.callback.TrainingCallback):
             stop = bool(collective.allreduce(flag, collective.Op.MAX)[0] > 0)
         if not stop:
             return False
-        _state.phase = _AFTER  # a second signal must not interrupt the checkpoint being saved
+        # A second signal must not interrupt the checkpoint being saved.
+        _state.phase = Phase.AFTER_TRAINING
         rounds = model.num_boosted_rounds()
         saved = ""
         if self.checkpoint_dir is not None:

@@ -5,11 +5,25 @@ the model as saved (cut at the best round) and the metrics at that round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import xgboost as xgb
 
 from .callbacks import final_metrics
+
+
+class _Model(Protocol):
+    """A booster, or cross-validation's folds as one model (what XGBoost's callbacks see)."""
+
+    def attr(self, key: str) -> str | None: ...
+    def num_boosted_rounds(self) -> int: ...
+
+
+def best_iteration(model: _Model) -> int:
+    """The round a model ends at: early stopping's best (XGBoost's ``best_iteration``
+    attribute, set by ``EarlyStopping``), else its last round."""
+    best = model.attr("best_iteration")
+    return int(best) if best is not None else model.num_boosted_rounds() - 1
 
 
 @dataclass
@@ -23,7 +37,7 @@ class TrainedBooster:
     @property
     def best_iteration(self) -> int:
         """The round the saved model ends at: early stopping's best, else the last."""
-        return int(self.booster.attr("best_iteration") or self.booster.num_boosted_rounds() - 1)
+        return best_iteration(self.booster)
 
     @property
     def rounds_trained(self) -> int:

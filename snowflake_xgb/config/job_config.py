@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from ..errors import UserError
 from ..identifiers import stored_name
-from ..model_files.aws_model_format import AWS_XGBOOST, check_aws_images, check_single_output
+from ..model_files.aws_model_format import ModelFormat, check_aws_images, check_single_output
 from ..redaction import refuse_credential_names
 from . import settings
 
@@ -82,7 +83,7 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class HostGroupSettings:
+class HostsSettings:
     """How long the hosts wait for each other, where the first host's tracker listens, and
     which port each host listens on for its peers (0: one the OS picks)."""
 
@@ -113,31 +114,36 @@ class DownloadSettings:
     download_timeout_seconds: int = settings.BY_NAME["download_timeout_seconds"].default
 
 
-QUANTILE, EXTERNAL, DMATRIX = "quantile", "external", "dmatrix"
+class MatrixKind(StrEnum):
+    """Which XGBoost matrix the hosts build: ``QuantileDMatrix``; ``ExtMemQuantileDMatrix``
+    (external memory); a plain ``DMatrix`` for the exact and approx tree methods and gblinear."""
+
+    QUANTILE = "quantile"
+    EXTERNAL = "external"
+    DMATRIX = "dmatrix"
 
 
 @dataclass(frozen=True)
 class MatrixSettings:
-    """Which XGBoost matrix the hosts build (``quantile``: ``QuantileDMatrix``; ``external``:
-    ``ExtMemQuantileDMatrix``; ``dmatrix``: a plain ``DMatrix`` for the exact and approx tree
-    methods and gblinear), and the ``max_bin`` a quantized one is cut with."""
+    """Which XGBoost matrix the hosts build, and the ``max_bin`` a quantized one is cut with."""
 
-    kind: str = QUANTILE
+    kind: MatrixKind = MatrixKind.QUANTILE
     max_bin: int | None = None
 
 
-def matrix_settings(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
+def matrix_settings_for(xgboost_params: Mapping[str, Any], external_memory: bool) -> MatrixSettings:
     """The matrix the chosen tree method and booster can train on; refused before any query."""
     tree_method = str(xgboost_params.get("tree_method", "hist")).lower()
     booster = str(xgboost_params.get("booster", "gbtree")).lower()
     max_bin = int(xgboost_params["max_bin"]) if "max_bin" in xgboost_params else None
     if tree_method in ("hist", "auto") and booster != "gblinear":
-        return MatrixSettings(EXTERNAL if external_memory else QUANTILE, max_bin)
+        kind = MatrixKind.EXTERNAL if external_memory else MatrixKind.QUANTILE
+        return MatrixSettings(kind, max_bin)
     if external_memory:
         raise UserError(
             "external_memory=true needs tree_method=hist (the default) and a tree booster."
         )
-    return MatrixSettings(DMATRIX, max_bin)
+    return MatrixSettings(MatrixKind.DMATRIX, max_bin)
 
 
 @dataclass(frozen=True)
@@ -148,11 +154,11 @@ class JobConfig:
     num_round: int
     early_stopping_rounds: int | None
     checkpoint_frequency: int
-    matrix: MatrixSettings
+    matrix_settings: MatrixSettings
     cv_final_model: bool
     query_timeout_seconds: int
-    model_format: str
-    host_group: HostGroupSettings
+    model_format: ModelFormat
+    hosts: HostsSettings
     report: bool = settings.BY_NAME["report"].default
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     xgboost_params: dict[str, Any] = field(default_factory=dict)
@@ -173,50 +179,20 @@ class JobConfig:
         return len(self.data.labels)
 
 
+# What a DataSpec is built from: its fields' settings, the sources it holds as ``Source``s,
+# and ``group`` (its ``query_group``).
 DATA_SETTINGS = (
     "table",
     "query",
-    "label",
-    "features",
-    "exclude",
     "validation_table",
     "validation_query",
-    "validation_fraction",
     "snapshot",
-    "cv_folds",
-    "weight",
     "group",
-    "categorical",
-    "numeric",
-    "max_categories",
+    *settings.held_by(DataSpec),
 )
-# Which columns to read and how: passed to DataSpec as they are.
-COLUMN_SETTINGS = (
-    "label",
-    "features",
-    "exclude",
-    "weight",
-    "group",
-    "categorical",
-    "numeric",
-    "max_categories",
-)
-HOST_GROUP_SETTINGS = (
-    "tracker_port",
-    "host_timeout_seconds",
-    "collective_timeout_seconds",
-    "worker_port",
-)
-DOWNLOAD_SETTINGS = ("download_threads", "download_timeout_seconds")
-TRAINING_SETTINGS = (
-    "num_round",
-    "early_stopping_rounds",
-    "checkpoint_frequency",
-    "query_timeout_seconds",
-    "model_format",
-    "report",
-    "cv_final_model",
-)
+HOSTS_SETTINGS = settings.held_by(HostsSettings)
+DOWNLOAD_SETTINGS = settings.held_by(DownloadSettings)
+TRAINING_SETTINGS = settings.held_by(JobConfig)
 
 
 def _source(parsed: Mapping[str, Any], table_key: str, query_key: str) -> Source | None:
@@ -264,16 +240,14 @@ def _data_spec(parsed: Mapping[str, Any], origin: str) -> DataSpec:
             "cv_folds validates on each fold in turn: leave out validation_fraction, "
             "validation_table and validation_query."
         )
-    columns = {name: parsed[name] for name in COLUMN_SETTINGS}
-    columns["query_group"] = columns.pop("group")
-    columns["label"], *extra_labels = columns["label"]
-    columns["extra_labels"] = tuple(extra_labels)
+    held = {name: parsed[name] for name in settings.held_by(DataSpec)}
+    held["label"], *extra_labels = parsed["label"]
     spec = DataSpec(
         source=source,
         validation_source=validation_source,
-        validation_fraction=parsed["validation_fraction"],
-        cv_folds=parsed["cv_folds"],
-        **columns,
+        extra_labels=tuple(extra_labels),
+        query_group=parsed["group"],
+        **held,
     )
     snapshot = parsed["snapshot"]
     if snapshot is None:
@@ -293,12 +267,10 @@ def data_spec(values: Mapping[str, Any], origin: str = "hyperparameter") -> Data
     )
 
 
-def host_group_settings(
-    values: Mapping[str, Any], origin: str = "hyperparameter"
-) -> HostGroupSettings:
-    """:class:`HostGroupSettings` from raw values; a missing one takes its default."""
-    return HostGroupSettings(
-        **{name: settings.parse(name, values.get(name), origin) for name in HOST_GROUP_SETTINGS}
+def hosts_settings(values: Mapping[str, Any], origin: str = "hyperparameter") -> HostsSettings:
+    """:class:`HostsSettings` from raw values; a missing one takes its default."""
+    return HostsSettings(
+        **{name: settings.parse(name, values.get(name), origin) for name in HOSTS_SETTINGS}
     )
 
 
@@ -354,14 +326,14 @@ def parse_hyperparameters(hyperparameters: Mapping[str, str]) -> JobConfig:
     xgboost_params = settings.xgboost_params(hyperparameters)
     _check_ranking(data, str(xgboost_params.get("objective", "")))
     _check_multi_output(data, xgboost_params)
-    if parsed["model_format"] == AWS_XGBOOST:
+    if parsed["model_format"] == ModelFormat.AWS_XGBOOST:
         check_single_output(xgboost_params, len(data.labels))
         check_aws_images(xgboost_params)
     return JobConfig(
         data=data,
-        host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),
+        hosts=HostsSettings(**{name: parsed[name] for name in HOSTS_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
         xgboost_params=xgboost_params,
-        matrix=matrix_settings(xgboost_params, parsed["external_memory"]),
+        matrix_settings=matrix_settings_for(xgboost_params, parsed["external_memory"]),
         **{name: parsed[name] for name in TRAINING_SETTINGS},
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
+from ..booleans import parse_boolean
 from ..errors import UserError
 from ..identifiers import QUERY_ID, validate_column_name, validate_table_name
-from ..model_files.aws_model_format import MODEL_FORMATS, NATIVE
+from ..model_files.aws_model_format import ModelFormat
 
 # Hyperparameters the SageMaker SDK or its tuner add for themselves.
 RESERVED_PREFIXES = ("sagemaker_", "_")
@@ -27,22 +29,35 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+
+
+class SettingKind(StrEnum):
+    """How a setting's value is parsed."""
+
+    INT = "int"  # a whole number within the setting's minimum and maximum
+    FRACTION = "fraction"  # between 0 and 1, exclusive
+    BOOL = "bool"
+    TABLE = "table"  # a qualified Snowflake name
+    SQL = "sql"
+    COLUMN = "column"  # one Snowflake column name
+    COLUMNS = "columns"  # comma-separated names, or a list of them
+    CHOICE = "choice"  # one of the setting's choices
+    SNAPSHOT = "snapshot"  # a query id or an ISO 8601 time
+
+
+class JobKind(StrEnum):
+    """The ``job`` setting: train a model, or score a table with one."""
+
+    TRAIN = "train"
+    SCORE = "score"
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting of the job. ``kind`` decides how a value is parsed:
-
-    ``int`` (whole number within ``minimum``/``maximum``), ``fraction`` (between 0 and 1,
-    exclusive), ``bool``, ``table`` (a qualified Snowflake name), ``sql``, ``column`` (one
-    Snowflake column name), ``columns`` (comma-separated names, or a list of them), ``choice``
-    (one of ``choices``), ``snapshot`` (a query id or an ISO 8601 time).
-    """
+    """One setting of the job; its ``kind`` decides how a value is parsed."""
 
     name: str
-    kind: str
+    kind: SettingKind
     default: Any
     doc: str
     minimum: int | None = None
@@ -53,77 +68,97 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "job",
-        "choice",
-        "train",
+        SettingKind.CHOICE,
+        JobKind.TRAIN,
         "`train` a model, or `score` a table with one (the `model` channel) into `target_table`",
-        choices=("train", "score"),
+        choices=tuple(JobKind),
     ),
     Setting(
         "table",
-        "table",
+        SettingKind.TABLE,
         None,
         "rows to train on (or score), `[database.][schema.]table`; or `query`",
     ),
-    Setting("query", "sql", None, "rows to train on (or score) as a SELECT; or `table`"),
+    Setting("query", SettingKind.SQL, None, "rows to train on (or score) as a SELECT; or `table`"),
     Setting(
         "label",
-        "columns",
+        SettingKind.COLUMNS,
         (),
         "the label column (required to train); several, comma-separated, train a multi-output "
         "model (`reg:*` targets or `binary:logistic` 0/1 labels; see Multi-output models)",
     ),
-    Setting("features", "columns", (), "feature columns, comma-separated; default: all others"),
-    Setting("exclude", "columns", (), "columns to leave out of the default features"),
-    Setting("validation_table", "table", None, "validation rows from a table"),
-    Setting("validation_query", "sql", None, "validation rows from a SELECT"),
+    Setting(
+        "features", SettingKind.COLUMNS, (), "feature columns, comma-separated; default: all others"
+    ),
+    Setting("exclude", SettingKind.COLUMNS, (), "columns to leave out of the default features"),
+    Setting("validation_table", SettingKind.TABLE, None, "validation rows from a table"),
+    Setting("validation_query", SettingKind.SQL, None, "validation rows from a SELECT"),
     Setting(
         "validation_fraction",
-        "fraction",
+        SettingKind.FRACTION,
         None,
         "share of the rows held out for validation by a hash of each row (same every run)",
     ),
-    Setting("weight", "column", None, "sample weight column (numbers >= 0; not a feature)"),
+    Setting(
+        "weight", SettingKind.COLUMN, None, "sample weight column (numbers >= 0; not a feature)"
+    ),
     Setting(
         "group",
-        "column",
+        SettingKind.COLUMN,
         None,
         "query group id column for `rank:*` objectives (rows read ordered by it; not a feature)",
     ),
     Setting(
         "categorical",
-        "columns",
+        SettingKind.COLUMNS,
         (),
         "number columns to treat as categories (text and boolean columns already are)",
     ),
-    Setting("numeric", "columns", (), "text or boolean columns to read as numbers instead"),
+    Setting(
+        "numeric", SettingKind.COLUMNS, (), "text or boolean columns to read as numbers instead"
+    ),
     Setting(
         "max_categories",
-        "int",
+        SettingKind.INT,
         1000,
         "most distinct values a categorical column (or text label) may have",
         2,
         100_000,
     ),
-    Setting("num_round", "int", None, "boosting rounds (required)", 1, 1_000_000),
+    Setting("num_round", SettingKind.INT, None, "boosting rounds (required)", 1, 1_000_000),
     Setting(
         "early_stopping_rounds",
-        "int",
+        SettingKind.INT,
         None,
         "stop when validation has not improved for this many rounds",
         1,
     ),
-    Setting("checkpoint_frequency", "int", 10, "rounds between checkpoints (managed spot)", 1),
-    Setting("external_memory", "bool", False, "build a disk-backed matrix (bigger than memory)"),
+    Setting(
+        "checkpoint_frequency", SettingKind.INT, 10, "rounds between checkpoints (managed spot)", 1
+    ),
+    Setting(
+        "external_memory",
+        SettingKind.BOOL,
+        False,
+        "build a disk-backed matrix (bigger than memory)",
+    ),
     Setting(
         "report",
-        "bool",
+        SettingKind.BOOL,
         True,
         "write `output/data/report.html`: learning curves, importance, hosts, ROC",
     ),
-    Setting("tracker_port", "int", 9099, "port of XGBoost's tracker on the first host", 1, 65535),
+    Setting(
+        "tracker_port",
+        SettingKind.INT,
+        9099,
+        "port of XGBoost's tracker on the first host",
+        1,
+        65535,
+    ),
     Setting(
         "worker_port",
-        "int",
+        SettingKind.INT,
         0,
         "port every host listens on for the others (XGBoost 3.3+); 0: any, chosen by the OS",
         0,
@@ -131,7 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "host_timeout_seconds",
-        "int",
+        SettingKind.INT,
         600,
         "bound on resolving host names, joining the hosts, and the other hosts' wait for the "
         "first host's outputs at the end",
@@ -139,7 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "collective_timeout_seconds",
-        "int",
+        SettingKind.INT,
         120,
         "bound on each collective exchange among hosts that are all there (a lost host is "
         "named within seconds; a busy one is waited for as long as its own work's bound)",
@@ -147,14 +182,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "query_timeout_seconds",
-        "int",
+        SettingKind.INT,
         3600,
         "bound on each Snowflake statement, and on the other hosts' wait for one",
         1,
     ),
     Setting(
         "download_threads",
-        "int",
+        SettingKind.INT,
         4,
         "result chunks each host downloads at once (memory: this many chunks in flight)",
         1,
@@ -162,7 +197,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "download_timeout_seconds",
-        "int",
+        SettingKind.INT,
         300,
         "bound on each result chunk download, the connector's own retries included (a host "
         "still loading is waited for while it finishes each chunk, retries included, in time)",
@@ -170,21 +205,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "model_format",
-        "choice",
-        NATIVE,
+        SettingKind.CHOICE,
+        ModelFormat.NATIVE,
         "`aws-xgboost`: a model AWS's SageMaker XGBoost 1.7-1/3.0-5 images predict right "
         "(single-output only; metadata in `output/data`); see Serving",
-        choices=MODEL_FORMATS,
+        choices=tuple(ModelFormat),
     ),
     Setting(
         "snapshot",
-        "snapshot",
+        SettingKind.SNAPSHOT,
         None,
         "read the tables as they were (Time Travel): a time (ISO 8601) or a query id",
     ),
     Setting(
         "cv_folds",
-        "int",
+        SettingKind.INT,
         None,
         "k-fold cross-validation: folds by a hash of each row, results in `output/data/cv.json`",
         2,
@@ -192,7 +227,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "cv_final_model",
-        "bool",
+        SettingKind.BOOL,
         True,
         "after cross-validation, train the model on all rows for the rounds it chose",
     ),
@@ -200,16 +235,21 @@ SETTINGS: tuple[Setting, ...] = (
 
 # Scoring (`job=score`): what to carry through, what to write and where.
 SCORING_SETTINGS: tuple[Setting, ...] = (
-    Setting("key", "columns", (), "scoring: the key column(s) carried into each prediction row"),
+    Setting(
+        "key",
+        SettingKind.COLUMNS,
+        (),
+        "scoring: the key column(s) carried into each prediction row",
+    ),
     Setting(
         "target_table",
-        "table",
+        SettingKind.TABLE,
         None,
         "scoring: the table the predictions replace, published whole at the end",
     ),
     Setting(
         "contributions",
-        "bool",
+        SettingKind.BOOL,
         False,
         "scoring: also write each feature's contribution (SHAP) to the margin",
     ),
@@ -217,6 +257,11 @@ SCORING_SETTINGS: tuple[Setting, ...] = (
 SETTINGS += SCORING_SETTINGS
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def held_by(dataclass_type: type) -> tuple[str, ...]:
+    """The settings a dataclass holds in fields of the same name, in field order."""
+    return tuple(f.name for f in fields(dataclass_type) if f.name in BY_NAME)
 
 
 def describe(name: str, origin: str) -> str:
@@ -255,14 +300,10 @@ def _parse_fraction(value: Any, where: str) -> float:
 
 
 def _parse_bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise UserError(f"{where} must be true or false, got {value!r}.")
+    parsed = parse_boolean(value)
+    if parsed is None:
+        raise UserError(f"{where} must be true or false, got {value!r}.")
+    return parsed
 
 
 def validate_snapshot(value: str, where: str) -> str:
@@ -294,28 +335,28 @@ def parse(name: str, value: Any, origin: str = "hyperparameter") -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return setting.default
     where = describe(name, origin)
-    if setting.kind == "int":
+    if setting.kind == SettingKind.INT:
         return _parse_int(setting, value, where)
-    if setting.kind == "fraction":
+    if setting.kind == SettingKind.FRACTION:
         return _parse_fraction(value, where)
-    if setting.kind == "bool":
+    if setting.kind == SettingKind.BOOL:
         return _parse_bool(value, where)
-    if setting.kind == "table":
+    if setting.kind == SettingKind.TABLE:
         return validate_table_name(str(value), where)
-    if setting.kind == "sql":
+    if setting.kind == SettingKind.SQL:
         text = str(value).strip().rstrip(";").strip()
         return text or setting.default
-    if setting.kind == "snapshot":
+    if setting.kind == SettingKind.SNAPSHOT:
         return validate_snapshot(str(value), where)
-    if setting.kind == "column":
+    if setting.kind == SettingKind.COLUMN:
         return validate_column_name(str(value).strip(), where)
-    if setting.kind == "columns":
+    if setting.kind == SettingKind.COLUMNS:
         return tuple(validate_column_name(column, where) for column in _split_columns(value))
-    if setting.kind == "choice":
+    if setting.kind == SettingKind.CHOICE:
         choice = str(value).strip().lower()
         if choice not in setting.choices:
             raise UserError(f"{where} must be one of {', '.join(setting.choices)}, got {value!r}.")
-        return choice
+        return setting.choices[setting.choices.index(choice)]  # the member, for an enum's
     raise ValueError(f"unknown setting kind {setting.kind}")
 
 

@@ -101,11 +101,14 @@ def parse_secret(secret: dict, secret_id: str) -> tuple[SnowflakeCredentials, di
     return credentials, context
 
 
-def _region_for(secret_id: str) -> str | None:
-    if secret_id.startswith("arn:"):
-        return secret_id.split(":")[3] or None
-    # SageMaker sets AWS_REGION; boto3 itself only reads AWS_DEFAULT_REGION.
-    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+def aws_region(arn: str = "") -> str | None:
+    """The AWS region a call of the job goes to, in one order: the region inside ``arn`` (a
+    resource lives in its own region), then ``AWS_DEFAULT_REGION`` (boto3's own variable),
+    then ``AWS_REGION`` (what SageMaker sets, which boto3 does not read); None when none is
+    set, and boto3 then reads its config file or raises ``NoRegionError``."""
+    if arn.startswith("arn:") and arn.count(":") >= 5 and arn.split(":")[3]:
+        return arn.split(":")[3]
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
 
 
 def _error_code(error: botocore.exceptions.ClientError) -> str:
@@ -147,7 +150,7 @@ def quiet_http_logs() -> Iterator[None]:
 
 def fetch_secret(secret_id: str) -> dict:
     """Fetch and decode the secret, turning AWS errors into actionable messages."""
-    region = _region_for(secret_id)
+    region = aws_region(secret_id)
     client_config = botocore.config.Config(
         connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
     )

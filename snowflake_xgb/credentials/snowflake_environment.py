@@ -25,7 +25,6 @@ LOGIN_TIMEOUT_ENV = "SNOWFLAKE_LOGIN_TIMEOUT"
 LOGIN_TIMEOUT_SECONDS = 60
 WORKLOAD_IDENTITY = "workload_identity"  # SNOWFLAKE_AUTHENTICATOR's value for keyless sign-in
 CONTEXT_NAMES = ("account", "warehouse", "database", "schema", "role")
-ENDPOINT_NAMES = ("host", "port", "protocol")
 
 
 def variable(name: str) -> str:

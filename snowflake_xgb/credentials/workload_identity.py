@@ -9,7 +9,6 @@ identity in a refusal comes from our own ``GetCallerIdentity`` call with the sam
 
 from __future__ import annotations
 
-import os
 import re
 
 import boto3
@@ -17,7 +16,7 @@ import botocore.config
 import botocore.exceptions
 
 from ..errors import UserError
-from .bootstrap import quiet_http_logs
+from .bootstrap import aws_region, quiet_http_logs
 from .snowflake_environment import SnowflakeEnvironment
 
 # Connector error numbers: 4.x raises these before any request; 5.x reports the same failures
@@ -27,6 +26,8 @@ _UNTRUSTED_HOST = 251021
 _INVALID_SETTINGS = 251017
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[\w-]*):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 IDENTITY_TIMEOUT_SECONDS = 5
+# With no region set: STS answers GetCallerIdentity for any account from its global endpoint's.
+STS_GLOBAL_REGION = "us-east-1"
 
 
 def registered_arn(presented: str) -> str:
@@ -51,7 +52,7 @@ def presented_identity(env: SnowflakeEnvironment) -> str:
     config = botocore.config.Config(
         connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}
     )
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    region = aws_region() or STS_GLOBAL_REGION
     try:
         with quiet_http_logs():
             client = boto3.client("sts", region_name=region, config=config)

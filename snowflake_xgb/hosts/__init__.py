@@ -1,1 +1,1 @@
-"""The host group: rank, collectives across hosts (XGBoost's tracker and collective), liveness."""
+"""A job's hosts: rank, collectives across hosts (XGBoost's tracker and collective), liveness."""

@@ -4,11 +4,11 @@ XGBoost notices a dead peer only when it reads from that peer's socket; a host b
 collective step with the others can otherwise wait for the whole collective timeout. So every
 host answers on a small liveness port (the tracker port + 1), and a watchdog probes the peers'
 ports: a peer that misses :data:`WATCHDOG_MISSES` probes in a row is lost, and the watchdog
-calls back (the host group then ends the process with a reason naming the lost host).
+calls back (``Hosts`` then ends the process with a reason naming the lost host).
 
 Each answer also carries the host's ``Progress``: how many meeting points it has reached and
 how many units of bounded work (a statement, a chunk) it has finished, so a host that waits
-for a busy peer can tell a peer that works from one that is stuck (``host_group``).
+for a busy peer can tell a peer that works from one that is stuck (``hosts``).
 """
 
 from __future__ import annotations

@@ -62,9 +62,9 @@ class ArrowBatch(Protocol):
 
 @dataclass
 class ChunkDownload:
-    """One unit of work: download result batch ``part.batch_index`` for this host's slice."""
+    """One unit of work: download result batch ``batch_slice.batch_index`` for this host's slice."""
 
-    part: BatchSlice
+    batch_slice: BatchSlice
     result: Future = field(default_factory=Future)
     started: float | None = None  # when the current attempt began (None: not downloading)
 
@@ -113,7 +113,7 @@ class ResultBatches:
 
 def _download(work: ChunkDownload, batches: ResultBatches, stop: threading.Event) -> None:
     """Download one chunk (retrying, renewing URLs) into ``work.result``."""
-    index = work.part.batch_index
+    index = work.batch_slice.batch_index
     for attempt in range(1, ATTEMPTS + 1):
         try:
             generation, batch = batches.get(index)
@@ -187,7 +187,7 @@ def _worker(todo: queue.Queue, batches: ResultBatches, stop: threading.Event) ->
 
 def _take(work: ChunkDownload, batches: ResultBatches, what: str, timeout: float) -> pa.Table:
     """Wait for one chunk, at most ``timeout`` seconds after its current attempt began."""
-    index = work.part.batch_index
+    index = work.batch_slice.batch_index
     while True:
         try:
             return work.result.result(timeout=POLL_SECONDS)
@@ -210,13 +210,13 @@ def _take(work: ChunkDownload, batches: ResultBatches, what: str, timeout: float
             ) from None
 
 
-def download_parts(
+def download_batches(
     batches: ResultBatches,
-    parts: Sequence[BatchSlice],
+    batch_slices: Sequence[BatchSlice],
     what: str,
     settings: DownloadSettings | None = None,
 ) -> Iterator[pa.Table]:
-    """The whole batches behind ``parts``, downloaded ahead by worker threads, in ``parts`` order.
+    """The whole batches behind ``batch_slices``, downloaded ahead by worker threads, in order.
 
     Worker threads are daemons: a download that never answers cannot keep the process alive
     after the load has given up on it.
@@ -225,8 +225,8 @@ def download_parts(
     stop = threading.Event()
     todo: queue.Queue[ChunkDownload | None] = queue.Queue()
     waiting: deque[ChunkDownload] = deque()
-    upcoming = iter(parts)
-    threads = max(1, min(settings.download_threads, len(parts)))
+    upcoming = iter(batch_slices)
+    threads = max(1, min(settings.download_threads, len(batch_slices)))
     arguments = (todo, batches, stop)
     workers = [
         threading.Thread(target=_worker, args=arguments, daemon=True, name=f"download-{n}")
@@ -234,9 +234,9 @@ def download_parts(
     ]
 
     def submit_next() -> None:
-        part = next(upcoming, None)
-        if part is not None:
-            waiting.append(ChunkDownload(part))
+        batch_slice = next(upcoming, None)
+        if batch_slice is not None:
+            waiting.append(ChunkDownload(batch_slice))
             todo.put(waiting[-1])
 
     for worker in workers:

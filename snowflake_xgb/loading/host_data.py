@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import xgboost as xgb
@@ -24,9 +24,10 @@ import xgboost as xgb
 from ..config.job_config import DownloadSettings, MatrixSettings
 from ..data_sets import TRAINING, VALIDATION
 from ..errors import UserError
-from ..hosts.host_group import HostGroup, WorkBound, statement_bound
+from ..hosts.hosts import Hosts, WorkBound, statement_bound
 from ..query.query_plan import QueryPlan
 from ..query.snowflake_session import SnowflakeSession
+from ..sagemaker import failure
 from .blocks import QueryGroups
 from .downloads import ResultBatches, longest_chunk_seconds
 from .matrices import FoldCache, LoadingWaits, build_matrix
@@ -35,9 +36,44 @@ from .slices import HostSlice, iter_arrow
 logger = logging.getLogger(__name__)
 
 
+class LoadedData(Protocol):
+    """This host's loaded data, as the training job uses it: ``HostData`` (a training and a
+    validation set) or ``FoldData`` (cross-validation's folds)."""
+
+    @property
+    def load_seconds(self) -> dict[str, float]:
+        """Seconds to read and build each data set, by name."""
+        ...
+
+    @property
+    def training_sets(self) -> tuple[str, ...]:
+        """The data sets the model trains on."""
+        ...
+
+    def named_slices(self) -> dict[str, HostSlice]:
+        """This host's slice of each data set, by name."""
+        ...
+
+    def shard_report(self) -> dict[str, Any]:
+        """Which rows of which result this host read (``shard-<host>.json``)."""
+        ...
+
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        """(training, validation) of each cross-validation fold; none without folds."""
+        ...
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """The matrices the model trains on and is validated on (None: no validation set)."""
+        ...
+
+
 @dataclass
 class HostData:
-    """This host's matrices and the slices they were built from."""
+    """This host's matrices and the slices they were built from (a ``LoadedData``)."""
 
     train: xgb.DMatrix
     train_slice: HostSlice
@@ -66,12 +102,24 @@ class HostData:
             report[VALIDATION] = _slice_report(self.validation_slice, self.groups.get(VALIDATION))
         return report
 
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+        return []  # a training and a validation set: no folds
+
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Built while loading: the training matrix, and the validation one when there is one."""
+        return self.train, self.validation
+
 
 @dataclass
 class FoldData:
-    """This host's slice of each cross-validation fold, cached locally; matrices on demand."""
+    """This host's slice of each cross-validation fold, cached locally; matrices on demand
+    (a ``LoadedData``)."""
 
-    slices: list[HostSlice]
+    fold_slices: list[HostSlice]
     cache: FoldCache
 
     @property
@@ -81,30 +129,39 @@ class FoldData:
     @property
     def training_sets(self) -> tuple[str, ...]:
         """The final model trains on every fold."""
-        return tuple(s.name for s in self.slices)
+        return tuple(s.name for s in self.fold_slices)
 
     def named_slices(self) -> dict[str, HostSlice]:
-        return {s.name: s for s in self.slices}
+        return {s.name: s for s in self.fold_slices}
 
     def shard_report(self) -> dict[str, Any]:
-        rows = sum(s.rows.rows for s in self.slices)
-        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.slices}}
+        rows = sum(s.rows.rows for s in self.fold_slices)
+        return {"rows": rows, "folds": {s.name: _slice_report(s, None) for s in self.fold_slices}}
 
-    def fold_matrices(self, matrix: MatrixSettings) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
+    def fold_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> list[tuple[xgb.DMatrix, xgb.DMatrix]]:
         """(training, validation) of each fold: all other folds' rows, and the fold's own."""
-        folds = range(len(self.slices))
+        folds = range(len(self.fold_slices))
         matrices = []
         for fold in folds:
-            name = self.slices[fold].name
+            name = self.fold_slices[fold].name
             others = [f for f in folds if f != fold]
-            train = self.cache.matrix(others, f"{name}-train", matrix)
-            validation = self.cache.matrix([fold], f"{name}-validation", matrix, reference=train)
+            train = self.cache.matrix(others, f"{name}-train", matrix_settings)
+            validation = self.cache.matrix(
+                [fold], f"{name}-validation", matrix_settings, reference=train
+            )
             matrices.append((train, validation))
         return matrices
 
-    def all_rows(self, matrix: MatrixSettings) -> xgb.DMatrix:
-        """Every fold's rows: the final model's training matrix."""
-        return self.cache.matrix(range(len(self.slices)), "all-folds", matrix)
+    def model_matrices(
+        self, matrix_settings: MatrixSettings
+    ) -> tuple[xgb.DMatrix, xgb.DMatrix | None]:
+        """Every fold's rows, no validation set: the final model's matrix. The fold cache is
+        closed after it is built (the folds' own matrices are no longer needed)."""
+        train = self.cache.matrix(range(len(self.fold_slices)), "all-folds", matrix_settings)
+        self.close()
+        return train, None
 
     def close(self) -> None:
         self.cache.close()
@@ -141,26 +198,34 @@ def chunk_list_fingerprint(row_counts: Sequence[int]) -> int:
     return int.from_bytes(digest[:6], "big")
 
 
-def loading_waits(group: HostGroup, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
+def loading_waits(hosts: Hosts, name: str, downloads: DownloadSettings) -> LoadingWaits | None:
     """How a host loading ``name`` keeps the others informed: each chunk it reads is a unit of
-    work, bounded by the download bound; reading its whole slice is a meeting point. None for
-    a single host: nobody waits."""
-    if not group.is_distributed:
+    work, and the hosts meet inside the matrix build, each wait bounded by the download bound
+    counted from the last chunk a host read (before the first block too: by then every host is
+    done with its statements and downloads). None for a single host: nobody waits."""
+    if not hosts.is_distributed:
         return None
     bound = WorkBound(longest_chunk_seconds(downloads), "download_timeout_seconds")
-    return LoadingWaits(
-        work_done=group.note_work_done,
-        loaded=lambda: group.wait_for_hosts(f"the end of loading {name} data", bound),
-    )
+
+    def meet(point: str) -> None:
+        try:
+            hosts.wait_for_hosts(f"{point} of loading {name} data", bound)
+        except UserError as error:
+            # Raised inside XGBoost's matrix build, it would not stop it: XGBoost takes a
+            # failed ``next`` for the end of the data and waits for the missing hosts in its
+            # next collective step, for the whole collective timeout.
+            failure.abort(str(error))
+
+    return LoadingWaits(work_done=hosts.note_work_done, meet=meet)
 
 
-def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[int]) -> None:
+def check_same_chunk_list(hosts: Hosts, query_id: str, row_counts: Sequence[int]) -> None:
     """Fail loudly unless every host listed the same chunks for ``query_id``.
 
     Slices are cut at row positions, so hosts that saw different chunk lists would read some
     rows twice and others never.
     """
-    fingerprints = group.gather(float(chunk_list_fingerprint(row_counts)))
+    fingerprints = hosts.gather(float(chunk_list_fingerprint(row_counts)))
     if len(set(fingerprints)) > 1:
         differing = [rank for rank, f in enumerate(fingerprints) if f != fingerprints[0]]
         raise UserError(
@@ -172,7 +237,7 @@ def check_same_chunk_list(group: HostGroup, query_id: str, row_counts: Sequence[
 
 
 def open_slice(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     query_id: str,
     name: str,
@@ -187,14 +252,14 @@ def open_slice(
     """
     what = f"the {name} query"
     batches = session.result_batches(query_id, what)
-    group.wait_for_hosts(f"the result of {what}", statement_bound(session.query_timeout))
-    check_same_chunk_list(group, query_id, [batch.rowcount for batch in batches])
+    hosts.wait_for_hosts(f"the result of {what}", statement_bound(session.query_timeout))
+    check_same_chunk_list(hosts, query_id, [batch.rowcount for batch in batches])
     if reopen is None:
 
         def reopen() -> list:
             return session.result_batches(query_id, what)
 
-    host_slice = HostSlice.plan(name, query_id, batches, group.rank, group.world, group_sizes)
+    host_slice = HostSlice.plan(name, query_id, batches, hosts.rank, hosts.world, group_sizes)
     logger.info(
         "%s data: query %s: %s rows in %d batch(es); this host reads rows [%d, %d)",
         name,
@@ -208,10 +273,10 @@ def open_slice(
 
 
 def load_host_data(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     plan: QueryPlan,
-    matrix: MatrixSettings,
+    matrix_settings: MatrixSettings,
     work_dir: Path,
     downloads: DownloadSettings,
 ) -> HostData:
@@ -223,7 +288,7 @@ def load_host_data(
     def load(query_id: str, name: str, reference: xgb.DMatrix | None) -> tuple:
         started = time.monotonic()
         sizes = plan.group_sizes.get(name)
-        batches, host_slice = open_slice(group, session, query_id, name, group_sizes=sizes)
+        batches, host_slice = open_slice(hosts, session, query_id, name, group_sizes=sizes)
         if sizes is not None:
             groups[name] = QueryGroups()
         if host_slice.total_rows == 0:
@@ -231,16 +296,16 @@ def load_host_data(
                 f"The {name} query returned no rows: check the table, the query's filters and "
                 "the role's row access policies (and validation_fraction on small tables)."
             )
-        with group.step(f"Loading {name} data"):
+        with hosts.step(f"Loading {name} data"):
             built = build_matrix(
                 lambda: iter_arrow(batches, host_slice, plan.columns.all, downloads),
                 plan.columns,
                 name,
-                matrix,
+                matrix_settings,
                 work_dir,
                 reference,
                 groups.get(name),
-                loading_waits(group, name, downloads),
+                loading_waits(hosts, name, downloads),
             )
         load_seconds[name] = time.monotonic() - started
         return built, host_slice
@@ -255,7 +320,7 @@ def load_host_data(
 
 
 def check_binary_labels(
-    group: HostGroup, matrices: Sequence[xgb.DMatrix], labels: Sequence[str]
+    hosts: Hosts, matrices: Sequence[xgb.DMatrix], labels: Sequence[str]
 ) -> None:
     """Several labels of a classifier: each 0 or 1 on every row of every host. One sum over
     the hosts, so every host refuses the same data with the same message."""
@@ -263,7 +328,7 @@ def check_binary_labels(
     for matrix in matrices:
         values = matrix.get_label().reshape(-1, len(labels))
         wrong += ((values != 0) & (values != 1)).sum(axis=0)
-    wrong = group.sum(wrong)
+    wrong = hosts.sum(wrong)
     if wrong.any():
         counts = zip(labels, wrong, strict=True)
         named = ", ".join(f"{label} ({int(n)} rows)" for label, n in counts if n)
@@ -275,7 +340,7 @@ def check_binary_labels(
 
 
 def load_fold_data(
-    group: HostGroup,
+    hosts: Hosts,
     session: SnowflakeSession,
     plan: QueryPlan,
     work_dir: Path,
@@ -283,7 +348,7 @@ def load_fold_data(
 ) -> FoldData:
     """Read this host's exact slice of each fold's result once, into a local cache."""
     opened = [
-        open_slice(group, session, query_id, name) for name, query_id in plan.query_ids.items()
+        open_slice(hosts, session, query_id, name) for name, query_id in plan.query_ids.items()
     ]
     for _, host_slice in opened:
         if host_slice.total_rows == 0:
@@ -291,7 +356,7 @@ def load_fold_data(
                 f"Cross-validation {host_slice.name} has no rows: the table has too few rows "
                 "for this many folds (cv_folds), or the query's filters leave none."
             )
-    with group.step("Loading the folds"):
+    with hosts.step("Loading the folds"):
         cache = FoldCache(
             [
                 lambda b=batches, s=host_slice: iter_arrow(b, s, plan.columns.all, downloads)
@@ -300,6 +365,6 @@ def load_fold_data(
             [host_slice.name for _, host_slice in opened],
             plan.columns,
             work_dir,
-            loading_waits(group, "the folds'", downloads),
+            loading_waits(hosts, "the folds'", downloads),
         )
     return FoldData([host_slice for _, host_slice in opened], cache)

@@ -1,12 +1,44 @@
 """Blocks -> an XGBoost matrix, streamed through a ``DataIter`` (``build_matrix``, ``FoldCache``).
 
-XGBoost walks the data more than once (sketch, then index), so the first pass also writes each
-converted block to a local cache folder and later passes read from there: one download, one
-block in memory at a time. On several hosts, the whole slice is read into that cache before
-XGBoost is handed a block (its collective steps start with the first block), and the hosts meet
-first (``LoadingWaits``), so a host that loads more slowly is waited for by its work's bound,
-not the collective timeout. For cross-validation, each fold's slice is cached once and the folds'
-matrices are built from the cache (``FoldCache``).
+XGBoost walks the data more than once, so the first pass also writes each converted block to a
+local cache folder and later passes read from there: one download. The first pass overlaps the
+downloads (worker threads, ``downloads``) with converting (this thread) and XGBoost's own work
+on each block, so a host starts building its matrix with its first block, not its last chunk.
+
+Memory, beyond XGBoost's own matrix: at most ``download_threads`` chunks downloading or
+waiting plus the one being converted (Arrow), and two blocks of ``blocks.BLOCK_BYTES``: the
+first pass fills each block into the memory of the one before (XGBoost is done with a block
+when it asks for the next), later passes read each cached block into one buffer (with query
+groups, blocks are fresh and a block that one group fills grows). Small result chunks are
+gathered into blocks of ``BLOCK_BYTES`` (XGBoost's per-batch cost makes many small batches
+slow), large ones split. Only a plain ``DMatrix`` (built from whole arrays) holds the slice.
+
+Several hosts: XGBoost's collective steps run inside the matrix build, between calls to the
+``DataIter``. In XGBoost 3.4.1 an iterator-built ``QuantileDMatrix`` (CPU) calls the
+collective (source: github.com/dmlc/xgboost, tag v3.4.1):
+
+1. at the first block: the constructor fetches it (``src/data/iterative_dmatrix.cc:35``;
+   ``extmem_quantile_dmatrix.cc:34`` for ``ExtMemQuantileDMatrix``), then
+   ``cpu_impl::GetDataShape`` allreduces the column count (``src/data/quantile_dmatrix.cc:127``)
+   before asking for the second;
+2. after the first pass (the data shape pass: rows, non-missing values per column), once
+   ``next`` returned False: ``ExternalDataInfo::SetInfo`` -> ``SynchronizeNumberOfColumns``
+   (``src/data/proxy_dmatrix.h:176``; ``iterative_dmatrix.cc:70``);
+3. in the second pass (the sketch): the feature types at its first block
+   (``quantile_dmatrix.cc:165``) and the merged sketch after it (``quantile_dmatrix.cc:182``);
+   the later passes (gradient index, columns) exchange nothing; at the end, the categories
+   (``iterative_dmatrix.cc:54``).
+
+Only the first pass downloads (later ones read the local cache: bounded local work), so the
+hosts meet (``LoadingWaits.meet``) right before 1 and 2: before the first block is handed over
+and before ``next`` first returns False. A host that is slower to download is then waited for
+by its work's bound (the download bound, counted from its last finished chunk), not by the
+collective timeout, and one that is gone is named by the watchdog within seconds. Between the
+meetings, each host's downloads overlap its conversion and XGBoost's shape pass; the sketch
+needs the whole shape pass (``quantile_dmatrix.cc:162-167`` sizes it from the column counts),
+so it starts after the last download. A plain ``DMatrix`` is built from all blocks at once,
+after the same two meetings. For cross-validation, each fold's slice is cached once and the
+folds' matrices are built from the cache (``FoldCache``).
 """
 
 from __future__ import annotations
@@ -22,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
-from ..config.job_config import EXTERNAL, QUANTILE, MatrixSettings
+from ..config.job_config import MatrixKind, MatrixSettings
 from ..model_files.columns import ColumnSelection
 from .blocks import Block, QueryGroups, block_rows_for, iter_blocks
 
@@ -48,15 +80,18 @@ class LoadTimes:
         )
 
 
+FIRST_BLOCK = "the first block"
+END_OF_FIRST_PASS = "the end of the first pass"
+
+
 @dataclass(frozen=True)
 class LoadingWaits:
     """What a matrix build tells the other hosts: ``work_done`` after each downloaded table,
-    and ``loaded`` once its whole slice is read (a meeting point: XGBoost's collective steps
-    start with the first block it is handed, so none is handed over before every host is
-    there)."""
+    and ``meet`` (a meeting point, by name) right before each collective step of XGBoost's that
+    follows downloading: at ``FIRST_BLOCK`` and ``END_OF_FIRST_PASS``."""
 
     work_done: Callable[[], None]
-    loaded: Callable[[], None]
+    meet: Callable[[str], None]
 
 
 def _timed(
@@ -93,7 +128,9 @@ class SliceIter(xgb.DataIter):
     first pass converts the downloaded Arrow batches into blocks and writes each block to
     ``cache_dir`` (raw arrays, read back with one copy); later passes read the blocks from
     there. A slice that fits in one block stays in memory instead, and XGBoost reuses it
-    without converting it again. Only one block is in memory at a time.
+    without converting it again. With ``waits`` (several hosts), the first pass meets the
+    other hosts before its first block and before its end (see the module docstring). A block
+    handed out holds its rows until the next is asked for: its memory is reused.
     """
 
     def __init__(
@@ -105,10 +142,11 @@ class SliceIter(xgb.DataIter):
         cache_prefix: str | None = None,
         block_rows: int | None = None,
         groups: QueryGroups | None = None,
-        work_done: Callable[[], None] | None = None,
+        waits: LoadingWaits | None = None,
     ) -> None:
         self._tables = tables
-        self._work_done = work_done
+        self._waits = waits
+        self._met: set[str] = set()  # the meetings this slice has held
         self._columns = columns
         self._name = name
         self._cache_dir = cache_dir
@@ -119,6 +157,7 @@ class SliceIter(xgb.DataIter):
         self._lengths: list[int] = []  # rows of each cached block
         self._complete = False
         self._single: Block | None = None  # the only block, kept
+        self._buffer: Block | None = None  # what later passes read each cached block into
         self._position = 0
         self.rows = 0
         self.groups = groups or QueryGroups()  # complete once the first pass is done
@@ -129,6 +168,17 @@ class SliceIter(xgb.DataIter):
         return self._cache_dir / f"{index:06d}.block"
 
     def _next_block(self) -> Block | None:
+        """The block at the current position, after the meeting it is due (several hosts)."""
+        block = self._block_at_position()
+        self._meet(FIRST_BLOCK if block is not None else END_OF_FIRST_PASS)
+        return block
+
+    def _meet(self, point: str) -> None:
+        if self._waits is not None and point not in self._met:
+            self._met.add(point)
+            self._waits.meet(point)
+
+    def _block_at_position(self) -> Block | None:
         """The block at the current position: from the cache, else converted (and cached)."""
         if self._complete or self._position < self._cached:
             if self._position >= self._cached:
@@ -137,9 +187,10 @@ class SliceIter(xgb.DataIter):
                 return self._single
             return self._read(self._position)
         if self._blocks is None:
-            tables = _timed(self._tables(), self.times, self._work_done)
+            work_done = self._waits.work_done if self._waits is not None else None
+            tables = _timed(self._tables(), self.times, work_done)
             self._blocks = iter_blocks(
-                tables, self._columns, self._name, self._block_rows, self.groups
+                tables, self._columns, self._name, self._block_rows, self.groups, recycle=True
             )
         started = time.monotonic()
         block = next(self._blocks, None)
@@ -152,7 +203,7 @@ class SliceIter(xgb.DataIter):
                 self._cached = 1
                 return self._single
             if self._cached == 1:  # one block: keep it for the later passes
-                self._single = self._read(0)
+                self._single = self._read(0, Block.allocate(self._lengths[0], self._columns))
             return None
         with self._cache_path(self._cached).open("wb") as out:
             for array in block.arrays():
@@ -162,8 +213,13 @@ class SliceIter(xgb.DataIter):
         self.rows += block.rows
         return block
 
-    def _read(self, index: int) -> Block:
-        block = Block.allocate(self._lengths[index], self._columns)
+    def _read(self, index: int, block: Block | None = None) -> Block:
+        """Cached block ``index``, read into ``block`` (default: this slice's one buffer)."""
+        rows = self._lengths[index]
+        if block is None:
+            if self._buffer is None or self._buffer.rows < rows:
+                self._buffer = Block.allocate(max(self._lengths), self._columns)
+            block = self._buffer.view(0, rows)
         with self._cache_path(index).open("rb", buffering=0) as cached:
             for array in block.arrays():
                 view = memoryview(array).cast("B")
@@ -172,7 +228,19 @@ class SliceIter(xgb.DataIter):
         return block
 
     def next(self, input_data: Callable[..., None]) -> bool:
-        block = self._next_block()
+        try:
+            block = self._block_at_position()
+        except Exception as error:
+            # XGBoost takes a failed ``next`` for the end of the data and goes on to its next
+            # collective step: held with the others, so they are not left waiting in it. It
+            # then stops without another, for want of data, and raises this error.
+            if FIRST_BLOCK in self._met and END_OF_FIRST_PASS not in self._met:
+                logger.error(
+                    "%s data: %s (stopping once the other hosts are met)", self._name, error
+                )
+                self._meet(END_OF_FIRST_PASS)
+            raise
+        self._meet(FIRST_BLOCK if block is not None else END_OF_FIRST_PASS)
         if block is None:
             return False
         self._position += 1
@@ -198,20 +266,21 @@ class SliceIter(xgb.DataIter):
 
 def _matrix(
     data_iter: SliceIter | ConcatIter,
-    matrix: MatrixSettings,
+    matrix_settings: MatrixSettings,
     columns: ColumnSelection,
     reference: xgb.DMatrix | None,
 ) -> xgb.DMatrix:
     # Categorical columns (feature type "c") split as categories: XGBoost's default from 3.3.
-    if matrix.kind == QUANTILE:
-        return xgb.QuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
-    if matrix.kind == EXTERNAL:
-        return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=matrix.max_bin, ref=reference)
-    blocks = list(data_iter.all_blocks())
+    max_bin = matrix_settings.max_bin
+    if matrix_settings.kind == MatrixKind.QUANTILE:
+        return xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
+    if matrix_settings.kind == MatrixKind.EXTERNAL:
+        return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
+    blocks = [block.copy() for block in data_iter.all_blocks()]  # each lasts until the next
 
     def joined(field: str) -> np.ndarray | None:
-        parts = [getattr(block, field) for block in blocks]
-        return None if parts[0] is None else np.concatenate(parts)
+        arrays = [getattr(block, field) for block in blocks]
+        return None if arrays[0] is None else np.concatenate(arrays)
 
     return xgb.DMatrix(
         joined("features"),
@@ -223,9 +292,9 @@ def _matrix(
     )
 
 
-def _pages_prefix(work_dir: Path, name: str, matrix: MatrixSettings) -> str | None:
+def _pages_prefix(work_dir: Path, name: str, matrix_settings: MatrixSettings) -> str | None:
     """Where XGBoost keeps an external-memory matrix's pages (they must outlive training)."""
-    if matrix.kind != EXTERNAL:
+    if matrix_settings.kind != MatrixKind.EXTERNAL:
         return None
     (work_dir / f"{name}-pages").mkdir(parents=True)
     return str(work_dir / f"{name}-pages" / "cache")
@@ -235,7 +304,7 @@ def build_matrix(
     tables: Callable[[], Iterator[pa.Table]],
     columns: ColumnSelection,
     name: str,
-    matrix: MatrixSettings,
+    matrix_settings: MatrixSettings,
     work_dir: Path,
     reference: xgb.DMatrix | None = None,
     groups: QueryGroups | None = None,
@@ -249,24 +318,13 @@ def build_matrix(
     the query groups read. ``waits``: how the build keeps the other hosts informed.
     """
     started = time.monotonic()
-    logger.info("%s data: building %s matrix", name, matrix.kind)
-    cache_prefix = _pages_prefix(work_dir, name, matrix)
-    work_done = waits.work_done if waits is not None else None
+    logger.info("%s data: building %s matrix", name, matrix_settings.kind)
+    cache_prefix = _pages_prefix(work_dir, name, matrix_settings)
     data_iter = SliceIter(
-        tables,
-        columns,
-        name,
-        work_dir / f"{name}-batches",
-        cache_prefix,
-        groups=groups,
-        work_done=work_done,
+        tables, columns, name, work_dir / f"{name}-blocks", cache_prefix, groups=groups, waits=waits
     )
     try:
-        if waits is not None:
-            for _ in data_iter.all_blocks():  # download and convert once, into the cache
-                pass
-            waits.loaded()
-        built = _matrix(data_iter, matrix, columns, reference)
+        built = _matrix(data_iter, matrix_settings, columns, reference)
     finally:
         data_iter.close()
         # Arrow's allocator keeps freed download buffers for reuse; the download is over.
@@ -275,7 +333,7 @@ def build_matrix(
     logger.info(
         "%s data: %s matrix of %s rows x %d features built in %.1fs: %s",
         name,
-        matrix.kind,
+        matrix_settings.kind,
         f"{data_iter.rows:,}",
         len(columns.features),
         elapsed,
@@ -288,16 +346,19 @@ class ConcatIter(xgb.DataIter):
     """Several downloaded slices, one after the other, as one XGBoost input (read from cache)."""
 
     def __init__(
-        self, parts: Sequence[SliceIter], columns: ColumnSelection, cache_prefix: str | None = None
+        self,
+        slices: Sequence[SliceIter],
+        columns: ColumnSelection,
+        cache_prefix: str | None = None,
     ) -> None:
-        self._parts = list(parts)
+        self._slices = list(slices)
         self._columns = columns
         self._blocks: Iterator[Block] | None = None
         super().__init__(cache_prefix=cache_prefix)
 
     def all_blocks(self) -> Iterator[Block]:
-        for part in self._parts:
-            yield from part.all_blocks()
+        for data_iter in self._slices:
+            yield from data_iter.all_blocks()
 
     def next(self, input_data: Callable[..., None]) -> bool:
         if self._blocks is None:
@@ -330,36 +391,32 @@ class FoldCache:
     ) -> None:
         self.columns = columns
         self.work_dir = work_dir
-        self.parts: list[SliceIter] = []
+        self.folds: list[SliceIter] = []  # this host's slice of each fold
         self.load_seconds: dict[str, float] = {}  # per fold: download and convert
         for tables, name in zip(fold_tables, names, strict=True):
             started = time.monotonic()
-            work_done = waits.work_done if waits is not None else None
-            part = SliceIter(
-                tables, columns, name, work_dir / f"{name}-batches", work_done=work_done
-            )
-            self.parts.append(part)
-            for _ in part.all_blocks():  # download and convert once
+            fold = SliceIter(tables, columns, name, work_dir / f"{name}-blocks", waits=waits)
+            self.folds.append(fold)
+            for _ in fold.all_blocks():  # download and convert once
                 pass
             self.load_seconds[name] = time.monotonic() - started
         pa.default_memory_pool().release_unused()
-        if waits is not None:
-            waits.loaded()
 
     def matrix(
         self,
         folds: Sequence[int],
         name: str,
-        matrix: MatrixSettings,
+        matrix_settings: MatrixSettings,
         reference: xgb.DMatrix | None = None,
     ) -> xgb.DMatrix:
         """The matrix of the rows of ``folds`` (0-based), named ``name`` in logs and pages."""
-        parts = [self.parts[fold] for fold in folds]
-        data_iter = ConcatIter(parts, self.columns, _pages_prefix(self.work_dir, name, matrix))
-        built = _matrix(data_iter, matrix, self.columns, reference)
-        logger.info("%s: %s matrix of %s rows", name, matrix.kind, f"{built.num_row():,}")
+        chosen = [self.folds[fold] for fold in folds]
+        pages = _pages_prefix(self.work_dir, name, matrix_settings)
+        data_iter = ConcatIter(chosen, self.columns, pages)
+        built = _matrix(data_iter, matrix_settings, self.columns, reference)
+        logger.info("%s: %s matrix of %s rows", name, matrix_settings.kind, f"{built.num_row():,}")
         return built
 
     def close(self) -> None:
-        for part in self.parts:
-            part.close()
+        for fold in self.folds:
+            fold.close()

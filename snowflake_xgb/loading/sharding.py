@@ -2,12 +2,12 @@
 
 Host ``rank`` of ``world`` hosts owns rows ``[floor(rank*n/world), floor((rank+1)*n/world))`` of
 an ``n``-row result. Given the result's batches (each with a row count, in result order), a
-host downloads only the batches that overlap its range and keeps the part of each that falls
+host downloads only the batches that overlap its range and keeps the rows of each that fall
 inside it. Pure arithmetic: no I/O, so every edge case is testable on synthetic batch lists.
 
 For learning to rank, a query group's rows must stay on one host: the result is ordered by the
 group column, and each edge of the even split moves to the nearest group edge
-(:func:`host_group_range`), so the ranges still tile the result exactly once.
+(:func:`host_row_range_at_group_edges`), so the ranges still tile the result exactly once.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def host_row_range(total_rows: int, rank: int, world: int) -> RowRange:
     return RowRange(total_rows * rank // world, total_rows * (rank + 1) // world)
 
 
-def plan_slices(batch_row_counts: Sequence[int], owned: RowRange) -> list[BatchSlice]:
-    """The parts of the batches that cover ``owned``, in result order; empty batches skipped."""
+def plan_batch_slices(batch_row_counts: Sequence[int], owned: RowRange) -> list[BatchSlice]:
+    """The slices of the batches that cover ``owned``, in result order; empty batches skipped."""
     slices = []
     batch_start = 0
     for index, count in enumerate(batch_row_counts):
@@ -70,7 +70,7 @@ def group_edges(group_sizes: Sequence[int]) -> list[int]:
     return [0, *itertools.accumulate(group_sizes)]
 
 
-def host_group_range(group_sizes: Sequence[int], rank: int, world: int) -> RowRange:
+def host_row_range_at_group_edges(group_sizes: Sequence[int], rank: int, world: int) -> RowRange:
     """The rows host ``rank`` owns when groups (in result order) may not be split.
 
     Each edge of the even split (:func:`host_row_range`) moves to the nearest group edge (the

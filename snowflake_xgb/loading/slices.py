@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_parts
-from .sharding import BatchSlice, RowRange, host_group_range, host_row_range, plan_slices
+from .downloads import ArrowBatch, DownloadSettings, ResultBatches, download_batches
+from .sharding import (
+    BatchSlice,
+    RowRange,
+    host_row_range,
+    host_row_range_at_group_edges,
+    plan_batch_slices,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +31,13 @@ PROGRESS_INTERVAL_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class HostSlice:
-    """This host's share of one query result: which rows, and which parts of which batches."""
+    """This host's share of one query result: which rows, and which slice of which batches."""
 
     name: str
     query_id: str
     total_rows: int
     rows: RowRange
-    slices: tuple[BatchSlice, ...]
+    batches: tuple[BatchSlice, ...]
 
     @classmethod
     def plan(
@@ -55,8 +61,8 @@ class HostSlice:
                 f"to {sum(group_sizes)}: did the source change during the job?"
             )
         else:
-            rows = host_group_range(group_sizes, rank, world)
-        return cls(name, query_id, total, rows, tuple(plan_slices(counts, rows)))
+            rows = host_row_range_at_group_edges(group_sizes, rank, world)
+        return cls(name, query_id, total, rows, tuple(plan_batch_slices(counts, rows)))
 
 
 class _Progress:
@@ -100,7 +106,7 @@ def iter_arrow(
     columns: Sequence[str] | None = None,
     settings: DownloadSettings | None = None,
 ) -> Iterator[pa.Table]:
-    """This host's parts of the result, in order, as Arrow tables (one per batch).
+    """This host's slice of the result, in order, as Arrow tables (one per batch).
 
     The batches are downloaded several at a time (``downloads``); a plain list of batches
     cannot be reopened, so its expired URLs are not renewed.
@@ -108,18 +114,18 @@ def iter_arrow(
     if not isinstance(batches, ResultBatches):
         batches = ResultBatches(host_slice.query_id, batches)
     progress = _Progress(host_slice.name, host_slice.rows.rows)
-    tables = download_parts(batches, host_slice.slices, host_slice.name, settings)
-    for part, table in zip(host_slice.slices, tables, strict=True):
+    tables = download_batches(batches, host_slice.batches, host_slice.name, settings)
+    for batch_slice, table in zip(host_slice.batches, tables, strict=True):
         # Every host cuts its rows at the announced counts: a batch with more rows than
         # announced (connector 4.x derives the inline one's as the total minus the others')
         # would shift the rows of every later host as surely as one with fewer.
-        announced = batches.get(part.batch_index)[1].rowcount
+        announced = batches.get(batch_slice.batch_index)[1].rowcount
         if table.num_rows != announced:
             raise RuntimeError(
-                f"result batch {part.batch_index} of query {host_slice.query_id} has "
+                f"result batch {batch_slice.batch_index} of query {host_slice.query_id} has "
                 f"{table.num_rows} rows, not the {announced} announced"
             )
-        table = table.slice(part.offset, part.length)
+        table = table.slice(batch_slice.offset, batch_slice.length)
         if columns is not None:
             table = table.select(list(columns))
         progress.add(table.num_rows, table.nbytes)

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
@@ -28,9 +29,13 @@ from ..errors import UserError
 if TYPE_CHECKING:
     import xgboost as xgb
 
-NATIVE = "native"
-AWS_XGBOOST = "aws-xgboost"
-MODEL_FORMATS = (NATIVE, AWS_XGBOOST)
+
+class ModelFormat(StrEnum):
+    """The ``model_format`` setting: XGBoost's own model file, or the one AWS's images read."""
+
+    NATIVE = "native"
+    AWS_XGBOOST = "aws-xgboost"
+
 
 # AWS's SageMaker XGBoost images and the XGBoost each serves with.
 AWS_IMAGES = {"1.7-1": (1, 7, 4), "3.0-5": (3, 0, 5), "3.2-0": (3, 2, 0)}
@@ -45,9 +50,9 @@ _VECTOR_INTERCEPT = re.compile(rb'"base_score":"\[([^\],]*)\]"')
 
 def _refusal(what: str) -> UserError:
     return UserError(
-        f"model_format={AWS_XGBOOST} writes single-output models only (AWS's XGBoost 1.7/3.0 "
-        f"images read one intercept); this job trains {what}. Remove model_format, and serve "
-        "the model with this image's own `serve`."
+        f"model_format={ModelFormat.AWS_XGBOOST} writes single-output models only (AWS's "
+        f"XGBoost 1.7/3.0 images read one intercept); this job trains {what}. Remove "
+        "model_format, and serve the model with this image's own `serve`."
     )
 
 
@@ -75,15 +80,15 @@ def check_aws_images(xgboost_params: Mapping[str, Any]) -> None:
     since = ".".join(map(str, OBJECTIVE_SINCE.get(objective, ())))
     if len(missing) == len(AWS_IMAGES):
         raise UserError(
-            f"model_format={AWS_XGBOOST}: objective={objective} (XGBoost {since}+) loads in none "
-            f"of AWS's SageMaker XGBoost images ({', '.join(AWS_IMAGES)}). Remove model_format, "
-            "and serve the model with this image's own `serve`."
+            f"model_format={ModelFormat.AWS_XGBOOST}: objective={objective} (XGBoost {since}+) "
+            f"loads in none of AWS's SageMaker XGBoost images ({', '.join(AWS_IMAGES)}). Remove "
+            "model_format, and serve the model with this image's own `serve`."
         )
     if missing:
         logger.warning(
             "model_format=%s: objective=%s (XGBoost %s+) does not load in AWS's %s image; "
             "serve it with %s.",
-            AWS_XGBOOST,
+            ModelFormat.AWS_XGBOOST,
             objective,
             since,
             " and ".join(missing),

@@ -17,7 +17,7 @@ from typing import Any
 
 import xgboost as xgb
 
-from .aws_model_format import AWS_XGBOOST, NATIVE, aws_xgboost_model
+from .aws_model_format import ModelFormat, aws_xgboost_model
 
 MODEL_FILE_NAME = "xgboost-model"  # what SageMaker's XGBoost inference container loads
 METADATA_FILE_NAME = "metadata.json"
@@ -65,7 +65,7 @@ def write_model(
     output_data_dir: Path,
     booster: xgb.Booster,
     metadata: dict[str, Any],
-    model_format: str = NATIVE,
+    model_format: ModelFormat = ModelFormat.NATIVE,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the model file and ``metadata.json``; the model's path and the metadata as written.
 
@@ -74,9 +74,9 @@ def write_model(
     file there), in a form its XGBoost reads right, and ``metadata.json`` in ``output/data``.
     """
     document = {**metadata, "versions": library_versions()}
-    if model_format == AWS_XGBOOST:
+    if model_format == ModelFormat.AWS_XGBOOST:
         content = aws_xgboost_model(booster)  # refuses a multi-output model before any write
-        document["model_format"] = AWS_XGBOOST
+        document["model_format"] = ModelFormat.AWS_XGBOOST.value
         metadata_dir = output_data_dir
     else:
         content = bytes(booster.save_raw(raw_format="ubj"))

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,15 @@ from ..model_files.outputs import write_json
 logger = logging.getLogger(__name__)
 
 RECORD_FILE_NAME = "data-snapshot.json"
-SUBMITTED, REOPENED, TIME_TRAVEL, RERUN = "submitted", "reopened", "time_travel", "rerun"
+
+
+class SnapshotMode(StrEnum):
+    """How an attempt read its rows (``metadata.json``'s ``data_snapshot.mode``)."""
+
+    SUBMITTED = "submitted"
+    REOPENED = "reopened"
+    TIME_TRAVEL = "time_travel"
+    RERUN = "rerun"
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class DataSnapshot:
     statement that read the tables (the job's pinned rows, else the first data set's query).
     """
 
-    mode: str
+    mode: SnapshotMode
     query_ids: dict[str, str]
     started_at: str
     as_of: str | None = None
@@ -61,9 +70,9 @@ class DataSnapshot:
     def read_as(self) -> str | None:
         """How this attempt read rows submitted earlier, in words (None: it submitted them)."""
         return {
-            REOPENED: "reopened by id",
-            TIME_TRAVEL: f"tables as of {self.as_of}",
-            RERUN: "query run again",
+            SnapshotMode.REOPENED: "reopened by id",
+            SnapshotMode.TIME_TRAVEL: f"tables as of {self.as_of}",
+            SnapshotMode.RERUN: "query run again",
         }.get(self.mode)
 
 
@@ -134,6 +143,7 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
         read_by = document.get("read_by")
         if read_by is not None and not QUERY_ID.fullmatch(str(read_by)):
             raise ValueError(read_by)
+        mode = SnapshotMode(document["mode"])
         fingerprint = document["data"]
     except (ValueError, KeyError, TypeError, AttributeError, UserError):
         raise _damaged(path, "unreadable") from None
@@ -145,14 +155,18 @@ def read_record(directory: Path, data: DataSpec) -> Record | None:
             "columns or split): it belongs to another job. Give this job its own "
             "checkpoint_s3_uri, or empty that location."
         )
-    snapshot = DataSnapshot(document["mode"], query_ids, started_at, as_of, read_by)
+    snapshot = DataSnapshot(mode, query_ids, started_at, as_of, read_by)
     return Record(snapshot, columns, group_sizes)
 
 
-def mode_when_gone(data: DataSpec) -> str:
+def mode_when_gone(data: DataSpec) -> SnapshotMode:
     """How the rows are read again when the recorded results are gone."""
-    return RERUN if any(source.query for source in data.sources) else TIME_TRAVEL
+    if any(source.query for source in data.sources):
+        return SnapshotMode.RERUN
+    return SnapshotMode.TIME_TRAVEL
 
 
-def first_mode(data: DataSpec) -> str:
-    return TIME_TRAVEL if any(source.as_of for source in data.sources) else SUBMITTED
+def first_mode(data: DataSpec) -> SnapshotMode:
+    if any(source.as_of for source in data.sources):
+        return SnapshotMode.TIME_TRAVEL
+    return SnapshotMode.SUBMITTED

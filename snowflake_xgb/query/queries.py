@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..config.job_config import DataSpec, Source
 from ..errors import UserError
-from ..identifiers import QUERY_ID, quote, stored_name
+from ..identifiers import QUERY_ID, columns_named, quote
 from ..model_files.columns import ColumnSelection
 from ..model_files.encoding import Encoding, Kind, LabelEncoding, feature_encoding
 from .snowflake_session import Column
@@ -54,17 +54,21 @@ def source_sql(source: Source) -> str:
 
 
 def _find(requested: str, columns: list[Column], hyperparameter: str) -> Column:
-    """Snowflake's rule: a "quoted" name matches exactly, an unquoted one ignores case."""
-    matches = [c for c in columns if c.name == stored_name(requested)]
-    if not matches and not requested.startswith('"'):
-        matches = [c for c in columns if c.name.upper() == requested.upper()]
-    if len(matches) != 1:
+    """The column ``requested`` names, by ``identifiers.columns_named`` (serving's rule too)."""
+    matches = columns_named(requested, [c.name for c in columns])
+    if len(matches) > 1:
+        quoted = " or ".join(quote(name) for name in matches)
+        raise UserError(
+            f"Column {requested} ({hyperparameter}) names {len(matches)} columns that differ "
+            f"only in case: write {quoted}."
+        )
+    if not matches:
         available = ", ".join(c.name for c in columns)
         raise UserError(
             f"Column {requested} ({hyperparameter}) is not in the result. "
             f"Columns available: {available}."
         )
-    return matches[0]
+    return next(c for c in columns if c.name == matches[0])
 
 
 def _check_numeric_labels(labels: list[Column]) -> None:

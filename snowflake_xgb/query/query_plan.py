@@ -19,13 +19,13 @@ from pathlib import Path
 
 from ..config.job_config import DataSpec
 from ..credentials.snowflake_environment import SnowflakeEnvironment
-from ..data_sets import TRAINING, VALIDATION
+from ..data_sets import TRAINING, VALIDATION, fold_name
 from ..errors import UserError
-from ..hosts.host_group import HostGroup, statement_bound
+from ..hosts.hosts import Hosts, statement_bound
 from ..model_files.columns import ColumnSelection
 from ..model_files.encoding import Encoding, too_many_categories
 from . import data_snapshot
-from .data_snapshot import DataSnapshot, Record
+from .data_snapshot import DataSnapshot, Record, SnapshotMode
 from .queries import (
     distinct_count_sql,
     distinct_values_sql,
@@ -39,11 +39,6 @@ from .queries import (
 from .snowflake_session import SnowflakeSession, open_session
 
 logger = logging.getLogger(__name__)
-
-
-def fold_name(fold: int) -> str:
-    """Data set name of cross-validation fold ``fold`` (0-based): ``fold-1``, ``fold-2``, ..."""
-    return f"fold-{fold + 1}"
 
 
 @dataclass(frozen=True)
@@ -158,7 +153,7 @@ def pin_validation_rows(
 def submit_queries(
     session: SnowflakeSession,
     data: DataSpec,
-    mode: str,
+    mode: SnapshotMode,
     recorded: ColumnSelection | None = None,
 ) -> QueryPlan:
     """Coordinator only: check the source, resolve the columns and submit the queries once.
@@ -210,10 +205,10 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
     recorded = record.snapshot
     if all(session.holds_result(query_id) for query_id in recorded.query_ids.values()):
         logger.info("Resuming on the same rows: reopening the results of %s", recorded.query_ids)
-        snapshot = dataclasses.replace(recorded, mode=data_snapshot.REOPENED)
+        snapshot = dataclasses.replace(recorded, mode=SnapshotMode.REOPENED)
         return QueryPlan(record.columns, snapshot, record.group_sizes)
     mode = data_snapshot.mode_when_gone(data)
-    if mode == data_snapshot.RERUN:
+    if mode == SnapshotMode.RERUN:
         logger.warning(
             "Snowflake no longer holds the results of %s: running the query again. Its rows "
             "may differ from those the checkpoint was trained on (tables are read as of %s).",
@@ -229,7 +224,7 @@ def resume_queries(session: SnowflakeSession, data: DataSpec, record: Record) ->
     try:
         return submit_queries(session, data.read_as_of(record.point), mode, record.columns)
     except UserError as error:
-        if mode != data_snapshot.TIME_TRAVEL:
+        if mode != SnapshotMode.TIME_TRAVEL:
             raise
         raise UserError(
             f"{error} Resuming needs the tables as they were at {record.point} (Time Travel "
@@ -256,7 +251,7 @@ def plan_queries(
 
 
 def share_query_plan(
-    group: HostGroup,
+    hosts: Hosts,
     env: SnowflakeEnvironment,
     data: DataSpec,
     query_timeout: int,
@@ -272,4 +267,4 @@ def share_query_plan(
                 session.cancel_running(session.submitted)
                 raise
 
-    return group.decide(plan, "planning the queries", statement_bound(query_timeout))
+    return hosts.decide(plan, "planning the queries", statement_bound(query_timeout))

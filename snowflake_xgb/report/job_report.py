@@ -11,18 +11,17 @@ metadata it wrote), the per-round metrics and those sums; ``report.page`` writes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
 from ..boosting.cross_validation import CVResult
+from ..boosting.model_metadata import ModelMetadata
 from ..boosting.trained import TrainedBooster
 from ..config.job_config import Source
-from ..hosts.host_group import HostGroup
-from ..loading.host_data import FoldData, HostData
+from ..hosts.hosts import Hosts
+from ..loading.host_data import LoadedData
 from ..model_files.margins import class_probabilities
-from ..query.data_snapshot import DataSnapshot
 from .page import (
     IMPORTANCE_TYPES,
     Classification,
@@ -38,18 +37,18 @@ from .validation_scores import (
 )
 
 
-def gather_host_rows(group: HostGroup, data: HostData | FoldData) -> list[HostRows]:
+def gather_host_rows(hosts: Hosts, data: LoadedData) -> list[HostRows]:
     """Every host's row range and load time of each data set (one sum over the hosts)."""
     slices = data.named_slices()
-    table = np.zeros((group.world, len(slices), 3), dtype=np.float64)
-    table[group.rank] = [
+    table = np.zeros((hosts.world, len(slices), 3), dtype=np.float64)
+    table[hosts.rank] = [
         (s.rows.start, s.rows.end, data.load_seconds.get(name, 0.0)) for name, s in slices.items()
     ]
-    summed = group.sum(table.ravel()).reshape(table.shape)
+    summed = hosts.sum(table.ravel()).reshape(table.shape)
     return [
         HostRows(host, name, int(summed[h, d, 0]), int(summed[h, d, 1]), float(summed[h, d, 2]))
         for d, name in enumerate(slices)
-        for h, host in enumerate(group.hosts)
+        for h, host in enumerate(hosts.names)
     ]
 
 
@@ -72,7 +71,7 @@ def wants_validation_counts(
 
 
 def gather_validation_counts(
-    group: HostGroup, trained: TrainedBooster, validation: xgb.DMatrix, num_class: int | None
+    hosts: Hosts, trained: TrainedBooster, validation: xgb.DMatrix, num_class: int | None
 ) -> ScoreCounts:
     """Every host: predict its own validation rows with the model as saved (cut at its best
     round), count them, and sum the counts over the hosts. Margins serve every objective, so
@@ -81,21 +80,21 @@ def gather_validation_counts(
         validation, output_margin=True, iteration_range=(0, trained.best_iteration + 1)
     )
     counts = count_scores(class_probabilities(margins, num_class or 2), validation.get_label())
-    return sum_over_hosts(counts, group.sum)
+    return sum_over_hosts(counts, hosts.sum)
 
 
 def training_summary(
     source: Source,
     trained: TrainedBooster,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     host_rows: list[HostRows],
     counts: ScoreCounts | None,
     cv_result: CVResult | None = None,
 ) -> TrainingSummary:
     """The report's summary: the model and the metadata the job wrote, its per-round metrics
     (the folds' too, with cross-validation) and the sums over the hosts."""
-    params = metadata["xgboost_params"]
-    snapshot = DataSnapshot(**metadata["data_snapshot"])
+    params = metadata.xgboost_params
+    snapshot = metadata.data_snapshot
     queries = [
         QueryRecord(data_set, query_id, snapshot.started_at, snapshot.read_as())
         for data_set, query_id in snapshot.query_ids.items()
@@ -103,27 +102,27 @@ def training_summary(
     classification = None
     if counts is not None:
         # A text label's classes are in the encoding (training coded them 0..n-1 in order).
-        classes = metadata["encoding"].get("label", {}).get("classes")
-        names = classes if classes else [str(c) for c in range(counts.num_class)]
+        classes = metadata.columns.encoding.label.classes
+        names = list(classes) if classes else [str(c) for c in range(counts.num_class)]
         classification = Classification(counts, names)
     model = trained.model()
     curves = trained.evals_result
     if cv_result is not None:
         curves = {**cv_result.evals_result(), **curves}
-    labels = ", ".join(metadata.get("labels") or [metadata["label"]])
+    labels = ", ".join(metadata.columns.labels)
     return TrainingSummary(
         title=f"Training report: {labels} from {source.describe()}",
         objective=str(params.get("objective", "reg:squarederror")),
         label=labels,
-        features=metadata["feature_names"],
+        features=list(metadata.columns.features),
         evals_result=curves,
         best_iteration=trained.best_iteration,
         rounds_trained=trained.rounds_trained,
         importance={kind: model.get_score(importance_type=kind) for kind in IMPORTANCE_TYPES},
         host_slices=host_rows,
         queries=queries,
-        parameters={**params, "num_round": metadata["num_round"]},
-        versions=metadata["versions"],
+        parameters={**params, "num_round": metadata.num_round},
+        versions=metadata.versions,
         first_round=trained.first_round,
         classification=classification,
     )

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..boosting.callbacks import value_at_round
+from ..data_sets import fold_curve_data_set
 from ..model_files.outputs import write_atomically
 from . import charts as report_charts
 from .validation_scores import ScoreCounts, roc_curves
 
 REPORT_FILE_NAME = "report.html"
-FOLD_DATA_SET = re.compile(r"^fold-(?P<fold>\d+)-(?P<role>.+)$")
 IMPORTANCE_TYPES = ("gain", "cover")
 
 
@@ -178,9 +178,9 @@ def _learning_curves(summary: TrainingSummary) -> str:
         for data_set, values in summary.evals_result.items():
             if metric not in values:
                 continue
-            fold = FOLD_DATA_SET.match(data_set)
-            if fold:
-                folds.setdefault(fold["role"], []).append(values[metric])
+            role = fold_curve_data_set(data_set)
+            if role:
+                folds.setdefault(role, []).append(values[metric])
             else:
                 lines[data_set] = values[metric]
         charts.append(

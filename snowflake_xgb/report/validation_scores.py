@@ -85,7 +85,7 @@ def count_scores(probabilities: np.ndarray, labels: np.ndarray) -> ScoreCounts:
 def sum_over_hosts(
     counts: ScoreCounts, allreduce_sum: Callable[[np.ndarray], np.ndarray]
 ) -> ScoreCounts:
-    """The counts of every host's rows: ``allreduce_sum`` is the host group's sum of an array."""
+    """The counts of every host's rows: ``allreduce_sum`` is the hosts' sum of an array."""
     return ScoreCounts.from_flat(allreduce_sum(counts.flat()), counts.num_class)
 
 

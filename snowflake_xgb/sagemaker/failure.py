@@ -26,9 +26,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import redaction
+from .. import redaction, sagemaker_layout
 from ..errors import FAILURE_REASON_LIMIT, UserError
-from . import job_environment
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ FAILURE_EXIT_CODE = 1
 
 
 def failure_file() -> Path:
-    return job_environment.base_dir() / job_environment.FAILURE_FILE
+    return sagemaker_layout.base_dir() / sagemaker_layout.FAILURE_FILE
 
 
 def recorded_reason() -> str | None:

@@ -20,15 +20,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..credentials.snowflake_environment import SnowflakeEnvironment
-from ..hosts.host_group import HostGroup, statement_bound
+from ..hosts.hosts import Hosts, statement_bound
 from ..identifiers import quote, stored_name
 from ..loading.host_data import open_slice
-from ..loading.sharding import host_row_range, plan_slices
+from ..loading.sharding import host_row_range, plan_batch_slices
 from ..loading.slices import HostSlice, iter_arrow
 from ..model_files import outputs
 from ..query.queries import source_sql
 from ..query.snowflake_session import open_session
-from ..sagemaker.job_environment import INPUT_DATA_DIR, JobEnvironment
+from ..sagemaker.job_environment import JobEnvironment
+from ..sagemaker_layout import INPUT_DATA_DIR
 from . import write_back
 from .score_config import ScoreConfig
 from .scoring_model import MODEL_CHANNEL, ScoringModel, check_source_columns, load_scoring_model
@@ -80,7 +81,7 @@ def plan_scoring(
 
 
 def score_slice(
-    group: HostGroup,
+    hosts: Hosts,
     env: SnowflakeEnvironment,
     config: ScoreConfig,
     model: ScoringModel,
@@ -89,8 +90,8 @@ def score_slice(
 ) -> tuple[int, HostSlice]:
     """This host's rows: read, predicted, loaded into the job's table. (rows loaded, slice)."""
     with open_session(env, config.query_timeout_seconds) as session:
-        batches, host_slice = open_slice(group, session, plan.query_id, SCORED)
-        files = PredictionFiles(work_dir, group.rank)
+        batches, host_slice = open_slice(hosts, session, plan.query_id, SCORED)
+        files = PredictionFiles(work_dir, hosts.rank)
         try:
             for table in iter_arrow(batches, host_slice, settings=config.downloads):
                 for start in range(0, table.num_rows, BLOCK_ROWS):
@@ -100,10 +101,10 @@ def score_slice(
                     columns = dict(zip(keys.column_names, keys.columns, strict=True))
                     files.write(pa.table({**columns, **predictions}))
             if model.contributions:
-                mine = prediction_blocks(batches.row_counts, group.rank, group.world)
+                mine = prediction_blocks(batches.row_counts, hosts.rank, hosts.world)
                 most = max(
-                    prediction_blocks(batches.row_counts, rank, group.world)
-                    for rank in range(group.world)
+                    prediction_blocks(batches.row_counts, rank, hosts.world)
+                    for rank in range(hosts.world)
                 )
                 model.match_matrix_steps(most - mine)
         finally:
@@ -114,9 +115,11 @@ def score_slice(
 
 
 def prediction_blocks(row_counts: list[int], rank: int, world: int) -> int:
-    """How many blocks host ``rank`` predicts (one per ``BLOCK_ROWS`` of each batch part)."""
+    """How many blocks host ``rank`` predicts (one per ``BLOCK_ROWS`` of each batch slice)."""
     rows = host_row_range(sum(row_counts), rank, world)
-    return sum(-(-part.length // BLOCK_ROWS) for part in plan_slices(row_counts, rows))
+    return sum(
+        -(-batch_slice.length // BLOCK_ROWS) for batch_slice in plan_batch_slices(row_counts, rows)
+    )
 
 
 def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvironment) -> None:
@@ -125,27 +128,27 @@ def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvi
         # Every host has the same channel: a model that cannot be used fails on each at once.
         folder = find_model_folder(job.base_dir / INPUT_DATA_DIR / MODEL_CHANNEL, Path(work_dir))
         model = load_scoring_model(folder, config.contributions)
-        with HostGroup(job.hosts, job.current_host, config.host_group) as group:
-            with group.step("Planning the scoring"):
-                plan = group.decide(
+        with Hosts(job.hosts, job.current_host, config.hosts) as hosts:
+            with hosts.step("Planning the scoring"):
+                plan = hosts.decide(
                     lambda: plan_scoring(env, config, model),
                     "planning the scoring",
                     statement_bound(config.query_timeout_seconds),
                 )
-            with group.step("Scoring"):
-                loaded, host_slice = score_slice(group, env, config, model, plan, Path(work_dir))
+            with hosts.step("Scoring"):
+                loaded, host_slice = score_slice(hosts, env, config, model, plan, Path(work_dir))
                 # A host whose slice or COPY INTO takes longer is busy, not gone: wait for it by
                 # the statement bound before the exchange (which has the collective bound).
-                group.wait_for_hosts(
+                hosts.wait_for_hosts(
                     "the end of scoring", statement_bound(config.query_timeout_seconds)
                 )
-                per_host = group.gather(float(loaded))
+                per_host = hosts.gather(float(loaded))
             outputs.write_shard_report(
                 job.output_data_dir,
                 job.current_host,
                 {
                     "host": job.current_host,
-                    "rank": group.rank,
+                    "rank": hosts.rank,
                     "query_id": plan.query_id,
                     "row_start": host_slice.rows.start,
                     "row_end": host_slice.rows.end,
@@ -153,7 +156,7 @@ def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvi
                     "total_rows": host_slice.total_rows,
                 },
             )
-            if group.is_coordinator:
+            if hosts.is_coordinator:
                 with open_session(env, config.query_timeout_seconds) as session:
                     write_back.publish(
                         session, plan.tables, host_slice.total_rows, plan.target_exists
@@ -162,7 +165,7 @@ def run_scoring_job(job: JobEnvironment, config: ScoreConfig, env: SnowflakeEnvi
                     "query_id": plan.query_id,
                     "target_table": plan.tables.target,
                     "rows": host_slice.total_rows,
-                    "rows_per_host": dict(zip(group.hosts, map(int, per_host), strict=True)),
+                    "rows_per_host": dict(zip(hosts.names, map(int, per_host), strict=True)),
                     "columns": [c.name for c in model.output_columns()],
                 }
                 outputs.write_json(job.output_data_dir / SCORING_REPORT, report)

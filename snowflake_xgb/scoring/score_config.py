@@ -2,7 +2,7 @@
 
 ``job=score`` reads the same settings table as training (``config.settings``): the rows from
 ``table`` or ``query``, the key columns to carry through, the target table, whether to write
-contributions, and the shared bounds (Snowflake statements, downloads, the host group).
+contributions, and the shared bounds (Snowflake statements, downloads, the hosts).
 """
 
 from __future__ import annotations
@@ -13,34 +13,14 @@ from dataclasses import dataclass
 from ..config import settings
 from ..config.job_config import (
     DOWNLOAD_SETTINGS,
-    HOST_GROUP_SETTINGS,
+    HOSTS_SETTINGS,
     DownloadSettings,
-    HostGroupSettings,
+    HostsSettings,
     Source,
 )
 from ..errors import UserError
 from ..identifiers import stored_name
 from ..redaction import refuse_credential_names
-
-JOB = "job"
-SCORE = "score"
-# Settings that describe training only: set with job=score, they are refused, not ignored.
-_TRAINING_ONLY = (
-    "label",
-    "features",
-    "exclude",
-    "validation_table",
-    "validation_query",
-    "validation_fraction",
-    "cv_folds",
-    "weight",
-    "group",
-    "categorical",
-    "numeric",
-    "num_round",
-    "early_stopping_rounds",
-    "snapshot",
-)
 
 
 @dataclass(frozen=True)
@@ -52,23 +32,38 @@ class ScoreConfig:
     target_table: str
     contributions: bool
     query_timeout_seconds: int
-    host_group: HostGroupSettings
+    hosts: HostsSettings
     downloads: DownloadSettings
+
+
+# What a scoring job reads: its ``ScoreConfig``, which holds the source and keys under other
+# names. Every other setting describes training: given with job=score, it is refused, not ignored.
+_SCORING_READS = {
+    "job",
+    "table",
+    "query",
+    "key",
+    *settings.held_by(ScoreConfig),
+    *HOSTS_SETTINGS,
+    *DOWNLOAD_SETTINGS,
+}
+_TRAINING_ONLY = tuple(s.name for s in settings.SETTINGS if s.name not in _SCORING_READS)
 
 
 def is_scoring_job(hyperparameters: Mapping[str, str]) -> bool:
     """Whether the hyperparameters ask for a scoring job (``job=score``)."""
-    return settings.parse(JOB, hyperparameters.get(JOB)) == SCORE
+    return settings.parse("job", hyperparameters.get("job")) == settings.JobKind.SCORE
 
 
 def parse_score_hyperparameters(hyperparameters: Mapping[str, str]) -> ScoreConfig:
     """Validate a scoring job's string hyperparameters."""
     refuse_credential_names(hyperparameters)
     parsed = settings.parse_all(hyperparameters)
-    given = [name for name in _TRAINING_ONLY if parsed[name] not in (None, ())]
+    given = [name for name in _TRAINING_ONLY if str(hyperparameters.get(name) or "").strip()]
     if given:
         raise UserError(
-            f"job=score uses the model's own features and label: remove {', '.join(given)}."
+            "job=score uses the model's own features and label, and trains nothing: remove "
+            f"{', '.join(given)}."
         )
     table, query = parsed["table"], parsed["query"]
     if bool(table) == bool(query):
@@ -89,6 +84,6 @@ def parse_score_hyperparameters(hyperparameters: Mapping[str, str]) -> ScoreConf
         target_table=parsed["target_table"],
         contributions=parsed["contributions"],
         query_timeout_seconds=parsed["query_timeout_seconds"],
-        host_group=HostGroupSettings(**{name: parsed[name] for name in HOST_GROUP_SETTINGS}),
+        hosts=HostsSettings(**{name: parsed[name] for name in HOSTS_SETTINGS}),
         downloads=DownloadSettings(**{name: parsed[name] for name in DOWNLOAD_SETTINGS}),
     )

@@ -18,7 +18,7 @@ import xgboost as xgb
 
 from .bad_request import BadRequest
 from .model import ServedModel
-from .server_config import CONTRIBUTIONS, EXPLANATIONS, INTERACTIONS, NO_EXPLANATION
+from .server_config import NO_EXPLANATION, ExplanationKind
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 # The most explanation values one answer may hold (rows x classes x features, squared for
@@ -28,7 +28,7 @@ MAX_EXPLANATION_VALUES = 250_000
 
 @dataclass(frozen=True)
 class Explanation:
-    kind: str  # CONTRIBUTIONS or INTERACTIONS
+    kind: ExplanationKind
     # (rows, outputs, features) or (rows, outputs, features, features); outputs is 1 for
     # single-output models. The bias is apart from the features.
     values: np.ndarray
@@ -38,7 +38,9 @@ class Explanation:
     class_names: tuple[str, ...] | None
 
 
-def requested(custom_attributes: str | None, endpoint_default: str | None) -> str | None:
+def requested(
+    custom_attributes: str | None, endpoint_default: ExplanationKind | None
+) -> ExplanationKind | None:
     """The explanation a request asks for: its ``explain=`` attribute, else the endpoint's.
 
     Custom attributes are ``key=value`` pairs separated by ``;`` or ``,``; other keys are the
@@ -51,22 +53,22 @@ def requested(custom_attributes: str | None, endpoint_default: str | None) -> st
         kind = value.strip().lower()
         if kind == NO_EXPLANATION:
             return None
-        if kind not in EXPLANATIONS:
+        if kind not in tuple(ExplanationKind):
             raise BadRequest(
                 f"{CUSTOM_ATTRIBUTES_HEADER}: explain={value.strip()[:40]!r} is not one of "
-                f"{', '.join(EXPLANATIONS)} or {NO_EXPLANATION}."
+                f"{', '.join(ExplanationKind)} or {NO_EXPLANATION}."
             )
-        return kind
+        return ExplanationKind(kind)
     return endpoint_default
 
 
-def explain(model: ServedModel, matrix: np.ndarray, kind: str) -> Explanation:
+def explain(model: ServedModel, matrix: np.ndarray, kind: ExplanationKind) -> Explanation:
     """``kind`` explanations of each row of ``matrix``, or a 413 when the answer would be
     over :data:`MAX_EXPLANATION_VALUES`."""
     rows, features = matrix.shape
     output_names = _output_names(model)
     classes = len(output_names) if output_names else 1
-    per_row = classes * (features + 1) ** (2 if kind == INTERACTIONS else 1)
+    per_row = classes * (features + 1) ** (2 if kind == ExplanationKind.INTERACTIONS else 1)
     if rows * per_row > MAX_EXPLANATION_VALUES:
         raise BadRequest(
             f"explain={kind} gives {per_row:,} values per row for this model: send at most "
@@ -79,7 +81,7 @@ def explain(model: ServedModel, matrix: np.ndarray, kind: str) -> Explanation:
         nthread=model.threads,
     )
     # The matrix has the model's columns in order (features.feature_matrix checked them).
-    if kind == CONTRIBUTIONS:
+    if kind == ExplanationKind.CONTRIBUTIONS:
         values = model.booster.predict(
             data, pred_contribs=True, strict_shape=True, validate_features=False
         )

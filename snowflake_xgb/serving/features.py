@@ -1,7 +1,7 @@
 """Raw column values -> the model's float32 feature matrix: the one place that does it.
 
 Every request format ends here, as columns either by position (features in training order) or
-by name (matched by Snowflake's rule: unquoted names case-insensitively, ``"quoted"`` exactly;
+by name (matched as training matches its column settings, ``identifiers.columns_named``;
 columns the model does not use are ignored). Number features are read as numbers; the others
 (text categories, booleans, dates, timestamps, times) are encoded by the model's
 ``metadata.json`` through ``snowflake_xgb.model_files.encoding``, the rules training used.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..identifiers import stored_name
+from ..identifiers import columns_named
 from ..model_files.encoding import EncodingError, FeatureEncoding, Kind
 from .bad_request import BadRequest
 from .model import ServedModel
@@ -84,12 +84,18 @@ def _encoded(column: Column, feature: FeatureEncoding) -> np.ndarray:
 
 
 def _match_names(columns: Mapping[str, Column], model: ServedModel) -> list[Column]:
-    wanted = set(model.feature_names)
+    """Each feature's column, found by ``identifiers.columns_named`` (training's rule too)."""
     found: dict[str, tuple[str, Column]] = {}
     for key in columns:
-        name = stored_name(key)
-        if name not in wanted:
+        names = columns_named(key, model.feature_names)
+        if not names:
             continue  # a column the model does not use
+        if len(names) > 1:
+            raise BadRequest(
+                f"column {key!r} names features {' and '.join(names)}, which differ only in "
+                "case: put the name in double quotes inside the key, spelled exactly."
+            )
+        name = names[0]
         if name in found:
             raise BadRequest(
                 f"columns {found[name][0]!r} and {key!r} both name feature {name}: name each "

@@ -11,18 +11,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-DEFAULT_BASE_DIR = "/opt/ml"
+from ..booleans import parse_boolean
+from ..sagemaker_layout import MODEL_DIR, base_dir
+
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60
 CLASSIFICATION_OUTPUTS = ("predicted_label", "probability", "probabilities", "raw_score")
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit for a real-time request and MaxPayloadInMB's default
 EXPLAIN_ENV = "SNOWFLAKE_XGB_EXPLAIN"  # this image's own: explanations for every request
-CONTRIBUTIONS = "contributions"
-INTERACTIONS = "interactions"
-EXPLANATIONS = (CONTRIBUTIONS, INTERACTIONS)
-NO_EXPLANATION = "none"
+NO_EXPLANATION = "none"  # what asks for no explanation, in the environment or a request
+
+
+class ExplanationKind(StrEnum):
+    """What an explanation gives per row: each feature's share of the margin (SHAP values), or
+    each pair of features' (SHAP interaction values)."""
+
+    CONTRIBUTIONS = "contributions"
+    INTERACTIONS = "interactions"
 
 
 class ServerConfigError(ValueError):
@@ -38,7 +46,7 @@ class ServerConfig:
     batch: bool
     max_payload_mb: int
     outputs: tuple[str, ...]  # SAGEMAKER_INFERENCE_OUTPUT; empty: what Booster.predict returns
-    explain: str | None = None  # SNOWFLAKE_XGB_EXPLAIN: one of EXPLANATIONS, or None
+    explain: ExplanationKind | None = None  # SNOWFLAKE_XGB_EXPLAIN; None: none
 
     @property
     def max_payload_bytes(self) -> int:
@@ -51,9 +59,8 @@ class ServerConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ServerConfig:
-        base_dir = Path(environ.get("SAGEMAKER_BASE_DIR") or DEFAULT_BASE_DIR)
         return cls(
-            model_dir=base_dir / "model",
+            model_dir=base_dir(environ) / MODEL_DIR,
             port=_integer(environ, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, 1, 65535),
             workers=_integer(
                 environ, "SAGEMAKER_MODEL_SERVER_WORKERS", os.cpu_count() or 1, 1, 1024
@@ -84,12 +91,11 @@ def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
-    text = environ.get(name, "").strip().lower()
-    if text in ("", "false", "0", "no"):
-        return False
-    if text in ("true", "1", "yes"):
-        return True
-    raise ServerConfigError(f"{name}={text!r} must be true or false.")
+    text = environ.get(name, "")
+    parsed = parse_boolean(text) if text.strip() else False  # unset or empty: off
+    if parsed is None:
+        raise ServerConfigError(f"{name}={text.strip()!r} must be true or false.")
+    return parsed
 
 
 def _outputs(text: str) -> tuple[str, ...]:
@@ -105,12 +111,12 @@ def _outputs(text: str) -> tuple[str, ...]:
     return outputs
 
 
-def _explain(text: str) -> str | None:
+def _explain(text: str) -> ExplanationKind | None:
     kind = text.strip().lower()
     if kind in ("", NO_EXPLANATION):
         return None
-    if kind not in EXPLANATIONS:
+    if kind not in tuple(ExplanationKind):
         raise ServerConfigError(
-            f"{EXPLAIN_ENV}={text.strip()!r}: use {', '.join(EXPLANATIONS)} or {NO_EXPLANATION}."
+            f"{EXPLAIN_ENV}={text.strip()!r}: use {', '.join(ExplanationKind)} or {NO_EXPLANATION}."
         )
-    return kind
+    return ExplanationKind(kind)

@@ -22,6 +22,7 @@ import numpy as np
 import xgboost as xgb
 
 from .. import redaction
+from ..boosting.model_metadata import ModelMetadata
 from ..errors import UserError
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -212,11 +213,11 @@ def log_cv_history(run: TrackedRun, folds: list[dict[str, dict[str, list[float]]
     run.flush()
 
 
-def data_tags(metadata: Mapping[str, Any]) -> dict[str, str]:
+def data_tags(metadata: ModelMetadata) -> dict[str, str]:
     """Where the rows came from: query ids, the snapshot, rows per host."""
     return {
-        "snowflake.query_ids": json.dumps(metadata.get("query_ids")),
-        "snowflake.data_snapshot": json.dumps(metadata.get("data_snapshot")),
-        "snowflake.rows_per_host": json.dumps(metadata.get("rows_per_host")),
-        "snowflake.rows": str(metadata.get("rows")),
+        "snowflake.query_ids": json.dumps(metadata.query_ids),
+        "snowflake.data_snapshot": json.dumps(metadata.data_snapshot.to_json()),
+        "snowflake.rows_per_host": json.dumps(metadata.rows_per_host),
+        "snowflake.rows": str(metadata.rows),
     }

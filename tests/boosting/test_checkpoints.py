@@ -18,8 +18,8 @@ import pytest
 import xgboost as xgb
 from support.jobs import JobRun, JobRunner
 
+from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.boosting import checkpoints
-from snowflake_xgb.sagemaker import job_environment as layout
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -6,7 +6,7 @@ import pytest
 
 from snowflake_xgb.config.job_config import (
     DataSpec,
-    HostGroupSettings,
+    HostsSettings,
     MatrixSettings,
     Source,
     data_spec,
@@ -21,8 +21,8 @@ def test_a_minimal_job_takes_the_defaults() -> None:
     config = parse_hyperparameters(BASE)
     assert config.data == DataSpec(Source(table="DEMO.PUBLIC.T"), "Y")
     assert config.num_round == 10 and config.early_stopping_rounds is None
-    assert config.checkpoint_frequency == 10 and config.matrix == MatrixSettings()
-    assert config.host_group == HostGroupSettings(9099, 600, 120, worker_port=0)
+    assert config.checkpoint_frequency == 10 and config.matrix_settings == MatrixSettings()
+    assert config.hosts == HostsSettings(9099, 600, 120, worker_port=0)
     assert config.query_timeout_seconds == 3600 and config.xgboost_params == {}
 
 
@@ -40,8 +40,8 @@ def test_a_full_job() -> None:
         }
     )
     assert config.data.features == ("A", "B") and config.data.validation_fraction == 0.2
-    assert config.early_stopping_rounds == 5 and config.host_group.tracker_port == 7000
-    assert config.host_group.worker_port == 7002
+    assert config.early_stopping_rounds == 5 and config.hosts.tracker_port == 7000
+    assert config.hosts.worker_port == 7002
     assert config.xgboost_params == {"max_depth": "4", "eval_metric": ["rmse", "mae"]}
 
 

@@ -21,7 +21,7 @@ from support.jobs import JobRunner
 from support.keys import PASSPHRASE, TOKEN, KeyPair
 from support.standins import TEST_PASSWORD, TEST_USER, StandIns
 
-from snowflake_xgb.credentials.bootstrap import bootstrap_credentials
+from snowflake_xgb.credentials.bootstrap import aws_region, bootstrap_credentials
 from snowflake_xgb.credentials.snowflake_environment import (
     SnowflakeCredentials,
     SnowflakeEnvironment,
@@ -361,3 +361,25 @@ def test_keyless_secret_gives_context_and_its_password_is_not_used(
     assert credentials.is_workload_identity and credentials.user == TEST_USER
     assert "SNOWFLAKE_PASSWORD" not in os.environ
     assert os.environ["SNOWFLAKE_ACCOUNT"] == "acct" and os.environ["SNOWFLAKE_WAREHOUSE"] == "WH"
+
+
+# --- the AWS region ---------------------------------------------------------------------------
+
+
+def test_the_region_is_the_arns_then_aws_default_region_then_aws_region(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    assert aws_region("arn:aws:secretsmanager:ap-south-1:123456789012:secret:sf") == "ap-south-1"
+    assert aws_region("snowflake-xgb/credentials") == "eu-west-1"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert aws_region() == "us-west-2"
+    monkeypatch.delenv("AWS_REGION")
+    assert aws_region() is None
+
+
+def test_a_secret_is_read_with_only_aws_region_set_as_sagemaker_sets_it(
+    job_env, standins: StandIns
+) -> None:
+    os.environ["AWS_REGION"] = os.environ.pop("AWS_DEFAULT_REGION")
+    layout = {"user": TEST_USER, "password": TEST_PASSWORD}
+    assert _bootstrap(standins, "region", layout).user == TEST_USER

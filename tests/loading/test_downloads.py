@@ -26,7 +26,7 @@ from support.standins import HOUSING_TABLE, StandIns
 
 from snowflake_xgb.config.job_config import DownloadSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.loading.downloads import ResultBatches, download_parts
+from snowflake_xgb.loading.downloads import ResultBatches, download_batches
 from snowflake_xgb.loading.sharding import BatchSlice
 
 # 150 rows inline, then chunks of 200 rows growing by 2% each: 57 batches of 20,640 rows, whose
@@ -218,7 +218,7 @@ class SlowBatch:
                 SlowBatch.active -= 1
 
 
-def _parts(count: int) -> list[BatchSlice]:
+def _batch_slices(count: int) -> list[BatchSlice]:
     return [BatchSlice(index, 0, 1) for index in range(count)]
 
 
@@ -226,7 +226,7 @@ def test_downloads_keep_result_order_with_a_bounded_number_in_flight() -> None:
     SlowBatch.most_active = 0
     batches = [SlowBatch(i, seconds=0.05 if i % 3 else 0.001) for i in range(30)]
     settings = DownloadSettings(download_threads=3, download_timeout_seconds=10)
-    tables = download_parts(ResultBatches("q1", batches), _parts(30), "training", settings)
+    tables = download_batches(ResultBatches("q1", batches), _batch_slices(30), "training", settings)
     assert [t.column("value")[0].as_py() for t in tables] == list(range(30))
     assert SlowBatch.most_active == 3
     assert all(batch.downloads == 1 for batch in batches)
@@ -237,7 +237,7 @@ def test_a_failed_download_is_retried_with_fresh_batches() -> None:
     fresh = [SlowBatch(i) for i in range(4)]
     reopened = []
     result = ResultBatches("q2", stale, lambda: reopened.append(1) or fresh)
-    tables = list(download_parts(result, _parts(4), "training", DownloadSettings(2, 10)))
+    tables = list(download_batches(result, _batch_slices(4), "training", DownloadSettings(2, 10)))
     assert [t.column("value")[0].as_py() for t in tables] == [0, 1, 2, 3]
     assert reopened == [1] and stale[2].downloads == 1 and fresh[2].downloads == 1
 
@@ -246,7 +246,7 @@ def test_a_download_that_keeps_failing_names_query_and_chunk_without_the_url() -
     batches = [SlowBatch(0), SlowBatch(1, failures=99)]
     result = ResultBatches("q3", batches, lambda: batches)
     with pytest.raises(UserError) as raised:
-        list(download_parts(result, _parts(2), "training", DownloadSettings(2, 10)))
+        list(download_batches(result, _batch_slices(2), "training", DownloadSettings(2, 10)))
     message = str(raised.value)
     assert "Chunk 1" in message and "q3" in message and "Signature" not in message
     assert batches[1].downloads == 3  # attempts
@@ -257,8 +257,8 @@ def test_a_download_that_never_answers_ends_within_the_bound() -> None:
     started = time.monotonic()
     with pytest.raises(UserError, match=r"Chunk 1 of the training result .*q4.* within 1s"):
         list(
-            download_parts(
-                ResultBatches("q4", batches), _parts(3), "training", DownloadSettings(2, 1)
+            download_batches(
+                ResultBatches("q4", batches), _batch_slices(3), "training", DownloadSettings(2, 1)
             )
         )
     assert time.monotonic() - started < 5

@@ -4,7 +4,7 @@ empty or expired result.
 
 No servers: ``support.fake_session`` holds the results as Arrow tables handed out in chunks, one
 session per host over the same stored results (as every session of the job's user sees them).
-Each host runs in its own thread with a real ``HostGroup`` whose collective sum (the allgather
+Each host runs in its own thread with a real ``Hosts`` whose collective sum (the allgather
 of ``check_same_chunk_list``) is exchanged between the threads. The same paths run through real
 ``train`` jobs against the stand-ins (``test_distributed``, ``test_downloads``).
 """
@@ -22,9 +22,9 @@ import pyarrow as pa
 import pytest
 from support.fake_session import NOW, FakeSession
 
-from snowflake_xgb.config.job_config import DownloadSettings, HostGroupSettings, MatrixSettings
+from snowflake_xgb.config.job_config import DownloadSettings, HostsSettings, MatrixSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.hosts.host_group import HostGroup
+from snowflake_xgb.hosts.hosts import Hosts
 from snowflake_xgb.loading.host_data import (
     FoldData,
     HostData,
@@ -57,11 +57,11 @@ class _Exchange:
         return total
 
 
-class _SimulatedHost(HostGroup):
-    """One host of the job: a real ``HostGroup`` whose collective sum goes to the other threads."""
+class _SimulatedHost(Hosts):
+    """One host of the job: a real ``Hosts`` whose collective sum goes to the other threads."""
 
     def __init__(self, name: str, exchange: _Exchange) -> None:
-        super().__init__(HOSTS, name, HostGroupSettings())
+        super().__init__(HOSTS, name, HostsSettings())
         self._exchange = exchange
 
     def sum(self, values: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ class _SimulatedHost(HostGroup):
 
 
 def _on_every_host(
-    sessions: list[FakeSession], step: Callable[[HostGroup, FakeSession], T]
+    sessions: list[FakeSession], step: Callable[[Hosts, FakeSession], T]
 ) -> list[T | BaseException]:
     """``step`` on each host at once (one thread per host, each with its session): what each
     host returned or raised, in host order."""
@@ -119,9 +119,9 @@ def _load(
 ) -> list[HostData | BaseException]:
     """Every host loads its data of ``plan``: what each host got or raised."""
 
-    def load(group: HostGroup, session: FakeSession) -> HostData:
-        work = work_dir / group.current_host
-        return load_host_data(group, session, plan, MatrixSettings(), work, DownloadSettings())
+    def load(hosts: Hosts, session: FakeSession) -> HostData:
+        work = work_dir / hosts.current_host
+        return load_host_data(hosts, session, plan, MatrixSettings(), work, DownloadSettings())
 
     return _on_every_host(sessions, load)
 
@@ -201,7 +201,7 @@ def test_groups_that_no_longer_add_up_to_the_result_are_refused(tmp_path: Path) 
     train_id = session.store(_rows(0, 100))
     outcomes = _on_every_host(
         _sessions(session),
-        lambda group, s: open_slice(group, s, train_id, "training", group_sizes=(40, 50)),
+        lambda hosts, s: open_slice(hosts, s, train_id, "training", group_sizes=(40, 50)),
     )
     _raised(outcomes, RuntimeError, "has 100 rows but its query groups add up to 90")
 
@@ -211,7 +211,7 @@ def test_renewing_download_urls_reads_the_same_result_by_id_through_the_session(
     train_id = session.store(_rows(0, 30))
     opened = _succeeded(
         _on_every_host(
-            _sessions(session), lambda group, s: open_slice(group, s, train_id, "training")
+            _sessions(session), lambda hosts, s: open_slice(hosts, s, train_id, "training")
         )
     )
     session.calls.clear()
@@ -245,10 +245,10 @@ def test_an_expired_result_fails_with_snowflakes_reason(tmp_path: Path) -> None:
 def _load_folds(
     sessions: list[FakeSession], plan: QueryPlan, work_dir: Path
 ) -> list[FoldData | BaseException]:
-    def load(group: HostGroup, session: FakeSession) -> FoldData:
-        work = work_dir / group.current_host
+    def load(hosts: Hosts, session: FakeSession) -> FoldData:
+        work = work_dir / hosts.current_host
         work.mkdir(parents=True, exist_ok=True)
-        return load_fold_data(group, session, plan, work, DownloadSettings())
+        return load_fold_data(hosts, session, plan, work, DownloadSettings())
 
     return _on_every_host(sessions, load)
 
@@ -267,12 +267,10 @@ def test_cross_validation_reads_each_fold_once_and_refuses_an_empty_fold(tmp_pat
             assert [c.argument for c in host_session.calls] == list(folds.values())
         assert [d.training_sets for d in data] == [("fold-1", "fold-2", "fold-3")] * 2
         assert [d.shard_report()["rows"] for d in data] == [450, 450]  # half of each fold
-        labels = np.concatenate([d.all_rows(MatrixSettings()).get_label() for d in data])
-        np.testing.assert_array_equal(np.sort(labels), np.arange(900))  # every row once
+        labels = [d.model_matrices(MatrixSettings())[0].get_label() for d in data]
+        np.testing.assert_array_equal(np.sort(np.concatenate(labels)), np.arange(900))  # once
         second_half = np.concatenate([np.arange(300 * k + 150, 300 * (k + 1)) for k in range(3)])
-        np.testing.assert_array_equal(
-            np.sort(data[1].all_rows(MatrixSettings()).get_label()), second_half
-        )
+        np.testing.assert_array_equal(np.sort(labels[1]), second_half)
     finally:
         for fold_data in data:
             fold_data.close()

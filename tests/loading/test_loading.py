@@ -17,10 +17,17 @@ import pytest
 import xgboost as xgb
 from support.fake_session import FakeBatch
 
-from snowflake_xgb.config.job_config import matrix_settings
+from snowflake_xgb.config.job_config import matrix_settings_for
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.loading.blocks import iter_blocks
-from snowflake_xgb.loading.matrices import FoldCache, SliceIter, build_matrix
+from snowflake_xgb.loading.matrices import (
+    END_OF_FIRST_PASS,
+    FIRST_BLOCK,
+    FoldCache,
+    LoadingWaits,
+    SliceIter,
+    build_matrix,
+)
 from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 from snowflake_xgb.model_files.columns import ColumnSelection
 from snowflake_xgb.model_files.encoding import Encoding, FeatureEncoding, Kind, LabelEncoding
@@ -61,9 +68,13 @@ def load(
     external_memory: bool = False,
 ):
     host_slice = HostSlice.plan("training", "q", batches, rank, world)
-    matrix = matrix_settings(params or {}, external_memory)
+    matrix_settings = matrix_settings_for(params or {}, external_memory)
     return build_matrix(
-        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training", matrix, work_dir
+        lambda: iter_arrow(batches, host_slice, COLUMNS.all),
+        COLUMNS,
+        "training",
+        matrix_settings,
+        work_dir,
     )
 
 
@@ -198,14 +209,14 @@ def test_fold_cache_downloads_each_fold_once_and_builds_any_set_of_folds(
     cache = FoldCache(readers, [s.name for s in slices], COLUMNS, tmp_path)
     try:
         for chosen in ([0, 2], [1], [0, 1, 2]):
-            matrix = cache.matrix(chosen, f"m{chosen}", matrix_settings(params, False))
+            matrix = cache.matrix(chosen, f"m{chosen}", matrix_settings_for(params, False))
             expected = np.concatenate([expected_arrays(tables[k])[1] for k in chosen])
             np.testing.assert_array_equal(matrix.get_label(), expected)
         # Built three times from the cache: each fold downloaded once (an empty one never).
         assert [b.downloads for fold in folds for b in fold] == [1, 0, 1]
     finally:
         cache.close()
-    assert not any(tmp_path.glob("fold-*-batches"))
+    assert not any(tmp_path.glob("fold-*-blocks"))
 
 
 TYPED = ColumnSelection(
@@ -295,3 +306,57 @@ def test_ranking_over_many_batches_equals_in_memory_qid_training(tmp_path: Path)
     probe = xgb.DMatrix(features, label, qid=qid, feature_names=list("ABC"))
     one, two = (xgb.train(params, m, 10) for m in (ours, reference))
     assert one.eval(probe) == two.eval(probe)
+
+
+def _recorded_build(batches: list[FakeBatch], tmp_path: Path) -> tuple[list[str], SliceIter]:
+    """An iterator whose meetings, downloaded chunks and hand-overs to XGBoost are recorded,
+    in order, into the list returned with it."""
+    events: list[str] = []
+    host_slice = HostSlice.plan("training", "q", batches, 0, 1)
+    waits = LoadingWaits(work_done=lambda: events.append("chunk"), meet=events.append)
+
+    class Recorded(SliceIter):
+        def next(self, input_data) -> bool:
+            handed = super().next(input_data)
+            events.append("block" if handed else "end")
+            return handed
+
+    data_iter = Recorded(
+        lambda: iter_arrow(batches, host_slice, COLUMNS.all), COLUMNS, "training",
+        tmp_path / "cache", block_rows=1000, waits=waits,
+    )  # fmt: skip
+    return events, data_iter
+
+
+def test_hosts_meet_before_xgboost_gets_the_first_block_and_before_the_first_pass_ends(
+    tmp_path: Path,
+) -> None:
+    events, data_iter = _recorded_build(split(make_table(4000, seed=5), [1000] * 4), tmp_path)
+    matrix = xgb.QuantileDMatrix(data_iter)
+    data_iter.close()
+    assert matrix.num_row() == 4000
+    # XGBoost gets the first block after the first chunk, while the others download.
+    assert events[:3] == ["chunk", FIRST_BLOCK, "block"]
+    first_pass = events[: events.index("end") + 1]
+    assert first_pass[-2:] == [END_OF_FIRST_PASS, "end"]
+    assert first_pass.count("chunk") == 4 and first_pass.count("block") == 4
+    # Later passes read the cache: no chunk, no meeting.
+    assert events.count("chunk") == 4
+    assert events.count(FIRST_BLOCK) == events.count(END_OF_FIRST_PASS) == 1
+
+
+def test_a_host_that_fails_after_its_first_block_still_meets_the_others_at_the_end(
+    tmp_path: Path,
+) -> None:
+    table = make_table(4000, seed=6)
+    labels = table.column("Y").to_pylist()
+    labels[2500] = None  # in the third chunk
+    table = table.set_column(3, "Y", pa.array(labels))
+    events, data_iter = _recorded_build(split(table, [1000] * 4), tmp_path)
+    with pytest.raises(UserError, match=r"NULL label"):
+        xgb.QuantileDMatrix(data_iter)
+    data_iter.close()
+    # XGBoost takes the failed ``next`` for the end and enters its next collective step: the
+    # others are met first; then it stops for want of data, with this host's own error.
+    assert events[-2:] == ["chunk", END_OF_FIRST_PASS]  # the third chunk, then the meeting
+    assert events.count(FIRST_BLOCK) == 1 and events.count("chunk") == 3

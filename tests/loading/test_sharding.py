@@ -14,9 +14,9 @@ from snowflake_xgb.loading.sharding import (
     BatchSlice,
     RowRange,
     group_edges,
-    host_group_range,
     host_row_range,
-    plan_slices,
+    host_row_range_at_group_edges,
+    plan_batch_slices,
 )
 from snowflake_xgb.loading.slices import HostSlice, iter_arrow
 
@@ -66,14 +66,14 @@ def test_rejects_a_rank_outside_the_group() -> None:
 
 
 def test_slices_cut_batches_at_the_range_edges() -> None:
-    assert plan_slices([4, 4, 4], RowRange(3, 9)) == [
+    assert plan_batch_slices([4, 4, 4], RowRange(3, 9)) == [
         BatchSlice(0, 3, 1), BatchSlice(1, 0, 4), BatchSlice(2, 0, 1),
     ]  # fmt: skip
 
 
 def test_slices_skip_empty_batches_and_stop_after_the_range() -> None:
-    assert plan_slices([0, 5, 0, 5, 5], RowRange(5, 10)) == [BatchSlice(3, 0, 5)]
-    assert plan_slices([5, 5], RowRange(0, 0)) == []
+    assert plan_batch_slices([0, 5, 0, 5, 5], RowRange(5, 10)) == [BatchSlice(3, 0, 5)]
+    assert plan_batch_slices([5, 5], RowRange(0, 0)) == []
 
 
 BATCH_LISTS = [[10], [3, 3, 4], [1] * 10, [0, 4, 0, 0, 6, 0], [7, 0, 0], [2, 8], [0]]
@@ -117,7 +117,7 @@ def test_a_batch_whose_rows_differ_from_its_announced_count_is_an_error(
 def test_group_ranges_move_the_even_edges_to_the_nearest_group_edge() -> None:
     # 10 rows in groups of 4, 1, 3, 2: the even split of 3 hosts cuts at rows 3 and 6.
     sizes = [4, 1, 3, 2]
-    ranges = [host_group_range(sizes, rank, 3) for rank in range(3)]
+    ranges = [host_row_range_at_group_edges(sizes, rank, 3) for rank in range(3)]
     assert ranges == [RowRange(0, 4), RowRange(4, 5), RowRange(5, 10)]
     assert [groups_in(sizes, r) for r in ranges] == [range(0, 1), range(1, 2), range(2, 4)]
 
@@ -136,7 +136,7 @@ def test_group_ranges_move_the_even_edges_to_the_nearest_group_edge() -> None:
 def test_group_ranges_tile_the_result_without_splitting_a_group(
     sizes: list[int], world: int
 ) -> None:
-    ranges = [host_group_range(sizes, rank, world) for rank in range(world)]
+    ranges = [host_row_range_at_group_edges(sizes, rank, world) for rank in range(world)]
     assert ranges[0].start == 0 and ranges[-1].end == sum(sizes)
     assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     owned = [g for r in ranges for g in groups_in(sizes, r)]  # raises if a group is cut
@@ -148,6 +148,6 @@ def test_group_ranges_tile_the_result_without_splitting_a_group(
 
 def test_group_ranges_refuse_empty_groups_and_ranges_inside_a_group() -> None:
     with pytest.raises(ValueError):
-        host_group_range([2, 0, 1], 0, 2)
+        host_row_range_at_group_edges([2, 0, 1], 0, 2)
     with pytest.raises(ValueError):
         groups_in([4, 4], RowRange(0, 3))

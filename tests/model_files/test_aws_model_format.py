@@ -23,8 +23,8 @@ from snowflake_xgb.config.job_config import parse_hyperparameters
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.model_files.aws_model_format import (
     AWS_IMAGES,
-    AWS_XGBOOST,
     OBJECTIVE_SINCE,
+    ModelFormat,
     aws_xgboost_model,
     check_single_output,
     images_without,
@@ -108,12 +108,16 @@ def test_multi_output_models_are_refused(served):
 
 def test_model_folder_holds_only_the_model(served, tmp_path):
     model_dir, data_dir = tmp_path / "model", tmp_path / "output" / "data"
-    write_model(model_dir, data_dir, served["binary"].booster, {"label": "Y"}, AWS_XGBOOST)
+    write_model(
+        model_dir, data_dir, served["binary"].booster, {"label": "Y"}, ModelFormat.AWS_XGBOOST
+    )
     assert [p.name for p in model_dir.iterdir()] == ["xgboost-model"]
     metadata = json.loads((data_dir / "metadata.json").read_text())
     assert metadata["model_format"] == "aws-xgboost" and metadata["label"] == "Y"
     with pytest.raises(UserError):
-        write_model(tmp_path / "multi", data_dir, served["multiclass"].booster, {}, AWS_XGBOOST)
+        write_model(
+            tmp_path / "multi", data_dir, served["multiclass"].booster, {}, ModelFormat.AWS_XGBOOST
+        )
     assert not (tmp_path / "multi").exists()
 
 
@@ -122,7 +126,7 @@ def test_model_folder_holds_only_the_model(served, tmp_path):
 def test_aws_image_xgboost_predicts_like_ours(served, tmp_path, version, model):
     case = served[model]
     base = tmp_path / "opt-ml"
-    write_model(base / "model", base / "output" / "data", case.booster, {}, AWS_XGBOOST)
+    write_model(base / "model", base / "output" / "data", case.booster, {}, ModelFormat.AWS_XGBOOST)
     result = aws_image_predict(version, base / "model", case.rows, tmp_path)
     assert result["version"] == version
     np.testing.assert_allclose(result["predictions"], case.expected(), rtol=1e-6, atol=1e-6)
@@ -196,7 +200,7 @@ def test_aws_image_xgboost_predicts_categorical_codes_like_ours(tmp_path, versio
     matrix = xgb.DMatrix(rows, label, feature_types=["c", "q"], enable_categorical=True)
     booster = xgb.train({"max_depth": 4, "max_cat_to_onehot": 1}, matrix, 10)
     base = tmp_path / "opt-ml"
-    write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
+    write_model(base / "model", base / "output" / "data", booster, {}, ModelFormat.AWS_XGBOOST)
     result = aws_image_predict(version, base / "model", rows[:50], tmp_path)
     np.testing.assert_allclose(result["predictions"], booster.inplace_predict(rows[:50]), atol=1e-6)
 
@@ -206,7 +210,7 @@ def test_multi_target_models_are_refused_before_anything_is_written(tmp_path):
     matrix = xgb.DMatrix(rows, label=np.column_stack([rows[:, 0], rows[:, 1] * 2]))
     booster = xgb.train({"multi_strategy": "multi_output_tree"}, matrix, 3)
     with pytest.raises(UserError, match="this job trains a model with several outputs"):
-        write_model(tmp_path / "model", tmp_path / "data", booster, {}, AWS_XGBOOST)
+        write_model(tmp_path / "model", tmp_path / "data", booster, {}, ModelFormat.AWS_XGBOOST)
     assert not (tmp_path / "model").exists() and not (tmp_path / "data").exists()
     with pytest.raises(UserError, match=r"a multi-output model \(2 label columns\)"):
         check_single_output({"objective": "reg:squarederror"}, label_columns=2)
@@ -223,7 +227,7 @@ def test_an_objective_loads_in_the_images_the_table_says(tmp_path, image, object
     params = {"objective": objective, "max_depth": 2, alpha[objective]: 0.5}
     booster = xgb.train(params, xgb.DMatrix(rows, rows[:, 0]), 3)
     base = tmp_path / "opt-ml"
-    write_model(base / "model", base / "output" / "data", booster, {}, AWS_XGBOOST)
+    write_model(base / "model", base / "output" / "data", booster, {}, ModelFormat.AWS_XGBOOST)
     version = ".".join(map(str, AWS_IMAGES[image]))
     result = aws_image_predict(version, base / "model", rows[:20], tmp_path)
     if image in images_without(objective):

@@ -204,7 +204,7 @@ def test_snapshot_setting_reads_tables_as_of_it() -> None:
     )  # fmt: skip
     assert config.data.source == Source(table="T", as_of="2026-11-27T09:30:00Z")
     assert config.data.validation_source.as_of == "2026-11-27T09:30:00Z"
-    assert data_snapshot.first_mode(config.data) == data_snapshot.TIME_TRAVEL
+    assert data_snapshot.first_mode(config.data) == data_snapshot.SnapshotMode.TIME_TRAVEL
 
 
 def test_a_record_of_other_data_is_refused(tmp_path: Path) -> None:

@@ -34,6 +34,17 @@ def test_unquoted_names_ignore_case_and_quoted_names_do_not() -> None:
         select_columns(COLUMNS, config(features=('"income"',)))
 
 
+def test_a_quoted_mixed_case_column_is_found_by_its_name_in_any_case() -> None:
+    columns = [Column("MedInc", "REAL"), Column("PRICE", "REAL")]
+    for written in ("medinc", "MedInc", '"MedInc"'):
+        assert select_columns(columns, config(features=(written,))).features == ("MedInc",)
+    twins = [*columns, Column("MEDINC", "REAL"), Column("medinc", "REAL")]
+    assert select_columns(twins, config(features=("medinc",))).features == ("MEDINC",)
+    without_upper = [c for c in twins if c.name != "MEDINC"]
+    with pytest.raises(UserError, match=r'differ only in case: write "MedInc" or "medinc"'):
+        select_columns(without_upper, config(features=("medinc",)))
+
+
 def test_default_features_are_all_but_label_and_excluded() -> None:
     chosen = select_columns(COLUMNS, config(exclude=("id", "city")))
     assert chosen.features == ("AGE", "Income")

@@ -75,7 +75,9 @@ def test_a_first_attempt_submits_each_query_once_and_records_them(tmp_path: Path
     assert _reads_only(session.called("submit"), rows)
     submitted = [q for q in session.submitted_sql if q != rows]
     assert plan.query_ids == dict(zip(["training", "validation"], submitted, strict=True))
-    assert plan.snapshot.mode == data_snapshot.SUBMITTED and plan.snapshot.as_of is None
+    assert (
+        plan.snapshot.mode == data_snapshot.SnapshotMode.SUBMITTED and plan.snapshot.as_of is None
+    )
     # The snapshot's time is Snowflake's, read before the source was read.
     methods = [call.method for call in session.calls]
     assert methods[0] == "check_context"
@@ -89,7 +91,10 @@ def test_a_first_attempt_as_of_a_time_reads_the_tables_then(tmp_path: Path) -> N
     data = DataSpec(Source(table=TABLE, as_of=EARLIER), label="PRICE")
     session = FakeSession(COLUMNS)
     plan = plan_queries(session, data, tmp_path)
-    assert plan.snapshot.mode == data_snapshot.TIME_TRAVEL and plan.snapshot.as_of == EARLIER
+    assert (
+        plan.snapshot.mode == data_snapshot.SnapshotMode.TIME_TRAVEL
+        and plan.snapshot.as_of == EARLIER
+    )
     (sql,) = session.submitted_sql.values()
     assert f"AT(TIMESTAMP => '{EARLIER}'::TIMESTAMP_TZ)" in sql
     assert not session.called("run")  # read once anyway: no statement to pin it
@@ -171,7 +176,7 @@ def test_a_resumed_attempt_reopens_results_snowflake_still_holds(tmp_path: Path)
     plan = plan_queries(session, BY_TABLE, tmp_path)
 
     assert plan.query_ids == recorded  # the hosts read the very results trained on before
-    assert plan.snapshot.mode == data_snapshot.REOPENED
+    assert plan.snapshot.mode == data_snapshot.SnapshotMode.REOPENED
     assert plan.snapshot.started_at == EARLIER
     assert sorted(c.argument for c in session.called("holds_result")) == sorted(recorded.values())
     assert [c.method for c in session.calls] == ["check_context", "holds_result", "holds_result"]
@@ -203,7 +208,7 @@ def test_a_resumed_table_job_whose_results_are_gone_reads_the_tables_as_its_stat
 
     plan = plan_queries(session, BY_TABLE, tmp_path)
 
-    assert plan.snapshot.mode == data_snapshot.TIME_TRAVEL
+    assert plan.snapshot.mode == data_snapshot.SnapshotMode.TIME_TRAVEL
     assert plan.snapshot.as_of == recorded["read_by"]
     assert set(plan.query_ids.values()).isdisjoint(recorded["query_ids"].values())
     # The tables as they were then, read once; both sides are cut from that result.
@@ -247,7 +252,7 @@ def test_a_resumed_query_job_whose_results_are_gone_runs_the_query_again_and_war
     with caplog.at_level(logging.WARNING, logger="snowflake_xgb.query.query_plan"):
         plan = plan_queries(session, BY_QUERY, tmp_path)
 
-    assert plan.snapshot.mode == data_snapshot.RERUN and plan.snapshot.as_of is None
+    assert plan.snapshot.mode == data_snapshot.SnapshotMode.RERUN and plan.snapshot.as_of is None
     assert set(plan.query_ids.values()).isdisjoint(recorded.values())
     assert "AT(" not in session.submitted_sql[_job_rows(session)]
     assert _reads_only(session.called("submit"), _job_rows(session))
@@ -280,7 +285,7 @@ def test_a_resumed_job_whose_results_are_gone_keeps_the_recorded_encoding(
 
     plan = plan_queries(session, data, tmp_path)
 
-    assert plan.snapshot.mode != data_snapshot.REOPENED
+    assert plan.snapshot.mode != data_snapshot.SnapshotMode.REOPENED
     (town,) = [f for f in plan.columns.encoding.features if f.name == "TOWN"]
     assert town.categories == ("Bergen", "Oslo")
     assert not session.called("fetch")

@@ -19,10 +19,10 @@ from support import jobs as job_support
 from support.jobs import JobRunner
 from support.standins import HOUSING_TABLE, TEST_PASSWORD, TEST_USER, StandIns
 
+from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.credentials.snowflake_environment import SnowflakeEnvironment
 from snowflake_xgb.errors import UserError
 from snowflake_xgb.query.snowflake_session import SnowflakeSession, open_session
-from snowflake_xgb.sagemaker import job_environment as layout
 
 pytestmark = pytest.mark.timeout(300)
 

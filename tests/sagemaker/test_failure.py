@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.jobs import layout_host
 
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 
 _ENTRY_POINT = textwrap.dedent(
     """

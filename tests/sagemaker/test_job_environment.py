@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 import compose_job
 import pytest
 
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 from snowflake_xgb.sagemaker.job_environment import JobEnvironment
 
 

@@ -37,6 +37,7 @@ def test_job_selects_scoring_and_defaults_to_training() -> None:
         ({"target_table": "a b"}, "not a valid Snowflake table name"),
         ({"label": "Y"}, "remove label"),
         ({"num_round": "10"}, "remove num_round"),
+        ({"model_format": "native"}, "remove model_format"),
     ],
 )
 def test_bad_scoring_settings_are_refused_before_any_network_call(

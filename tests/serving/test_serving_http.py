@@ -14,7 +14,10 @@ import time
 from urllib.parse import urlparse
 
 import numpy as np
+import xgboost as xgb
 from support.served_models import http_request, read_predictions, request_bodies
+
+from snowflake_xgb.model_files.outputs import save_model
 
 
 def request(url: str, method: str, path: str, body: bytes | None = None, **headers: str):
@@ -53,6 +56,26 @@ def test_routes_predictions_and_refusals(start_serve, served):
         assert request(server.url, "POST", "/invocations", body, **{
             "Content-Type": content_type})[0] == 200  # fmt: skip
     assert "Worker" in server.output() and "loaded the model" in server.output()
+
+
+def test_a_quoted_mixed_case_feature_is_scored_from_a_key_spelled_as_the_column(
+    start_serve, tmp_path
+):
+    """Training accepts features=medinc for a column "MedInc"; serving reads that key alike."""
+    rows = np.random.default_rng(3).normal(size=(200, 2)).astype(np.float32)
+    names = ["MedInc", "HOUSEAGE"]
+    train = xgb.DMatrix(rows, label=rows @ [2.0, -1.0], feature_names=names)
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, train, num_boost_round=5)
+    save_model(tmp_path / "model", booster, {"feature_names": names})
+    server = start_serve(tmp_path)
+    for key in ("MedInc", "medinc", '"MedInc"'):
+        body = json.dumps([{key: 1.5, "houseage": -0.5}]).encode()
+        status, _, answer = request(
+            server.url, "POST", "/invocations", body, **{"Content-Type": "application/json"}
+        )
+        assert status == 200, answer
+        expected = booster.predict(xgb.DMatrix(np.array([[1.5, -0.5]]), feature_names=names))
+        np.testing.assert_allclose(read_predictions(answer, "application/json"), expected)
 
 
 def test_endpoint_explanations_in_csv_and_a_bad_header(start_serve, served):

@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import xgboost as xgb
 from support.served_models import FEATURES
 
+from snowflake_xgb.model_files.outputs import save_model
 from snowflake_xgb.serving.bad_request import BadRequest
+from snowflake_xgb.serving.model import load_model
 from snowflake_xgb.serving.payloads import (
     CSV,
     JSON,
@@ -89,6 +92,18 @@ def test_quoted_feature_names_match_exactly(loaded):
     wrong_case = body.replace(b'"\\"MEDINC\\""', b'"\\"medinc\\""')
     with pytest.raises(BadRequest, match=r"no column for feature.*MEDINC"):
         parse(wrong_case, JSON, loaded["regression"])
+
+
+def test_keys_for_features_that_differ_only_in_case_are_quoted_or_refused(tmp_path):
+    names = ["MedInc", "medinc"]
+    rows = np.random.default_rng(5).normal(size=(30, 2))
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(rows, label=rows[:, 0], feature_names=names))
+    save_model(tmp_path, booster, {"feature_names": names})
+    model = load_model(tmp_path, threads=1)
+    quoted = json.dumps([{'"medinc"': 2, '"MedInc"': 1}]).encode()
+    np.testing.assert_array_equal(parse(quoted, JSON, model).matrix, [[1, 2]])
+    with pytest.raises(BadRequest, match=r"'MEDINC' names features MedInc and medinc.*quotes"):
+        parse(b'[{"MEDINC": 1, "medinc": 2}]', JSON, model)
 
 
 @pytest.mark.parametrize(

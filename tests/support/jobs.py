@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snowflake_xgb.sagemaker import job_environment as layout
+from snowflake_xgb import sagemaker_layout as layout
 
 from .standins import StandIns
 

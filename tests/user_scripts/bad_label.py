@@ -2,5 +2,5 @@
 
 from snowflake_xgb import api
 
-with api.join_host_group():
+with api.join_hosts():
     api.load_quantile_dmatrix("SELECT * FROM DEMO.PUBLIC.CALIFORNIA_HOUSING", label="NOPE")

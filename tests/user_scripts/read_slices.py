@@ -24,7 +24,7 @@ def label_ids(matrix: object) -> list[int]:
 
 
 matrices = {}
-with api.join_host_group() as group:
+with api.join_hosts() as hosts:
     batches = list(api.iter_record_batches(args.query))
     frame = api.load_dataframe(args.query)
     if args.matrices:
@@ -47,8 +47,8 @@ with api.join_host_group() as group:
         }
 
 report = {
-    "rank": group.rank,
-    "world": group.world,
+    "rank": hosts.rank,
+    "world": hosts.world,
     "batch_rows": sum(batch.num_rows for batch in batches),
     "batch_columns": batches[0].schema.names if batches else [],
     "frame_rows": len(frame),
@@ -63,4 +63,4 @@ report = {
     "has_snowflake_user": bool(os.environ.get("SNOWFLAKE_USER")),
 }
 output = Path(os.environ["SM_OUTPUT_DATA_DIR"])
-(output / f"slices-{group.current_host}.json").write_text(json.dumps(report))
+(output / f"slices-{hosts.current_host}.json").write_text(json.dumps(report))

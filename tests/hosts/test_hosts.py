@@ -1,4 +1,4 @@
-"""The host group's waits are bounded, and it joins real XGBoost collectives across processes."""
+"""The hosts' waits are bounded, and it joins real XGBoost collectives across processes."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from snowflake_xgb.config.job_config import HostGroupSettings
+from snowflake_xgb.config.job_config import HostsSettings
 from snowflake_xgb.errors import UserError
-from snowflake_xgb.hosts.host_group import HostGroup, wait_for_names
+from snowflake_xgb.hosts.hosts import Hosts, wait_for_names
 
 
 def test_unresolvable_host_name_fails_within_the_timeout() -> None:
@@ -26,9 +26,9 @@ def test_unresolvable_host_name_fails_within_the_timeout() -> None:
 def test_joining_a_coordinator_that_never_starts_fails_within_the_timeout() -> None:
     block = random.randrange(16, 250)
     coordinator, me = f"127.{block}.250.1", f"127.{block}.250.2"
-    group = HostGroup([coordinator, me], me, HostGroupSettings(9099, 5, 5))
+    hosts = Hosts([coordinator, me], me, HostsSettings(9099, 5, 5))
     started = time.monotonic()
-    with pytest.raises(UserError, match="could not join the coordinator"), group:
+    with pytest.raises(UserError, match="could not join the coordinator"), hosts:
         pass
     assert time.monotonic() - started < 30
 
@@ -37,15 +37,15 @@ _WORKER = textwrap.dedent(
     """
     import sys
     import psutil
-    from snowflake_xgb.config.job_config import HostGroupSettings
-    from snowflake_xgb.hosts.host_group import HostGroup
-    hosts, me, worker_port = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
-    with HostGroup(hosts, me, HostGroupSettings(9099, 60, 30, worker_port)) as group:
-        message = group.broadcast({"query_id": "q-42"} if group.is_coordinator else None)
-        rows = group.gather(10 * (group.rank + 1))
+    from snowflake_xgb.config.job_config import HostsSettings
+    from snowflake_xgb.hosts.hosts import Hosts
+    names, me, worker_port = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
+    with Hosts(names, me, HostsSettings(9099, 60, 30, worker_port)) as hosts:
+        message = hosts.broadcast({"query_id": "q-42"} if hosts.is_coordinator else None)
+        rows = hosts.gather(10 * (hosts.rank + 1))
         accepted = {c.laddr.port for c in psutil.Process().net_connections("tcp")
                     if c.status == psutil.CONN_ESTABLISHED}
-        print(group.rank, message["query_id"], rows, worker_port in accepted, flush=True)
+        print(hosts.rank, message["query_id"], rows, worker_port in accepted, flush=True)
     """
 )
 
@@ -90,35 +90,35 @@ _SCENARIO = textwrap.dedent(
     """
     import os, signal, sys, time
     import numpy as np
-    from snowflake_xgb.config.job_config import HostGroupSettings
+    from snowflake_xgb.config.job_config import HostsSettings
     from snowflake_xgb.errors import UserError
-    from snowflake_xgb.hosts.host_group import HostGroup, WorkBound
-    hosts, me, scenario, busy = sys.argv[1].split(","), sys.argv[2], sys.argv[3], float(sys.argv[4])
+    from snowflake_xgb.hosts.hosts import Hosts, WorkBound
+    names, me, scenario, busy = sys.argv[1].split(","), sys.argv[2], sys.argv[3], float(sys.argv[4])
     bound = WorkBound(float(sys.argv[5]), "some_bound_seconds")
     started = time.monotonic()
     try:
-        with HostGroup(hosts, me, HostGroupSettings(9099, 60, {timeout})) as group:
+        with Hosts(names, me, HostsSettings(9099, 60, {timeout})) as hosts:
             if scenario == "busy-coordinator":
                 def plan():
                     time.sleep(busy)  # one statement, still running
                     return "q-42"
-                print(group.decide(plan, "planning", bound), end=" ")
+                print(hosts.decide(plan, "planning", bound), end=" ")
             elif scenario == "busy-worker":
-                if group.rank == group.world - 1:
+                if hosts.rank == hosts.world - 1:
                     for _ in range(int(busy)):  # one chunk a second
                         time.sleep(1.0)
-                        group.note_work_done()
-                group.wait_for_hosts("the end of loading", bound)
+                        hosts.note_work_done()
+                hosts.wait_for_hosts("the end of loading", bound)
             elif scenario == "stuck-worker":
-                if group.rank == group.world - 1:
+                if hosts.rank == hosts.world - 1:
                     time.sleep(busy)  # alive, answering, finishing nothing
-                group.wait_for_hosts("the end of loading", bound)
+                hosts.wait_for_hosts("the end of loading", bound)
             elif scenario == "hang-in-exchange":
-                group.wait_for_hosts("the exchange", bound)
-                if group.rank == group.world - 1:
+                hosts.wait_for_hosts("the exchange", bound)
+                if hosts.rank == hosts.world - 1:
                     os.kill(os.getpid(), signal.SIGSTOP)  # alive to the kernel, silent to peers
-            with group.step("Exchanging"):
-                total = group.sum(np.ones(1))[0]
+            with hosts.step("Exchanging"):
+                total = hosts.sum(np.ones(1))[0]
             print(int(total), end=" ")
     except UserError as error:
         print("failed:", error, end=" ")

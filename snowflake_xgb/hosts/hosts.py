@@ -15,7 +15,7 @@ joins with ``collective.init``. Each wait has one of three bounds:
    collective step that follows busy work is entered only after its meeting point.
 
 Host names must resolve within ``host_timeout_seconds`` (capped exponential backoff) and joining
-retries until the same deadline. Hosts leave the group together (a meeting point, then one last
+retries until the same deadline. Hosts leave together (a meeting point, then one last
 collective step), so a host that finishes first is never taken for a lost one, and the workers
 exit after the coordinator, whose work (the model) ends last.
 """
@@ -36,7 +36,7 @@ import xgboost as xgb
 from xgboost import collective
 from xgboost.tracker import RabitTracker
 
-from ..config.job_config import HostGroupSettings
+from ..config.job_config import HostsSettings
 from ..errors import UserError
 from ..sagemaker import failure
 from .liveness import (
@@ -106,16 +106,14 @@ def _lost_hosts_message(lost: Sequence[str], current_host: str, during: str) -> 
     )
 
 
-class HostGroup:
+class Hosts:
     """This host's membership in the job: rank, world size and the collective operations."""
 
-    def __init__(
-        self, hosts: Sequence[str], current_host: str, settings: HostGroupSettings
-    ) -> None:
-        self.hosts = tuple(sorted(hosts))
+    def __init__(self, hosts: Sequence[str], current_host: str, settings: HostsSettings) -> None:
+        self.names = tuple(sorted(hosts))
         self.current_host = current_host
-        self.rank = self.hosts.index(current_host)
-        self.world = len(self.hosts)
+        self.rank = self.names.index(current_host)
+        self.world = len(self.names)
         self.settings = settings
         self._tracker: RabitTracker | None = None
         self._liveness: LivenessServer | None = None
@@ -131,7 +129,7 @@ class HostGroup:
     def is_distributed(self) -> bool:
         return self.world > 1
 
-    def __enter__(self) -> HostGroup:
+    def __enter__(self) -> Hosts:
         if self.is_distributed:
             self._join()
         return self
@@ -160,10 +158,10 @@ class HostGroup:
     def _join(self) -> None:
         started = time.monotonic()
         timeout = self.settings.host_timeout_seconds
-        addresses = wait_for_names(self.hosts, timeout)
+        addresses = wait_for_names(self.names, timeout)
         self._liveness = LivenessServer(addresses[self.current_host], self.settings.liveness_port)
         self._peers = Peers(addresses, self.current_host, self.settings.liveness_port)
-        coordinator = addresses[self.hosts[0]]
+        coordinator = addresses[self.names[0]]
         if self.is_coordinator:
             self._start_tracker(coordinator)
         # Every host joins XGBoost's collective only once all have started (and the tracker
@@ -209,7 +207,7 @@ class HostGroup:
 
     def _cannot_join(self) -> UserError:
         return UserError(
-            f"Host {self.current_host} could not join the coordinator {self.hosts[0]} on port "
+            f"Host {self.current_host} could not join the coordinator {self.names[0]} on port "
             f"{self.settings.tracker_port} within {self.settings.host_timeout_seconds}s: check "
             "that every host started and that the hosts may reach each other on this port and "
             "the next one (security group)."
@@ -271,10 +269,10 @@ class HostGroup:
                 collective.allreduce(np.zeros(1), collective.Op.SUM)
             except xgb.core.XGBoostError as error:
                 self._release(failed=True)
-                raise self.explain_collective_failure(error, "leaving the host group") from None
+                raise self.explain_collective_failure(error, "leaving the hosts") from None
         coordinator_address = None
         if self._peers is not None and not self.is_coordinator:
-            coordinator_address = self._peers.addresses[self.hosts[0]]
+            coordinator_address = self._peers.addresses[self.names[0]]
         self._release(failed)
         if coordinator_address is not None and not failed:
             wait_until_gone(coordinator_address, self.settings.liveness_port)
