@@ -38,9 +38,24 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from offline_env import offline_environment
+
+# The /opt/ml layout, named once in the package (standard library only, like this module);
+# ``localmode.py`` puts the repository on the import path where the package is not installed.
+from snowflake_xgb.sagemaker_layout import (
+    DEFAULT_BASE_DIR,
+    HYPERPARAMETERS_FILE,
+    INPUT_CONFIG_DIR,
+    INPUT_DATA_CONFIG_FILE,
+    INPUT_DATA_DIR,
+    INPUT_DIR,
+    MODEL_DIR,
+    OUTPUT_DATA_DIR,
+    OUTPUT_DIR,
+    RESOURCE_CONFIG_FILE,
+)
 
 COMPOSE_VERSION = "2.4"  # compose v1 needs a version for healthchecks/conditions; v2 ignores it
 SNOWFLAKE_PORT = 8080
@@ -49,20 +64,6 @@ SNOWFLAKE_PORT = 8080
 STANDIN_RESULT_SHAPE = {"first_chunk_rows": 1000, "chunk_rows": 2000, "chunk_growth": 1.2}
 SECRETS_PORT = 5000
 STANDIN_PORTS = {"snowflake": SNOWFLAKE_PORT, "secretsmanager": SECRETS_PORT}
-
-# A copy of the /opt/ml layout named in snowflake_xgb/sagemaker/job_environment.py (documented
-# there): this script runs with the machine's python (standard library only), where the package
-# is not installed. tests/sagemaker/test_job_environment.py checks that the copy matches.
-DEFAULT_BASE_DIR = PurePosixPath("/opt/ml")
-INPUT_DIR = PurePosixPath("input")
-INPUT_CONFIG_DIR = INPUT_DIR / "config"
-HYPERPARAMETERS_FILE = INPUT_CONFIG_DIR / "hyperparameters.json"
-RESOURCE_CONFIG_FILE = INPUT_CONFIG_DIR / "resourceconfig.json"
-INPUT_DATA_CONFIG_FILE = INPUT_CONFIG_DIR / "inputdataconfig.json"
-INPUT_DATA_DIR = INPUT_DIR / "data"
-MODEL_DIR = PurePosixPath("model")
-OUTPUT_DIR = PurePosixPath("output")
-OUTPUT_DATA_DIR = OUTPUT_DIR / "data"
 
 
 def log(msg: str) -> None:

@@ -28,10 +28,22 @@ import os
 import sys
 from pathlib import Path
 
-from compose_job import LocalJob, Standins, compose_command, docker_available, log, start_standins
-from serve_locally import serve_and_predict
+REPO = Path(__file__).resolve().parent.parent
+# The machine's python runs this script without the package installed: the package's
+# standard-library-only modules (its /opt/ml layout) are read from the repository.
+sys.path.append(str(REPO))
 
-DEFAULT_WORKDIR = Path(__file__).resolve().parent.parent / ".work" / "local"
+from compose_job import (  # noqa: E402
+    LocalJob,
+    Standins,
+    compose_command,
+    docker_available,
+    log,
+    start_standins,
+)
+from serve_locally import serve_and_predict  # noqa: E402
+
+DEFAULT_WORKDIR = REPO / ".work" / "local"
 DEFAULT_HYPERPARAMETERS = {
     "table": "DEMO.PUBLIC.CALIFORNIA_HOUSING",
     "label": "MEDHOUSEVAL",

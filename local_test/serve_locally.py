@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from compose_job import DEFAULT_BASE_DIR, MODEL_DIR, log, random_name, run_command
+from compose_job import log, random_name, run_command
+
+from snowflake_xgb.sagemaker_layout import DEFAULT_BASE_DIR, MODEL_DIR
 
 # A few rows of the demo table's shape (local_test/seed_standins.py), to try a served model.
 SAMPLE_ROWS = [

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import compose_job
 import pytest
 
 from snowflake_xgb import sagemaker_layout as layout
@@ -76,25 +75,3 @@ def test_the_layout_names_sagemakers_paths() -> None:
         "/opt/ml/output/failure",
     }
     assert layout.BASE_DIR_ENV == "SAGEMAKER_BASE_DIR"
-
-
-def test_local_modes_copy_of_the_layout_is_the_same() -> None:
-    """``local_test/compose_job.py`` runs without the package (standard library only), so it keeps
-    a copy of the paths it writes; the copy must say what this module says."""
-    copied = {
-        name: value
-        for name, value in vars(compose_job).items()
-        if isinstance(value, PurePosixPath) and hasattr(layout, name)
-    }
-    assert set(copied) >= {
-        "DEFAULT_BASE_DIR",
-        "HYPERPARAMETERS_FILE",
-        "RESOURCE_CONFIG_FILE",
-        "INPUT_DATA_CONFIG_FILE",
-        "INPUT_DATA_DIR",
-        "MODEL_DIR",
-        "INPUT_DIR",
-        "OUTPUT_DIR",
-        "OUTPUT_DATA_DIR",
-    }
-    assert copied == {name: getattr(layout, name) for name in copied}
