@@ -20,7 +20,8 @@ RUN set -e; \
     fakesnow --help >/dev/null; command -v moto_server
 # The starter (fakesnow behind our Snowflake-shaped front, with the modules the front imports)
 # and the seeding script, which needs only the connector and boto3.
-COPY local_test/standin_servers.py local_test/snowflake_front.py local_test/result_store.py \
-     local_test/stages.py local_test/workload_identity_check.py local_test/seed_standins.py \
+COPY local_test/standin_servers.py local_test/snowflake_front.py local_test/query_lifecycle.py \
+     local_test/result_store.py local_test/arrow_encodings.py local_test/stages.py \
+     local_test/workload_identity_check.py local_test/seed_standins.py \
      /opt/standins/
 CMD ["python", "/opt/standins/standin_servers.py", "snowflake", "--host", "0.0.0.0", "--port", "8080"]

@@ -248,6 +248,8 @@ class Stages:
         shutil.rmtree(self.folder("@%" + match["table"]), ignore_errors=True)
 
     def control(self, body: dict[str, Any]) -> dict[str, Any]:
-        if body:
-            self.settings = self.settings.updated(body)
-        return {"settings": asdict(self.settings), "counters": self.counters()}
+        with self._lock:
+            if body:
+                self.settings = self.settings.updated(body)
+            settings = asdict(self.settings)
+        return {"settings": settings, "counters": self.counters()}

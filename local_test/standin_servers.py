@@ -141,7 +141,11 @@ def main() -> None:
     parser.add_argument("what", choices=["snowflake"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--settings", default="{}", help="the front's ChunkSettings as JSON")
+    parser.add_argument(
+        "--settings",
+        default="{}",
+        help="the front's settings as JSON (FrontSettings: switch -> value)",
+    )
     parser.add_argument("--sts-url", help="the STS stand-in for WORKLOAD_IDENTITY logins (moto)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -2,7 +2,7 @@
 
 The stand-ins (Snowflake and Secrets Manager) run as their own compose project, brought up and
 torn down by pytest-docker's ``get_docker_services``; the training job runs through
-``local_test/localmode.py`` exactly as ``make local`` runs it (the way the SageMaker SDK's
+``local_test/compose_job.py`` exactly as ``make local`` runs it (the way the SageMaker SDK's
 local mode does). Every compose project, container and network here carries a name unique to
 this test session, and teardown removes only those.
 
@@ -15,7 +15,6 @@ Environment:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import shlex
@@ -26,22 +25,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import compose_job
 import pytest
+from localmode import DEFAULT_HYPERPARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_ROWS = 20640  # the size of the real California housing data set
 HOSTS = 2
-
-
-def _load_localmode():
-    spec = importlib.util.spec_from_file_location("localmode", REPO / "local_test" / "localmode.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["localmode"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-localmode = _load_localmode()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -49,7 +39,7 @@ def pytest_collection_modifyitems(config, items):
     container_items = [i for i in items if i.get_closest_marker("container")]
     if not container_items:
         return
-    reason = localmode.docker_available()
+    reason = compose_job.docker_available()
     if reason is None:
         return
     if os.environ.get("SNOWFLAKE_XGB_REQUIRE_DOCKER") == "1":
@@ -59,15 +49,9 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.skip(reason=f"needs a Docker engine: {reason}"))
 
 
-@pytest.fixture(scope="session", name="localmode")
-def localmode_fixture():
-    """local_test/localmode.py, loaded by path (local_test/ is not a package)."""
-    return localmode
-
-
 @pytest.fixture(scope="session")
 def compose_cmd() -> list[str]:
-    return localmode.compose_command()
+    return compose_job.compose_command()
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +72,8 @@ def images() -> dict[str, str]:
 
 @dataclass
 class JobRun:
-    job: object  # localmode.LocalJob
-    standins: object  # localmode.Standins
+    job: object  # compose_job.LocalJob
+    standins: object  # compose_job.Standins
     result: dict
     seed_rows: int
 
@@ -104,10 +88,10 @@ def _local_job(
     """
     from pytest_docker.plugin import get_docker_services
 
-    job = localmode.LocalJob.create(REPO / ".work" / "container-tests", HOSTS, image)
+    job = compose_job.LocalJob.create(REPO / ".work" / "container-tests", HOSTS, image)
     failed_before = request.session.testsfailed
     # Distinctive credential values, to look for afterwards in every log and file.
-    standins = localmode.Standins(
+    standins = compose_job.Standins(
         image=standins_image,
         secret_id=f"snowflake-xgb/test-{job.project}",
         user="SFXGB_TEST_USER",
@@ -136,8 +120,8 @@ def _local_job(
             ["down -v"],
         ):
             prefix = job.standins_compose(compose_cmd)
-            localmode.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
-            localmode.seed_standins(prefix, job.logs_dir / "standin-seed.log")
+            compose_job.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
+            compose_job.seed_standins(prefix, job.logs_dir / "standin-seed.log")
             try:
                 result = job.run_training(compose_cmd, timeout=900)
             finally:
@@ -155,7 +139,7 @@ def _local_job(
 @pytest.fixture(scope="module")
 def distributed_job(images, compose_cmd, request):
     """The built-in algorithm on 2 hosts, run once for all the tests that look at it."""
-    hyperparameters = {**localmode.DEFAULT_HYPERPARAMETERS, "num_round": "30"}
+    hyperparameters = {**DEFAULT_HYPERPARAMETERS, "num_round": "30"}
     yield from _local_job(
         images["train"], images["standins"], hyperparameters, compose_cmd, request
     )

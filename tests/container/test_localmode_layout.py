@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from compose_job import LocalJob, Standins
+from localmode import DEFAULT_HYPERPARAMETERS
+from serve_locally import SAMPLE_ROWS, sample_requests
 
 
 @pytest.fixture
-def job(tmp_path, localmode):
-    job = localmode.LocalJob.create(tmp_path, 3, "snowflake-xgb:latest")
-    job.write_configs({**localmode.DEFAULT_HYPERPARAMETERS, "num_round": 7})
-    s = localmode.Standins(rows=100)
+def job(tmp_path):
+    job = LocalJob.create(tmp_path, 3, "snowflake-xgb:latest")
+    job.write_configs({**DEFAULT_HYPERPARAMETERS, "num_round": 7})
+    s = Standins(rows=100)
     job.write_job_compose({**s.aws_credentials(), "AWS_REGION": "eu-west-1", **s.job_environment()})
     job.write_standins_compose(s)
     return job
@@ -84,20 +87,20 @@ def test_standins_share_the_job_network(job):
     assert "--rows" in seed["command"]
 
 
-def test_sample_requests_follow_the_model_feature_order(localmode):
+def test_sample_requests_follow_the_model_feature_order():
     """CSV in the model's order; JSON records keyed by name (order shuffled); all rows."""
     features = ["LONGITUDE", "MEDINC", "AVEROOMS"]
-    (csv_type, csv_body), (json_type, json_body) = localmode.sample_requests(features)
+    (csv_type, csv_body), (json_type, json_body) = sample_requests(features)
     assert (csv_type, json_type) == ("text/csv", "application/json")
-    first = localmode.SAMPLE_ROWS[0]
+    first = SAMPLE_ROWS[0]
     lines = csv_body.decode().splitlines()
-    assert len(lines) == len(localmode.SAMPLE_ROWS)
+    assert len(lines) == len(SAMPLE_ROWS)
     assert lines[0] == f"{first['LONGITUDE']},{first['MEDINC']},{first['AVEROOMS']}"
     records = json.loads(json_body)
     assert records[0] == {f: first[f] for f in features}
     assert list(records[0]) != features  # not in training order: matched by name
 
 
-def test_sample_requests_refuse_a_model_with_other_features(localmode):
+def test_sample_requests_refuse_a_model_with_other_features():
     with pytest.raises(ValueError, match="no value for PRICE"):
-        localmode.sample_requests(["MEDINC", "PRICE"])
+        sample_requests(["MEDINC", "PRICE"])

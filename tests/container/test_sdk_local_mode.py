@@ -38,7 +38,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import compose_job
 import pytest
+import serve_locally
 import xgboost
 from support.aws_roles import ATTESTATION_PREFIX, assume_role, role_arn
 from support.metrics import metric_values
@@ -138,7 +140,7 @@ def _sign_in_options(
 
 
 @pytest.fixture(scope="module", params=RUNS, ids=_run_id)
-def sdk_job(images, compose_cmd, localmode, request):
+def sdk_job(images, compose_cmd, request):
     sdk, mode, keyless = request.param
     python = SDK_VENVS[sdk] / "bin" / "python"
     if not python.exists():
@@ -149,9 +151,9 @@ def sdk_job(images, compose_cmd, localmode, request):
     from pytest_docker.plugin import get_docker_services
 
     suffix = secrets.token_hex(3)
-    standins_job = localmode.LocalJob.create(REPO / ".work" / "container-tests", 2, "unused")
+    standins_job = compose_job.LocalJob.create(REPO / ".work" / "container-tests", 2, "unused")
     standins_job.network = SDK_NETWORK
-    standins = localmode.Standins(
+    standins = compose_job.Standins(
         image=images["standins"],
         secret_id=f"snowflake-xgb/sdk-{suffix}",
         password="Pw-" + secrets.token_hex(16) + "-leakcheck",
@@ -176,8 +178,8 @@ def sdk_job(images, compose_cmd, localmode, request):
             ["down -v"],
         ):
             prefix = standins_job.standins_compose(compose_cmd)
-            localmode.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
-            localmode.seed_standins(prefix, standins_job.logs_dir / "standin-seed.log")
+            compose_job.wait_healthy(prefix, ["snowflake", "secretsmanager"], timeout=180)
+            compose_job.seed_standins(prefix, standins_job.logs_dir / "standin-seed.log")
             sign_in, aws_credentials, leaks, reachable = _sign_in_options(
                 standins_job, standins, compose_cmd, keyless
             )
@@ -316,16 +318,16 @@ def _served_by_the_password_runs(run: SdkRun) -> None:
         pytest.skip("the password runs serve the same kind of model from the same image")
 
 
-def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, localmode, tmp_path):
+def test_the_image_serves_the_model_as_xgboost_predicts(sdk_job, images, tmp_path):
     """What `make local-serve` does after training: `docker run IMAGE serve` on the model."""
     _served_by_the_password_runs(sdk_job)
     _unpack(sdk_job.model, tmp_path)
     booster, metadata = _model_files(sdk_job)
     features = metadata["feature_names"]
-    rows = [[row[f] for f in features] for row in localmode.SAMPLE_ROWS]
+    rows = [[row[f] for f in features] for row in serve_locally.SAMPLE_ROWS]
     expected = booster.predict(xgboost.DMatrix(rows, feature_names=features))
-    (csv_type, csv_body), (json_type, json_body) = localmode.sample_requests(features)
-    with localmode.serving(images["train"], tmp_path) as server:
+    (csv_type, csv_body), (json_type, json_body) = serve_locally.sample_requests(features)
+    with serve_locally.serving(images["train"], tmp_path) as server:
         csv_status, csv_text = server.invoke(csv_body, csv_type, "text/csv")
         json_status, json_text = server.invoke(json_body, json_type, "application/json")
     assert (csv_status, json_status) == (200, 200), csv_text + json_text
