@@ -9,9 +9,12 @@ Memory, beyond XGBoost's own matrix: at most ``download_threads`` chunks downloa
 waiting plus the one being converted (Arrow), and two blocks of ``blocks.BLOCK_BYTES``: the
 first pass fills each block into the memory of the one before (XGBoost is done with a block
 when it asks for the next), later passes read each cached block into one buffer (with query
-groups, blocks are fresh and a block that one group fills grows). Small result chunks are
-gathered into blocks of ``BLOCK_BYTES`` (XGBoost's per-batch cost makes many small batches
-slow), large ones split. Only a plain ``DMatrix`` (built from whole arrays) holds the slice.
+groups, blocks are fresh and a block that one group fills grows), plus XGBoost's copy of the
+block it is reading (XGBoost 3.4.1 combines each Arrow column into one array, a copy, and holds
+it until the next block: ``_transform_arrow_table`` in ``python-package/xgboost/data.py``).
+Small result chunks are gathered into blocks of ``BLOCK_BYTES`` (XGBoost's per-batch cost
+makes many small batches slow), large ones split. Only a plain ``DMatrix`` (built from whole
+arrays) holds the slice.
 
 Several hosts: XGBoost's collective steps run inside the matrix build, between calls to the
 ``DataIter``. In XGBoost 3.4.1 an iterator-built ``QuantileDMatrix`` (CPU) calls the
@@ -50,7 +53,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import xgboost as xgb
 
@@ -112,7 +114,7 @@ def _timed(
 def _hand_over(input_data: Callable[..., None], block: Block, columns: ColumnSelection) -> None:
     """Give XGBoost one block, through a ``DataIter``'s ``input_data``."""
     input_data(
-        data=block.features,
+        data=block.feature_table(columns.features),
         label=block.label,
         weight=block.weight,
         qid=block.qid,
@@ -276,17 +278,12 @@ def _matrix(
         return xgb.QuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
     if matrix_settings.kind == MatrixKind.EXTERNAL:
         return xgb.ExtMemQuantileDMatrix(data_iter, max_bin=max_bin, ref=reference)
-    blocks = [block.copy() for block in data_iter.all_blocks()]  # each lasts until the next
-
-    def joined(field: str) -> np.ndarray | None:
-        arrays = [getattr(block, field) for block in blocks]
-        return None if arrays[0] is None else np.concatenate(arrays)
-
+    whole = Block.concatenate([block.copy() for block in data_iter.all_blocks()])
     return xgb.DMatrix(
-        joined("features"),
-        label=joined("label"),
-        weight=joined("weight"),
-        qid=joined("qid"),
+        whole.feature_table(columns.features),
+        label=whole.label,
+        weight=whole.weight,
+        qid=whole.qid,
         feature_names=list(columns.features),
         feature_types=columns.encoding.feature_types,
     )

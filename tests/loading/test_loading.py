@@ -96,9 +96,14 @@ def test_blocks_gather_small_batches_and_split_large_ones() -> None:
     blocks = list(iter_blocks(iter(tables), COLUMNS, "training", block_rows=700))
     assert [block.rows for block in blocks] == [700, 700, 700, 400]
     features, label = expected_arrays(table)
-    np.testing.assert_array_equal(np.concatenate([b.features for b in blocks]), features)
+    np.testing.assert_array_equal(np.concatenate([b.features.T for b in blocks]), features)
     np.testing.assert_array_equal(np.concatenate([b.label for b in blocks]), label)
-    assert all(b.features.dtype == np.float32 and b.features.flags.c_contiguous for b in blocks)
+    # each feature's values are one contiguous float32 array (what XGBoost reads as a column)
+    assert all(
+        column.dtype == np.float32 and column.flags.c_contiguous
+        for block in blocks
+        for column in block.features
+    )
 
 
 def test_numbers_decimals_and_nulls_become_float32_with_nan() -> None:
@@ -109,7 +114,7 @@ def test_numbers_decimals_and_nulls_become_float32_with_nan() -> None:
         "Y": pa.array([1, 0, 1], pa.int8()),
     })  # fmt: skip
     (block,) = iter_blocks(iter([table]), COLUMNS, "training", block_rows=10)
-    features, label = block.features, block.label
+    features, label = block.features.T, block.label
     np.testing.assert_array_equal(
         features, np.array([[1.5, 1, 1.25], [np.nan, 2, np.nan], [3, np.nan, -2.5]], np.float32)
     )
@@ -176,7 +181,7 @@ def test_an_empty_slice_is_one_empty_block(tmp_path: Path) -> None:
     data_iter = SliceIter(lambda: iter([]), COLUMNS, "training", tmp_path / "cache")
     for _ in range(2):  # every pass, including after a rewind
         block, *rest = list(data_iter.all_blocks())
-        assert block.features.shape == (0, 3) and block.label.shape == (0,) and rest == []
+        assert block.features.shape == (3, 0) and block.label.shape == (0,) and rest == []
     data_iter.close()
 
 
@@ -242,7 +247,9 @@ def test_encoded_columns_weights_and_text_labels_across_batches() -> None:
                   "Y": ["no", "no"], "W": [2, 0]}),
     ]  # fmt: skip
     (block,) = iter_blocks(iter(tables), TYPED, "training", block_rows=10)
-    np.testing.assert_array_equal(block.features, [[2, 1.5], [np.nan, 2], [0, 3], [np.nan, np.nan]])
+    np.testing.assert_array_equal(
+        block.features.T, [[2, 1.5], [np.nan, 2], [0, 3], [np.nan, np.nan]]
+    )
     np.testing.assert_array_equal(block.label, [1, 0, 0, 0])
     np.testing.assert_array_equal(block.weight, [1, 0.5, 2, 0])
 
