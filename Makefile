@@ -147,7 +147,10 @@ docs: $(if $(wildcard $(PYTHON)),,venv)
 	$(PYTHON) docs/generate.py
 
 # Benchmarks (docs/benchmarks.md); e.g. make bench BENCH_ARGS=--quick
+# The serving section's baseline server needs the `bench` extra (flask), never in the image.
 bench: venv standins-venv
+	$(PYTHON) docker/requirements_from_pyproject.py pyproject.toml --extra bench \
+		| $(PYTHON) -m pip install -q -r /dev/stdin
 	SNOWFLAKE_XGB_STANDINS_VENV=$(STANDINS_VENV) $(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
 # Sign-in time with and without the connector's platform detection, on both connector lines
