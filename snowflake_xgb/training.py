@@ -1,6 +1,6 @@
 """The training job: the entry point sagemaker-training runs, in the order of its steps.
 
-``main`` reads the job's configuration, bootstraps credentials, joins the host hosts, has the
+``main`` reads the job's configuration, bootstraps credentials, joins the other hosts, has the
 coordinator plan and submit the queries, streams this host's slice of each result into a
 matrix, trains (resuming from a checkpoint when there is one) and has the coordinator write
 the model. With ``cv_folds``, training is cross-validation first, then (``cv_final_model``) the
@@ -317,7 +317,7 @@ def write_outputs(
 
 
 def run_job(job: JobEnvironment, config: JobConfig, env: SnowflakeEnvironment) -> None:
-    """Everything after configuration and credentials, on one host of the hosts, in order."""
+    """Everything after configuration and credentials, on this host, step by step."""
     hosts = Hosts(job.hosts, job.current_host, config.hosts)
     with tempfile.TemporaryDirectory(prefix="snowflake_xgb_") as work_dir, hosts:
         tracking = start_tracking(hosts, job)  # before any statement: a bad URI fails first
