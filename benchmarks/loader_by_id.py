@@ -30,20 +30,11 @@ def worker(case: str, port: int, qid: str, code: str) -> None:
         sys.path.insert(0, code)
     sys.path.insert(0, str(REPO / "benchmarks"))
     import pyarrow.compute as pc
-    import snowflake.connector
     import xgboost as xgb
     from memory import PeakWindow
+    from workers import connect
 
-    connection = snowflake.connector.connect(
-        user="bench",
-        password="bench",
-        account="local",
-        host="127.0.0.1",
-        port=port,
-        protocol="http",
-        login_timeout=60,
-        network_timeout=600,
-    )
+    connection = connect(port)
     cursor = connection.cursor()
     cursor.query_result(qid)
     with PeakWindow() as window:
@@ -86,32 +77,17 @@ def main() -> None:
     parser.add_argument("--base", help="a folder holding another tree's snowflake_xgb package")
     args = parser.parse_args()
     rows, repeats, base = args.rows, args.repeat, args.base
-    sys.path.insert(0, str(REPO / "local_test"))
-    import snowflake.connector
+    sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "local_test")]
+    from network import front_settings
     from seed_standins import create_housing_table
     from standin_servers import standin_servers
+    from workers import connect
 
-    settings = {
-        "first_chunk_rows": 1000,
-        "chunk_rows": 20_000,
-        "chunk_growth": 1.15,
-        "max_chunk_rows": 160_000,
-        "first_byte_seconds": 0.1,
-        "bytes_per_second": 25e6,
-    }
+    settings = front_settings(first_byte_ms=100, download_mbps=25)
     logs = Path(tempfile.mkdtemp(prefix="measure-"))
     with standin_servers(logs, settings=settings) as endpoints:
         port = endpoints.snowflake_port
-        with snowflake.connector.connect(
-            user="bench",
-            password="bench",
-            account="local",
-            host="127.0.0.1",
-            port=port,
-            protocol="http",
-            login_timeout=60,
-            network_timeout=900,
-        ) as connection:
+        with connect(port, network_timeout=900) as connection:
             create_housing_table(connection, TABLE, rows=rows, stand_in=True)
             cursor = connection.cursor()
             started = time.monotonic()

@@ -26,20 +26,20 @@ from support.standins import StandIns
 from workers import WORKERS
 
 
-def front_settings(args: argparse.Namespace) -> dict:
+def front_settings(first_byte_ms: float, download_mbps: float) -> dict:
     """Snowflake-like chunks (small first, growing) with per-download latency and bandwidth."""
     return {
         "first_chunk_rows": 1000,
         "chunk_rows": 20_000,
         "chunk_growth": 1.15,
         "max_chunk_rows": 160_000,
-        "first_byte_seconds": args.first_byte_ms / 1000,
-        "bytes_per_second": args.download_mbps * 1e6,
+        "first_byte_seconds": first_byte_ms / 1000,
+        "bytes_per_second": download_mbps * 1e6,
     }
 
 
 def network_section(args: argparse.Namespace, work: Path) -> dict:
-    settings = front_settings(args)
+    settings = front_settings(args.first_byte_ms, args.download_mbps)
     print(f"network: seeding {args.net_rows:,} rows; front {settings}", flush=True)
     with standin_servers(work, settings=settings) as endpoints:
         standins = StandIns(endpoints.snowflake_port, endpoints.secrets_url)

@@ -43,7 +43,7 @@ def emit(result: dict) -> None:
     print("BENCH_RESULT " + json.dumps(result), flush=True)
 
 
-def connect(port: int):
+def connect(port: int, network_timeout: int = 600):
     import snowflake.connector
 
     return snowflake.connector.connect(
@@ -54,7 +54,7 @@ def connect(port: int):
         port=port,
         protocol="http",
         login_timeout=60,
-        network_timeout=600,
+        network_timeout=network_timeout,
     )
 
 
